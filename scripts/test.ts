@@ -1,0 +1,49 @@
+/**
+ * `npm test`: every suite (unit in Node, browser in headless Chromium with
+ * WebGPU, worker in workerd) in one `vitest run`, then one plain closing line
+ * `N passed, N failed` that CI reads. Extra arguments go to vitest.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const outDir = '.test-results';
+const outFile = join(outDir, 'vitest.json');
+mkdirSync(outDir, { recursive: true });
+rmSync(outFile, { force: true });
+
+const args = [
+  'vitest',
+  'run',
+  '--reporter=default',
+  '--reporter=json',
+  `--outputFile.json=${outFile}`,
+  ...process.argv.slice(2),
+];
+const child = spawn('npx', args, { stdio: 'inherit' });
+const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+
+interface JsonReport {
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  success: boolean;
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+try {
+  const report = JSON.parse(readFileSync(outFile, 'utf8')) as JsonReport;
+  passed = report.numPassedTests;
+  failed = report.numFailedTests;
+  skipped = report.numPendingTests + report.numTodoTests;
+} catch {
+  // Vitest died before writing its report (a suite that failed to load, a crash):
+  // count that as a failure so CI never reads a green line from a broken run.
+  failed = Math.max(1, failed);
+}
+if (code !== 0 && failed === 0) failed = 1;
+console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
+process.exit(failed > 0 ? 1 : 0);
