@@ -1,0 +1,42 @@
+/**
+ * Tiny helpers that build ONNX protobuf objects for the test-model generator.
+ */
+import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../pack/onnx-types.ts';
+
+export function floatTensor(name: string, dims: number[], data: Float32Array): TensorProto {
+  return { name, dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+export function int64Tensor(name: string, values: number[]): TensorProto {
+  const data = new BigInt64Array(values.map((v) => BigInt(v)));
+  return { name, dims: [values.length], data_type: DataType.INT64, raw_data: new Uint8Array(data.buffer) };
+}
+
+export function node(opType: string, inputs: string[], outputs: string[], attributes: AttributeProto[] = []): NodeProto {
+  return { op_type: opType, input: inputs, output: outputs, name: `${opType}_${outputs[0]}`, attribute: attributes };
+}
+
+export function intAttr(name: string, value: number): AttributeProto {
+  return { name, type: AttributeType.INT, i: value };
+}
+
+export function floatAttr(name: string, value: number): AttributeProto {
+  return { name, type: AttributeType.FLOAT, f: value };
+}
+
+export function intsAttr(name: string, values: number[]): AttributeProto {
+  return { name, type: AttributeType.INTS, ints: values };
+}
+
+/** A float tensor value info; strings in `dims` are symbolic dimensions. */
+export function floatValueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+  return {
+    name,
+    type: {
+      tensor_type: {
+        elem_type: DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
+  };
+}
