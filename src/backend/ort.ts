@@ -1,0 +1,277 @@
+/**
+ * ONNX Runtime Web behind Tessera's session interface. The only module that
+ * imports onnxruntime-web: the rest of Tessera sees plain TensorData in and
+ * out, a device and the reason it was chosen.
+ *
+ * In browsers the default export of onnxruntime-web is the JSEP build (WebGPU
+ * + wasm); under Node it resolves to the package's node build, which runs the
+ * same wasm backend in-process (checked with Node 22).
+ */
+import * as ort from 'onnxruntime-web';
+import { TesseraError, isTesseraError, throwIfAborted } from '../errors.ts';
+import { detectCapabilities, type Capabilities } from '../env.ts';
+import type { TensorData, TensorMap, TensorType } from '../protocol/tensor.ts';
+import { validateTensorMap } from '../protocol/tensor.ts';
+import { chooseDevice, type Device, type DeviceRequest } from './choose-device.ts';
+import { readModelRequirements, type ModelRequirements } from './model-requirements.ts';
+import { createSerialQueue, type SerialQueue } from './serial-queue.ts';
+
+export interface ExternalDataFile {
+  /** The path as written in the graph's initializer `location` fields. */
+  path: string;
+  data: Uint8Array;
+}
+
+export interface OrtSessionOptions {
+  /** The `.onnx` bytes. */
+  graph: Uint8Array;
+  externalData?: ExternalDataFile[];
+  device?: DeviceRequest;
+  /** What the model needs from a GPU; read from `graph` when absent. */
+  requirements?: ModelRequirements;
+  /** Defaults to `detectCapabilities()`; tests inject their own. */
+  capabilities?: Capabilities;
+  signal?: AbortSignal;
+}
+
+/** Serialisable input/output description. */
+export interface ValueInfo {
+  name: string;
+  /** Element type, absent for non-tensor values (sequences, maps). */
+  type?: string;
+  /** Dimensions: numbers, or strings for symbolic dims such as `batch`. */
+  shape?: (number | string)[];
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+}
+
+export interface OrtSession {
+  readonly device: Device;
+  /** Why this device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ... */
+  readonly reason: string;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly ValueInfo[];
+  run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /** Frees the session's memory (wasm heap, GPU buffers). Runs after this fail with `session-closed`. */
+  release(): Promise<void>;
+}
+
+export interface OrtEnvOptions {
+  /** Where the `.wasm`/`.mjs` files live. Left unset, they resolve next to onnxruntime-web's module (Vite serves and bundles them from node_modules). */
+  wasmPaths?: string;
+}
+
+let configured = false;
+
+/**
+ * Sets onnxruntime-web's global `env` once, before the first session: ORT
+ * reads numThreads and wasmPaths when it initialises its wasm module, so later
+ * changes would be ignored anyway.
+ *
+ * @example
+ * configureOrt(await detectCapabilities(), { wasmPaths: '/ort/' });
+ */
+export function configureOrt(capabilities: Capabilities, options: OrtEnvOptions = {}): void {
+  if (configured) return;
+  configured = true;
+  ort.env.logLevel = 'error';
+  // Threads need a cross-origin-isolated page; asking for more than one
+  // without it makes ORT warn and fall back to one anyway.
+  ort.env.wasm.numThreads = capabilities.wasm.threads
+    ? Math.max(1, Math.min(4, Math.ceil(capabilities.hardwareConcurrency / 2)))
+    : 1;
+  // Tessera already runs sessions in its own worker; ORT's proxy worker would
+  // add a second hop and a second copy of every tensor.
+  ort.env.wasm.proxy = false;
+  if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;
+}
+
+/**
+ * WebGPU runs are serialised across every session of this realm. ORT's WebGPU
+ * backend drives one GPUDevice and one queue for all sessions; two
+ * `session.run` calls in flight at once interleave their command submissions
+ * and output read-backs (`mapAsync`) on that queue, which was observed to fail
+ * ("buffer is already mapped"-style errors) or to thrash, taking longer than
+ * running them in turn. One queue per realm = one queue per GPUDevice.
+ */
+let gpuQueue: SerialQueue | undefined;
+
+/**
+ * Creates a session on the device asked for. `auto` takes WebGPU when an
+ * adapter exists whose features and limits fit the model, and falls back to
+ * wasm (saying why) when there is none or when WebGPU session creation throws.
+ *
+ * @example
+ * const session = await createOrtSession({ graph, externalData: [{ path: 'model.onnx_data', data }], device: 'auto' });
+ * console.log(session.device, session.reason); // 'webgpu' 'webgpu: adapter google/swiftshader'
+ * const { y } = await session.run({ x: { type: 'float32', dims: [1, 4], data: new Float32Array(4) } });
+ */
+export async function createOrtSession(options: OrtSessionOptions): Promise<OrtSession> {
+  const { graph, externalData = [], device: requested = 'auto', signal } = options;
+  if (!(graph instanceof Uint8Array) || graph.byteLength === 0) {
+    throw new TesseraError('invalid-argument', 'createOrtSession needs the graph as a non-empty Uint8Array');
+  }
+  throwIfAborted(signal);
+  const capabilities = options.capabilities ?? (await detectCapabilities());
+  configureOrt(capabilities);
+  const requirements = options.requirements ?? readModelRequirements(graph);
+  const choice = chooseDevice(requested, capabilities, requirements);
+
+  if (choice.device === 'webgpu') {
+    try {
+      const session = await createInference(graph, externalData, 'webgpu');
+      return wrapSession(session, 'webgpu', choice.reason, signal);
+    } catch (err) {
+      if (isTesseraError(err, 'aborted') || requested === 'webgpu') {
+        throw isTesseraError(err) ? err : backendError('WebGPU session creation failed', err);
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      const session = await createInference(graph, externalData, 'wasm');
+      return wrapSession(session, 'wasm', `wasm: webgpu session creation failed: ${message}`, signal);
+    }
+  }
+  const session = await createInference(graph, externalData, 'wasm');
+  return wrapSession(session, 'wasm', choice.reason, signal);
+}
+
+async function createInference(
+  graph: Uint8Array,
+  externalData: ExternalDataFile[],
+  device: Device,
+): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(graph, {
+      executionProviders: [device],
+      externalData: externalData.map(({ path, data }) => ({ path, data })),
+      graphOptimizationLevel: 'all',
+    });
+  } catch (err) {
+    throw backendError(`${device} session creation failed`, err);
+  }
+}
+
+/** Wraps a session; a creation that was aborted while ORT worked releases what it made. */
+async function wrapSession(
+  session: ort.InferenceSession,
+  device: Device,
+  reason: string,
+  signal: AbortSignal | undefined,
+): Promise<OrtSession> {
+  if (signal?.aborted) {
+    await session.release();
+    throwIfAborted(signal);
+  }
+  const queue = device === 'webgpu' ? (gpuQueue ??= createSerialQueue()) : createSerialQueue();
+  let released = false;
+  const inputNames = [...session.inputNames];
+  const inputMetadata = session.inputMetadata.map(toValueInfo);
+
+  return {
+    device,
+    reason,
+    inputNames,
+    outputNames: [...session.outputNames],
+    inputMetadata,
+    async run(feeds, runOptions = {}) {
+      const runSignal = runOptions.signal;
+      throwIfAborted(runSignal);
+      checkFeeds(feeds, inputNames);
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, tensor] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(tensor);
+      // wasm runs of one session are queued too: ORT rejects a second run of
+      // a session while one is in flight.
+      return withAbort(
+        queue.run(async () => {
+          if (released) throw closedError();
+          throwIfAborted(runSignal); // aborted while it waited its turn
+          let results: ort.InferenceSession.OnnxValueMapType;
+          try {
+            results = await session.run(ortFeeds);
+          } catch (err) {
+            throw backendError('run failed', err);
+          }
+          const out: TensorMap = {};
+          for (const [name, value] of Object.entries(results)) {
+            out[name] = fromOrtTensor(name, value as ort.Tensor);
+            (value as ort.Tensor).dispose();
+          }
+          return out;
+        }),
+        runSignal,
+      );
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      // Wait for queued runs of this session so release never pulls buffers from under one.
+      await queue.run(() => session.release());
+    },
+  };
+}
+
+function checkFeeds(feeds: TensorMap, inputNames: readonly string[]): void {
+  validateTensorMap(feeds, 'feeds');
+  for (const name of Object.keys(feeds)) {
+    if (!inputNames.includes(name)) {
+      throw new TesseraError('invalid-argument', `unknown input "${name}"; the model's inputs are: ${inputNames.join(', ')}`, {
+        details: { input: name, inputNames: [...inputNames] },
+      });
+    }
+  }
+  const missing = inputNames.filter((name) => !(name in feeds));
+  if (missing.length > 0) {
+    throw new TesseraError('invalid-argument', `missing input${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`, {
+      details: { missing },
+    });
+  }
+}
+
+function toOrtTensor(tensor: TensorData): ort.Tensor {
+  return new ort.Tensor(tensor.type, tensor.data as ort.Tensor.DataType, tensor.dims);
+}
+
+function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
+  const type = tensor.type as string;
+  if (type === 'string') {
+    throw new TesseraError('backend-error', `output "${name}" is a string tensor, which Tessera does not carry`);
+  }
+  let data = tensor.data as ArrayBufferView;
+  if (type === 'float16' && !(data instanceof Uint16Array)) {
+    // ORT hands out Float16Array where the runtime has one; carry the raw bits.
+    data = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+  }
+  // A view into a larger buffer (ORT's heap or a pooled buffer) would drag the
+  // whole buffer along when transferred: copy it out.
+  const copy = data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer);
+  const out = (copy ? (data as unknown as { slice(): ArrayBufferView }).slice() : data) as TensorData['data'];
+  return { type: type as TensorType, dims: [...tensor.dims], data: out };
+}
+
+function toValueInfo(meta: ort.InferenceSession.ValueMetadata): ValueInfo {
+  if (!meta.isTensor) return { name: meta.name };
+  return { name: meta.name, type: meta.type, shape: [...meta.shape] };
+}
+
+function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  // ORT cannot stop a run in the middle; an abort rejects at once and the
+  // result, when it comes, is dropped.
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new TesseraError('aborted', 'The run was aborted', { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function backendError(what: string, err: unknown): TesseraError {
+  if (isTesseraError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new TesseraError('backend-error', `onnxruntime-web: ${what}: ${message}`, { cause: err });
+}
+
+function closedError(): TesseraError {
+  return new TesseraError('session-closed', 'The session was released; load the model again to run it');
+}
