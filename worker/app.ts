@@ -1,0 +1,39 @@
+/**
+ * Assembles the Worker: shared middleware, then one route module per concern.
+ * The coordinator Durable Object and the inference APIs (KServe v1, OIP v2,
+ * OpenAI) plug in here as further `app.route('/', ...)` modules.
+ */
+import { Hono } from 'hono';
+import type { PackManifest } from '../src/pack/manifest.ts';
+import { toErrorData } from '../src/errors.ts';
+import type { AppEnv } from './env.ts';
+import { HttpError, errorResponse } from './http-error.ts';
+import { crossOriginResource, packCors } from './middleware/headers.ts';
+import { modelRoutes } from './routes/models.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { homeRoutes } from './routes/home.ts';
+
+/**
+ * @example
+ * export default createApp(); // worker/index.ts
+ */
+export function createApp(): Hono<AppEnv> {
+  // One cache per app (per isolate): revision manifests are immutable.
+  const manifestCache = new Map<string, PackManifest>();
+  const app = new Hono<AppEnv>();
+  app.use('*', crossOriginResource());
+  app.use('*', packCors());
+  app.route('/', homeRoutes());
+  app.route('/', modelRoutes({ manifestCache }));
+  app.route('/', adminRoutes({ manifestCache }));
+
+  app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.onError((error, c) => {
+    if (error instanceof HttpError) return error.getResponse();
+    // Anything else is our bug: log it whole, answer with its code but no stack.
+    console.error(`${c.req.method} ${c.req.url}`, error);
+    const data = toErrorData(error);
+    return errorResponse(500, data.code, data.message);
+  });
+  return app;
+}

@@ -1,0 +1,17 @@
+/** Content-Type by file extension for pack files; anything unknown is bytes. */
+const TYPES: Record<string, string> = {
+  json: 'application/json',
+  txt: 'text/plain; charset=utf-8',
+  onnx: 'application/octet-stream',
+  model: 'application/octet-stream',
+};
+
+/**
+ * @example
+ * contentTypeOf('tokenizer.json'); // 'application/json'
+ */
+export function contentTypeOf(path: string): string {
+  const dot = path.lastIndexOf('.');
+  const ext = dot < 0 ? '' : path.slice(dot + 1).toLowerCase();
+  return TYPES[ext] ?? 'application/octet-stream';
+}
