@@ -1,0 +1,73 @@
+/**
+ * Coordinator settings, validated once. Times are milliseconds of the
+ * injected clock; the coordinator itself never reads a clock.
+ */
+import { TesseraError } from '../errors.ts';
+
+/**
+ * How a batch picks its session among those with the model warm and a free slot.
+ * - `least-expected-delay`: exact join-shortest-expected-delay, the minimum of
+ *   (requests in flight + 1) / measured rate over every candidate.
+ * - `power-of-two`: the better of two candidates drawn at random.
+ * - `round-robin`: the next candidate in join order, ignoring load (the baseline
+ *   the benchmark compares against).
+ */
+export type RoutingPolicy = 'least-expected-delay' | 'power-of-two' | 'round-robin';
+
+export interface CoordinatorConfig {
+  /** Largest batch (rows along dim 0) sent to a session; the session's own maxBatch also caps it. */
+  maxBatch: number;
+  /** How long the oldest queued request may wait for company before its batch goes out anyway. */
+  maxDelayMs: number;
+  /** Queued (not yet dispatched) requests per model; beyond it requests get `rate-limited`. */
+  queueLimit: number;
+  /** Deadline for a request that brings none. */
+  requestTimeoutMs: number;
+  /** A session that sends nothing for this long is gone. */
+  leaseMs: number;
+  /** How often sessions are told to heartbeat; well under leaseMs so one lost beat is harmless. */
+  heartbeatMs: number;
+  policy: RoutingPolicy;
+  /** First backoff after a session fails with work in flight; doubles per failure. */
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Time constant of the measured-rate EWMA, in busy milliseconds. */
+  rateWindowMs: number;
+}
+
+export const DEFAULT_COORDINATOR_CONFIG: Readonly<CoordinatorConfig> = Object.freeze({
+  maxBatch: 8,
+  // 2 ms: long enough to catch a burst arriving together, short enough to stay
+  // inside the 5 ms added-latency budget at low load.
+  maxDelayMs: 2,
+  queueLimit: 256,
+  requestTimeoutMs: 30_000,
+  leaseMs: 15_000,
+  heartbeatMs: 5_000,
+  policy: 'least-expected-delay',
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 60_000,
+  rateWindowMs: 2_000,
+});
+
+/**
+ * Fills defaults and checks every value; throws `invalid-argument` naming the setting.
+ *
+ * @example
+ * const config = resolveConfig({ maxBatch: 4, policy: 'power-of-two' });
+ */
+export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): CoordinatorConfig {
+  const config = { ...DEFAULT_COORDINATOR_CONFIG, ...partial };
+  const need = (ok: boolean, key: keyof CoordinatorConfig, what: string): void => {
+    if (!ok) throw new TesseraError('invalid-argument', `coordinator config "${key}" ${what}, got ${JSON.stringify(config[key])}`);
+  };
+  need(Number.isSafeInteger(config.maxBatch) && config.maxBatch >= 1, 'maxBatch', 'must be an integer >= 1');
+  need(Number.isSafeInteger(config.queueLimit) && config.queueLimit >= 0, 'queueLimit', 'must be an integer >= 0');
+  for (const key of ['maxDelayMs'] as const) need(Number.isFinite(config[key]) && config[key] >= 0, key, 'must be >= 0');
+  for (const key of ['requestTimeoutMs', 'leaseMs', 'heartbeatMs', 'backoffBaseMs', 'backoffMaxMs', 'rateWindowMs'] as const) {
+    need(Number.isFinite(config[key]) && config[key] > 0, key, 'must be > 0');
+  }
+  need(config.heartbeatMs < config.leaseMs, 'heartbeatMs', 'must be shorter than leaseMs');
+  need(['least-expected-delay', 'power-of-two', 'round-robin'].includes(config.policy), 'policy', 'must be least-expected-delay, power-of-two or round-robin');
+  return config;
+}

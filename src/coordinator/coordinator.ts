@@ -1,0 +1,475 @@
+/**
+ * The coordinator's state machine: sessions with leases, a bounded queue per
+ * model, dynamic batching, load-aware routing, re-dispatch on failure.
+ *
+ * Pure: no timers, no sockets, no clock. Every method takes `now` and returns
+ * the actions the host must perform; `tick(now)` drives expiry and
+ * `nextWakeAt()` says when the host should call it next (a DO alarm).
+ *
+ * The invariant the tests hammer: every submitted request gets exactly one
+ * `respond` action — a result, or an error saying why (`rate-limited`,
+ * `timeout`, `unavailable`, or the session's own error).
+ */
+import { TesseraError, toErrorData, type ErrorCode } from '../errors.ts';
+import type { JoinMessage, ModelOffer, SessionCapacity, SessionMessage } from '../protocol/coordinator-messages.ts';
+import type { TensorMap } from '../protocol/tensor.ts';
+import type { CoordinatorAction, InferenceRequest, InferenceResponse } from './actions.ts';
+import { batchRows, batchSignature, batchTensors, splitBatch } from './batch-tensors.ts';
+import { resolveConfig, type CoordinatorConfig } from './config.ts';
+import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
+import { initialRate, rateOf, recordCompletions, type RateState } from './rate-estimator.ts';
+import { pickSession } from './routing-policy.ts';
+
+interface Pending {
+  id: string;
+  model: string;
+  inputs: TensorMap;
+  /** undefined: cannot share a batch. */
+  signature: string | undefined;
+  rows: number;
+  deadline: number;
+  submittedAt: number;
+  enqueuedAt: number;
+  /** Times dispatched; a second session failure is final. */
+  attempts: number;
+  done: boolean;
+}
+
+interface Batch {
+  key: string;
+  model: string;
+  requests: Pending[];
+  batchSizes: number[];
+  sentAt: number;
+}
+
+interface Session {
+  id: string;
+  order: number;
+  device: string;
+  models: Map<string, ModelOffer>;
+  capacity: SessionCapacity;
+  rate: RateState;
+  leaseUntil: number;
+  /** Requests in flight (rows of open batches). */
+  inFlight: number;
+  batches: Map<string, Batch>;
+  /** Start of the busy interval the next completion is measured against. */
+  busyMark: number;
+}
+
+/** What a Durable Object keeps per socket (serializeAttachment) to rebuild a session after hibernation. */
+export interface SessionSnapshot {
+  id: string;
+  order: number;
+  device: string;
+  models: ModelOffer[];
+  capacity: SessionCapacity;
+  rate: RateState;
+  leaseUntil: number;
+}
+
+export interface CoordinatorOptions {
+  config?: Partial<CoordinatorConfig>;
+  /** For power-of-two choices; default Math.random. */
+  random?: () => number;
+  /** New session ids; default crypto.randomUUID. */
+  createId?: () => string;
+}
+
+/** Closing code for a lease that expired (4000-4999 are the application's). */
+export const CLOSE_LEASE_EXPIRED = 4001;
+export const CLOSE_REPLACED = 4002;
+
+/**
+ * @example
+ * const c = new Coordinator({ config: { maxBatch: 4 } });
+ * const { sessionId, actions } = c.join(joinMessage, Date.now());
+ * run(actions);
+ * run(c.submit({ id: 'r1', model: 'ocr', inputs }, Date.now()));
+ * setAlarm(c.nextWakeAt());
+ */
+export class Coordinator {
+  readonly config: CoordinatorConfig;
+  readonly #random: () => number;
+  readonly #createId: () => string;
+  readonly #sessions = new Map<string, Session>();
+  readonly #queues = new Map<string, Pending[]>();
+  readonly #requests = new Map<string, Pending>();
+  readonly #backoff = new Map<string, { until: number; failures: number }>();
+  readonly #cursors = new Map<string, { last: number }>();
+  readonly #metrics = new MetricsRecorder();
+  #order = 0;
+
+  constructor(options: CoordinatorOptions = {}) {
+    this.config = resolveConfig(options.config);
+    this.#random = options.random ?? Math.random;
+    this.#createId = options.createId ?? (() => crypto.randomUUID());
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  /** Admits a session (the host has checked its token). A live session with the same id is replaced. */
+  join(msg: JoinMessage, now: number): { sessionId: string; actions: CoordinatorAction[] } {
+    const out: CoordinatorAction[] = [];
+    const id = msg.sessionId ?? this.#createId();
+    if (this.#sessions.has(id)) {
+      out.push({ type: 'close', sessionId: id, code: CLOSE_REPLACED, reason: 'replaced by a newer connection' });
+      this.#fail(id, now, out);
+    }
+    this.#add({
+      id, order: this.#order++, device: msg.device, models: msg.models, capacity: msg.capacity,
+      rate: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs), leaseUntil: now + this.config.leaseMs,
+    });
+    out.push({ type: 'send', sessionId: id, message: { type: 'joined', sessionId: id, leaseMs: this.config.leaseMs, heartbeatMs: this.config.heartbeatMs } });
+    for (const m of msg.models) this.#pump(m.name, now, out);
+    return { sessionId: id, actions: out };
+  }
+
+  /** Rebuilds a session from its snapshot after the host was hibernated or evicted. Idempotent. */
+  restoreSession(snapshot: SessionSnapshot, now: number): CoordinatorAction[] {
+    if (!this.#sessions.has(snapshot.id)) {
+      this.#add(snapshot);
+      this.#order = Math.max(this.#order, snapshot.order + 1);
+    }
+    const out: CoordinatorAction[] = [];
+    for (const m of snapshot.models) this.#pump(m.name, now, out);
+    return out;
+  }
+
+  /** The session's durable part, for serializeAttachment. */
+  snapshotSession(sessionId: string): SessionSnapshot | undefined {
+    const s = this.#sessions.get(sessionId);
+    if (!s) return undefined;
+    return { id: s.id, order: s.order, device: s.device, models: [...s.models.values()], capacity: s.capacity, rate: { ...s.rate }, leaseUntil: s.leaseUntil };
+  }
+
+  #add(snap: SessionSnapshot): void {
+    this.#sessions.set(snap.id, {
+      id: snap.id, order: snap.order, device: snap.device, models: new Map(snap.models.map((m) => [m.name, m])),
+      capacity: snap.capacity, rate: { ...snap.rate }, leaseUntil: snap.leaseUntil, inFlight: 0, batches: new Map(), busyMark: 0,
+    });
+  }
+
+  /** A message from a joined session (a `join` here is a protocol error: joins go through join()). */
+  handle(sessionId: string, msg: SessionMessage, now: number): CoordinatorAction[] {
+    const out: CoordinatorAction[] = [];
+    const s = this.#sessions.get(sessionId);
+    if (!s) {
+      out.push({ type: 'close', sessionId, code: CLOSE_LEASE_EXPIRED, reason: 'unknown session: join again' });
+      return out;
+    }
+    s.leaseUntil = now + this.config.leaseMs;
+    switch (msg.type) {
+      case 'join':
+        out.push({ type: 'send', sessionId, message: { type: 'error', error: toErrorData(new TesseraError('bad-request', 'already joined; send "models" to change warm models')) } });
+        break;
+      case 'heartbeat':
+        break;
+      case 'models': {
+        const before = [...s.models.keys()];
+        s.models = new Map(msg.models.map((m) => [m.name, m]));
+        for (const name of new Set([...before, ...s.models.keys()])) this.#pump(name, now, out);
+        break;
+      }
+      case 'result':
+      case 'error':
+        this.#complete(s, msg, now, out);
+        break;
+      case 'leave':
+        this.#fail(sessionId, now, out);
+        break;
+      default: {
+        const never: never = msg;
+        throw new TesseraError('internal', `unhandled message ${JSON.stringify(never)}`);
+      }
+    }
+    return out;
+  }
+
+  /** The session's socket closed. Its in-flight work is re-dispatched. */
+  disconnect(sessionId: string, now: number): CoordinatorAction[] {
+    const out: CoordinatorAction[] = [];
+    this.#fail(sessionId, now, out);
+    return out;
+  }
+
+  #fail(sessionId: string, now: number, out: CoordinatorAction[]): void {
+    const s = this.#sessions.get(sessionId);
+    if (!s) return;
+    this.#sessions.delete(sessionId);
+    if (s.batches.size === 0) return;
+    const b = this.#backoff.get(sessionId) ?? { until: 0, failures: 0 };
+    b.failures += 1;
+    b.until = now + Math.min(this.config.backoffMaxMs, this.config.backoffBaseMs * 2 ** (b.failures - 1));
+    this.#backoff.set(sessionId, b);
+    const retry = new Map<string, Pending[]>();
+    for (const batch of s.batches.values()) {
+      for (const r of batch.requests) {
+        if (r.done) continue;
+        if (r.attempts >= 2) {
+          this.#respondError(r, 'unavailable', `request failed on two sessions (the last, ${sessionId}, disconnected with it in flight)`, now, out);
+        } else {
+          r.enqueuedAt = now;
+          retry.set(r.model, [...(retry.get(r.model) ?? []), r]);
+        }
+      }
+    }
+    for (const [model, list] of retry) {
+      // Re-queued ahead of new work and past the queue limit: they were admitted already.
+      this.#metrics.redispatched += list.length;
+      this.#queues.set(model, [...list, ...(this.#queues.get(model) ?? [])]);
+    }
+    for (const model of s.models.keys()) this.#pump(model, now, out);
+    for (const model of retry.keys()) this.#pump(model, now, out);
+  }
+
+  // ------------------------------------------------------------ requests
+
+  /** Admits a request: queued and dispatched, or answered at once (`rate-limited`, `unavailable`). */
+  submit(request: InferenceRequest, now: number): CoordinatorAction[] {
+    if (this.#requests.has(request.id)) {
+      throw new TesseraError('invalid-argument', `request id ${request.id} is already in progress`);
+    }
+    const out: CoordinatorAction[] = [];
+    const signature = batchSignature(request.inputs);
+    const r: Pending = {
+      id: request.id, model: request.model, inputs: request.inputs, signature, rows: batchRows(request.inputs),
+      deadline: request.deadline ?? now + this.config.requestTimeoutMs, submittedAt: now, enqueuedAt: now, attempts: 0, done: false,
+    };
+    this.#requests.set(r.id, r);
+    if (!this.#hasModel(r.model)) {
+      this.#respondError(r, 'unavailable', `no session has model "${r.model}" warm; start one with \`npx tessera serve --coordinator <url> --models ${r.model}\``, now, out);
+      return out;
+    }
+    const queue = this.#queues.get(r.model) ?? [];
+    if (queue.length >= this.config.queueLimit) {
+      const retryAfterSeconds = this.retryAfterSeconds(r.model);
+      this.#respond(r, {
+        type: 'error', retryAfterSeconds,
+        error: toErrorData(new TesseraError('rate-limited', `queue for model "${r.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds } })),
+      }, now, 'rate-limited', out);
+      return out;
+    }
+    queue.push(r);
+    this.#queues.set(r.model, queue);
+    this.#pump(r.model, now, out);
+    return out;
+  }
+
+  /** The client went away (HTTP request aborted): answered `aborted` so the host can release it. */
+  cancel(requestId: string, now: number): CoordinatorAction[] {
+    const out: CoordinatorAction[] = [];
+    const r = this.#requests.get(requestId);
+    if (!r || r.done) return out;
+    this.#unqueue(r);
+    this.#respondError(r, 'aborted', 'the client cancelled the request', now, out);
+    return out;
+  }
+
+  /**
+   * Seconds until a queue slot likely frees: the work ahead (queued and in
+   * flight) over the pool's measured rate, at least 1.
+   */
+  retryAfterSeconds(model: string): number {
+    let rate = 0;
+    let inFlight = 0;
+    for (const s of this.#sessions.values()) {
+      if (!s.models.has(model)) continue;
+      rate += rateOf(s.rate);
+      for (const b of s.batches.values()) if (b.model === model) inFlight += b.requests.length;
+    }
+    const depth = (this.#queues.get(model)?.length ?? 0) + inFlight;
+    if (rate <= 0) return Math.ceil(this.config.requestTimeoutMs / 1000);
+    return Math.max(1, Math.ceil(depth / rate));
+  }
+
+  #complete(s: Session, msg: Extract<SessionMessage, { type: 'result' | 'error' }>, now: number, out: CoordinatorAction[]): void {
+    const key = msg.requestIds[0] as string;
+    const batch = s.batches.get(key);
+    if (!batch || batch.requests.length !== msg.requestIds.length || batch.requests.some((r, i) => r.id !== msg.requestIds[i])) {
+      out.push({ type: 'send', sessionId: s.id, message: { type: 'error', error: toErrorData(new TesseraError('bad-request', `no batch in flight with request ids [${msg.requestIds.join(', ')}]`)) } });
+      return;
+    }
+    s.batches.delete(key);
+    s.inFlight -= batch.requests.length;
+    s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
+    s.busyMark = now;
+    if (msg.type === 'result') {
+      this.#backoff.delete(s.id);
+      let parts: TensorMap[];
+      try {
+        parts = splitBatch(msg.outputs, batch.batchSizes);
+      } catch (err) {
+        for (const r of batch.requests) if (!r.done) this.#respond(r, { type: 'error', error: toErrorData(err) }, now, 'backend-error', out);
+        parts = [];
+      }
+      batch.requests.forEach((r, i) => {
+        const outputs = parts[i];
+        if (!r.done && outputs) this.#respond(r, { type: 'result', outputs, sessionId: s.id }, now, 'ok', out);
+      });
+    } else {
+      for (const r of batch.requests) if (!r.done) this.#respond(r, { type: 'error', error: msg.error }, now, msg.error.code, out);
+    }
+    this.#pump(batch.model, now, out);
+  }
+
+  // ------------------------------------------------------------ time
+
+  /** Expires leases and deadlines, flushes batching windows, ends backoffs. */
+  tick(now: number): CoordinatorAction[] {
+    const out: CoordinatorAction[] = [];
+    for (const s of [...this.#sessions.values()]) {
+      if (s.leaseUntil <= now) {
+        out.push({ type: 'close', sessionId: s.id, code: CLOSE_LEASE_EXPIRED, reason: `no heartbeat for ${this.config.leaseMs} ms` });
+        this.#fail(s.id, now, out);
+      }
+    }
+    for (const s of this.#sessions.values()) {
+      for (const [key, batch] of s.batches) {
+        const expired = batch.requests.filter((r) => !r.done && r.deadline <= now);
+        for (const r of expired) this.#respondError(r, 'timeout', `no result from session ${s.id} before the deadline`, now, out);
+        if (expired.length > 0) out.push({ type: 'send', sessionId: s.id, message: { type: 'cancel', requestIds: expired.map((r) => r.id) } });
+        // A session that never answers a timed-out batch would hold the slot forever.
+        if (batch.requests.every((r) => r.done) && now - batch.sentAt > this.config.requestTimeoutMs + this.config.leaseMs) {
+          s.batches.delete(key);
+          s.inFlight -= batch.requests.length;
+        }
+      }
+    }
+    for (const [id, b] of this.#backoff) if (b.until + this.config.backoffMaxMs * 4 < now) this.#backoff.delete(id);
+    for (const model of [...this.#queues.keys()]) this.#pump(model, now, out);
+    return out;
+  }
+
+  /** When tick() next has something to do, or undefined when nothing is pending. */
+  nextWakeAt(): number | undefined {
+    let at = Infinity;
+    for (const s of this.#sessions.values()) {
+      at = Math.min(at, s.leaseUntil);
+      for (const b of s.batches.values()) for (const r of b.requests) if (!r.done) at = Math.min(at, r.deadline);
+    }
+    for (const [model, queue] of this.#queues) {
+      const head = queue[0];
+      if (!head) continue;
+      at = Math.min(at, head.enqueuedAt + this.config.maxDelayMs);
+      for (const r of queue) at = Math.min(at, r.deadline);
+      for (const s of this.#sessions.values()) {
+        const b = this.#backoff.get(s.id);
+        if (b && b.until > 0 && s.models.has(model)) at = Math.min(at, b.until);
+      }
+    }
+    return at === Infinity ? undefined : at;
+  }
+
+  // ------------------------------------------------------------ dispatch
+
+  #hasModel(model: string): boolean {
+    for (const s of this.#sessions.values()) if (s.models.has(model)) return true;
+    return false;
+  }
+
+  #pump(model: string, now: number, out: CoordinatorAction[]): void {
+    const queue = this.#queues.get(model);
+    if (!queue) return;
+    for (const r of queue.filter((q) => q.deadline <= now)) {
+      this.#unqueue(r);
+      this.#respondError(r, 'timeout', `waited ${now - r.enqueuedAt} ms in the queue for model "${model}" without a free session`, now, out);
+    }
+    if (!this.#hasModel(model)) {
+      for (const r of [...queue]) {
+        this.#unqueue(r);
+        this.#respondError(r, 'unavailable', `the last session with model "${model}" left`, now, out);
+      }
+    }
+    while (queue.length > 0) {
+      const candidates = [...this.#sessions.values()]
+        .filter((s) => s.models.has(model) && s.batches.size < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight, rate: rateOf(s.rate), session: s }));
+      const cursor = this.#cursors.get(model) ?? { last: -1 };
+      this.#cursors.set(model, cursor);
+      const chosen = pickSession(this.config.policy, candidates, cursor, this.#random);
+      if (!chosen) break;
+      const s = chosen.session;
+      const limit = Math.min(this.config.maxBatch, (s.models.get(model) as ModelOffer).maxBatch);
+      const head = queue[0] as Pending;
+      const batch = [head];
+      let rows = head.rows;
+      if (head.signature !== undefined && limit > 1) {
+        for (let i = 1; i < queue.length && rows < limit; i++) {
+          const r = queue[i] as Pending;
+          if (r.signature === head.signature && rows + r.rows <= limit) {
+            batch.push(r);
+            rows += r.rows;
+          }
+        }
+        // Hold a part-full batch for company until the head has waited maxDelayMs;
+        // a re-dispatched head goes at once (it has waited enough).
+        if (rows < limit && head.attempts === 0 && now < head.enqueuedAt + this.config.maxDelayMs) break;
+      }
+      for (const r of batch) this.#unqueue(r);
+      this.#dispatch(s, model, batch, now, out);
+    }
+    if (queue.length === 0) this.#queues.delete(model);
+  }
+
+  #dispatch(s: Session, model: string, requests: Pending[], now: number, out: CoordinatorAction[]): void {
+    const { inputs, batchSizes } = batchTensors(requests.map((r) => r.inputs));
+    const key = (requests[0] as Pending).id;
+    if (s.batches.size === 0) s.busyMark = now;
+    s.batches.set(key, { key, model, requests, batchSizes, sentAt: now });
+    s.inFlight += requests.length;
+    for (const r of requests) r.attempts += 1;
+    out.push({ type: 'send', sessionId: s.id, message: { type: 'infer', requestIds: requests.map((r) => r.id), model, inputs, batchSizes } });
+  }
+
+  #unqueue(r: Pending): void {
+    const queue = this.#queues.get(r.model);
+    const i = queue?.indexOf(r) ?? -1;
+    if (queue && i >= 0) queue.splice(i, 1);
+  }
+
+  #respondError(r: Pending, code: ErrorCode, message: string, now: number, out: CoordinatorAction[]): void {
+    this.#respond(r, { type: 'error', error: toErrorData(new TesseraError(code, message, { details: { requestId: r.id, model: r.model } })) }, now, code, out);
+  }
+
+  #respond(r: Pending, response: InferenceResponse, now: number, status: string, out: CoordinatorAction[]): void {
+    if (r.done) return;
+    r.done = true;
+    this.#requests.delete(r.id);
+    this.#metrics.response(r.model, status, status === 'ok' ? (now - r.submittedAt) / 1000 : undefined);
+    out.push({ type: 'respond', requestId: r.id, response });
+  }
+
+  // ------------------------------------------------------------ metrics
+
+  /** Counts for /metrics. */
+  metrics(): MetricsSnapshot {
+    const byModel = new Map<string, number>();
+    const inFlight = new Map<string, number>();
+    for (const s of this.#sessions.values()) {
+      for (const m of s.models.keys()) byModel.set(m, (byModel.get(m) ?? 0) + 1);
+      for (const b of s.batches.values()) {
+        const live = b.requests.filter((r) => !r.done).length;
+        inFlight.set(b.model, (inFlight.get(b.model) ?? 0) + live);
+      }
+    }
+    return {
+      sessions: this.#sessions.size,
+      sessionsByModel: [...byModel].map(([model, count]) => ({ model, count })),
+      requests: this.#metrics.requests(),
+      queueDepth: [...this.#queues].map(([model, q]) => ({ model, depth: q.length })),
+      inFlight: [...inFlight].map(([model, count]) => ({ model, count })),
+      redispatched: this.#metrics.redispatched,
+      latency: this.#metrics.latency(),
+    };
+  }
+
+  /** Sessions' ids and measured rates, for tests and the status page. */
+  sessions(): { id: string; device: string; models: string[]; inFlight: number; rate: number; backedOffUntil?: number }[] {
+    return [...this.#sessions.values()].map((s) => {
+      const b = this.#backoff.get(s.id);
+      return { id: s.id, device: s.device, models: [...s.models.keys()], inFlight: s.inFlight, rate: rateOf(s.rate), ...(b ? { backedOffUntil: b.until } : {}) };
+    });
+  }
+}

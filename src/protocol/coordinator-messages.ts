@@ -1,0 +1,288 @@
+/**
+ * Messages between a client session and the coordinator, over one WebSocket.
+ * Every message is one binary frame (see tensor-frame.ts): the message minus
+ * its tensors is the frame's JSON header, the tensors ride as raw bytes. Text
+ * frames holding plain JSON are accepted too for control messages (join,
+ * heartbeat, leave), which is what a debugging client most likely sends.
+ *
+ * Session -> coordinator: join, heartbeat, models, result, error, leave.
+ * Coordinator -> session: joined, infer, cancel, error.
+ */
+import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
+import { decodeFrame, encodeFrame } from './tensor-frame.ts';
+import { validateTensorData, type TensorData, type TensorMap } from './tensor.ts';
+
+/** A model a session has warm and can run right now. */
+export interface ModelOffer {
+  name: string;
+  revision: string;
+  /** Largest batch (dim 0) the session accepts for this model; 1 = no batching. */
+  maxBatch: number;
+}
+
+/** What a session says it can take. */
+export interface SessionCapacity {
+  /** Batches (infer messages) it runs at once; more are not sent to it. */
+  maxInFlight: number;
+  /** Its own estimate of requests per second, the prior for the measured rate. */
+  requestsPerSecond: number;
+}
+
+export interface JoinMessage {
+  type: 'join';
+  token: string;
+  /** Sent when reconnecting, so backoff and identity carry over. */
+  sessionId?: string;
+  models: ModelOffer[];
+  device: string;
+  capacity: SessionCapacity;
+}
+export interface HeartbeatMessage { type: 'heartbeat' }
+/** Replaces the session's warm model list (a model finished loading or was dropped). */
+export interface ModelsMessage { type: 'models'; models: ModelOffer[] }
+export interface ResultMessage { type: 'result'; requestIds: string[]; outputs: TensorMap }
+export interface SessionErrorMessage { type: 'error'; requestIds: string[]; error: ErrorData }
+export interface LeaveMessage { type: 'leave' }
+
+export type SessionMessage =
+  | JoinMessage
+  | HeartbeatMessage
+  | ModelsMessage
+  | ResultMessage
+  | SessionErrorMessage
+  | LeaveMessage;
+
+export interface JoinedMessage { type: 'joined'; sessionId: string; leaseMs: number; heartbeatMs: number }
+/**
+ * A batch to run. `inputs` are the requests' inputs concatenated along dim 0;
+ * `batchSizes[i]` rows belong to `requestIds[i]`, and the outputs must keep
+ * that row order so the coordinator can split them back.
+ */
+export interface InferMessage {
+  type: 'infer';
+  requestIds: string[];
+  model: string;
+  inputs: TensorMap;
+  batchSizes: number[];
+}
+/** These requests were answered elsewhere (timeout); the session may skip them. */
+export interface CancelMessage { type: 'cancel'; requestIds: string[] }
+/** A protocol problem with what the session sent (bad join, malformed message). */
+export interface CoordinatorErrorMessage { type: 'error'; error: ErrorData }
+
+export type CoordinatorMessage = JoinedMessage | InferMessage | CancelMessage | CoordinatorErrorMessage;
+
+// ---------------------------------------------------------------- validation
+
+type Obj = Record<string, unknown>;
+
+function bad(message: string): never {
+  throw new TesseraError('bad-request', message);
+}
+
+function field(o: Obj, key: string, where: string): unknown {
+  if (!(key in o)) bad(`${where}: missing field "${key}"`);
+  return o[key];
+}
+
+function str(o: Obj, key: string, where: string): string {
+  const v = field(o, key, where);
+  if (typeof v !== 'string' || v.length === 0) bad(`${where}: "${key}" must be a non-empty string`);
+  return v;
+}
+
+function posInt(o: Obj, key: string, where: string): number {
+  const v = field(o, key, where);
+  if (!Number.isSafeInteger(v) || (v as number) < 1) bad(`${where}: "${key}" must be a positive integer`);
+  return v as number;
+}
+
+function posNum(o: Obj, key: string, where: string): number {
+  const v = field(o, key, where);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${where}: "${key}" must be a positive number`);
+  return v;
+}
+
+function obj(v: unknown, where: string): Obj {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be an object`);
+  return v as Obj;
+}
+
+function ids(o: Obj, where: string): string[] {
+  const v = field(o, 'requestIds', where);
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length > 0)) {
+    bad(`${where}: "requestIds" must be a non-empty array of strings`);
+  }
+  return [...(v as string[])];
+}
+
+function models(o: Obj, where: string): ModelOffer[] {
+  const v = field(o, 'models', where);
+  if (!Array.isArray(v)) bad(`${where}: "models" must be an array of { name, revision, maxBatch }`);
+  return (v as unknown[]).map((m, i) => {
+    const at = `${where}: models[${i}]`;
+    const mo = obj(m, at);
+    return { name: str(mo, 'name', at), revision: str(mo, 'revision', at), maxBatch: posInt(mo, 'maxBatch', at) };
+  });
+}
+
+function tensors(o: Obj, key: string, where: string): TensorMap {
+  const map = obj(field(o, key, where), `${where}: "${key}"`);
+  for (const [name, t] of Object.entries(map)) {
+    try {
+      validateTensorData(t, name);
+    } catch (cause) {
+      throw new TesseraError('bad-request', `${where}: ${key}.${name}: ${(cause as Error).message}`, { cause });
+    }
+  }
+  return map as TensorMap;
+}
+
+const ERROR_CODES = new Set<ErrorCode>([
+  'invalid-argument', 'invalid-model', 'invalid-manifest', 'bad-request', 'payload-too-large', 'not-found',
+  'unauthorized', 'http-error', 'range-not-supported', 'range-not-satisfiable', 'etag-changed', 'truncated-body',
+  'network-error', 'integrity-error', 'aborted', 'timeout', 'quota-exceeded', 'cache-error', 'device-unavailable',
+  'backend-error', 'session-closed', 'rate-limited', 'unavailable', 'internal',
+]);
+
+function errorData(o: Obj, where: string): ErrorData {
+  const e = obj(field(o, 'error', where), `${where}: "error"`);
+  const code = e.code;
+  // An unknown code from a newer session is kept as 'internal' rather than trusted.
+  const known = typeof code === 'string' && ERROR_CODES.has(code as ErrorCode);
+  const message = typeof e.message === 'string' ? e.message : 'session reported an error without a message';
+  const data: ErrorData = { name: 'TesseraError', code: known ? (code as ErrorCode) : 'internal', message };
+  if (typeof e.details === 'object' && e.details !== null && !Array.isArray(e.details)) data.details = e.details as Obj;
+  return data;
+}
+
+/**
+ * Checks a decoded value is a well-formed SessionMessage. Throws `bad-request`
+ * naming the message type and the field that is wrong.
+ *
+ * @example
+ * const msg = parseSessionMessage(JSON.parse(text)); // msg.type === 'join'
+ */
+export function parseSessionMessage(value: unknown): SessionMessage {
+  const o = obj(value, 'session message');
+  const type = o.type;
+  const where = `"${String(type)}" message`;
+  switch (type) {
+    case 'join': {
+      const cap = obj(field(o, 'capacity', where), `${where}: "capacity"`);
+      const msg: JoinMessage = {
+        type,
+        token: str(o, 'token', where),
+        models: models(o, where),
+        device: str(o, 'device', where),
+        capacity: {
+          maxInFlight: posInt(cap, 'maxInFlight', `${where}: capacity`),
+          requestsPerSecond: posNum(cap, 'requestsPerSecond', `${where}: capacity`),
+        },
+      };
+      if (o.sessionId !== undefined) msg.sessionId = str(o, 'sessionId', where);
+      return msg;
+    }
+    case 'heartbeat':
+    case 'leave':
+      return { type };
+    case 'models':
+      return { type, models: models(o, where) };
+    case 'result':
+      return { type, requestIds: ids(o, where), outputs: tensors(o, 'outputs', where) };
+    case 'error':
+      return { type, requestIds: ids(o, where), error: errorData(o, where) };
+    default:
+      return bad(`session message: unknown type ${JSON.stringify(type)}; expected join, heartbeat, models, result, error or leave`);
+  }
+}
+
+/**
+ * Checks a decoded value is a well-formed CoordinatorMessage (the session side's parser).
+ *
+ * @example
+ * const msg = parseCoordinatorMessage(decodeMessage(bytes)); // msg.type === 'infer'
+ */
+export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
+  const o = obj(value, 'coordinator message');
+  const type = o.type;
+  const where = `"${String(type)}" message`;
+  switch (type) {
+    case 'joined':
+      return { type, sessionId: str(o, 'sessionId', where), leaseMs: posNum(o, 'leaseMs', where), heartbeatMs: posNum(o, 'heartbeatMs', where) };
+    case 'infer': {
+      const requestIds = ids(o, where);
+      const sizes = field(o, 'batchSizes', where);
+      if (!Array.isArray(sizes) || sizes.length !== requestIds.length || !sizes.every((s) => Number.isSafeInteger(s) && s >= 0)) {
+        bad(`${where}: "batchSizes" must hold one non-negative integer per request id`);
+      }
+      return { type, requestIds, model: str(o, 'model', where), inputs: tensors(o, 'inputs', where), batchSizes: [...(sizes as number[])] };
+    }
+    case 'cancel':
+      return { type, requestIds: ids(o, where) };
+    case 'error':
+      return { type, error: errorData(o, where) };
+    default:
+      return bad(`coordinator message: unknown type ${JSON.stringify(type)}`);
+  }
+}
+
+// ---------------------------------------------------------------- wire codec
+
+/** Which field of a message holds tensors, if any. */
+function tensorField(msg: SessionMessage | CoordinatorMessage): 'inputs' | 'outputs' | undefined {
+  if (msg.type === 'infer') return 'inputs';
+  if (msg.type === 'result') return 'outputs';
+  return undefined;
+}
+
+/**
+ * One binary frame for a message; tensors become raw payloads and the header
+ * names them (`tensorNames`) in payload order.
+ *
+ * @example
+ * ws.send(encodeMessage({ type: 'result', requestIds: ['r1'], outputs: { y } }));
+ */
+export function encodeMessage(msg: SessionMessage | CoordinatorMessage): Uint8Array {
+  const key = tensorField(msg);
+  if (key === undefined) return encodeFrame(msg, []);
+  const map = (msg as unknown as Record<string, TensorMap>)[key] as TensorMap;
+  const names = Object.keys(map);
+  const header = { ...msg, [key]: undefined, tensorField: key, tensorNames: names };
+  return encodeFrame(header, names.map((n) => map[n] as TensorData));
+}
+
+/**
+ * Decodes a WebSocket message (binary frame or JSON text) into a plain object,
+ * tensors reattached. Pass the result to a parse* function to validate it.
+ *
+ * @example
+ * const msg = parseSessionMessage(decodeMessage(event.data));
+ */
+export function decodeMessage(data: string | ArrayBuffer | Uint8Array): unknown {
+  if (typeof data === 'string') {
+    try {
+      return JSON.parse(data) as unknown;
+    } catch (cause) {
+      throw new TesseraError('bad-request', 'text message is not valid JSON', { cause });
+    }
+  }
+  const { header, tensors } = decodeFrame<Obj>(data);
+  const h = obj(header, 'frame header');
+  const key = h.tensorField;
+  if (key === undefined) {
+    if (tensors.length > 0) bad('frame carries tensors but its header names no tensor field');
+    return h;
+  }
+  const names = h.tensorNames;
+  if ((key !== 'inputs' && key !== 'outputs') || !Array.isArray(names) || names.length !== tensors.length) {
+    bad('frame header: tensorField must be inputs|outputs and tensorNames must name every tensor');
+  }
+  const map: TensorMap = {};
+  (names as unknown[]).forEach((n, i) => {
+    if (typeof n !== 'string' || n in map) bad(`frame header: tensor name ${JSON.stringify(n)} is not a unique string`);
+    map[n as string] = tensors[i] as TensorData;
+  });
+  const { tensorField: _k, tensorNames: _n, ...rest } = h;
+  return { ...rest, [key as string]: map };
+}
