@@ -31,7 +31,11 @@ export interface PackFile {
 export interface PackGraph {
   /** Path of the `.onnx` file. */
   path: string;
-  /** Paths of its external data files, as written in the graph's `location` fields. */
+  /**
+   * Pack paths of its external data files. They always sit in the graph's own
+   * folder, so the name ONNX Runtime expects (the graph's `location` field, the
+   * `path` of an `externalData` entry) is the part after the last `/`.
+   */
   externalData: string[];
 }
 

@@ -6,6 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { throwIfAborted } from '../errors.ts';
 import type { ExternalFilePlan } from './externalize-initializers.ts';
 import { HashingFileWriter, type HashedFile } from './hashing-file-writer.ts';
 
@@ -30,7 +31,7 @@ export async function writeExternalData(plan: ExternalFilePlan, outPath: string,
   const sources = new Map<string, FileHandle>();
   try {
     for (const segment of plan.segments) {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       const padding = segment.offset - writer.size;
       await writer.writeZeros(padding);
       options.onBytes?.(padding);

@@ -3,7 +3,7 @@
  * after the last layer)). Its weights are seeded, so a pure-JS reference can
  * recompute the exact same model and check ONNX Runtime's outputs.
  */
-import type { ModelProto } from '../../pack/onnx-types.ts';
+import type { ModelProto, NodeProto, TensorProto } from '../../pack/onnx-types.ts';
 import { floatTensor, floatValueInfo, node } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
@@ -56,8 +56,8 @@ export function matmulChainWeights(options: MatmulChainOptions): MatmulChainLaye
 export function matmulChainModel(options: MatmulChainOptions): ModelProto {
   const { d } = options;
   const weights = matmulChainWeights(options);
-  const nodes = [];
-  const initializers = [];
+  const nodes: NodeProto[] = [];
+  const initializers: TensorProto[] = [];
   let x = 'input';
   weights.forEach((layer, i) => {
     const last = i === weights.length - 1;

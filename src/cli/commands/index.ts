@@ -1,0 +1,9 @@
+/**
+ * Every `tessera` subcommand. To add one (publish, serve, ocr, ...), write
+ * `commands/<name>.ts` exporting a RegisterCommand and list it here.
+ */
+import type { RegisterCommand } from '../cli-context.ts';
+import { registerGenerate } from './generate.ts';
+import { registerPack } from './pack.ts';
+
+export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate];
