@@ -1,0 +1,121 @@
+/**
+ * The browser cache: IndexedDB through idb-keyval custom stores, one database
+ * per store (idb-keyval's `createStore` opens a database with exactly one
+ * object store, so chunks and models each get their own):
+ *
+ *   `<prefix>-chunks` / `chunks`   key: chunk SHA-256, value: ArrayBuffer
+ *   `<prefix>-models` / `models`   key: `<name>@<revision>`, value: { manifest, lastUsed }
+ *
+ * idb-keyval resolves a write when its transaction completes, so a put that
+ * resolved is durable and a put that failed left nothing (IndexedDB
+ * transactions are atomic): no half chunk is ever trusted.
+ */
+import { createStore, delMany, del, get, promisifyRequest, set, values, clear as idbClear, type UseStore } from 'idb-keyval';
+import { TesseraError } from '../errors.ts';
+import type { PackManifest } from '../pack/manifest.ts';
+import type { CachedModel, ModelCache, StorageEstimate } from './model-cache.ts';
+import { modelKey, orphanChunks, partitionModels, type ModelRecord } from './orphan-chunks.ts';
+
+/**
+ * @example
+ * const cache = createIdbCache();               // databases tessera-chunks, tessera-models
+ * const test = createIdbCache({ prefix: 't1' }); // isolated databases for a test
+ */
+export function createIdbCache(options: { prefix?: string; now?: () => number; storage?: StorageManager } = {}): ModelCache {
+  const prefix = options.prefix ?? 'tessera';
+  const now = options.now ?? Date.now;
+  // Stores are created lazily: createStore opens the database, which is I/O.
+  let stores: { chunks: UseStore; models: UseStore } | undefined;
+  const open = () => (stores ??= { chunks: createStore(`${prefix}-chunks`, 'chunks'), models: createStore(`${prefix}-models`, 'models') });
+  const storage = () => options.storage ?? (globalThis.navigator as Navigator | undefined)?.storage;
+
+  const guard = async <T>(what: string, work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (err) {
+      throw idbError(what, err);
+    }
+  };
+
+  return {
+    hasChunks(hashes) {
+      // getKey reads no value, so checking 1,000 chunks costs no chunk bytes.
+      return guard('check chunks', () =>
+        open().chunks('readonly', (store) => Promise.all(hashes.map((h) => promisifyRequest(store.getKey(h)).then((k) => k !== undefined)))),
+      );
+    },
+    getChunk(hash) {
+      return guard(`read chunk ${hash}`, async () => {
+        const value = await get<ArrayBuffer>(hash, open().chunks);
+        return value === undefined ? undefined : new Uint8Array(value);
+      });
+    },
+    putChunk(hash, bytes) {
+      // Structured clone of a view copies its whole underlying buffer: store exactly the chunk's bytes.
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+      return guard(`store chunk ${hash}`, () => set(hash, own, open().chunks));
+    },
+    getManifest(name, revision) {
+      return guard(`read manifest ${name}@${revision}`, async () => (await get<ModelRecord>(modelKey(name, revision), open().models))?.manifest);
+    },
+    putManifest(manifest: PackManifest) {
+      const key = modelKey(manifest.name, manifest.revision);
+      return guard(`store manifest ${key}`, async () => {
+        const previous = await get<ModelRecord>(key, open().models);
+        await set(key, { manifest, lastUsed: previous?.lastUsed ?? now() } satisfies ModelRecord, open().models);
+      });
+    },
+    touch(name, revision, when = now()) {
+      const key = modelKey(name, revision);
+      return guard(`touch ${key}`, async () => {
+        const record = await get<ModelRecord>(key, open().models);
+        if (record) await set(key, { ...record, lastUsed: when }, open().models);
+      });
+    },
+    listModels(): Promise<CachedModel[]> {
+      return guard('list models', async () =>
+        (await values<ModelRecord>(open().models)).map(({ manifest, lastUsed }) => ({
+          name: manifest.name,
+          revision: manifest.revision,
+          bytes: manifest.totalBytes,
+          lastUsed,
+        })),
+      );
+    },
+    deleteModel(name, revision) {
+      return guard(`delete ${name}`, async () => {
+        const { doomed, kept } = partitionModels(await values<ModelRecord>(open().models), name, revision);
+        // Records first: an interruption leaves unreferenced chunks, never a record missing chunks.
+        for (const r of doomed) await del(modelKey(r.manifest.name, r.manifest.revision), open().models);
+        await delMany(orphanChunks(doomed.map((r) => r.manifest), kept.map((r) => r.manifest)), open().chunks);
+      });
+    },
+    clear() {
+      return guard('clear', async () => {
+        await idbClear(open().models);
+        await idbClear(open().chunks);
+      });
+    },
+    async estimate(): Promise<StorageEstimate> {
+      const manager = storage();
+      if (!manager?.estimate) return { available: Number.POSITIVE_INFINITY, used: 0, persisted: false };
+      const { quota = Number.POSITIVE_INFINITY, usage = 0 } = await manager.estimate();
+      const persisted = manager.persisted ? await manager.persisted() : false;
+      return { available: Math.max(0, quota - usage), used: usage, persisted };
+    },
+    async persist() {
+      const manager = storage();
+      // persist() may be missing (older Safari, some workers) or refused: a hint, never an error.
+      if (!manager?.persist) return false;
+      return manager.persist().catch(() => false);
+    },
+  };
+}
+
+function idbError(what: string, cause: unknown): TesseraError {
+  const name = (cause as DOMException | undefined)?.name;
+  if (name === 'QuotaExceededError') {
+    return new TesseraError('quota-exceeded', `could not ${what}: the browser's storage quota is full; free space, pass allowEviction, or load with cache: 'memory'`, { cause });
+  }
+  return new TesseraError('cache-error', `could not ${what} in IndexedDB: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+}

@@ -1,0 +1,246 @@
+/**
+ * The loader: manifest -> plan -> quota -> persist -> cached chunks into the
+ * file buffers -> parallel ranged GETs (bounded, If-Range, retried with
+ * backoff and jitter) -> SHA-256 per chunk -> cache -> progress. A chunk that
+ * fails its hash is never stored; the manifest is recorded only once every
+ * chunk is, so a cached manifest means "complete". An interrupted load keeps
+ * the chunks it stored, so the next one fetches only what is missing.
+ */
+import { evictLeastRecentlyUsed } from '../cache/evict-lru.ts';
+import type { ModelCache } from '../cache/model-cache.ts';
+import { TesseraError, throwIfAborted } from '../errors.ts';
+import type { PackManifest } from '../pack/manifest.ts';
+import { sha256Hex } from '../pack/sha256.ts';
+import { fetchManifest } from './fetch-manifest.ts';
+import { fetchRange } from './fetch-range.ts';
+import { fetchWholeFile } from './full-file-fallback.ts';
+import { planLoad, distinctChunks, type LoadPlan, type PlannedChunk } from './plan-load.ts';
+import { createProgressTracker, type LoadProgress } from './progress.ts';
+import { abortedError, withRetry, type RetryOptions } from './retry.ts';
+import { fileUrl, resolveSource } from './resolve-source.ts';
+import { runPool } from './run-pool.ts';
+import { validateManifest } from './validate-manifest.ts';
+
+/**
+ * Requests in flight. Measured on loopback (bench/concurrency.ts, see
+ * bench/concurrency.md): throughput stops growing past 4-6 while each extra
+ * request still costs a chunk of memory and a resume re-fetches more.
+ */
+export const DEFAULT_CONCURRENCY = 6;
+
+export interface LoadPackOptions {
+  /** Where chunks go. Default: IndexedDB in browsers, the cache directory in Node. `'memory'`: no caching at all. */
+  cache?: ModelCache | 'memory';
+  /** Base for a relative manifest URL, or the pack's URL when `source` is a manifest object. */
+  baseUrl?: string | URL;
+  fetch?: typeof globalThis.fetch;
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: LoadProgress) => void;
+  retry?: RetryOptions;
+  /** Let the loader evict least-recently-used models to make room. Default false. */
+  allowEviction?: boolean;
+  /** Ask for persistent storage before downloading. Default true. */
+  persist?: boolean;
+  /** Clock in milliseconds (epoch); default Date.now. */
+  now?: () => number;
+  /** Minimum milliseconds between progress events; default 100. */
+  progressIntervalMs?: number;
+}
+
+export interface LoadStats {
+  bytesFromNetwork: number;
+  bytesFromCache: number;
+  chunksFetched: number;
+  chunksFromCache: number;
+  retries: number;
+  /** Files fetched with one plain GET because the server ignored Range. */
+  rangeFallbackFiles: string[];
+  evicted: Array<{ name: string; revision: string }>;
+  ms: number;
+}
+
+export interface LoadPackResult {
+  manifest: PackManifest;
+  /** Each file, contiguous, keyed by its manifest path. */
+  files: Map<string, Uint8Array>;
+  stats: LoadStats;
+}
+
+/**
+ * @example
+ * const { manifest, files, stats } = await loadPack('https://models.example/mlp/manifest.json', {
+ *   onProgress: (p) => bar.update(p.bytesDone / p.bytesTotal),
+ * });
+ * const graph = files.get(manifest.graphs[0].path);
+ */
+export async function loadPack(source: string | URL | PackManifest, options: LoadPackOptions = {}): Promise<LoadPackResult> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw new TesseraError('invalid-argument', `concurrency must be an integer from 1 to 64, got ${concurrency}`);
+  }
+  throwIfAborted(options.signal);
+
+  // One controller for everything in flight: the caller's abort and our own first failure both cancel it.
+  const controller = new AbortController();
+  const onOuterAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = controller.signal;
+  try {
+    const store = options.cache === 'memory' ? undefined : (options.cache ?? (await (await import('../cache/default-cache.ts')).defaultCache()));
+    const { manifestUrl, manifest: given } = resolveSource(source, options.baseUrl);
+    const manifest = given ? validateManifest(given) : await fetchManifest(manifestUrl, { fetch: fetchFn, signal });
+
+    const tracker = createProgressTracker({
+      files: manifest.files,
+      onProgress: options.onProgress,
+      now,
+      ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
+    });
+    const stats: LoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, chunksFromCache: 0, retries: 0, rangeFallbackFiles: [], evicted: [], ms: 0 };
+    const buffers = manifest.files.map((f) => new Uint8Array(f.size));
+    const place = (chunk: PlannedChunk, bytes: Uint8Array, from: 'cache' | 'network') => {
+      for (const p of chunk.places) {
+        // Dedupe by hash means equal hashes, so equal sizes; slice guards a cache returning a longer buffer.
+        (buffers[p.file] as Uint8Array).set(bytes.byteLength === p.size ? bytes : bytes.subarray(0, p.size), p.offset);
+        tracker.placed((manifest.files[p.file] as { path: string }).path, p.size, from);
+        if (from === 'cache') stats.bytesFromCache += p.size;
+      }
+    };
+
+    // Plan and quota, before a single chunk byte is fetched.
+    let plan: LoadPlan = store ? await planLoad(manifest, store) : allMissing(manifest);
+    if (store && plan.neededBytes > 0) {
+      plan = await ensureRoom(store, manifest, plan, options.allowEviction === true, stats);
+      if (options.persist !== false) await store.persist();
+    }
+    throwIfAborted(signal);
+
+    // Cached chunks into place.
+    tracker.setPhase('assemble');
+    const refetch: PlannedChunk[] = [];
+    await runPool(plan.cached, 4, controller, async (chunk) => {
+      const bytes = await (store as ModelCache).getChunk(chunk.hash);
+      // Gone since planning (deleted by another tab, or a damaged entry): fetch it instead.
+      if (!bytes || bytes.byteLength !== chunk.size) return void refetch.push(chunk);
+      place(chunk, bytes, 'cache');
+      stats.chunksFromCache += 1;
+    });
+    throwIfAborted(signal);
+
+    // Missing chunks from the network.
+    tracker.setPhase('download');
+    const delivered = new Set<string>();
+    const chunkByHash = new Map(plan.chunks.map((c) => [c.hash, c]));
+    const cachedHashes = new Set(plan.cached.filter((c) => !refetch.includes(c)).map((c) => c.hash));
+    const deliver = async (chunk: PlannedChunk, bytes: Uint8Array) => {
+      if (delivered.has(chunk.hash)) return;
+      delivered.add(chunk.hash);
+      if (store) await store.putChunk(chunk.hash, bytes);
+      place(chunk, bytes, 'network');
+      stats.chunksFetched += 1;
+    };
+    const onBytes = (n: number) => {
+      stats.bytesFromNetwork += n;
+      tracker.received(n);
+    };
+    const retryOptions = { retry: options.retry, signal, onRetry: () => void (stats.retries += 1) };
+    const attempts = options.retry?.attempts ?? 4;
+
+    const wholeFiles = new Map<number, Promise<void>>();
+    const wholeFile = (fileIndex: number): Promise<void> => {
+      let pending = wholeFiles.get(fileIndex);
+      if (!pending) {
+        const file = manifest.files[fileIndex] as PackManifest['files'][number];
+        stats.rangeFallbackFiles.push(file.path);
+        pending = withRetry(
+          () =>
+            fetchWholeFile({ url: fileUrl(manifestUrl, file.path), file, chunkSize: manifest.chunkSize, fetch: fetchFn, signal, onBytes }, async (index, bytes) => {
+              const hash = file.chunks[index] as string;
+              if (cachedHashes.has(hash)) return; // already in place, and already stored
+              // streamChunks hands each chunk its own buffer, so storing it keeps nothing else alive.
+              await deliver(chunkByHash.get(hash) as PlannedChunk, bytes);
+            }),
+          retryOptions,
+        );
+        wholeFiles.set(fileIndex, pending);
+        tracker.setFallback(file.path);
+      }
+      return pending;
+    };
+
+    await runPool([...plan.missing, ...refetch], concurrency, controller, async (chunk) => {
+      const first = chunk.places[0] as PlannedChunk['places'][number];
+      if (delivered.has(chunk.hash)) return;
+      if (wholeFiles.has(first.file)) return wholeFile(first.file);
+      const file = manifest.files[first.file] as PackManifest['files'][number];
+      const bytes = await withRetry(async (attempt) => {
+        const result = await fetchRange({
+          url: fileUrl(manifestUrl, file.path),
+          file: file.path,
+          chunk: first.chunk,
+          start: first.offset,
+          end: first.offset + first.size,
+          fileSize: file.size,
+          sha256: file.sha256,
+          fetch: fetchFn,
+          signal,
+          onBytes,
+        });
+        if (result.type === 'range-ignored') return undefined;
+        const actual = await sha256Hex(result.bytes);
+        if (actual !== chunk.hash) {
+          throw new TesseraError(
+            'integrity-error',
+            `${file.path} chunk ${first.chunk} failed its SHA-256 check (attempt ${attempt + 1} of ${attempts}; expected ${chunk.hash}, got ${actual}); it was not cached`,
+            { details: { file: file.path, chunk: first.chunk, expected: chunk.hash, actual, attempts: attempt + 1 } },
+          );
+        }
+        return result.bytes;
+      }, retryOptions);
+      if (bytes === undefined) return wholeFile(first.file);
+      await deliver(chunk, bytes);
+    });
+    if (signal.aborted) throw abortedError(signal);
+
+    if (store) {
+      await store.putManifest(manifest);
+      await store.touch(manifest.name, manifest.revision, now());
+    }
+    stats.ms = now() - started;
+    tracker.finish();
+    const files = new Map(manifest.files.map((f, i) => [f.path, buffers[i] as Uint8Array]));
+    return { manifest, files, stats };
+  } catch (err) {
+    if (options.signal?.aborted) throw abortedError(options.signal);
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+function allMissing(manifest: PackManifest): LoadPlan {
+  const chunks = distinctChunks(manifest);
+  return { chunks, cached: [], missing: chunks, neededBytes: chunks.reduce((s, c) => s + c.size, 0) };
+}
+
+async function ensureRoom(store: ModelCache, manifest: PackManifest, plan: LoadPlan, allowEviction: boolean, stats: LoadStats): Promise<LoadPlan> {
+  let { available } = await store.estimate();
+  if (available >= plan.neededBytes) return plan;
+  if (allowEviction) {
+    // Keep every revision of this model: an older one may hold chunks this plan counts as cached.
+    const result = await evictLeastRecentlyUsed(store, { neededBytes: plan.neededBytes, keep: { name: manifest.name } });
+    stats.evicted = result.evicted;
+    plan = await planLoad(manifest, store);
+    available = result.available;
+    if (available >= plan.neededBytes) return plan;
+  }
+  throw new TesseraError(
+    'quota-exceeded',
+    `${manifest.name} needs ${plan.neededBytes} more bytes of storage but only ${available} are available: free space, pass allowEviction: true to evict least-recently-used models, or load with cache: 'memory' to run without caching`,
+    { details: { neededBytes: plan.neededBytes, availableBytes: available, model: manifest.name } },
+  );
+}
