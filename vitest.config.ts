@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { playwright } from '@vitest/browser-playwright';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { findChromium, CHROMIUM_ARGS } from './test/helpers/chromium.ts';
 
 // Three places tests run, one `vitest run`: Node (unit), real headless Chromium
@@ -31,6 +32,24 @@ export default defineConfig({
             }),
             instances: [{ browser: 'chromium' }],
           },
+        },
+      },
+      {
+        // workerd with local R2 from wrangler.jsonc; storage is isolated per test file.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.jsonc' },
+            // nodejs_compat only for the test runner (vitest imports node:inspector); the Worker needs none.
+            miniflare: {
+              compatibilityFlags: ['nodejs_compat'],
+              bindings: { TESSERA_ADMIN_TOKEN: 'test-admin-token', TESSERA_MAX_UPLOAD_BYTES: '1048576' },
+            },
+          }),
+        ],
+        test: {
+          name: 'worker',
+          include: ['test/worker/**/*.test.ts'],
+          testTimeout: 30_000,
         },
       },
     ],

@@ -1,0 +1,8 @@
+/**
+ * The Worker in workerd. All suites share this one file because each Worker
+ * test file boots its own runtime (~4 s) and its own isolated storage; the
+ * suites use distinct model names so they cannot see each other's data.
+ */
+import { serveSuite } from './serve.suite.ts';
+
+serveSuite();
