@@ -9,7 +9,9 @@
  * information and herding when many dispatchers share sessions, or to make
  * the choice O(1) with thousands of them; with one dispatcher it only loses
  * accuracy (it can miss the single idle session). It is kept as an option for
- * when coordinators are sharded and for comparison.
+ * when coordinators are sharded and for comparison. In the simulation (three
+ * 10 ms sessions and one 40 ms, four closed-loop clients) exact selection
+ * reached 0.92 of summed capacity, power-of-two 0.82, round-robin 0.31.
  */
 import type { RoutingPolicy } from './config.ts';
 
