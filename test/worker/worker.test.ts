@@ -3,6 +3,10 @@
  * test file boots its own runtime (~4 s) and its own isolated storage; the
  * suites use distinct model names so they cannot see each other's data.
  */
+import { pathSafetySuite } from './path-safety.suite.ts';
+import { publishSuite } from './publish.suite.ts';
 import { serveSuite } from './serve.suite.ts';
 
 serveSuite();
+pathSafetySuite();
+publishSuite();
