@@ -6,8 +6,9 @@ import { TesseraError } from '../errors.ts';
 import type { Capabilities } from '../env.ts';
 import type { ModelRequirements } from './model-requirements.ts';
 
-export type DeviceRequest = 'webgpu' | 'wasm' | 'auto';
-export type Device = 'webgpu' | 'wasm';
+import type { Device, DeviceRequest } from '../protocol/device.ts';
+
+export type { Device, DeviceRequest };
 
 export interface DeviceChoice {
   device: Device;

@@ -10,6 +10,7 @@
 import * as ort from 'onnxruntime-web';
 import { TesseraError, isTesseraError, throwIfAborted } from '../errors.ts';
 import { detectCapabilities, type Capabilities } from '../env.ts';
+import type { ValueInfo } from '../protocol/device.ts';
 import type { TensorData, TensorMap, TensorType } from '../protocol/tensor.ts';
 import { validateTensorMap } from '../protocol/tensor.ts';
 import { chooseDevice, type Device, type DeviceRequest } from './choose-device.ts';
@@ -34,14 +35,7 @@ export interface OrtSessionOptions {
   signal?: AbortSignal;
 }
 
-/** Serialisable input/output description. */
-export interface ValueInfo {
-  name: string;
-  /** Element type, absent for non-tensor values (sequences, maps). */
-  type?: string;
-  /** Dimensions: numbers, or strings for symbolic dims such as `batch`. */
-  shape?: (number | string)[];
-}
+export type { ValueInfo };
 
 export interface RunOptions {
   signal?: AbortSignal;

@@ -1,0 +1,71 @@
+/**
+ * The engine: load a pack, get a model handle, run it. One interface, several
+ * transports (in-process, a dedicated Web Worker), so calling code is the same
+ * wherever the session actually lives.
+ */
+import type { Device, DeviceRequest, ValueInfo } from '../protocol/device.ts';
+import type { ModelCache } from '../cache/model-cache.ts';
+import type { LoadProgress } from '../fetch/progress.ts';
+import type { PackManifest } from '../pack/manifest.ts';
+import type { TensorMap } from '../protocol/tensor.ts';
+
+/** Where a model comes from: its `manifest.json` URL, or a manifest already in hand. */
+export type ModelSource = string | PackManifest;
+
+/**
+ * Which cache to load through, as data so it can cross into a worker (a
+ * ModelCache object cannot: its methods do not survive structured clone).
+ * - `default`: IndexedDB in browsers and workers, the cache directory in Node.
+ * - `memory`: nothing persisted; for running a model you do not want to keep.
+ */
+export type CacheSpec =
+  | { type: 'default' }
+  | { type: 'indexeddb'; prefix?: string }
+  | { type: 'fs'; dir?: string }
+  | { type: 'memory' };
+
+export interface LoadOptions {
+  /** Default `auto`: WebGPU when the adapter fits the model, else wasm. */
+  device?: DeviceRequest;
+  /** A spec, or (in-process transport only) a ModelCache object. Default `{ type: 'default' }`. */
+  cache?: CacheSpec | ModelCache;
+  /** Where the files of a manifest given as an object live. Defaults to the manifest URL's folder. */
+  baseUrl?: string;
+  onProgress?: (progress: LoadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /**
+   * Worker transport only: transfer the feeds' buffers to the worker instead
+   * of copying them. Faster for big inputs, but the caller's arrays are
+   * detached (length 0) afterwards. Default false.
+   */
+  transfer?: boolean;
+}
+
+/** What is known about a loaded model; plain data, the same on both sides of a worker. */
+export interface ModelInfo {
+  id: string;
+  manifest: PackManifest;
+  device: Device;
+  /** Why that device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ... */
+  deviceReason: string;
+  inputNames: string[];
+  outputNames: string[];
+  inputMetadata: ValueInfo[];
+}
+
+export interface ModelHandle extends ModelInfo {
+  run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /** Releases the session. Runs after this fail with `session-closed`. */
+  dispose(): Promise<void>;
+}
+
+export interface Engine {
+  readonly transport: 'worker' | 'in-process';
+  load(source: ModelSource, options?: LoadOptions): Promise<ModelHandle>;
+  /** Disposes every model; the worker transport also ends its worker. */
+  dispose(): Promise<void>;
+}

@@ -1,0 +1,124 @@
+/**
+ * The engine in this realm: loadPack (verified, cached bytes) -> an ONNX
+ * Runtime session -> runs. The worker transport runs this same engine inside
+ * its worker, so both transports share one implementation.
+ */
+import { createOrtSession } from '../backend/ort.ts';
+import type { ModelCache } from '../cache/model-cache.ts';
+import { TesseraError, throwIfAborted } from '../errors.ts';
+import type { LoadProgress } from '../fetch/progress.ts';
+import type { PackManifest } from '../pack/manifest.ts';
+import type { Engine, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
+import { graphFiles } from './graph-files.ts';
+import { resolveCache } from './resolve-cache.ts';
+
+/** What the engine needs from the loader (src/fetch/load-pack.ts). */
+export interface LoadedPack {
+  manifest: PackManifest;
+  /** Whole files by manifest path. */
+  files: Map<string, Uint8Array>;
+}
+
+export type LoadPackFn = (
+  source: ModelSource,
+  options: {
+    cache: ModelCache;
+    baseUrl?: string;
+    onProgress?: (progress: LoadProgress) => void;
+    signal?: AbortSignal;
+  },
+) => Promise<LoadedPack>;
+
+export interface InProcessEngineOptions {
+  /** Defaults to the real loader. */
+  loadPack?: LoadPackFn;
+  /** Defaults to {@link createOrtSession}. */
+  createSession?: typeof createOrtSession;
+}
+
+/**
+ * @example
+ * const engine = createInProcessEngine();
+ * const model = await engine.load('http://localhost:8080/mlp/manifest.json', { device: 'wasm' });
+ * const { output } = await model.run({ input: { type: 'float32', dims: [1, 64], data } });
+ */
+export function createInProcessEngine(options: InProcessEngineOptions = {}): Engine {
+  const createSession = options.createSession ?? createOrtSession;
+  const models = new Map<string, ModelHandle>();
+  let nextId = 1;
+
+  async function loadPack(...args: Parameters<LoadPackFn>): Promise<LoadedPack> {
+    if (options.loadPack) return options.loadPack(...args);
+    // Imported on first load, not at import time: the loader pulls in the cache
+    // implementations, which a caller that injects its own does not need.
+    const { loadPack: real } = await import('../fetch/load-pack.ts');
+    return real(...args) as Promise<LoadedPack>;
+  }
+
+  return {
+    transport: 'in-process',
+
+    async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelHandle> {
+      const { signal, onProgress } = loadOptions;
+      throwIfAborted(signal);
+      const cache = await resolveCache(loadOptions.cache);
+      // The loader's last event says done; the engine's load is done only
+      // once the session exists, so its events pass through as not done yet.
+      let last: LoadProgress | undefined;
+      const forward = (progress: LoadProgress) => {
+        last = progress;
+        onProgress?.({ ...progress, done: false });
+      };
+      const pack = await loadPack(source, {
+        cache,
+        ...(loadOptions.baseUrl === undefined ? {} : { baseUrl: loadOptions.baseUrl }),
+        onProgress: forward,
+        ...(signal ? { signal } : {}),
+      });
+      const { manifest } = pack;
+      const { graph, externalData } = graphFiles(manifest, pack.files);
+      const sessionProgress = (done: boolean) => {
+        if (!onProgress || !last) return;
+        onProgress({ ...last, phase: 'session', rateBytesPerSec: 0, etaSeconds: 0, done });
+      };
+      sessionProgress(false);
+      const session = await createSession({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
+      // ORT has copied the bytes into its own memory (wasm heap, GPU buffers):
+      // drop ours so a large model is not held twice.
+      pack.files.clear();
+      sessionProgress(true);
+
+      const id = `${manifest.name}@${manifest.revision.slice(0, 12)}#${nextId++}`;
+      let disposed = false;
+      const handle: ModelHandle = {
+        id,
+        manifest,
+        device: session.device,
+        deviceReason: session.reason,
+        inputNames: [...session.inputNames],
+        outputNames: [...session.outputNames],
+        inputMetadata: [...session.inputMetadata],
+        run(feeds, runOptions = {}) {
+          if (disposed) return Promise.reject(closed(id));
+          return session.run(feeds, runOptions.signal ? { signal: runOptions.signal } : {});
+        },
+        async dispose() {
+          if (disposed) return;
+          disposed = true;
+          models.delete(id);
+          await session.release();
+        },
+      };
+      models.set(id, handle);
+      return handle;
+    },
+
+    async dispose() {
+      await Promise.all([...models.values()].map((model) => model.dispose()));
+    },
+  };
+}
+
+function closed(id: string): TesseraError {
+  return new TesseraError('session-closed', `model ${id} was disposed; load it again to run it`, { details: { id } });
+}

@@ -1,0 +1,147 @@
+/**
+ * Messages between the page (worker client) and the engine's Web Worker.
+ * Requests carry an `id`; every reply and progress event names the request
+ * it belongs to. Anything that arrives is validated before it is trusted:
+ * a message from an older or foreign script fails with `bad-request` instead
+ * of half-working.
+ */
+import { TesseraError, type ErrorData } from '../errors.ts';
+import type { Device, DeviceRequest, ValueInfo } from './device.ts';
+import type { LoadProgress } from '../fetch/progress.ts';
+import type { PackManifest } from '../pack/manifest.ts';
+import { validateTensorMap, type TensorMap } from './tensor.ts';
+
+/** A cache named by data (see engine's CacheSpec; repeated here so protocol stays below engine). */
+export type WorkerCacheSpec =
+  | { type: 'default' }
+  | { type: 'indexeddb'; prefix?: string }
+  | { type: 'fs'; dir?: string }
+  | { type: 'memory' };
+
+export interface WorkerModelInfo {
+  id: string;
+  manifest: PackManifest;
+  device: Device;
+  deviceReason: string;
+  inputNames: string[];
+  outputNames: string[];
+  inputMetadata: ValueInfo[];
+}
+
+/** Page -> worker. */
+export type WorkerRequest =
+  | {
+      type: 'load';
+      id: number;
+      source: string | PackManifest;
+      device: DeviceRequest;
+      cache: WorkerCacheSpec;
+      baseUrl?: string;
+      /** Whether the page listens for progress (saves messages when not). */
+      progress: boolean;
+    }
+  | { type: 'run'; id: number; model: string; feeds: TensorMap }
+  | { type: 'dispose'; id: number; model: string }
+  /** Abort the request `id` (a load or a run). */
+  | { type: 'cancel'; id: number };
+
+/** Worker -> page. */
+export type WorkerResponse =
+  | { type: 'progress'; id: number; progress: LoadProgress }
+  | { type: 'loaded'; id: number; model: WorkerModelInfo }
+  | { type: 'result'; id: number; outputs: TensorMap }
+  | { type: 'disposed'; id: number }
+  | { type: 'error'; id: number; error: ErrorData };
+
+const DEVICES = new Set(['webgpu', 'wasm', 'auto']);
+const CACHE_TYPES = new Set(['default', 'indexeddb', 'fs', 'memory']);
+
+/**
+ * @example
+ * self.onmessage = (event) => handle(parseWorkerRequest(event.data));
+ */
+export function parseWorkerRequest(data: unknown): WorkerRequest {
+  const msg = asMessage(data, 'request');
+  const type = msg.type as WorkerRequest['type'];
+  switch (type) {
+    case 'load': {
+      const source = msg.source;
+      if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) {
+        throw bad('load.source must be a manifest URL or a manifest object');
+      }
+      if (typeof msg.device !== 'string' || !DEVICES.has(msg.device)) bad(`load.device must be webgpu, wasm or auto, got ${JSON.stringify(msg.device)}`);
+      const cache = msg.cache as { type?: unknown } | undefined;
+      if (typeof cache !== 'object' || cache === null || typeof cache.type !== 'string' || !CACHE_TYPES.has(cache.type)) {
+        bad('load.cache must be { type: default | indexeddb | fs | memory }');
+      }
+      if (msg.baseUrl !== undefined && typeof msg.baseUrl !== 'string') bad('load.baseUrl must be a string');
+      return msg as unknown as WorkerRequest;
+    }
+    case 'run':
+      requireString(msg, 'model');
+      validateTensorMap(msg.feeds, 'run.feeds');
+      return msg as unknown as WorkerRequest;
+    case 'dispose':
+      requireString(msg, 'model');
+      return msg as unknown as WorkerRequest;
+    case 'cancel':
+      return msg as unknown as WorkerRequest;
+    default: {
+      const unknown: never = type;
+      throw bad(`unknown request type ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/**
+ * @example
+ * worker.onmessage = (event) => settle(parseWorkerResponse(event.data));
+ */
+export function parseWorkerResponse(data: unknown): WorkerResponse {
+  const msg = asMessage(data, 'response');
+  const type = msg.type as WorkerResponse['type'];
+  switch (type) {
+    case 'progress':
+      if (typeof msg.progress !== 'object' || msg.progress === null) bad('progress.progress must be an object');
+      return msg as unknown as WorkerResponse;
+    case 'loaded': {
+      const model = msg.model as Partial<WorkerModelInfo> | undefined;
+      if (typeof model?.id !== 'string' || !Array.isArray(model.inputNames) || !Array.isArray(model.outputNames)) {
+        bad('loaded.model must describe the model (id, inputNames, outputNames)');
+      }
+      return msg as unknown as WorkerResponse;
+    }
+    case 'result':
+      validateTensorMap(msg.outputs, 'result.outputs');
+      return msg as unknown as WorkerResponse;
+    case 'disposed':
+      return msg as unknown as WorkerResponse;
+    case 'error': {
+      const error = msg.error as Partial<ErrorData> | undefined;
+      if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') {
+        bad('error.error must be ErrorData { name, code, message }');
+      }
+      return msg as unknown as WorkerResponse;
+    }
+    default: {
+      const unknown: never = type;
+      throw bad(`unknown response type ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+function asMessage(data: unknown, what: string): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null) throw bad(`a worker ${what} must be an object`);
+  const msg = data as Record<string, unknown>;
+  if (typeof msg.type !== 'string') throw bad(`a worker ${what} needs a string type`);
+  if (!Number.isInteger(msg.id)) throw bad(`worker ${what} ${msg.type} needs an integer id`);
+  return msg;
+}
+
+function requireString(msg: Record<string, unknown>, key: string): void {
+  if (typeof msg[key] !== 'string') bad(`${String(msg.type)}.${key} must be a string`);
+}
+
+function bad(message: string): never {
+  throw new TesseraError('bad-request', message);
+}
