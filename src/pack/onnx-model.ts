@@ -4,7 +4,7 @@
  * bytes of any initializer). Browser-safe: no `node:` imports.
  */
 import { TesseraError } from '../errors.ts';
-import { onnxType } from './onnx-schema.ts';
+import { decodeOnnx, onnxType } from './onnx-schema.ts';
 import {
   DATA_LOCATION_EXTERNAL,
   DataType,
@@ -34,7 +34,7 @@ export function decodeModel(bytes: Uint8Array, file = 'model'): ModelProto {
   }
   let model: ModelProto;
   try {
-    model = onnxType('ModelProto').decode(bytes) as ModelProto;
+    model = decodeOnnx('ModelProto', bytes) as ModelProto;
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw invalid(file, `the protobuf is corrupt or truncated (${reason})`, cause);

@@ -328,7 +328,13 @@ let root: protobuf.Root | undefined;
 export function onnxRoot(): protobuf.Root {
   // keepCase: field names stay snake_case as in onnx.proto, so messages read
   // like the upstream docs; camelCase conversion happens at our own API edge.
-  root ??= protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+  if (!root) {
+    const parsed = protobuf.parse(ONNX_PROTO, { keepCase: true }).root;
+    // Resolving is what turns `[packed = true]` into the wire format protobufjs
+    // uses; unresolved, every repeated scalar would be written unpacked.
+    parsed.resolveAll();
+    root = parsed;
+  }
   return root;
 }
 
@@ -340,4 +346,17 @@ export function onnxRoot(): protobuf.Root {
  */
 export function onnxType(name: string): protobuf.Type {
   return onnxRoot().lookupType(`onnx.${name}`);
+}
+
+/**
+ * Decodes one message keeping unknown fields (protobufjs discards them by
+ * default), so a model from a newer ONNX re-encodes without losing them.
+ *
+ * @example
+ * const model = decodeOnnx('ModelProto', bytes);
+ */
+export function decodeOnnx(name: string, bytes: Uint8Array): protobuf.Message {
+  const reader = protobuf.Reader.create(bytes);
+  reader.discardUnknown = false;
+  return onnxType(name).decode(reader);
 }
