@@ -14,7 +14,8 @@ import { TesseraError } from '../errors.ts';
 import { readBody, where } from './read-body.ts';
 import { abortedError } from './retry.ts';
 
-export type RangeResult = { type: 'partial'; bytes: Uint8Array } | { type: 'range-ignored' };
+/** `range-ignored` hands back the 200 response, whose body is the whole file: the caller streams it rather than asking again. */
+export type RangeResult = { type: 'partial'; bytes: Uint8Array } | { type: 'range-ignored'; response: Response };
 
 export interface RangeRequest {
   url: string;
@@ -60,9 +61,11 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
       return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx) };
     }
     case 200:
-      await response.body?.cancel().catch(() => {});
-      if (!sameEtag) throw etagChanged(req, got, response);
-      return { type: 'range-ignored' };
+      if (!sameEtag) {
+        await response.body?.cancel().catch(() => {});
+        throw etagChanged(req, got, response);
+      }
+      return { type: 'range-ignored', response };
     case 412:
       await response.body?.cancel().catch(() => {});
       throw etagChanged(req, got, response);

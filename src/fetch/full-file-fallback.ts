@@ -22,12 +22,14 @@ export async function fetchWholeFile(
     fetch: typeof globalThis.fetch;
     signal?: AbortSignal | undefined;
     onBytes?: ((n: number) => void) | undefined;
+    /** A 200 answer already in hand (a ranged GET the server answered in full): streamed instead of asking again. */
+    response?: Response | undefined;
   },
   onVerifiedChunk: (index: number, bytes: Uint8Array) => Promise<void>,
 ): Promise<void> {
   const { file } = req;
   const ctx = { file: file.path, signal: req.signal, onBytes: req.onBytes };
-  const response = await send(req.fetch, req.url, {}, ctx);
+  const response = req.response ?? (await send(req.fetch, req.url, {}, ctx));
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => {});
     throw statusError(response, { file: file.path, url: req.url });

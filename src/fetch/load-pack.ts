@@ -151,19 +151,26 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     const attempts = options.retry?.attempts ?? 4;
 
     const wholeFiles = new Map<number, Promise<void>>();
-    const wholeFile = (fileIndex: number): Promise<void> => {
+    const wholeFile = (fileIndex: number, inHand?: Response): Promise<void> => {
       let pending = wholeFiles.get(fileIndex);
-      if (!pending) {
+      if (pending) {
+        // Another task already streams this file; this body would be a second copy.
+        inHand?.body?.cancel().catch(() => {});
+      } else {
+        let response = inHand;
         const file = manifest.files[fileIndex] as PackManifest['files'][number];
         stats.rangeFallbackFiles.push(file.path);
         pending = withRetry(
-          () =>
-            fetchWholeFile({ url: fileUrl(manifestUrl, file.path), file, chunkSize: manifest.chunkSize, fetch: fetchFn, signal, onBytes }, async (index, bytes) => {
+          () => {
+            const first = response;
+            response = undefined; // a retry asks again
+            return fetchWholeFile({ url: fileUrl(manifestUrl, file.path), file, chunkSize: manifest.chunkSize, fetch: fetchFn, signal, onBytes, response: first }, async (index, bytes) => {
               const hash = file.chunks[index] as string;
               if (cachedHashes.has(hash)) return; // already in place, and already stored
               // streamChunks hands each chunk its own buffer, so storing it keeps nothing else alive.
               await deliver(chunkByHash.get(hash) as PlannedChunk, bytes);
-            }),
+            });
+          },
           retryOptions,
         );
         wholeFiles.set(fileIndex, pending);
@@ -190,7 +197,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
           signal,
           onBytes,
         });
-        if (result.type === 'range-ignored') return undefined;
+        if (result.type === 'range-ignored') return result.response;
         const actual = await sha256Hex(result.bytes);
         if (actual !== chunk.hash) {
           throw new TesseraError(
@@ -201,7 +208,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
         }
         return result.bytes;
       }, retryOptions);
-      if (bytes === undefined) return wholeFile(first.file);
+      if (bytes instanceof Response) return wholeFile(first.file, bytes);
       await deliver(chunk, bytes);
     });
     if (signal.aborted) throw abortedError(signal);
