@@ -98,6 +98,8 @@ export class Coordinator {
   readonly #requests = new Map<string, Pending>();
   readonly #backoff = new Map<string, { until: number; failures: number }>();
   readonly #cursors = new Map<string, { last: number }>();
+  /** Per model with queued work: when a held batch window closes or a backoff ends. */
+  readonly #queueWake = new Map<string, number>();
   readonly #metrics = new MetricsRecorder();
   #order = 0;
 
@@ -109,14 +111,16 @@ export class Coordinator {
 
   // ------------------------------------------------------------ sessions
 
-  /** Admits a session (the host has checked its token). A live session with the same id is replaced. */
+  /**
+   * Admits a session (the host has checked its token). A live session with the
+   * same id is replaced: its in-flight work is re-dispatched as after a
+   * disconnect, and the host closes the older socket itself (a `close` action
+   * here could not say which of the two sockets with this id is meant).
+   */
   join(msg: JoinMessage, now: number): { sessionId: string; actions: CoordinatorAction[] } {
     const out: CoordinatorAction[] = [];
     const id = msg.sessionId ?? this.#createId();
-    if (this.#sessions.has(id)) {
-      out.push({ type: 'close', sessionId: id, code: CLOSE_REPLACED, reason: 'replaced by a newer connection' });
-      this.#fail(id, now, out);
-    }
+    this.#fail(id, now, out);
     this.#add({
       id, order: this.#order++, device: msg.device, models: msg.models, capacity: msg.capacity,
       rate: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs), leaseUntil: now + this.config.leaseMs,
@@ -349,16 +353,8 @@ export class Coordinator {
       at = Math.min(at, s.leaseUntil);
       for (const b of s.batches.values()) for (const r of b.requests) if (!r.done) at = Math.min(at, r.deadline);
     }
-    for (const [model, queue] of this.#queues) {
-      const head = queue[0];
-      if (!head) continue;
-      at = Math.min(at, head.enqueuedAt + this.config.maxDelayMs);
-      for (const r of queue) at = Math.min(at, r.deadline);
-      for (const s of this.#sessions.values()) {
-        const b = this.#backoff.get(s.id);
-        if (b && b.until > 0 && s.models.has(model)) at = Math.min(at, b.until);
-      }
-    }
+    for (const queue of this.#queues.values()) for (const r of queue) at = Math.min(at, r.deadline);
+    for (const t of this.#queueWake.values()) at = Math.min(at, t);
     return at === Infinity ? undefined : at;
   }
 
@@ -382,6 +378,7 @@ export class Coordinator {
         this.#respondError(r, 'unavailable', `the last session with model "${model}" left`, now, out);
       }
     }
+    let wake = Infinity;
     while (queue.length > 0) {
       const candidates = [...this.#sessions.values()]
         .filter((s) => s.models.has(model) && s.batches.size < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
@@ -405,12 +402,26 @@ export class Coordinator {
         }
         // Hold a part-full batch for company until the head has waited maxDelayMs;
         // a re-dispatched head goes at once (it has waited enough).
-        if (rows < limit && head.attempts === 0 && now < head.enqueuedAt + this.config.maxDelayMs) break;
+        if (rows < limit && head.attempts === 0 && now < head.enqueuedAt + this.config.maxDelayMs) {
+          wake = head.enqueuedAt + this.config.maxDelayMs;
+          break;
+        }
       }
       for (const r of batch) this.#unqueue(r);
       this.#dispatch(s, model, batch, now, out);
     }
-    if (queue.length === 0) this.#queues.delete(model);
+    if (queue.length === 0) {
+      this.#queues.delete(model);
+      this.#queueWake.delete(model);
+      return;
+    }
+    // Work is waiting: wake when a backed-off session with the model may take it.
+    for (const s of this.#sessions.values()) {
+      const until = this.#backoff.get(s.id)?.until ?? 0;
+      if (until > now && s.models.has(model)) wake = Math.min(wake, until);
+    }
+    if (wake === Infinity) this.#queueWake.delete(model);
+    else this.#queueWake.set(model, wake);
   }
 
   #dispatch(s: Session, model: string, requests: Pending[], now: number, out: CoordinatorAction[]): void {
