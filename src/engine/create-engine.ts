@@ -1,0 +1,52 @@
+/**
+ * The one way in: an Engine on the transport that suits the runtime. Both
+ * transports are imported on demand, so a page that uses the worker never
+ * downloads onnxruntime-web into its main thread (only the worker does), and
+ * Node never loads the Worker client.
+ */
+import { TesseraError } from '../errors.ts';
+import type { Engine } from './engine.ts';
+import type { WorkerLike } from '../transport/worker-client.ts';
+
+export interface CreateEngineOptions {
+  /**
+   * `worker`: sessions in a dedicated Web Worker (default in a browser page).
+   * `in-process`: sessions in this realm (default in Node, in workers, and
+   * wherever `Worker` is missing).
+   */
+  transport?: 'worker' | 'in-process';
+  /** Worker transport only: the worker (or MessagePort) to talk to instead of spawning one. */
+  worker?: WorkerLike;
+}
+
+/**
+ * @example
+ * const engine = await createEngine();
+ * const model = await engine.load('https://models.example/mlp/manifest.json', { device: 'auto' });
+ * console.log(model.device, model.deviceReason);
+ */
+export async function createEngine(options: CreateEngineOptions = {}): Promise<Engine> {
+  const transport = options.transport ?? defaultTransport();
+  switch (transport) {
+    case 'worker': {
+      // The transport layer sits above the engine; this factory is the one
+      // place the engine reaches up, by dynamic import only, to offer both.
+      const { createWorkerEngine } = await import('../transport/worker-client.ts');
+      return createWorkerEngine(options.worker ? { worker: options.worker } : {});
+    }
+    case 'in-process': {
+      const { createInProcessEngine } = await import('./in-process-engine.ts');
+      return createInProcessEngine();
+    }
+    default: {
+      const unknown: never = transport;
+      throw new TesseraError('invalid-argument', `unknown transport ${JSON.stringify(unknown)}; use 'worker' or 'in-process'`);
+    }
+  }
+}
+
+/** A browser page gets a worker; everything else (Node, a worker itself, workerd) runs in-process. */
+function defaultTransport(): 'worker' | 'in-process' {
+  const g = globalThis as { window?: unknown; Worker?: unknown };
+  return typeof g.window === 'object' && typeof g.Worker === 'function' ? 'worker' : 'in-process';
+}

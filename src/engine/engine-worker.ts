@@ -1,0 +1,11 @@
+/**
+ * Entry of the engine's dedicated Web Worker (spawned by
+ * src/transport/worker-client.ts; Vite bundles it from the
+ * `new Worker(new URL(...), { type: 'module' })` there). Unlike library
+ * modules this file does its work when it loads: serving the engine is the
+ * only reason it is ever loaded.
+ */
+import { createInProcessEngine } from './in-process-engine.ts';
+import { serveEngine, type PortLike } from './serve-engine.ts';
+
+serveEngine(createInProcessEngine(), globalThis as unknown as PortLike);

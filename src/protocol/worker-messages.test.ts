@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
+import { parseWorkerRequest, parseWorkerResponse } from './worker-messages.ts';
+
+const x = { type: 'float32', dims: [1, 2], data: new Float32Array(2) };
+
+describe('parseWorkerRequest', () => {
+  it('accepts each well-formed request', () => {
+    const good = [
+      { type: 'load', id: 1, source: 'http://h/m/manifest.json', device: 'auto', cache: { type: 'indexeddb', prefix: 't' }, progress: true },
+      { type: 'run', id: 2, model: 'mlp#1', feeds: { x } },
+      { type: 'dispose', id: 3, model: 'mlp#1' },
+      { type: 'cancel', id: 2 },
+    ];
+    for (const msg of good) expect(parseWorkerRequest(msg)).toBe(msg);
+  });
+
+  it('rejects malformed requests with bad-request saying what is wrong', () => {
+    const bad: [unknown, RegExp][] = [
+      [null, /must be an object/],
+      [{ id: 1 }, /needs a string type/],
+      [{ type: 'run', model: 'm', feeds: {} }, /run needs an integer id/],
+      [{ type: 'launch', id: 1 }, /unknown request type "launch"/],
+      [{ type: 'load', id: 1, source: 'u', device: 'cuda', cache: { type: 'memory' } }, /device must be webgpu, wasm or auto, got "cuda"/],
+      [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'redis' } }, /cache must be/],
+      [{ type: 'load', id: 1, source: 42, device: 'auto', cache: { type: 'memory' } }, /source must be/],
+      [{ type: 'dispose', id: 1 }, /dispose.model must be a string/],
+    ];
+    for (const [msg, message] of bad) {
+      expect(() => parseWorkerRequest(msg)).toThrow(expect.objectContaining({ code: 'bad-request', message: expect.stringMatching(message) }));
+    }
+    // Tensor problems keep the tensor's own error.
+    expect(() => parseWorkerRequest({ type: 'run', id: 1, model: 'm', feeds: { x: { ...x, dims: [3] } } })).toThrow(
+      expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(/tensor "x"/) }),
+    );
+  });
+});
+
+describe('parseWorkerResponse', () => {
+  it('accepts replies and rejects malformed ones', () => {
+    expect(parseWorkerResponse({ type: 'result', id: 1, outputs: { y: x } }).type).toBe('result');
+    expect(parseWorkerResponse({ type: 'disposed', id: 1 }).type).toBe('disposed');
+    expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: {} })).toThrow(/loaded.model must describe/);
+    expect(() => parseWorkerResponse({ type: 'error', id: 1, error: 'boom' })).toThrow(/ErrorData/);
+    expect(() => parseWorkerResponse({ type: 'result', id: 1, outputs: { y: { ...x, type: 'float8' } } })).toThrow(/unknown type/);
+  });
+});
+
+describe('errors across the boundary', () => {
+  it('keep code, message and details through structured clone', () => {
+    const original = new TesseraError('integrity-error', 'chunk 3 of model.onnx.data failed its SHA-256 check', { details: { file: 'model.onnx.data', chunk: 3 } });
+    const wire = parseWorkerResponse(structuredClone({ type: 'error', id: 7, error: toErrorData(original) }));
+    if (wire.type !== 'error') throw new Error('expected an error');
+    const rebuilt = fromErrorData(wire.error);
+    expect(rebuilt).toBeInstanceOf(TesseraError);
+    expect(rebuilt).toMatchObject({ code: 'integrity-error', message: original.message, details: { file: 'model.onnx.data', chunk: 3 } });
+  });
+
+  it('a plain Error becomes internal, an AbortError aborted', () => {
+    expect(toErrorData(new Error('boom'))).toEqual({ name: 'TesseraError', code: 'internal', message: 'boom' });
+    expect(toErrorData(new DOMException('stop', 'AbortError')).code).toBe('aborted');
+  });
+});

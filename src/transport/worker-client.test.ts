@@ -1,0 +1,103 @@
+/**
+ * The worker transport end to end in Node: the client on one end of a real
+ * MessageChannel, `serveEngine` with the real in-process engine on the other
+ * (structured clone and transfer behave as between a page and its worker).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFixtures, readExpected, type Expected, type Fixtures } from '../../test/helpers/fixtures.ts';
+import { startRangeServer, type RangeServer } from '../../test/helpers/range-server.ts';
+import { createInProcessEngine } from '../engine/in-process-engine.ts';
+import { serveEngine, type PortLike } from '../engine/serve-engine.ts';
+import type { LoadProgress } from '../fetch/progress.ts';
+import type { TensorMap } from '../protocol/tensor.ts';
+import { createWorkerEngine, type WorkerLike } from './worker-client.ts';
+
+let fixtures: Fixtures;
+let server: RangeServer;
+let expected: Expected;
+
+beforeAll(async () => {
+  fixtures = await buildFixtures();
+  server = await startRangeServer({ root: fixtures.root });
+  expected = await readExpected(fixtures.packs.mlp);
+});
+afterAll(() => server?.close());
+
+function channelEngine() {
+  const { port1, port2 } = new MessageChannel();
+  const stop = serveEngine(createInProcessEngine(), port2 as unknown as PortLike);
+  const engine = createWorkerEngine({ worker: port1 as unknown as WorkerLike });
+  return {
+    engine,
+    async close() {
+      await engine.dispose();
+      stop();
+      port2.close();
+    },
+  };
+}
+
+const feeds = (): TensorMap =>
+  Object.fromEntries(Object.entries(expected.inputs).map(([n, t]) => [n, { type: 'float32' as const, dims: t.dims, data: Float32Array.from(t.data) }]));
+
+describe('worker transport over a MessageChannel', () => {
+  it('loads with progress, runs, and keeps error codes across the boundary', async () => {
+    const { engine, close } = channelEngine();
+    const events: LoadProgress[] = [];
+    const model = await engine.load(`${server.url}/mlp/manifest.json`, { device: 'auto', cache: { type: 'memory' }, onProgress: (p) => events.push(p) });
+    expect(model).toMatchObject({ device: 'wasm', deviceReason: 'wasm: navigator.gpu missing', inputNames: ['input'] });
+    expect(events.at(-1)).toMatchObject({ phase: 'session', done: true });
+
+    const input = feeds();
+    const outputs = await model.run(input);
+    const want = expected.outputs.output!;
+    expect(outputs.output!.dims).toEqual(want.dims);
+    want.data.forEach((w, i) => expect(Math.abs((outputs.output!.data[i] as number) - w)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(w))));
+    // Copied by default: the caller's input is intact.
+    expect(input.input!.data.length).toBe(want.dims.reduce((a, b) => a * b, 1));
+
+    const err = await model.run({ wrong: input.input! }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'TesseraError', code: 'invalid-argument', message: expect.stringContaining('unknown input "wrong"') });
+    expect((err as Error).constructor.name).toBe('TesseraError');
+
+    // transfer: true moves the input's buffer to the worker.
+    const moved = feeds();
+    await model.run(moved, { transfer: true });
+    expect(moved.input!.data.length).toBe(0);
+
+    await model.dispose();
+    await expect(model.run(feeds())).rejects.toMatchObject({ code: 'session-closed' });
+    await close();
+  });
+
+  it('an abort rejects at once with aborted and the engine keeps working', async () => {
+    const { engine, close } = channelEngine();
+    const controller = new AbortController();
+    server.setFaults([{ type: 'delay', ms: 2000 }]);
+    const loading = engine.load(`${server.url}/block/manifest.json`, { cache: { type: 'memory' }, signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    const started = performance.now();
+    await expect(loading).rejects.toMatchObject({ code: 'aborted' });
+    expect(performance.now() - started).toBeLessThan(1500);
+    server.setFaults([]);
+    const model = await engine.load(`${server.url}/mlp/manifest.json`, { cache: { type: 'memory' } });
+    expect((await model.run(feeds())).output).toBeDefined();
+    await close();
+  });
+
+  it('a ModelCache object is refused with a message saying what to pass', async () => {
+    const { engine, close } = channelEngine();
+    const { createMemoryCache } = await import('../cache/memory-cache.ts');
+    await expect(engine.load(`${server.url}/mlp/manifest.json`, { cache: createMemoryCache() })).rejects.toMatchObject({
+      code: 'invalid-argument',
+      message: expect.stringContaining("transport 'in-process'"),
+    });
+    await close();
+  });
+
+  it('after dispose the engine refuses new loads', async () => {
+    const { engine, close } = channelEngine();
+    await close();
+    await expect(engine.load(`${server.url}/mlp/manifest.json`)).rejects.toMatchObject({ code: 'session-closed' });
+  });
+});
