@@ -5,5 +5,6 @@
 import type { RegisterCommand } from '../cli-context.ts';
 import { registerGenerate } from './generate.ts';
 import { registerPack } from './pack.ts';
+import { registerPublish } from './publish.ts';
 
-export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate];
+export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate, registerPublish];

@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PackManifest } from '../pack/manifest.ts';
+
+const run = promisify(execFile);
+const BIN = resolve('bin/tessera.js');
+
+/** Runs the real CLI in a child process with the Node that runs the tests (22+, strips types). */
+async function tessera(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tessera-cli-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('tessera CLI', () => {
+  it('generates a model and packs it', async () => {
+    const model = join(dir, 'mlp.onnx');
+    const gen = await tessera('generate', 'matmul-chain', '--size', '1MiB', '--out', model, '--external-data', '--seed', '3');
+    expect(gen.stderr).toBe('');
+    expect(gen.code).toBe(0);
+    expect(gen.stdout).toMatch(/generated matmul-chain \(d=\d+, layers=4/);
+    const out = join(dir, 'pack');
+    const packed = await tessera('pack', model, '--out', out, '--chunk-size', '128KiB', '--name', 'tiny', '--max-file-size', '512KiB');
+    expect(packed.code).toBe(0);
+    expect(packed.stdout).toMatch(/^packed tiny \(revision [0-9a-f]{16}\): \d+ files/);
+    const manifest = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as PackManifest;
+    expect(manifest.name).toBe('tiny');
+    expect(manifest.chunkSize).toBe(128 * 1024);
+    expect(manifest.graphs[0]!.externalData.length).toBeGreaterThan(1);
+    for (const f of manifest.files) expect(f.size).toBeLessThanOrEqual(512 * 1024);
+  });
+
+  it('exits 2 with a clear message on bad arguments', async () => {
+    const missingOut = await tessera('pack', join(dir, 'x.onnx'));
+    expect(missingOut.code).toBe(2);
+    expect(missingOut.stderr).toMatch(/^error \[invalid-argument\]: required option '-o, --out <dir>' not specified/);
+    const badSize = await tessera('pack', join(dir, 'x.onnx'), '--out', join(dir, 'o'), '--chunk-size', 'lots');
+    expect(badSize.code).toBe(2);
+    expect(badSize.stderr).toMatch(/error \[invalid-argument\]: --chunk-size "lots" is not a size/);
+    const badKind = await tessera('generate', 'resnet', '--out', join(dir, 'r.onnx'));
+    expect(badKind.code).toBe(2);
+    expect(badKind.stderr).toMatch(/Allowed choices are matmul-chain, transformer-block/);
+    const unknown = await tessera('frobnicate');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/error \[invalid-argument\]: unknown command 'frobnicate'/);
+  });
+
+  it('exits 1 with the error code on a corrupt model', async () => {
+    const bad = join(dir, 'bad.onnx');
+    await writeFile(bad, 'this is text, not protobuf\n');
+    const result = await tessera('pack', bad, '--out', join(dir, 'bad-out'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error \[invalid-model\]: .*bad\.onnx is not a valid ONNX model/);
+  });
+
+  it('prints help with exit code 0', async () => {
+    const help = await tessera('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/pack \[options\] <input>/);
+    expect(help.stdout).toMatch(/generate \[options\] <kind>/);
+  });
+});
