@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import type protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { onnxType } from './onnx-schema.ts';
 import { decodeModel, encodeModel } from './onnx-model.ts';
@@ -132,7 +133,7 @@ describe('onnx schema', () => {
     const decoded = decodeModel(bytes, 'sink.onnx');
     const again = encodeModel(decoded);
     expect(Buffer.from(again).equals(Buffer.from(bytes))).toBe(true);
-    const plain = onnxType('ModelProto').toObject(decoded, { longs: Number, bytes: Array }) as Record<string, any>;
+    const plain = onnxType('ModelProto').toObject(decoded as unknown as protobuf.Message, { longs: Number, bytes: Array }) as Record<string, any>;
     expect(plain.functions[0].attribute_proto[0].name).toBe('beta');
     expect(plain.configuration[0].device).toEqual(['gpu:0', 'gpu:1']);
     expect(plain.graph.node[0].device_configurations[0].sharding_spec[0].sharded_dim[0].simple_sharding[1].dim_param).toBe('n');
