@@ -1,0 +1,41 @@
+import { get, createStore } from 'idb-keyval';
+import { describe, expect, it } from 'vitest';
+import { defaultCache } from '../../src/cache/default-cache.ts';
+import { createIdbCache } from '../../src/cache/idb-cache.ts';
+import { sha256Hex } from '../../src/pack/sha256.ts';
+import { describeModelCache } from '../helpers/cache-contract.ts';
+
+const prefix = () => `t-${crypto.randomUUID()}`;
+
+describeModelCache('IndexedDB cache', async () => createIdbCache({ prefix: prefix() }));
+
+describe('IndexedDB cache in Chromium', () => {
+  it('stores exactly the chunk bytes, not the larger buffer a view points into', async () => {
+    const p = prefix();
+    const cache = createIdbCache({ prefix: p });
+    const big = crypto.getRandomValues(new Uint8Array(65536));
+    const view = big.subarray(4096, 8192);
+    const hash = await sha256Hex(view);
+    await cache.putChunk(hash, view);
+    const raw = await get<ArrayBuffer>(hash, createStore(`${p}-chunks`, 'chunks'));
+    expect(raw).toBeInstanceOf(ArrayBuffer);
+    expect(raw?.byteLength).toBe(4096);
+  });
+
+  it('reports the origin quota and asks for persistence', async () => {
+    const cache = createIdbCache({ prefix: prefix() });
+    const e = await cache.estimate();
+    expect(e.available).toBeGreaterThan(1024 * 1024);
+    expect(Number.isFinite(e.available)).toBe(true);
+    expect(typeof (await cache.persist())).toBe('boolean');
+  });
+
+  it('defaultCache() picks IndexedDB in a browser', async () => {
+    const cache = await defaultCache({ prefix: prefix() });
+    const bytes = crypto.getRandomValues(new Uint8Array(100));
+    const hash = await sha256Hex(bytes);
+    await cache.putChunk(hash, bytes);
+    expect((await createIdbCache({ prefix: 'never-used' }).hasChunks([hash]))[0]).toBe(false);
+    expect((await cache.hasChunks([hash]))[0]).toBe(true);
+  });
+});
