@@ -11,7 +11,7 @@ export const BASE = 'https://tessera.test';
 export const TOKEN = 'test-admin-token';
 
 /** Deterministic pseudo-random bytes (so every range has distinct content). */
-export function bytes(size: number, seed: number): Uint8Array {
+export function bytes(size: number, seed: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(size);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i++) {
