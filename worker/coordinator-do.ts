@@ -1,0 +1,178 @@
+/**
+ * The coordinator Durable Object: executes the pure Coordinator's actions over
+ * hibernatable WebSockets (sessions) and RPC (the inference API).
+ *
+ * Hibernation: the runtime may drop this object's memory while sockets stay
+ * open. Each socket's attachment (serializeAttachment, ≤ 2 KiB) holds its
+ * SessionSnapshot, and the first event after a wake-up rebuilds the
+ * Coordinator from every socket's attachment. Nothing in flight is lost to
+ * hibernation: an object with pending RPC calls (requests waiting for results)
+ * is not hibernated. Eviction (a restart) does lose in-flight requests, but
+ * their HTTP callers see the failure; sessions reconnect and are rebuilt.
+ *
+ * Wiring (in wrangler.jsonc and worker/index.ts, owned by the Worker):
+ *   durable_objects.bindings: [{ name: "COORDINATOR", class_name: "CoordinatorObject" }]
+ *   migrations: [{ tag: "v1", new_sqlite_classes: ["CoordinatorObject"] }]
+ *   index.ts: `export { CoordinatorObject } from './coordinator-do.ts'`
+ *   route GET /v1/sessions (Upgrade: websocket) -> env.COORDINATOR.get(idFromName('default')).fetch(request)
+ *   inference routes -> stub.infer({ id, model, inputs }) ; /metrics -> stub.metricsText()
+ *   secret TESSERA_JOIN_TOKEN: the token sessions send in `join`.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { InferenceRequest, InferenceResponse, CoordinatorAction } from '../src/coordinator/actions.ts';
+import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
+import type { CoordinatorConfig } from '../src/coordinator/config.ts';
+import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
+import { decodeMessage, encodeMessage, parseSessionMessage } from '../src/protocol/coordinator-messages.ts';
+import { TesseraError, toErrorData } from '../src/errors.ts';
+
+export interface CoordinatorEnv {
+  TESSERA_JOIN_TOKEN?: string;
+  /** JSON of Partial<CoordinatorConfig>. */
+  TESSERA_COORDINATOR_CONFIG?: string;
+}
+
+/** A socket's attachment: absent until the session has joined. */
+type Attachment = SessionSnapshot | null;
+
+export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
+  #coordinator: Coordinator | undefined;
+  readonly #waiting = new Map<string, (response: InferenceResponse) => void>();
+  #alarmAt: number | undefined;
+
+  /** The coordinator, rebuilt from socket attachments after hibernation. */
+  #get(): Coordinator {
+    if (this.#coordinator) return this.#coordinator;
+    const config = this.env.TESSERA_COORDINATOR_CONFIG ? (JSON.parse(this.env.TESSERA_COORDINATOR_CONFIG) as Partial<CoordinatorConfig>) : {};
+    const c = new Coordinator({ config });
+    this.#coordinator = c;
+    const now = Date.now();
+    for (const ws of this.ctx.getWebSockets()) {
+      const snap = ws.deserializeAttachment() as Attachment;
+      // The lease restarts from now: time spent hibernated is not the session's silence.
+      if (snap) this.#run(c.restoreSession({ ...snap, leaseUntil: Math.max(snap.leaseUntil, now + c.config.leaseMs) }, now));
+    }
+    return c;
+  }
+
+  #socketOf(sessionId: string): WebSocket | undefined {
+    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment)?.id === sessionId);
+  }
+
+  /** Session sockets: `Upgrade: websocket` requests forwarded by the Worker. */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      return Response.json({ error: { code: 'bad-request', message: 'session endpoint needs a WebSocket upgrade' } }, { status: 426 });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    server.serializeAttachment(null);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** RPC from the Worker's inference routes; resolves with the result or a typed error. */
+  async infer(request: InferenceRequest): Promise<InferenceResponse> {
+    const c = this.#get();
+    const answer = new Promise<InferenceResponse>((resolve) => this.#waiting.set(request.id, resolve));
+    this.#run(c.submit(request, Date.now()));
+    return answer;
+  }
+
+  async metricsText(): Promise<string> {
+    return renderPrometheus(this.#get().metrics());
+  }
+
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    const c = this.#get();
+    const now = Date.now();
+    const joined = ws.deserializeAttachment() as Attachment;
+    let msg;
+    try {
+      msg = parseSessionMessage(decodeMessage(data));
+    } catch (err) {
+      ws.send(encodeMessage({ type: 'error', error: toErrorData(err) }));
+      return;
+    }
+    if (!joined) {
+      if (msg.type !== 'join' || !this.#tokenOk(msg.token)) {
+        // Same answer for a missing and a wrong token: no hint of valid ones.
+        ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('unauthorized', 'join first, with a valid token')) }));
+        ws.close(4401, 'unauthorized');
+        return;
+      }
+      const old = msg.sessionId ? this.#socketOf(msg.sessionId) : undefined;
+      const { sessionId, actions } = c.join(msg, now);
+      if (old && old !== ws) {
+        old.serializeAttachment(null);
+        old.close(4002, 'replaced by a newer connection');
+      }
+      ws.serializeAttachment(c.snapshotSession(sessionId) ?? null);
+      this.#run(actions);
+      return;
+    }
+    this.#run(c.handle(joined.id, msg, now));
+    const snap = c.snapshotSession(joined.id);
+    if (snap) ws.serializeAttachment(snap);
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    const snap = ws.deserializeAttachment() as Attachment;
+    if (snap) this.#run(this.#get().disconnect(snap.id, Date.now()));
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.webSocketClose(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    this.#alarmAt = undefined;
+    this.#run(this.#get().tick(Date.now()));
+  }
+
+  #tokenOk(token: string): boolean {
+    const expected = this.env.TESSERA_JOIN_TOKEN;
+    if (!expected) return false;
+    const a = new TextEncoder().encode(token);
+    const b = new TextEncoder().encode(expected);
+    // Constant time over the expected length, so timing does not leak a prefix.
+    let diff = a.length ^ b.length;
+    for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ (b[i] as number);
+    return diff === 0;
+  }
+
+  #run(actions: CoordinatorAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send':
+          try {
+            this.#socketOf(a.sessionId)?.send(encodeMessage(a.message));
+          } catch {
+            // A socket closing under us: webSocketClose re-dispatches its work.
+          }
+          break;
+        case 'respond': {
+          const resolve = this.#waiting.get(a.requestId);
+          this.#waiting.delete(a.requestId);
+          resolve?.(a.response);
+          break;
+        }
+        case 'close': {
+          const ws = this.#socketOf(a.sessionId);
+          ws?.serializeAttachment(null);
+          ws?.close(a.code, a.reason);
+          break;
+        }
+        default: {
+          const never: never = a;
+          throw new TesseraError('internal', `unhandled action ${JSON.stringify(never)}`);
+        }
+      }
+    }
+    const at = this.#coordinator?.nextWakeAt();
+    if (at !== undefined && (this.#alarmAt === undefined || at < this.#alarmAt)) {
+      this.#alarmAt = at;
+      void this.ctx.storage.setAlarm(at);
+    }
+  }
+}
