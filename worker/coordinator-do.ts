@@ -23,14 +23,22 @@ import type { InferenceRequest, InferenceResponse, CoordinatorAction } from '../
 import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
 import type { CoordinatorConfig } from '../src/coordinator/config.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
-import { decodeMessage, encodeMessage, parseSessionMessage } from '../src/protocol/coordinator-messages.ts';
+import { decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
+
+/** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
+export interface ModelDescription extends ModelOffer {
+  sessions: number;
+}
 
 export interface CoordinatorEnv {
   TESSERA_JOIN_TOKEN?: string;
   /** JSON of Partial<CoordinatorConfig>. */
   TESSERA_COORDINATOR_CONFIG?: string;
 }
+
+/** Wake-ups closer than this use a timer rather than the storage alarm. */
+const SHORT_WAKE_MS = 1_000;
 
 /** A socket's attachment: absent until the session has joined. */
 type Attachment = SessionSnapshot | null;
@@ -39,6 +47,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #coordinator: Coordinator | undefined;
   readonly #waiting = new Map<string, (response: InferenceResponse) => void>();
   #alarmAt: number | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt: number | undefined;
 
   /** The coordinator, rebuilt from socket attachments after hibernation. */
   #get(): Coordinator {
@@ -81,6 +91,35 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
 
   async metricsText(): Promise<string> {
     return renderPrometheus(this.#get().metrics());
+  }
+
+  /**
+   * Every model some session has warm, with the input/output specs the first
+   * session that declared them gave (sessions of one model are expected to
+   * agree: they load the same pack).
+   */
+  async listModels(): Promise<ModelDescription[]> {
+    const c = this.#get();
+    const byName = new Map<string, ModelDescription>();
+    for (const info of c.sessions()) {
+      const snap = c.snapshotSession(info.id);
+      for (const offer of snap?.models ?? []) {
+        const known = byName.get(offer.name);
+        if (known) {
+          known.sessions += 1;
+          if (!known.inputs && offer.inputs) known.inputs = offer.inputs;
+          if (!known.outputs && offer.outputs) known.outputs = offer.outputs;
+        } else {
+          byName.set(offer.name, { ...offer, sessions: 1 });
+        }
+      }
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Sessions as the coordinator sees them (ids, models, load): for tests and status pages. */
+  async sessionList(): Promise<ReturnType<Coordinator['sessions']>> {
+    return this.#get().sessions();
   }
 
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
@@ -170,7 +209,25 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       }
     }
     const at = this.#coordinator?.nextWakeAt();
-    if (at !== undefined && (this.#alarmAt === undefined || at < this.#alarmAt)) {
+    if (at === undefined) return;
+    const now = Date.now();
+    if (at - now < SHORT_WAKE_MS) {
+      // Batching windows and backoffs are milliseconds away: an in-memory timer
+      // is far more precise than an alarm, and the object is awake anyway
+      // (it has requests waiting) when such a wake-up is pending.
+      if (this.#timerAt === undefined || at < this.#timerAt) {
+        if (this.#timer !== undefined) clearTimeout(this.#timer);
+        this.#timerAt = at;
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined;
+          this.#timerAt = undefined;
+          this.#run(this.#get().tick(Date.now()));
+        }, Math.max(0, at - now));
+      }
+      return;
+    }
+    // Leases and deadlines: an alarm, which survives hibernation and eviction.
+    if (this.#alarmAt === undefined || at < this.#alarmAt || this.#alarmAt <= now) {
       this.#alarmAt = at;
       void this.ctx.storage.setAlarm(at);
     }

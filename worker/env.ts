@@ -1,3 +1,5 @@
+import type { CoordinatorObject } from './coordinator-do.ts';
+
 /** Bindings the Worker gets from wrangler.jsonc (vars, R2) and its secrets. */
 export interface Env {
   /** Packs: `blobs/<sha256>` and `models/<name>/...` (see worker/README.md). */
@@ -6,6 +8,16 @@ export interface Env {
   TESSERA_ADMIN_TOKEN?: string;
   /** Decimal byte count; the largest blob one PUT may carry. */
   TESSERA_MAX_UPLOAD_BYTES?: string;
+  /** The coordinator Durable Object (worker/coordinator-do.ts). */
+  COORDINATOR: DurableObjectNamespace<CoordinatorObject>;
+  /** Secret; the token sessions send in their `join` message. Joins are refused while it is unset. */
+  TESSERA_JOIN_TOKEN?: string;
+  /** Secret; comma-separated API keys for the inference routes (`Authorization: Bearer <key>`). */
+  TESSERA_API_KEYS?: string;
+  /** Secret; one API key (local development). Neither set: a key is generated per isolate and logged. */
+  TESSERA_API_KEY?: string;
+  /** JSON of Partial<CoordinatorConfig> (maxBatch, queueLimit, policy, ...). */
+  TESSERA_COORDINATOR_CONFIG?: string;
 }
 
 /** Hono's environment type for this app. */

@@ -13,6 +13,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest } from '../../src/pack/build-manifest.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
+import { runCli } from '../../src/cli/main.ts';
+import { PassThrough } from 'node:stream';
 
 const TOKEN = 'e2e-admin-token';
 
@@ -93,8 +95,20 @@ describe('wrangler dev end to end', () => {
     writeFileSync(join(packDir, 'model.onnx.data'), weights);
     writeFileSync(join(packDir, 'manifest.json'), JSON.stringify(manifest));
 
-    const first = await publishDir(packDir, { baseUrl: base, token: TOKEN });
-    expect(first).toMatchObject({ revision: manifest.revision, uploadedFiles: 2, skippedFiles: 0 });
+    // First through the command itself, as a user would run it.
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const noToken = await runCli(['publish', packDir, '--to', base, '--token', 'wrong'], { stdout, stderr });
+    expect(noToken).toBe(1);
+    expect(err).toContain('error [unauthorized]');
+    const code = await runCli(['publish', packDir, '--to', base, '--token', TOKEN], { stdout, stderr });
+    expect(code, err).toBe(0);
+    expect(out).toContain(`published e2e-mlp revision ${manifest.revision}`);
+    expect(out).toContain('uploaded 2 file(s)');
     const second = await publishDir(packDir, { baseUrl: base, token: TOKEN });
     expect(second).toMatchObject({ uploadedFiles: 0, skippedFiles: 2 });
 

@@ -141,6 +141,7 @@ export function serveSuite(): void {
     it('answers HEAD with the length and no body', async () => {
       const res = await get(url(), {}, 'HEAD');
       expect(res.status).toBe(200);
+      expect(res.headers.get('Content-Length')).toBe(String(SIZE));
       expect(res.headers.get('ETag')).toBe(`"${sha}"`);
       expect((await body(res)).byteLength).toBe(0);
     });

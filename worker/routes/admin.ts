@@ -49,7 +49,9 @@ export function adminRoutes(options: { manifestCache?: Map<string, PackManifest>
     checkModelName(c.req.param('name'));
     const sha256 = checkSha256(c.req.param('sha256'));
     const size = contentLength(c);
-    const limit = Number(c.env.TESSERA_MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES);
+    const configured = Number(c.env.TESSERA_MAX_UPLOAD_BYTES);
+    // A missing or garbled var must not mean "no limit".
+    const limit = Number.isSafeInteger(configured) && configured > 0 ? configured : DEFAULT_MAX_UPLOAD_BYTES;
     if (size > limit) {
       throw new HttpError(413, 'payload-too-large', `this Worker accepts blobs up to ${limit} bytes per PUT (TESSERA_MAX_UPLOAD_BYTES); got ${size}`);
     }

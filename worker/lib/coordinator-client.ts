@@ -1,0 +1,79 @@
+/**
+ * The inference routes' side of the coordinator Durable Object: one object
+ * per Worker (`idFromName('default')`), model descriptions cached briefly per
+ * isolate, and the coordinator's answers turned into HTTP errors.
+ */
+import type { InferenceResponse } from '../../src/coordinator/actions.ts';
+import type { TensorMap } from '../../src/protocol/tensor.ts';
+import type { ModelDescription } from '../coordinator-do.ts';
+import type { Env } from '../env.ts';
+import { HttpError } from '../http-error.ts';
+
+/** How long a model list is reused before asking the object again. A miss always asks. */
+const MODELS_TTL_MS = 1_000;
+
+/** @example const stub = coordinatorOf(c.env); await stub.metricsText(); */
+export function coordinatorOf(env: Pick<Env, 'COORDINATOR'>): DurableObjectStub<import('../coordinator-do.ts').CoordinatorObject> {
+  return env.COORDINATOR.get(env.COORDINATOR.idFromName('default'));
+}
+
+/**
+ * Per-isolate model lookup: saves a Durable Object round trip per request.
+ *
+ * @example
+ * const models = createModelDirectory();
+ * const m = await models.get(c.env, 'mlp'); // 404 when no session has it warm
+ */
+export function createModelDirectory(clock: () => number = Date.now): {
+  list(env: Pick<Env, 'COORDINATOR'>): Promise<ModelDescription[]>;
+  get(env: Pick<Env, 'COORDINATOR'>, name: string): Promise<ModelDescription>;
+} {
+  let cached: { at: number; models: ModelDescription[] } | undefined;
+  const refresh = async (env: Pick<Env, 'COORDINATOR'>): Promise<ModelDescription[]> => {
+    const models = (await coordinatorOf(env).listModels()) as ModelDescription[];
+    cached = { at: clock(), models };
+    return models;
+  };
+  return {
+    list: refresh,
+    async get(env, name) {
+      const fresh = cached !== undefined && clock() - cached.at < MODELS_TTL_MS;
+      let model = fresh ? cached?.models.find((m) => m.name === name) : undefined;
+      if (!model) model = (await refresh(env)).find((m) => m.name === name);
+      if (!model) {
+        throw new HttpError(404, 'not-found', `model "${name}" is not served: no session has it warm (GET /v1/models lists the models that are)`);
+      }
+      return model;
+    },
+  };
+}
+
+/**
+ * Runs one request through the coordinator; resolves with the outputs or
+ * throws the HttpError its answer maps to (429 with Retry-After when the
+ * model's queue is full).
+ *
+ * @example
+ * const outputs = await inferOrThrow(c.env, 'mlp', { x });
+ */
+export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap): Promise<TensorMap> {
+  const response = (await coordinatorOf(env).infer({ id: crypto.randomUUID(), model, inputs })) as InferenceResponse;
+  if (response.type === 'result') return response.outputs;
+  const { code, message, details } = response.error;
+  const status = STATUS_OF[code] ?? 502;
+  const headers: Record<string, string> = {};
+  if (code === 'rate-limited') headers['Retry-After'] = String(response.retryAfterSeconds ?? 1);
+  throw new HttpError(status, code, message, { headers, ...(details ? { details } : {}) });
+}
+
+/** HTTP status for a coordinator or session error code; anything else is a 502 (the session failed). */
+const STATUS_OF: Partial<Record<string, number>> = {
+  'rate-limited': 429,
+  unavailable: 503,
+  aborted: 503,
+  'session-closed': 503,
+  timeout: 504,
+  'invalid-argument': 400,
+  'bad-request': 400,
+  'backend-error': 500,
+};
