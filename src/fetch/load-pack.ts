@@ -22,11 +22,12 @@ import { runPool } from './run-pool.ts';
 import { validateManifest } from './validate-manifest.ts';
 
 /**
- * Requests in flight. Measured on loopback (bench/concurrency.ts, see
- * bench/concurrency.md): throughput stops growing past 4-6 while each extra
- * request still costs a chunk of memory and a resume re-fetches more.
+ * Requests in flight. Measured on loopback (bench/concurrency.md): throughput
+ * is within noise from 4 to 12 there, Chromium allows 6 HTTP/1.1 connections
+ * per host, and each request in flight is a chunk held in memory and, on an
+ * interruption, re-fetched: 4 keeps a resume's loss near 2 chunks.
  */
-export const DEFAULT_CONCURRENCY = 6;
+export const DEFAULT_CONCURRENCY = 4;
 
 export interface LoadPackOptions {
   /** Where chunks go. Default: IndexedDB in browsers, the cache directory in Node. `'memory'`: no caching at all. */

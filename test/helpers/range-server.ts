@@ -238,7 +238,15 @@ export async function startRangeServer(options: { root: string; port?: number })
         const ok = res.write(buf);
         sent += buf.byteLength;
         count(rel, buf.byteLength, false);
-        if (!ok) await new Promise<void>((r) => res.once('drain', r).once('close', r));
+        if (!ok) {
+          await new Promise<void>((r) => {
+            const done = () => {
+              res.off('drain', done).off('close', done);
+              r();
+            };
+            res.on('drain', done).on('close', done);
+          });
+        }
       }
     }
     if (stall) return; // hold the socket open; the client aborts or close() destroys it

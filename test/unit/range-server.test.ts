@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/pack/sha256.ts';
-import { parseRange, startRangeServer, type RangeServer } from '../helpers/range-server.ts';
+import { parseRange, startRangeServer, type RangeServer, type ServerStats } from '../helpers/range-server.ts';
 
 let root: string;
 let server: RangeServer;
@@ -84,7 +84,7 @@ describe('range server', () => {
     expect((await fetch(`${server.url}/p/w.bin`)).status).toBe(503);
     const ok = await fetch(`${server.url}/p/w.bin`, { headers: { Range: 'bytes=0-9' } });
     expect((await ok.arrayBuffer()).byteLength).toBe(10);
-    const stats = await (await fetch(`${server.url}/__control/stats`)).json();
+    const stats = (await (await fetch(`${server.url}/__control/stats`)).json()) as ServerStats;
     expect(stats.byPath['p/w.bin']).toEqual({ requests: 2, bytes: 10 });
   });
 });
