@@ -4,7 +4,8 @@
  */
 import type { RegisterCommand } from '../cli-context.ts';
 import { registerGenerate } from './generate.ts';
+import { registerOcr } from './ocr.ts';
 import { registerPack } from './pack.ts';
 import { registerPublish } from './publish.ts';
 
-export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate, registerPublish];
+export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate, registerPublish, registerOcr];
