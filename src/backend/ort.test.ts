@@ -58,6 +58,30 @@ describe('createOrtSession (Node, onnxruntime-web wasm in-process)', () => {
     });
   });
 
+  it('auto falls back to wasm when WebGPU session creation throws, and says why', async () => {
+    // Capabilities claim an adapter, but ORT's Node build has no WebGPU
+    // backend: creation really throws, and auto must recover on wasm.
+    const capabilities = {
+      runtime: 'node' as const,
+      webgpu: {
+        available: true as const,
+        adapterInfo: { vendor: 'test', architecture: 'claimed', description: '' },
+        features: [],
+        limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 },
+      },
+      wasm: { threads: false, simd: true },
+      hardwareConcurrency: 2,
+    };
+    const session = await createOrtSession({ graph: model.graph, externalData: model.externalData, device: 'auto', capabilities });
+    expect(session.device).toBe('wasm');
+    expect(session.reason).toBe('wasm: webgpu session creation failed: no available backend found. ERR: [webgpu] backend not found.');
+    const { output } = await session.run({ input: { type: 'float32', dims: [2, d], data: input } });
+    expectClose(output?.data as Float32Array, model.reference(input, 2));
+    await session.release();
+    // Asked for explicitly, the same failure is an error, not a fallback.
+    await expect(createOrtSession({ graph: model.graph, externalData: model.externalData, device: 'webgpu', capabilities })).rejects.toMatchObject({ code: 'backend-error' });
+  });
+
   it('a missing external data file is a backend-error, a non-ONNX graph invalid-model', async () => {
     await expect(createOrtSession({ graph: model.graph, externalData: [], device: 'wasm' })).rejects.toMatchObject({ code: 'backend-error' });
     await expect(createOrtSession({ graph: new Uint8Array([0xff, 0xff, 0xff]), device: 'wasm' })).rejects.toMatchObject({ code: 'invalid-model' });

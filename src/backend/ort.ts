@@ -122,7 +122,9 @@ export async function createOrtSession(options: OrtSessionOptions): Promise<OrtS
       if (isTesseraError(err, 'aborted') || requested === 'webgpu') {
         throw isTesseraError(err) ? err : backendError('WebGPU session creation failed', err);
       }
-      const message = err instanceof Error ? err.message : String(err);
+      // ORT's own words, without our "onnxruntime-web: ... failed" wrapper.
+      const cause = err instanceof Error && err.cause !== undefined ? err.cause : err;
+      const message = cause instanceof Error ? cause.message : String(cause);
       const session = await createInference(graph, externalData, 'wasm');
       return wrapSession(session, 'wasm', `wasm: webgpu session creation failed: ${message}`, signal);
     }
