@@ -46,7 +46,7 @@ export default defineConfig({
             // nodejs_compat only for the test runner (vitest imports node:inspector); the Worker needs none.
             miniflare: {
               compatibilityFlags: ['nodejs_compat'],
-              bindings: { TESSERA_ADMIN_TOKEN: 'test-admin-token', TESSERA_MAX_UPLOAD_BYTES: '1048576' },
+              bindings: { TESSERA_ADMIN_TOKEN: 'test-admin-token', TESSERA_MAX_UPLOAD_BYTES: '1048576', TESSERA_JOIN_TOKEN: 'test-join-token', TESSERA_API_KEYS: 'test-key-1,test-key-2', TESSERA_COORDINATOR_CONFIG: '{"queueLimit":4,"maxDelayMs":0}' },
             },
           }),
         ],

@@ -12,6 +12,11 @@ import { crossOriginResource, packCors } from './middleware/headers.ts';
 import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { homeRoutes } from './routes/home.ts';
+import { kserveRoutes } from './routes/kserve.ts';
+import { oipRoutes } from './routes/oip.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import { createModelDirectory } from './lib/coordinator-client.ts';
 
 /**
  * @example
@@ -26,6 +31,11 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', homeRoutes());
   app.route('/', modelRoutes({ manifestCache }));
   app.route('/', adminRoutes({ manifestCache }));
+  const directory = createModelDirectory();
+  app.route('/', sessionRoutes());
+  app.route('/', kserveRoutes(directory));
+  app.route('/', oipRoutes(directory));
+  app.route('/', metricsRoutes());
 
   app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {

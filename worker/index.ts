@@ -5,3 +5,4 @@
 import { createApp } from './app.ts';
 
 export default createApp();
+export { CoordinatorObject } from './coordinator-do.ts';

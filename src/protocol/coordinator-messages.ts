@@ -10,7 +10,7 @@
  */
 import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
-import { validateTensorData, type TensorData, type TensorMap } from './tensor.ts';
+import { validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
 
 /** A model a session has warm and can run right now. */
 export interface ModelOffer {
@@ -18,6 +18,16 @@ export interface ModelOffer {
   revision: string;
   /** Largest batch (dim 0) the session accepts for this model; 1 = no batching. */
   maxBatch: number;
+  /** The model's inputs, so the API can validate requests before any session sees them. */
+  inputs?: TensorSpec[];
+  outputs?: TensorSpec[];
+}
+
+/** A model input or output as the inference APIs describe it: -1 marks a dynamic dimension. */
+export interface TensorSpec {
+  name: string;
+  type: TensorType;
+  shape: number[];
 }
 
 /** What a session says it can take. */
@@ -122,7 +132,25 @@ function models(o: Obj, where: string): ModelOffer[] {
   return (v as unknown[]).map((m, i) => {
     const at = `${where}: models[${i}]`;
     const mo = obj(m, at);
-    return { name: str(mo, 'name', at), revision: str(mo, 'revision', at), maxBatch: posInt(mo, 'maxBatch', at) };
+    const offer: ModelOffer = { name: str(mo, 'name', at), revision: str(mo, 'revision', at), maxBatch: posInt(mo, 'maxBatch', at) };
+    if (mo.inputs !== undefined) offer.inputs = specs(mo.inputs, `${at}.inputs`);
+    if (mo.outputs !== undefined) offer.outputs = specs(mo.outputs, `${at}.outputs`);
+    return offer;
+  });
+}
+
+const TENSOR_TYPES = new Set<string>(['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
+
+function specs(v: unknown, where: string): TensorSpec[] {
+  if (!Array.isArray(v)) bad(`${where} must be an array of { name, type, shape }`);
+  return (v as unknown[]).map((x, i) => {
+    const at = `${where}[${i}]`;
+    const o = obj(x, at);
+    const type = str(o, 'type', at);
+    if (!TENSOR_TYPES.has(type)) bad(`${at}: unknown tensor type ${JSON.stringify(type)}`);
+    const shape = field(o, 'shape', at);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= -1)) bad(`${at}: "shape" must be integers >= -1 (-1: dynamic)`);
+    return { name: str(o, 'name', at), type: type as TensorType, shape: [...(shape as number[])] };
   });
 }
 
