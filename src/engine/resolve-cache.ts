@@ -13,7 +13,7 @@ import type { CacheSpec } from './engine.ts';
  */
 export async function resolveCache(option: CacheSpec | ModelCache | undefined): Promise<ModelCache> {
   const spec = option ?? { type: 'default' };
-  if (!('type' in spec)) return spec;
+  if (!isCacheSpec(spec)) return spec;
   switch (spec.type) {
     case 'default': {
       const { defaultCache } = await import('../cache/default-cache.ts');
@@ -41,7 +41,13 @@ export async function resolveCache(option: CacheSpec | ModelCache | undefined): 
   }
 }
 
-/** Whether a cache option is plain data (a spec) rather than a ModelCache object. */
+/**
+ * Whether a cache option is plain data (a spec) rather than a ModelCache object.
+ *
+ * @example
+ * isCacheSpec({ type: 'memory' }); // true
+ * isCacheSpec(createMemoryCache()); // false
+ */
 export function isCacheSpec(option: unknown): option is CacheSpec {
   return typeof option === 'object' && option !== null && typeof (option as { type?: unknown }).type === 'string';
 }

@@ -61,7 +61,12 @@ const ARRAY_OF: Record<TensorType, { name: string; bytes: number }> = {
   bool: { name: 'Uint8Array', bytes: 1 },
 };
 
-/** Bytes per element of a tensor type. */
+/**
+ * Bytes per element of a tensor type.
+ *
+ * @example
+ * bytesPerElement('float16'); // 2
+ */
 export function bytesPerElement(type: TensorType): number {
   return ARRAY_OF[type].bytes;
 }
@@ -98,7 +103,12 @@ export function validateTensorData(value: unknown, name: string): asserts value 
   if (length !== count) fail(`dims [${(v.dims as number[]).join(', ')}] hold ${count} elements but data has ${length}`);
 }
 
-/** Checks every tensor of a map (feeds or outputs). */
+/**
+ * Checks every tensor of a map (feeds or outputs).
+ *
+ * @example
+ * validateTensorMap(message.feeds, 'run.feeds');
+ */
 export function validateTensorMap(value: unknown, what: string): asserts value is TensorMap {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TesseraError('invalid-argument', `${what} must be an object of named tensors`);
