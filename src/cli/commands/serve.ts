@@ -1,0 +1,137 @@
+/**
+ * `tessera serve --coordinator <url> --models <names>`: a Node process joins
+ * the coordinator as a client session and runs the batches it is sent.
+ * Models are loaded from the same Worker (`<url>/models/<name>/manifest.json`)
+ * with the engine; `--simulate-ms N` instead serves an echo model that takes
+ * N ms per batch (y = x), which is how the coordinator benchmark measures the
+ * coordinator alone.
+ */
+import { TesseraError } from '../../errors.ts';
+import type { ModelOffer, TensorSpec } from '../../protocol/coordinator-messages.ts';
+import type { TensorMap, TensorType } from '../../protocol/tensor.ts';
+import type { ValueInfo } from '../../protocol/device.ts';
+import { connectSession, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
+import type { RegisterCommand } from '../cli-context.ts';
+
+export interface ServeOptions {
+  coordinator: string;
+  models: string[];
+  joinToken: string;
+  /** Simulated service time per batch; undefined: run the real models. */
+  simulateMs?: number;
+  maxInFlight?: number;
+  maxBatch?: number;
+  onEvent?: (event: SessionClientEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * The simulated model: sleeps `ms` per batch (honouring abort), then echoes `x` as `y`.
+ *
+ * @example
+ * const run = simulatedModel(20); await run('echo', { x }, signal); // { y: x } after 20 ms
+ */
+export function simulatedModel(ms: number): RunModel {
+  return (_model, inputs, signal) =>
+    new Promise<TensorMap>((resolve, reject) => {
+      const timer = setTimeout(() => resolve(inputs.x ? { y: inputs.x } : inputs), ms);
+      signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(new TesseraError('aborted', 'batch cancelled'));
+      }, { once: true });
+    });
+}
+
+const SIMULATED_SPEC: TensorSpec[] = [{ name: 'x', type: 'float32', shape: [-1, -1] }];
+
+/** Engine metadata -> API specs (symbolic dims are dynamic, -1). */
+function specsOf(values: ValueInfo[]): TensorSpec[] | undefined {
+  if (!values.every((v) => v.type !== undefined && v.shape !== undefined)) return undefined;
+  return values.map((v) => ({ name: v.name, type: v.type as TensorType, shape: (v.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) }));
+}
+
+/**
+ * Loads (or simulates) the models and joins the coordinator.
+ *
+ * @example
+ * const session = await serve({ coordinator: 'http://127.0.0.1:8787', models: ['echo'], joinToken: 't', simulateMs: 20 });
+ * await session.joined();
+ */
+export async function serve(options: ServeOptions): Promise<SessionClient> {
+  const maxBatch = options.maxBatch ?? 1;
+  let offers: ModelOffer[];
+  let runModel: RunModel;
+  let device: string;
+  if (options.simulateMs !== undefined) {
+    offers = options.models.map((name) => ({ name, revision: 'simulated', maxBatch, inputs: SIMULATED_SPEC, outputs: [{ name: 'y', type: 'float32', shape: [-1, -1] }] }));
+    runModel = simulatedModel(options.simulateMs);
+    device = 'simulated';
+  } else {
+    const { createEngine } = await import('../../engine/create-engine.ts');
+    const engine = await createEngine({ transport: 'in-process' });
+    const base = options.coordinator.replace(/\/+$/, '');
+    const handles = new Map(await Promise.all(options.models.map(async (name) => {
+      const handle = await engine.load(`${base}/models/${encodeURIComponent(name)}/manifest.json`, options.signal ? { signal: options.signal } : {});
+      return [name, handle] as const;
+    })));
+    offers = [...handles].map(([name, h]) => {
+      const inputs = specsOf(h.inputMetadata);
+      return { name, revision: h.manifest.revision, maxBatch, ...(inputs ? { inputs } : {}) };
+    });
+    runModel = (model, inputs, signal) => {
+      const h = handles.get(model);
+      if (!h) return Promise.reject(new TesseraError('not-found', `this session does not serve model "${model}"`));
+      return h.run(inputs, { signal });
+    };
+    device = [...handles.values()][0]?.device ?? 'wasm';
+  }
+  const maxInFlight = options.maxInFlight ?? 1;
+  return connectSession({
+    url: options.coordinator, token: options.joinToken, models: offers, device, runModel,
+    capacity: { maxInFlight, requestsPerSecond: options.simulateMs ? (1000 / options.simulateMs) * maxInFlight : 10 },
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
+const positiveInt = (value: string, flag: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new TesseraError('invalid-argument', `${flag} must be a positive integer, got "${value}"`);
+  return n;
+};
+
+export const registerServe: RegisterCommand = (program, context) => {
+  program
+    .command('serve')
+    .description('join a Tessera coordinator as a session and run the inference requests it sends')
+    .requiredOption('--coordinator <url>', 'the Worker, e.g. http://127.0.0.1:8787')
+    .requiredOption('--models <names>', 'comma-separated model names to load and serve')
+    .option('--join-token <token>', 'session join token (default: $TESSERA_JOIN_TOKEN)')
+    .option('--simulate-ms <n>', 'serve an echo model taking n ms per batch instead of loading models')
+    .option('--max-in-flight <n>', 'batches run at once', '1')
+    .option('--max-batch <n>', 'largest batch accepted per model', '1')
+    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; maxInFlight: string; maxBatch: string }) => {
+      const joinToken = flags.joinToken ?? process.env.TESSERA_JOIN_TOKEN;
+      if (!joinToken) throw new TesseraError('invalid-argument', 'no join token: pass --join-token or set TESSERA_JOIN_TOKEN');
+      const models = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
+      if (models.length === 0) throw new TesseraError('invalid-argument', '--models needs at least one model name');
+      const controller = new AbortController();
+      const stop = (): void => controller.abort();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      const session = await serve({
+        coordinator: flags.coordinator, models, joinToken, signal: controller.signal,
+        maxInFlight: positiveInt(flags.maxInFlight, '--max-in-flight'), maxBatch: positiveInt(flags.maxBatch, '--max-batch'),
+        ...(flags.simulateMs !== undefined ? { simulateMs: positiveInt(flags.simulateMs, '--simulate-ms') } : {}),
+        onEvent: (e) => {
+          if (e.type === 'joined') context.stderr.write(`joined ${flags.coordinator} as session ${e.sessionId}, serving ${models.join(', ')}\n`);
+          else if (e.type === 'disconnected') context.stderr.write(`disconnected (${e.code} ${e.reason})${e.retryInMs !== undefined ? `; retrying in ${e.retryInMs} ms` : ''}\n`);
+          else if (e.type === 'protocol-error') context.stderr.write(`coordinator: ${e.message}\n`);
+        },
+      });
+      await session.joined();
+      // Serve until SIGINT/SIGTERM closes the session.
+      await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await session.close();
+    });
+};
