@@ -7,5 +7,6 @@ import { registerGenerate } from './generate.ts';
 import { registerOcr } from './ocr.ts';
 import { registerPack } from './pack.ts';
 import { registerPublish } from './publish.ts';
+import { registerServe } from './serve.ts';
 
-export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate, registerPublish, registerOcr];
+export const COMMANDS: RegisterCommand[] = [registerPack, registerGenerate, registerPublish, registerOcr, registerServe];
