@@ -28,6 +28,8 @@ import { validateManifest } from './validate-manifest.ts';
  * interruption, re-fetched: 4 keeps a resume's loss near 2 chunks.
  */
 export const DEFAULT_CONCURRENCY = 4;
+/** Chunk writes allowed to trail the downloads: few, since a tab closed mid-load loses them (they are fetched again on resume). */
+const MAX_PENDING_WRITES = 2;
 
 export interface LoadPackOptions {
   /** Where chunks go. Default: IndexedDB in browsers, the cache directory in Node. `'memory'`: no caching at all. */
@@ -137,12 +139,32 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     const delivered = new Set<string>();
     const chunkByHash = new Map(plan.chunks.map((c) => [c.hash, c]));
     const cachedHashes = new Set(plan.cached.filter((c) => !refetch.includes(c)).map((c) => c.hash));
+    // Cache writes run behind the downloads (at most MAX_PENDING_WRITES at a time):
+    // awaiting each IndexedDB commit before the next request left the network
+    // idle for a transaction's latency per chunk. The manifest is written only
+    // after every write has settled, so a cut-off load never looks complete.
+    const writes = new Set<Promise<void>>();
+    let writeError: unknown;
     const deliver = async (chunk: PlannedChunk, bytes: Uint8Array) => {
       if (delivered.has(chunk.hash)) return;
       delivered.add(chunk.hash);
-      if (store) await store.putChunk(chunk.hash, bytes);
+      if (writeError !== undefined) throw writeError;
       place(chunk, bytes, 'network');
       stats.chunksFetched += 1;
+      if (!store) return;
+      while (writes.size >= MAX_PENDING_WRITES) await Promise.race(writes);
+      const write: Promise<void> = store.putChunk(chunk.hash, bytes).then(
+        () => void writes.delete(write),
+        (err: unknown) => {
+          writes.delete(write);
+          writeError ??= err;
+        },
+      );
+      writes.add(write);
+    };
+    const settleWrites = async () => {
+      while (writes.size > 0) await Promise.all(writes);
+      if (writeError !== undefined) throw writeError;
     };
     const onBytes = (n: number) => {
       stats.bytesFromNetwork += n;
@@ -211,7 +233,8 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       }, retryOptions);
       if (bytes instanceof Response) return wholeFile(first.file, bytes);
       await deliver(chunk, bytes);
-    });
+    }).finally(() => settleWrites().catch(() => {}));
+    await settleWrites();
     if (signal.aborted) throw abortedError(signal);
 
     if (store) {

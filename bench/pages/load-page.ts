@@ -1,0 +1,125 @@
+/**
+ * The page side of `npm run bench:load`. Each function is one measured
+ * strategy; the Node harness calls them through Playwright and times nothing
+ * itself (all times are taken here with performance.now()).
+ *
+ * All sessions use the wasm execution provider: WebGPU on SwiftShader is a
+ * CPU emulation whose upload speed says nothing about real GPUs, and its 1 GiB
+ * maxBufferSize would dominate a 512 MiB model. The load path is the same.
+ */
+import * as ort from 'onnxruntime-web';
+import { createEngine } from '../../src/engine/create-engine.ts';
+import { createIdbCache } from '../../src/cache/idb-cache.ts';
+import type { PackManifest } from '../../src/pack/manifest.ts';
+
+ort.env.wasm.numThreads = 1; // the page is not cross-origin isolated; match the engine worker
+
+async function getManifest(url: string): Promise<PackManifest> {
+  const res = await fetch(url, { cache: 'no-store' });
+  return (await res.json()) as PackManifest;
+}
+
+function fileUrl(manifestUrl: string, path: string): string {
+  return new URL(path, manifestUrl).href;
+}
+
+/** Parallel single-range GETs of every chunk straight into one buffer per file. */
+async function fetchAllRanged(manifestUrl: string, manifest: PackManifest, concurrency: number): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  const jobs: Array<{ path: string; start: number; end: number }> = [];
+  for (const file of manifest.files) {
+    files.set(file.path, new Uint8Array(file.size));
+    for (let start = 0; start < file.size; start += manifest.chunkSize) {
+      jobs.push({ path: file.path, start, end: Math.min(file.size, start + manifest.chunkSize) - 1 });
+    }
+  }
+  let next = 0;
+  async function worker(): Promise<void> {
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      const res = await fetch(fileUrl(manifestUrl, job.path), { headers: { Range: `bytes=${job.start}-${job.end}` } });
+      if (res.status !== 206) throw new Error(`expected 206, got ${res.status}`);
+      files.get(job.path)!.set(new Uint8Array(await res.arrayBuffer()), job.start);
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return files;
+}
+
+function graphOf(manifest: PackManifest) {
+  const graph = manifest.graphs[0]!;
+  return { graph: graph.path, externalData: graph.externalData };
+}
+
+const bench = {
+  /** The physical limit: parallel ranged fetch into memory, then a session from those bytes. */
+  async limit(manifestUrl: string, concurrency: number) {
+    const t0 = performance.now();
+    const manifest = await getManifest(manifestUrl);
+    const files = await fetchAllRanged(manifestUrl, manifest, concurrency);
+    const t1 = performance.now();
+    const { graph, externalData } = graphOf(manifest);
+    const session = await ort.InferenceSession.create(files.get(graph)!, {
+      executionProviders: ['wasm'],
+      externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: files.get(p)! })),
+    });
+    const t2 = performance.now();
+    await session.release();
+    return { fetchMs: t1 - t0, sessionMs: t2 - t1, totalMs: t2 - t0 };
+  },
+
+  /** What a user writes without Tessera: ORT fetches the graph and its data itself, every visit. */
+  async naive(manifestUrl: string) {
+    const t0 = performance.now();
+    const manifest = await getManifest(manifestUrl);
+    const { graph, externalData } = graphOf(manifest);
+    const session = await ort.InferenceSession.create(fileUrl(manifestUrl, graph), {
+      executionProviders: ['wasm'],
+      externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: fileUrl(manifestUrl, p) })),
+    });
+    const t1 = performance.now();
+    await session.release();
+    return { totalMs: t1 - t0 };
+  },
+
+  /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number } = {}) {
+    const engine = await createEngine();
+    const controller = new AbortController();
+    let bytesFromNetwork = 0;
+    let bytesFromCache = 0;
+    let sessionPhaseAt: number | undefined;
+    const t0 = performance.now();
+    try {
+      const model = await engine.load(manifestUrl, {
+        device: 'wasm',
+        signal: controller.signal,
+        onProgress: (p) => {
+          bytesFromNetwork = p.bytesFromNetwork;
+          bytesFromCache = p.bytesFromCache;
+          if (p.phase === 'session' && sessionPhaseAt === undefined) sessionPhaseAt = performance.now();
+          if (options.abortAtFraction !== undefined && p.bytesDone >= p.bytesTotal * options.abortAtFraction) {
+            controller.abort();
+          }
+        },
+      });
+      const t1 = performance.now();
+      await model.dispose();
+      return { totalMs: t1 - t0, fetchMs: (sessionPhaseAt ?? t1) - t0, aborted: false, bytesFromNetwork, bytesFromCache, device: model.device };
+    } catch (error) {
+      const t1 = performance.now();
+      const code = (error as { code?: string }).code;
+      if (code !== 'aborted') throw error;
+      return { totalMs: t1 - t0, fetchMs: t1 - t0, aborted: true, bytesFromNetwork, bytesFromCache, device: 'none' };
+    } finally {
+      await engine.dispose();
+    }
+  },
+
+  async clearCache() {
+    await createIdbCache().clear();
+  },
+};
+
+(globalThis as unknown as { bench: typeof bench }).bench = bench;
+document.getElementById('status')!.textContent = 'ready';
