@@ -32,14 +32,21 @@ export interface ServeOptions {
  * const run = simulatedModel(20); await run('echo', { x }, signal); // { y: x } after 20 ms
  */
 export function simulatedModel(ms: number): RunModel {
-  return (_model, inputs, signal) =>
-    new Promise<TensorMap>((resolve, reject) => {
+  // One batch at a time, like one GPU: pipelined batches (maxInFlight > 1)
+  // wait their turn, so a session's capacity is 1000/ms batches per second.
+  let turn: Promise<unknown> = Promise.resolve();
+  return (_model, inputs, signal) => {
+    const run = turn.then(() => new Promise<TensorMap>((resolve, reject) => {
+      if (signal.aborted) return reject(new TesseraError('aborted', 'batch cancelled'));
       const timer = setTimeout(() => resolve(inputs.x ? { y: inputs.x } : inputs), ms);
       signal.addEventListener('abort', () => {
         clearTimeout(timer);
         reject(new TesseraError('aborted', 'batch cancelled'));
       }, { once: true });
-    });
+    }));
+    turn = run.catch(() => undefined);
+    return run;
+  };
 }
 
 const SIMULATED_SPEC: TensorSpec[] = [{ name: 'x', type: 'float32', shape: [-1, -1] }];
