@@ -10,6 +10,7 @@
 import * as ort from 'onnxruntime-web';
 import { createEngine } from '../../src/engine/create-engine.ts';
 import { createIdbCache } from '../../src/cache/idb-cache.ts';
+import { loadPack } from '../../src/fetch/load-pack.ts';
 import type { PackManifest } from '../../src/pack/manifest.ts';
 
 ort.env.wasm.numThreads = 1; // the page is not cross-origin isolated; match the engine worker
@@ -83,8 +84,8 @@ const bench = {
   },
 
   /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
-  async tessera(manifestUrl: string, options: { abortAtFraction?: number } = {}) {
-    const engine = await createEngine();
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process' } = {}) {
+    const engine = await createEngine(options.transport ? { transport: options.transport } : {});
     const controller = new AbortController();
     let bytesFromNetwork = 0;
     let bytesFromCache = 0;
@@ -114,6 +115,23 @@ const bench = {
     } finally {
       await engine.dispose();
     }
+  },
+
+  /** Breakdown: the loader alone on this thread, with IndexedDB or with nothing stored. */
+  async loaderOnly(manifestUrl: string, cache: 'indexeddb' | 'memory') {
+    const t0 = performance.now();
+    const result = await loadPack(manifestUrl, { cache: cache === 'memory' ? 'memory' : createIdbCache() });
+    const t1 = performance.now();
+    return { totalMs: t1 - t0, bytesFromNetwork: result.stats.bytesFromNetwork };
+  },
+
+  /** Breakdown: SHA-256 of `mib` MiB in 8 MiB pieces, as the loader hashes chunks. */
+  async hashOnly(mib: number) {
+    const piece = new Uint8Array(8 << 20);
+    crypto.getRandomValues(piece.subarray(0, 65536));
+    const t0 = performance.now();
+    for (let i = 0; i < mib / 8; i++) await crypto.subtle.digest('SHA-256', piece);
+    return { totalMs: performance.now() - t0 };
   },
 
   async clearCache() {
