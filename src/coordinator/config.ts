@@ -9,10 +9,13 @@ import { TesseraError } from '../errors.ts';
  * - `least-expected-delay`: exact join-shortest-expected-delay, the minimum of
  *   (requests in flight + 1) / measured rate over every candidate.
  * - `power-of-two`: the better of two candidates drawn at random.
- * - `round-robin`: the next candidate in join order, ignoring load (the baseline
- *   the benchmark compares against).
+ * - `round-robin`: the next candidate in join order, ignoring load (but still
+ *   only among sessions with a free slot).
+ * - `blind-round-robin`: the next session with the model in join order,
+ *   ignoring load *and* free slots, like a naive HTTP load balancer: sessions
+ *   queue the excess themselves. The baseline the benchmark compares against.
  */
-export type RoutingPolicy = 'least-expected-delay' | 'power-of-two' | 'round-robin';
+export type RoutingPolicy = 'least-expected-delay' | 'power-of-two' | 'round-robin' | 'blind-round-robin';
 
 export interface CoordinatorConfig {
   /** Largest batch (rows along dim 0) sent to a session; the session's own maxBatch also caps it. */
@@ -68,6 +71,6 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
     need(Number.isFinite(config[key]) && config[key] > 0, key, 'must be > 0');
   }
   need(config.heartbeatMs < config.leaseMs, 'heartbeatMs', 'must be shorter than leaseMs');
-  need(['least-expected-delay', 'power-of-two', 'round-robin'].includes(config.policy), 'policy', 'must be least-expected-delay, power-of-two or round-robin');
+  need(['least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'].includes(config.policy), 'policy', 'must be least-expected-delay, power-of-two, round-robin or blind-round-robin');
   return config;
 }

@@ -100,7 +100,9 @@ describe('Coordinator', () => {
 
   it('batches compatible requests up to the smaller max batch and splits the outputs back', () => {
     const c = make({ maxBatch: 3, maxDelayMs: 5 });
-    c.join(joinMsg('a', { models: [{ name: 'm', revision: '1', maxBatch: 8 }] }), 0);
+    c.join(joinMsg('a', { models: [{ name: 'm', revision: '1', maxBatch: 8 }], capacity: { maxInFlight: 2, requestsPerSecond: 10 } }), 0);
+    // An idle session takes the first request at once; being busy, it waits for company.
+    expect(sends(c.submit({ id: 'r0', model: 'm', inputs: x(1, 7) }, 0)).map((s) => s.requestIds)).toEqual([['r0']]);
     expect(c.submit({ id: 'r1', model: 'm', inputs: x(1) }, 0)).toEqual([]);
     expect(c.submit({ id: 'odd', model: 'm', inputs: x(1, 5) }, 1)).toEqual([]);
     const sent = sends(c.submit({ id: 'r2', model: 'm', inputs: x(2) }, 2));
@@ -111,16 +113,36 @@ describe('Coordinator', () => {
     const y = { type: 'float32' as const, dims: [3], data: new Float32Array([10, 20, 21]) };
     const out = responses(c.handle('a', { type: 'result', requestIds: ['r1', 'r2'], outputs: { y } }, 10));
     expect(out.map((r) => r.response.type === 'result' && [...(r.response.outputs.y?.data as Float32Array)])).toEqual([[10], [20, 21]]);
-    // The mismatched shape went out alone after the batch finished.
     expect(out).toHaveLength(2);
   });
 
-  it('holds a part-full batch for maxDelayMs, then sends it', () => {
+  it('holds a part-full batch for maxDelayMs only while the session is busy, then sends it', () => {
     const c = make({ maxBatch: 4, maxDelayMs: 5 });
+    c.join(joinMsg('a', { capacity: { maxInFlight: 2, requestsPerSecond: 10 } }), 0);
+    expect(sends(c.submit({ id: 'r0', model: 'm', inputs: x() }, 0)).map((s) => s.requestIds)).toEqual([['r0']]);
+    expect(c.submit({ id: 'r1', model: 'm', inputs: x() }, 1)).toEqual([]);
+    expect(c.nextWakeAt()).toBe(6);
+    expect(sends(c.tick(6)).map((s) => s.requestIds)).toEqual([['r1']]);
+  });
+
+  it('sends a lone request to an idle session at once, without waiting out the batching window', () => {
+    const c = make({ maxBatch: 8, maxDelayMs: 50 });
+    c.join(joinMsg('a', { models: [{ name: 'm', revision: '1', maxBatch: 8 }] }), 0);
+    expect(sends(c.submit({ id: 'r1', model: 'm', inputs: x() }, 0)).map((s) => s.requestIds)).toEqual([['r1']]);
+    // Busy now (maxInFlight 1): the next ones queue and leave together when it frees.
+    expect(c.submit({ id: 'r2', model: 'm', inputs: x() }, 1)).toEqual([]);
+    expect(c.submit({ id: 'r3', model: 'm', inputs: x() }, 2)).toEqual([]);
+    const next = sends(c.handle('a', { type: 'result', requestIds: ['r1'], outputs: { y: x().x as never } }, 20));
+    expect(next.map((s) => s.requestIds)).toEqual([['r2', 'r3']]);
+  });
+
+  it('blind round-robin ignores free slots: every session gets its turn, busy or not', () => {
+    const c = make({ maxBatch: 1, policy: 'blind-round-robin' });
     c.join(joinMsg('a'), 0);
-    expect(c.submit({ id: 'r1', model: 'm', inputs: x() }, 0)).toEqual([]);
-    expect(c.nextWakeAt()).toBe(5);
-    expect(sends(c.tick(5)).map((s) => s.requestIds)).toEqual([['r1']]);
+    c.join(joinMsg('b'), 0);
+    const sent = ['r1', 'r2', 'r3', 'r4', 'r5'].flatMap((id) => sends(c.submit({ id, model: 'm', inputs: x() }, 1)));
+    expect(sent.map((s) => s.sessionId)).toEqual(['a', 'b', 'a', 'b', 'a']);
+    expect(c.metrics().queueDepth).toEqual([]);
   });
 
   it('passes a session error through and answers a bad batch output with backend-error', () => {

@@ -379,9 +379,10 @@ export class Coordinator {
       }
     }
     let wake = Infinity;
+    const blind = this.config.policy === 'blind-round-robin';
     while (queue.length > 0) {
       const candidates = [...this.#sessions.values()]
-        .filter((s) => s.models.has(model) && s.batches.size < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .filter((s) => s.models.has(model) && (blind || s.batches.size < s.capacity.maxInFlight) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
         .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight, rate: rateOf(s.rate), session: s }));
       const cursor = this.#cursors.get(model) ?? { last: -1 };
       this.#cursors.set(model, cursor);
@@ -400,9 +401,12 @@ export class Coordinator {
             rows += r.rows;
           }
         }
-        // Hold a part-full batch for company until the head has waited maxDelayMs;
-        // a re-dispatched head goes at once (it has waited enough).
-        if (rows < limit && head.attempts === 0 && now < head.enqueuedAt + this.config.maxDelayMs) {
+        // Continuous batching: hold a part-full batch for company (until the
+        // head has waited maxDelayMs) only when the chosen session is busy
+        // anyway, so the wait costs nothing; an idle session gets it at once,
+        // or a lone request would pay the whole window at low load. A
+        // re-dispatched head goes at once (it has waited enough).
+        if (rows < limit && s.inFlight > 0 && head.attempts === 0 && now < head.enqueuedAt + this.config.maxDelayMs) {
           wake = head.enqueuedAt + this.config.maxDelayMs;
           break;
         }

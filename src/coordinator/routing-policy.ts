@@ -1,6 +1,7 @@
 /**
  * Picks the session a batch goes to. Candidates are already filtered (model
- * warm, not backed off, a free slot) and listed in join order.
+ * warm, not backed off, and a free slot except for `blind-round-robin`) and
+ * listed in join order.
  *
  * The default is exact join-shortest-expected-delay: one coordinator object
  * sees every dispatch and every completion, so its view of each session's
@@ -59,7 +60,8 @@ export function pickSession<C extends Candidate>(
       const b = candidates[j] as C;
       return expectedDelay(b) < expectedDelay(a) ? b : a;
     }
-    case 'round-robin': {
+    case 'round-robin':
+    case 'blind-round-robin': {
       // The first candidate after the last one chosen in join order, wrapping;
       // by order rather than index so a busy or departed session does not
       // send the turn back to the start of the list.
