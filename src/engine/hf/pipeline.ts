@@ -1,0 +1,107 @@
+/**
+ * `tessera.pipeline(task, modelId, options)`: a transformers.js pipeline
+ * whose files come through Tessera (parallel ranged downloads, per-chunk
+ * SHA-256, resume, IndexedDB / the cache directory, shared chunk store).
+ *
+ * Device: `auto` picks WebGPU when an adapter exists, else wasm, with the
+ * reason, as raw sessions do (chooseDevice). In Node transformers.js runs on
+ * onnxruntime-node, whose CPU provider plays the part of wasm: `wasm` and
+ * `auto` run there as `cpu`.
+ */
+import type { ModelCache } from '../../cache/model-cache.ts';
+import { chooseDevice, type DeviceRequest } from '../../backend/choose-device.ts';
+import { createTransformersPipeline, type HfDevice, type TransformersOutput } from '../../backend/transformers.ts';
+import { detectCapabilities } from '../../env.ts';
+import { TesseraError, throwIfAborted } from '../../errors.ts';
+import type { CacheSpec } from '../engine.ts';
+import { resolveCache } from '../resolve-cache.ts';
+import { hfRepoFiles, packFiles, type HfFiles, type HfLoadStats } from './hf-file-provider.ts';
+import { resolveHfSource, type HfSource } from './hf-source.ts';
+
+export interface HfPipelineOptions {
+  /** Default `auto`. */
+  device?: DeviceRequest;
+  /** transformers.js dtype; default `fp32` (transformers.js itself would pick `q8` on wasm). */
+  dtype?: string;
+  source: string | HfSource;
+  cache?: CacheSpec | ModelCache;
+  /** Network bytes received so far, over all of the model's files. */
+  onProgress?: (progress: { bytesFromNetwork: number; file: string }) => void;
+  signal?: AbortSignal;
+  fetch?: typeof globalThis.fetch;
+  concurrency?: number;
+  /** HF-repository sources: chunk size of the synthesized manifests (default 8 MiB). */
+  chunkSize?: number;
+  /** Browsers: where ORT's wasm files live (transformers.js would ask a CDN). */
+  wasmPaths?: string | { wasm: string; mjs: string };
+}
+
+export interface HfPipeline {
+  (input: string | string[], options?: Record<string, unknown>): Promise<TransformersOutput>;
+  readonly task: string;
+  readonly modelId: string;
+  readonly device: HfDevice;
+  readonly reason: string;
+  /** Where the model's bytes came from for this load. */
+  readonly stats: HfLoadStats;
+  dispose(): Promise<void>;
+}
+
+export const HF_TASKS = ['feature-extraction'] as const;
+
+/**
+ * @example
+ * const embed = await pipeline('feature-extraction', 'org/bert', { source: 'https://models.example', device: 'auto' });
+ * const { dims, data } = await embed(['hello world'], { pooling: 'mean', normalize: true });
+ */
+export async function pipeline(task: string, modelId: string, options: HfPipelineOptions): Promise<HfPipeline> {
+  if (typeof task !== 'string' || task.length === 0) throw new TesseraError('invalid-argument', `task must be a transformers.js task name such as 'feature-extraction', got ${JSON.stringify(task)}`);
+  if (options === undefined || options.source === undefined) {
+    throw new TesseraError('invalid-argument', 'pipeline needs options.source: a pack manifest URL, a repository URL ending in /resolve/<rev>/, or a hub host');
+  }
+  throwIfAborted(options.signal);
+  const source = resolveHfSource(options.source, modelId);
+  const { device, reason } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32');
+  const cache = await resolveCache(options.cache);
+  let received = 0;
+  const providerOptions = {
+    cache,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onBytes: (file: string, n: number) => {
+      received += n;
+      if (n > 0) options.onProgress?.({ bytesFromNetwork: received, file });
+    },
+  };
+  const files: HfFiles = source.type === 'pack' ? await packFiles(source.url, providerOptions) : hfRepoFiles(source.url, providerOptions);
+  const dtype = options.dtype ?? 'fp32';
+  const graph = files.manifest?.graphs.find((g) => g.path === `onnx/${graphName(dtype)}`);
+  const run = await createTransformersPipeline({
+    task,
+    files,
+    device,
+    dtype,
+    ...(graph && graph.externalData.length > 0 ? { externalData: graph.externalData.map((p) => ({ path: p.slice(p.lastIndexOf('/') + 1), file: p })) } : {}),
+    ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}),
+  });
+  throwIfAborted(options.signal);
+  return Object.assign(run, { task, modelId, device, reason, stats: files.stats });
+}
+
+/** transformers.js's file name for a dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING). */
+function graphName(dtype: string): string {
+  const suffix: Record<string, string> = { fp32: '', fp16: '_fp16', int8: '_int8', uint8: '_uint8', q8: '_quantized', q4: '_q4', q4f16: '_q4f16', bnb4: '_bnb4' };
+  return `model${suffix[dtype] ?? `_${dtype}`}.onnx`;
+}
+
+async function pickDevice(requested: DeviceRequest, dtype: string): Promise<{ device: HfDevice; reason: string }> {
+  const caps = await detectCapabilities();
+  if (caps.runtime === 'node' || caps.runtime === 'workerd') {
+    if (requested === 'webgpu') throw new TesseraError('device-unavailable', "WebGPU was requested but transformers.js runs on onnxruntime-node here; use device 'auto' or 'wasm'");
+    return { device: 'cpu', reason: 'cpu: onnxruntime-node in Node (stands in for wasm)' };
+  }
+  const choice = chooseDevice(requested, caps, { largestTensorBytes: 0, usesFloat16: dtype.includes('16') });
+  return { device: choice.device, reason: choice.reason };
+}

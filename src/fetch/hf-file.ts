@@ -1,0 +1,228 @@
+/**
+ * One file of a Hugging Face-style repository (`<host>/<org>/<model>/resolve/<rev>/<path>`)
+ * through Tessera's chunk store, without a manifest:
+ *
+ * 1. HEAD for size and validators. The hub answers LFS files with
+ *    `X-Linked-Etag: "<sha256>"` (and the CDN's `ETag` is the same SHA-256);
+ *    small git files carry a git-blob SHA-1 ETag, which cannot be checked.
+ * 2. Chunks of `chunkSize` by parallel ranged GETs (`If-Range` on the ETag),
+ *    each hashed and stored as it arrives; the hashes found so far are kept
+ *    in a "partial" manifest so an interrupted load resumes with only the
+ *    missing chunks.
+ * 3. The whole file is checked against the server's SHA-256 when it gave one;
+ *    then a synthesized one-file manifest (`hf:<repo>` / `file:<path>`) is
+ *    recorded, so a reload comes from the cache with zero network bytes
+ *    (through loadPack, which re-verifies every chunk it refetches).
+ *
+ * Branch revisions (`main`) are cached until cleared, as transformers.js
+ * does; pin a commit in the URL for a reload that follows the repository.
+ */
+import type { ModelCache } from '../cache/model-cache.ts';
+import { TesseraError, throwIfAborted } from '../errors.ts';
+import { fileRoleOf } from '../pack/file-role.ts';
+import { DEFAULT_CHUNK_SIZE, MANIFEST_FORMAT, MANIFEST_VERSION, type PackFile, type PackManifest } from '../pack/manifest.ts';
+import { sha256Hex } from '../pack/sha256.ts';
+import { send, statusError } from './fetch-range.ts';
+import { loadPack } from './load-pack.ts';
+import { readBody, streamChunks } from './read-body.ts';
+import { abortedError, withRetry, type RetryOptions } from './retry.ts';
+import { runPool } from './run-pool.ts';
+
+export interface HfFileOptions {
+  cache: ModelCache;
+  fetch?: typeof globalThis.fetch;
+  concurrency?: number;
+  chunkSize?: number;
+  signal?: AbortSignal;
+  retry?: RetryOptions;
+  /** Body bytes as they arrive from the network. */
+  onBytes?: (n: number) => void;
+}
+
+export interface HfFileResult {
+  bytes: Uint8Array;
+  /** The synthesized manifest recorded in the cache. */
+  manifest: PackManifest;
+  bytesFromNetwork: number;
+  /** Chunks this call fetched (a resume fetches only the missing ones). */
+  chunksFetched: number;
+  /** Whether the whole file was checked against a SHA-256 the server gave. */
+  verified: boolean;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** The cache name of a repository's synthesized manifests. */
+export function hfCacheName(repoUrl: string): string {
+  return `hf:${repoUrl}`;
+}
+
+/**
+ * @example
+ * const r = await loadHfFile('http://127.0.0.1:8080/org/bert/resolve/main/', 'onnx/model.onnx', { cache });
+ * if (r) session(r.bytes);
+ */
+export async function loadHfFile(repoUrl: string, path: string, options: HfFileOptions): Promise<HfFileResult | undefined> {
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const { cache } = options;
+  const name = hfCacheName(repoUrl);
+  const revision = `file:${path}`;
+  let bytesFromNetwork = 0;
+  const onBytes = (n: number) => {
+    bytesFromNetwork += n;
+    options.onBytes?.(n);
+  };
+  throwIfAborted(options.signal);
+
+  const cached = await cache.getManifest(name, revision);
+  if (cached) {
+    const { files, stats } = await loadPack(cached, { cache, baseUrl: repoUrl, fetch: fetchFn, signal: options.signal, persist: false, ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+    options.onBytes?.(stats.bytesFromNetwork);
+    return { bytes: files.get(path) as Uint8Array, manifest: cached, bytesFromNetwork: stats.bytesFromNetwork, chunksFetched: stats.chunksFetched, verified: true };
+  }
+
+  const url = new URL(path.split('/').map(encodeURIComponent).join('/'), repoUrl).href;
+  const head = await withRetry(() => probe(fetchFn, url, path, options.signal), { retry: options.retry, signal: options.signal });
+  if (!head) return undefined;
+  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const count = Math.max(0, Math.ceil(head.size / chunkSize));
+  const buffer = new Uint8Array(head.size);
+  const hashes: (string | undefined)[] = new Array(count).fill(undefined);
+  const partialRevision = `partial:${path}@${head.etag ?? 'none'}`;
+
+  // Resume: chunks an earlier, interrupted load stored and recorded.
+  const partial = await cache.getManifest(name, partialRevision);
+  for (const f of partial?.files ?? []) {
+    const index = Number(f.path);
+    const hash = f.chunks[0];
+    if (!Number.isInteger(index) || index < 0 || index >= count || !hash) continue;
+    const bytes = await cache.getChunk(hash);
+    if (!bytes || bytes.byteLength !== chunkLength(index, head.size, chunkSize) || (await sha256Hex(bytes)) !== hash) continue;
+    buffer.set(bytes, index * chunkSize);
+    hashes[index] = hash;
+  }
+
+  // Records progress after each stored chunk; serialized so a slow write never overwrites a newer one.
+  let recording = Promise.resolve();
+  const record = () => {
+    const files: PackFile[] = [];
+    hashes.forEach((h, i) => {
+      if (h) files.push({ path: String(i), size: chunkLength(i, head.size, chunkSize), sha256: h, role: 'other', chunks: [h] });
+    });
+    const m = manifestOf(name, partialRevision, chunkSize, files);
+    recording = recording.then(() => cache.putManifest(m));
+    return recording;
+  };
+  let chunksFetched = 0;
+  const store = async (index: number, bytes: Uint8Array) => {
+    const hash = await sha256Hex(bytes);
+    await cache.putChunk(hash, bytes);
+    buffer.set(bytes, index * chunkSize);
+    hashes[index] = hash;
+    chunksFetched += 1;
+    await record();
+  };
+
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const missing = hashes.flatMap((h, i) => (h ? [] : [i]));
+    let wholeFile: Promise<void> | undefined;
+    await runPool(missing, options.concurrency ?? 4, controller, async (index) => {
+      if (wholeFile) return wholeFile;
+      const start = index * chunkSize;
+      const length = chunkLength(index, head.size, chunkSize);
+      const got = await withRetry(async () => {
+        const headers: Record<string, string> = { Range: `bytes=${start}-${start + length - 1}` };
+        if (head.etag) headers['If-Range'] = head.etag;
+        const response = await send(fetchFn, url, headers, { file: path, chunk: index, signal: controller.signal });
+        if (response.status === 206) return readBody(response, length, { file: path, chunk: index, signal: controller.signal, onBytes });
+        if (response.status === 200) {
+          const etag = response.headers.get('ETag');
+          if (head.etag && etag !== null && etag !== head.etag) {
+            await response.body?.cancel().catch(() => {});
+            throw new TesseraError('etag-changed', `${path} changed on the server while loading (ETag ${etag} instead of ${head.etag}); load again`, { details: { file: path, url } });
+          }
+          return response; // the server ignores Range: stream it whole, once
+        }
+        await response.body?.cancel().catch(() => {});
+        throw statusError(response, { file: path, chunk: index, url });
+      }, { retry: options.retry, signal: controller.signal });
+      if (got instanceof Response) {
+        wholeFile ??= streamChunks(got, Array.from({ length: count }, (_, i) => chunkLength(i, head.size, chunkSize)), { file: path, signal: controller.signal, onBytes }, async (i, bytes) => {
+          if (!hashes[i]) await store(i, bytes);
+        });
+        return wholeFile;
+      }
+      await store(index, got);
+    });
+    await recording;
+  } catch (err) {
+    if (options.signal?.aborted) throw abortedError(options.signal);
+    throw err;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+
+  const actual = await sha256Hex(buffer);
+  if (head.sha256 && actual !== head.sha256) {
+    // Drop what this file's chunks taught us: one of them is wrong, and we cannot tell which.
+    await cache.deleteModel(name, partialRevision).catch(() => {});
+    throw new TesseraError('integrity-error', `${path} does not match the SHA-256 the server reported (expected ${head.sha256}, got ${actual}); its chunks were discarded, load again`, {
+      details: { file: path, expected: head.sha256, actual, url },
+    });
+  }
+  const manifest = manifestOf(name, revision, chunkSize, [{ path, size: head.size, sha256: actual, role: path.endsWith('.onnx') ? 'graph' : fileRoleOf(path), chunks: hashes as string[] }]);
+  await cache.putManifest(manifest);
+  await cache.touch(name, revision);
+  await cache.deleteModel(name, partialRevision).catch(() => {}); // its chunks stay: the file's manifest references them
+  return { bytes: buffer, manifest, bytesFromNetwork, chunksFetched, verified: head.sha256 !== undefined };
+}
+
+interface Head {
+  size: number;
+  /** The ETag as sent (quotes kept), for If-Range. */
+  etag: string | undefined;
+  /** The file's SHA-256, when the server said what it is. */
+  sha256: string | undefined;
+}
+
+async function probe(fetchFn: typeof globalThis.fetch, url: string, path: string, signal: AbortSignal | undefined): Promise<Head | undefined> {
+  let response: Response;
+  try {
+    response = await fetchFn(url, { method: 'HEAD', signal: signal ?? null });
+  } catch (err) {
+    if (signal?.aborted) throw abortedError(signal);
+    throw new TesseraError('network-error', `${path}: could not reach ${url} (${(err as Error)?.message ?? err})`, { cause: err, details: { file: path, url } });
+  }
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw statusError(response, { file: path, url });
+  const size = Number(response.headers.get('X-Linked-Size') ?? response.headers.get('Content-Length'));
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new TesseraError('http-error', `${path}: ${url} did not say how large the file is (no Content-Length); Tessera needs it to plan ranged requests`, { details: { file: path, url } });
+  }
+  const etag = response.headers.get('ETag') ?? undefined;
+  const bare = (v: string | null | undefined) => v?.replace(/^W\//, '').replace(/"/g, '').trim().toLowerCase();
+  const linked = bare(response.headers.get('X-Linked-Etag'));
+  const sha256 = linked && HEX64.test(linked) ? linked : HEX64.test(bare(etag) ?? '') ? bare(etag) : undefined;
+  return { size, etag, sha256 };
+}
+
+function chunkLength(index: number, size: number, chunkSize: number): number {
+  return Math.min(chunkSize, size - index * chunkSize);
+}
+
+function manifestOf(name: string, revision: string, chunkSize: number, files: PackFile[]): PackManifest {
+  return {
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
+    name,
+    revision,
+    chunkSize,
+    kind: 'hf',
+    graphs: files.filter((f) => f.role === 'graph').map((f) => ({ path: f.path, externalData: [] })),
+    files,
+    totalBytes: files.reduce((s, f) => s + f.size, 0),
+  };
+}
