@@ -8,6 +8,7 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
+import type { PipelineKind, PipelineOf } from './pipelines/pipeline.ts';
 
 /** Where a model comes from: its `manifest.json` URL, or a manifest already in hand. */
 export type ModelSource = string | PackManifest;
@@ -33,6 +34,11 @@ export interface LoadOptions {
   baseUrl?: string;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
+  /**
+   * In-process transport only: the fetch the loader uses (e.g. one that reads
+   * a pack from disk). Default: the global fetch.
+   */
+  fetch?: typeof globalThis.fetch;
 }
 
 export interface RunOptions {
@@ -66,6 +72,16 @@ export interface ModelHandle extends ModelInfo {
 export interface Engine {
   readonly transport: 'worker' | 'in-process';
   load(source: ModelSource, options?: LoadOptions): Promise<ModelHandle>;
+  /**
+   * Loads a pipeline pack (one whose `tessera.json` declares it, e.g. the
+   * built-in `ppocr-v4`): every graph through the same loader and cache, all
+   * sessions on one device.
+   *
+   * @example
+   * const ocr = await engine.loadPipeline('ocr', 'http://localhost:8787/models/ppocr-v4/manifest.json');
+   * const { text, lines } = await ocr.recognize(pngBytes);
+   */
+  loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, options?: LoadOptions): Promise<PipelineOf[K]>;
   /** Disposes every model; the worker transport also ends its worker. */
   dispose(): Promise<void>;
 }

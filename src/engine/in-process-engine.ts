@@ -11,6 +11,8 @@ import type { PackManifest } from '../pack/manifest.ts';
 import type { Engine, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
 import { graphFiles } from './graph-files.ts';
 import { resolveCache } from './resolve-cache.ts';
+import { buildPipeline } from './pipelines/build-pipeline.ts';
+import type { PipelineKind, PipelineOf } from './pipelines/pipeline.ts';
 
 /** What the engine needs from the loader (src/fetch/load-pack.ts). */
 export interface LoadedPack {
@@ -26,6 +28,7 @@ export type LoadPackFn = (
     baseUrl?: string;
     onProgress?: (progress: LoadProgress) => void;
     signal?: AbortSignal;
+    fetch?: typeof globalThis.fetch;
   },
 ) => Promise<LoadedPack>;
 
@@ -44,7 +47,7 @@ export interface InProcessEngineOptions {
  */
 export function createInProcessEngine(options: InProcessEngineOptions = {}): Engine {
   const createSession = options.createSession ?? createOrtSession;
-  const models = new Map<string, ModelHandle>();
+  const models = new Map<string, { dispose(): Promise<void> }>();
   let nextId = 1;
 
   async function loadPack(...args: Parameters<LoadPackFn>): Promise<LoadedPack> {
@@ -59,28 +62,10 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
     transport: 'in-process',
 
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelHandle> {
-      const { signal, onProgress } = loadOptions;
-      throwIfAborted(signal);
-      const cache = await resolveCache(loadOptions.cache);
-      // The loader's last event says done; the engine's load is done only
-      // once the session exists, so its events pass through as not done yet.
-      let last: LoadProgress | undefined;
-      const forward = (progress: LoadProgress) => {
-        last = progress;
-        onProgress?.({ ...progress, done: false });
-      };
-      const pack = await loadPack(source, {
-        cache,
-        ...(loadOptions.baseUrl === undefined ? {} : { baseUrl: loadOptions.baseUrl }),
-        onProgress: forward,
-        ...(signal ? { signal } : {}),
-      });
+      const { signal } = loadOptions;
+      const { pack, sessionProgress } = await fetchPack(source, loadOptions);
       const { manifest } = pack;
       const { graph, externalData } = graphFiles(manifest, pack.files);
-      const sessionProgress = (done: boolean) => {
-        if (!onProgress || !last) return;
-        onProgress({ ...last, phase: 'session', rateBytesPerSec: 0, etaSeconds: 0, done });
-      };
       sessionProgress(false);
       const session = await createSession({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
       // ORT has copied the bytes into its own memory (wasm heap, GPU buffers):
@@ -113,10 +98,56 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       return handle;
     },
 
+    async loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, loadOptions: LoadOptions = {}): Promise<PipelineOf[K]> {
+      const { pack, sessionProgress } = await fetchPack(source, loadOptions);
+      sessionProgress(false);
+      const id = `${pack.manifest.name}@${pack.manifest.revision.slice(0, 12)}#${nextId++}`;
+      const pipeline = await buildPipeline(kind, {
+        id, manifest: pack.manifest, files: pack.files, createSession,
+        device: loadOptions.device ?? 'auto',
+        ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
+      });
+      pack.files.clear();
+      sessionProgress(true);
+      const dispose = pipeline.dispose.bind(pipeline);
+      pipeline.dispose = async () => {
+        models.delete(id);
+        await dispose();
+      };
+      models.set(id, pipeline);
+      return pipeline;
+    },
+
     async dispose() {
       await Promise.all([...models.values()].map((model) => model.dispose()));
     },
   };
+
+  /** Cache -> loader -> whole files; the loader's progress passes through as not done until the sessions exist. */
+  async function fetchPack(source: ModelSource, loadOptions: LoadOptions): Promise<{ pack: LoadedPack; sessionProgress: (done: boolean) => void }> {
+    const { signal, onProgress } = loadOptions;
+    throwIfAborted(signal);
+    const cache = await resolveCache(loadOptions.cache);
+    // The loader's last event says done; the engine's load is done only
+    // once the session exists, so its events pass through as not done yet.
+    let last: LoadProgress | undefined;
+    const forward = (progress: LoadProgress) => {
+      last = progress;
+      onProgress?.({ ...progress, done: false });
+    };
+    const pack = await loadPack(source, {
+      cache,
+      ...(loadOptions.baseUrl === undefined ? {} : { baseUrl: loadOptions.baseUrl }),
+      ...(loadOptions.fetch === undefined ? {} : { fetch: loadOptions.fetch }),
+      onProgress: forward,
+      ...(signal ? { signal } : {}),
+    });
+    const sessionProgress = (done: boolean) => {
+      if (!onProgress || !last) return;
+      onProgress({ ...last, phase: 'session', rateBytesPerSec: 0, etaSeconds: 0, done });
+    };
+    return { pack, sessionProgress };
+  }
 }
 
 function closed(id: string): TesseraError {

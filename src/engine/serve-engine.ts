@@ -7,6 +7,7 @@ import { TesseraError, toErrorData } from '../errors.ts';
 import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../protocol/worker-messages.ts';
 import { transferablesOf } from '../protocol/tensor.ts';
 import type { Engine, ModelHandle } from './engine.ts';
+import type { OcrPipeline } from './pipelines/pipeline.ts';
 
 /** A Worker's global scope, a MessagePort, or anything with the same three methods. */
 export interface PortLike {
@@ -26,6 +27,7 @@ export interface PortLike {
  */
 export function serveEngine(engine: Engine, port: PortLike): () => void {
   const models = new Map<string, ModelHandle>();
+  const pipelines = new Map<string, OcrPipeline>();
   const inFlight = new Map<number, AbortController>();
   const post = (message: WorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
 
@@ -52,9 +54,32 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         post({ type: 'result', id: request.id, outputs }, transferablesOf(outputs));
         return;
       }
+      case 'load-pipeline': {
+        const controller = track(request.id);
+        const pipeline = await engine.loadPipeline(request.kind, request.source, {
+          device: request.device,
+          cache: request.cache,
+          ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
+          ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
+          signal: controller.signal,
+        });
+        pipelines.set(pipeline.id, pipeline);
+        const { id, kind, manifest, device, deviceReason } = pipeline;
+        post({ type: 'pipeline-loaded', id: request.id, pipeline: { id, kind, manifest, device, deviceReason } });
+        return;
+      }
+      case 'recognize': {
+        const controller = track(request.id);
+        const pipeline = pipelines.get(request.pipeline);
+        if (!pipeline) throw new TesseraError('session-closed', `pipeline ${request.pipeline} is not loaded in the engine worker (disposed?)`, { details: { id: request.pipeline } });
+        const result = await pipeline.recognize(request.image, { ...request.options, signal: controller.signal });
+        post({ type: 'recognized', id: request.id, result });
+        return;
+      }
       case 'dispose': {
-        const model = models.get(request.model);
+        const model = models.get(request.model) ?? pipelines.get(request.model);
         models.delete(request.model);
+        pipelines.delete(request.model);
         await model?.dispose();
         post({ type: 'disposed', id: request.id });
         return;

@@ -21,6 +21,11 @@ export interface ModelOffer {
   /** The model's inputs, so the API can validate requests before any session sees them. */
   inputs?: TensorSpec[];
   outputs?: TensorSpec[];
+  /**
+   * Set when the model is a pipeline with its own request format (see
+   * ocr-tensors.ts): the APIs take `{ image }` instances instead of tensors.
+   */
+  pipeline?: 'ocr';
 }
 
 /** A model input or output as the inference APIs describe it: -1 marks a dynamic dimension. */
@@ -135,6 +140,10 @@ function models(o: Obj, where: string): ModelOffer[] {
     const offer: ModelOffer = { name: str(mo, 'name', at), revision: str(mo, 'revision', at), maxBatch: posInt(mo, 'maxBatch', at) };
     if (mo.inputs !== undefined) offer.inputs = specs(mo.inputs, `${at}.inputs`);
     if (mo.outputs !== undefined) offer.outputs = specs(mo.outputs, `${at}.outputs`);
+    if (mo.pipeline !== undefined) {
+      if (mo.pipeline !== 'ocr') bad(`${at}: unknown "pipeline" ${JSON.stringify(mo.pipeline)}; expected "ocr"`);
+      offer.pipeline = 'ocr';
+    }
     return offer;
   });
 }

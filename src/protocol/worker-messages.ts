@@ -28,6 +28,25 @@ export interface WorkerModelInfo {
   inputMetadata: ValueInfo[];
 }
 
+/** A pipeline as the worker describes it (see engine's PipelineInfo). */
+export interface WorkerPipelineInfo {
+  id: string;
+  kind: 'ocr';
+  manifest: PackManifest;
+  device: Device;
+  deviceReason: string;
+}
+
+/** An image for a pipeline: encoded PNG/JPEG bytes, or RGBA like ImageData. Its buffer may be transferred. */
+export type WorkerImage = Uint8Array | { width: number; height: number; data: Uint8ClampedArray };
+
+/** What an OCR pipeline answers (the engine's OcrResult, as data). */
+export interface WorkerOcrResult {
+  text: string;
+  lines: { text: string; box: [number, number][]; score: number }[];
+  timings: { detMs: number; clsMs: number; recMs: number };
+}
+
 /** Page -> worker. */
 export type WorkerRequest =
   | {
@@ -41,6 +60,20 @@ export type WorkerRequest =
       progress: boolean;
     }
   | { type: 'run'; id: number; model: string; feeds: TensorMap }
+  /** Load a pipeline pack; answered by `pipeline-loaded`. */
+  | {
+      type: 'load-pipeline';
+      id: number;
+      kind: 'ocr';
+      source: string | PackManifest;
+      device: DeviceRequest;
+      cache: WorkerCacheSpec;
+      baseUrl?: string;
+      progress: boolean;
+    }
+  /** Run an OCR pipeline on one image; answered by `recognized`. */
+  | { type: 'recognize'; id: number; pipeline: string; image: WorkerImage; options: { classify?: boolean; dropScore?: number } }
+  /** Disposes a model or a pipeline, by its id. */
   | { type: 'dispose'; id: number; model: string }
   /** Abort the request `id` (a load or a run). */
   | { type: 'cancel'; id: number };
@@ -51,6 +84,8 @@ export type WorkerResponse =
   | { type: 'loaded'; id: number; model: WorkerModelInfo }
   | { type: 'result'; id: number; outputs: TensorMap }
   | { type: 'disposed'; id: number }
+  | { type: 'pipeline-loaded'; id: number; pipeline: WorkerPipelineInfo }
+  | { type: 'recognized'; id: number; result: WorkerOcrResult }
   | { type: 'error'; id: number; error: ErrorData };
 
 const DEVICES = new Set(['webgpu', 'wasm', 'auto']);
@@ -81,6 +116,21 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       requireString(msg, 'model');
       validateTensorMap(msg.feeds, 'run.feeds');
       return msg as unknown as WorkerRequest;
+    case 'load-pipeline': {
+      if (msg.kind !== 'ocr') bad(`load-pipeline.kind must be "ocr", got ${JSON.stringify(msg.kind)}`);
+      // Same source, device and cache rules as a model load.
+      parseWorkerRequest({ ...msg, type: 'load' });
+      return msg as unknown as WorkerRequest;
+    }
+    case 'recognize': {
+      requireString(msg, 'pipeline');
+      const image = msg.image as { width?: unknown; height?: unknown; data?: unknown } | undefined;
+      const isBytes = image instanceof Uint8Array;
+      const isRgba = typeof image === 'object' && image !== null && Number.isInteger(image.width) && Number.isInteger(image.height) && image.data instanceof Uint8ClampedArray;
+      if (!isBytes && !isRgba) bad('recognize.image must be PNG/JPEG bytes (Uint8Array) or { width, height, data: Uint8ClampedArray }');
+      if (typeof msg.options !== 'object' || msg.options === null) bad('recognize.options must be an object');
+      return msg as unknown as WorkerRequest;
+    }
     case 'dispose':
       requireString(msg, 'model');
       return msg as unknown as WorkerRequest;
@@ -116,6 +166,16 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       return msg as unknown as WorkerResponse;
     case 'disposed':
       return msg as unknown as WorkerResponse;
+    case 'pipeline-loaded': {
+      const p = msg.pipeline as Partial<WorkerPipelineInfo> | undefined;
+      if (typeof p?.id !== 'string' || p.kind !== 'ocr' || typeof p.device !== 'string') bad('pipeline-loaded.pipeline must describe the pipeline (id, kind, device)');
+      return msg as unknown as WorkerResponse;
+    }
+    case 'recognized': {
+      const r = msg.result as Partial<WorkerOcrResult> | undefined;
+      if (typeof r?.text !== 'string' || !Array.isArray(r.lines)) bad('recognized.result must be { text, lines, timings }');
+      return msg as unknown as WorkerResponse;
+    }
     case 'error': {
       const error = msg.error as Partial<ErrorData> | undefined;
       if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') {

@@ -5,6 +5,8 @@
  * errors as ErrorData rebuilt into TesseraErrors with their code.
  */
 import type { Engine, LoadOptions, ModelHandle, ModelSource, RunOptions } from '../engine/engine.ts';
+import type { ImageInput, OcrCallOptions, OcrPipeline, PipelineKind, PipelineOf } from '../engine/pipelines/pipeline.ts';
+import type { OcrResult } from '../engine/ocr/types.ts';
 import { isCacheSpec } from '../engine/resolve-cache.ts';
 import { TesseraError, fromErrorData, throwIfAborted } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
@@ -12,6 +14,7 @@ import { transferablesOf, type TensorMap } from '../protocol/tensor.ts';
 import {
   parseWorkerResponse,
   type WorkerModelInfo,
+  type WorkerPipelineInfo,
   type WorkerRequest,
   type WorkerResponse,
 } from '../protocol/worker-messages.ts';
@@ -52,7 +55,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
   let nextId = 1;
   let closed = false;
   const pending = new Map<number, Pending>();
-  const handles = new Set<ModelHandle>();
+  const handles = new Set<{ dispose(): Promise<void> }>();
   /** Loads cancelled on this side that the worker may still finish: their models are disposed on arrival. */
   const abandoned = new Set<number>();
 
@@ -94,8 +97,15 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
           return;
         }
         break;
+      case 'pipeline-loaded':
+        if (!waiter && abandoned.delete(response.id)) {
+          post({ type: 'dispose', id: nextId++, model: response.pipeline.id });
+          return;
+        }
+        break;
       case 'result':
       case 'disposed':
+      case 'recognized':
         break;
       case 'error':
         abandoned.delete(response.id);
@@ -142,7 +152,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       const signal = options.signal;
       const onAbort = () => {
         if (!pending.delete(id)) return;
-        if (message.type === 'load') abandoned.add(id);
+        if (message.type === 'load' || message.type === 'load-pipeline') abandoned.add(id);
         post({ type: 'cancel', id });
         reject(new TesseraError('aborted', `${message.type} was aborted`, { cause: signal?.reason }));
       };
@@ -194,35 +204,74 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     return handle;
   }
 
+  function pipelineFor(info: WorkerPipelineInfo): OcrPipeline {
+    let disposed = false;
+    const pipeline: OcrPipeline = {
+      ...info,
+      async recognize(image: ImageInput, call: OcrCallOptions = {}): Promise<OcrResult> {
+        if (disposed) throw new TesseraError('session-closed', `pipeline ${info.id} was disposed; load it again to run it`);
+        const options = {
+          ...(call.classify === undefined ? {} : { classify: call.classify }),
+          ...(call.dropScore === undefined ? {} : { dropScore: call.dropScore }),
+        };
+        const buffer = image instanceof Uint8Array ? image.buffer : image.data.buffer;
+        const reply = await request<'recognized'>((id) => ({ type: 'recognize', id, pipeline: info.id, image, options }), {
+          signal: call.signal,
+          transfer: call.transfer && buffer instanceof ArrayBuffer ? [buffer] : [],
+        });
+        return reply.result as OcrResult;
+      },
+      async dispose() {
+        if (disposed) return;
+        disposed = true;
+        handles.delete(pipeline);
+        if (closed) return;
+        await request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+      },
+    };
+    handles.add(pipeline);
+    return pipeline;
+  }
+
+  /** The load fields shared by models and pipelines: cache as data, URLs made absolute. */
+  function loadFields(source: ModelSource, loadOptions: LoadOptions) {
+    const cache = loadOptions.cache ?? { type: 'default' };
+    if (!isCacheSpec(cache)) {
+      throw new TesseraError(
+        'invalid-argument',
+        "the worker transport takes the cache as data ({ type: 'default' | 'indexeddb' | 'memory' }): a ModelCache object cannot cross into the worker; use transport 'in-process' to pass one",
+      );
+    }
+    // Relative URLs mean "relative to this page"; inside the worker they
+    // would resolve against the worker's script URL instead.
+    const pageUrl = (globalThis as { location?: { href?: string } }).location?.href;
+    const baseUrl = loadOptions.baseUrl === undefined ? pageUrl : new URL(loadOptions.baseUrl, pageUrl).href;
+    const absolute = typeof source === 'string' && (baseUrl !== undefined || URL.canParse(source)) ? new URL(source, baseUrl).href : source;
+    return {
+      source: absolute,
+      device: loadOptions.device ?? 'auto',
+      cache,
+      ...(baseUrl === undefined ? {} : { baseUrl }),
+      progress: loadOptions.onProgress !== undefined,
+    };
+  }
+
   return {
     transport: 'worker',
 
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelHandle> {
-      const cache = loadOptions.cache ?? { type: 'default' };
-      if (!isCacheSpec(cache)) {
-        throw new TesseraError(
-          'invalid-argument',
-          "the worker transport takes the cache as data ({ type: 'default' | 'indexeddb' | 'memory' }): a ModelCache object cannot cross into the worker; use transport 'in-process' to pass one",
-        );
-      }
-      // Relative URLs mean "relative to this page"; inside the worker they
-      // would resolve against the worker's script URL instead.
-      const pageUrl = (globalThis as { location?: { href?: string } }).location?.href;
-      const baseUrl = loadOptions.baseUrl === undefined ? pageUrl : new URL(loadOptions.baseUrl, pageUrl).href;
-      const absolute = typeof source === 'string' && (baseUrl !== undefined || URL.canParse(source)) ? new URL(source, baseUrl).href : source;
-      const reply = await request<'loaded'>(
-        (id) => ({
-          type: 'load',
-          id,
-          source: absolute,
-          device: loadOptions.device ?? 'auto',
-          cache,
-          ...(baseUrl === undefined ? {} : { baseUrl }),
-          progress: loadOptions.onProgress !== undefined,
-        }),
-        { signal: loadOptions.signal, onProgress: loadOptions.onProgress },
-      );
+      const fields = loadFields(source, loadOptions);
+      const reply = await request<'loaded'>((id) => ({ type: 'load', id, ...fields }), { signal: loadOptions.signal, onProgress: loadOptions.onProgress });
       return handleFor(reply.model);
+    },
+
+    async loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, loadOptions: LoadOptions = {}): Promise<PipelineOf[K]> {
+      const fields = loadFields(source, loadOptions);
+      const reply = await request<'pipeline-loaded'>((id) => ({ type: 'load-pipeline', id, kind, ...fields }), {
+        signal: loadOptions.signal,
+        onProgress: loadOptions.onProgress,
+      });
+      return pipelineFor(reply.pipeline) as PipelineOf[K];
     },
 
     async dispose() {

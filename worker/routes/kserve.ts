@@ -19,6 +19,8 @@ import { HttpError } from '../http-error.ts';
 import { createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, nest, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
+import { ocrInstancesToInputs } from '../lib/ocr-instances.ts';
+import { readOcrResult } from '../../src/protocol/ocr-tensors.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 
 const bad = (message: string): never => {
@@ -43,6 +45,12 @@ export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {
     const match = /^(.+):predict$/.exec(c.req.param('spec'));
     if (!match) throw new HttpError(404, 'not-found', 'KServe v1 supports POST /v1/models/<name>:predict');
     const model = await directory.get(c.env, match[1] as string);
+    if (model.pipeline === 'ocr') {
+      // One batch per image (they cannot be stacked); the instances run in parallel.
+      const requests = ocrInstancesToInputs(await readJsonBody(c.req.raw));
+      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await inferOrThrow(c.env, model.name, inputs))));
+      return c.json({ predictions });
+    }
     const inputs = instancesToInputs(await readJsonBody(c.req.raw), model);
     const outputs = await inferOrThrow(c.env, model.name, inputs);
     return c.json({ predictions: outputsToPredictions(outputs, rowsOf(inputs)) });

@@ -12,6 +12,9 @@ import type { TensorMap, TensorType } from '../../protocol/tensor.ts';
 import type { ValueInfo } from '../../protocol/device.ts';
 import { connectSession, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
 import type { RegisterCommand } from '../cli-context.ts';
+import type { LoadOptions } from '../../engine/engine.ts';
+import type { DeviceRequest } from '../../protocol/device.ts';
+import type { LoadProgress } from '../../fetch/progress.ts';
 
 export interface ServeOptions {
   coordinator: string;
@@ -23,6 +26,12 @@ export interface ServeOptions {
   maxBatch?: number;
   onEvent?: (event: SessionClientEvent) => void;
   signal?: AbortSignal;
+  /** Where loaded weights are cached (default: the user's cache directory). */
+  cache?: LoadOptions['cache'];
+  /** Default `auto`. */
+  device?: DeviceRequest;
+  /** Loading progress per model (bytes, rate, from cache vs network). */
+  onProgress?: (model: string, progress: LoadProgress) => void;
 }
 
 /**
@@ -77,20 +86,37 @@ export async function serve(options: ServeOptions): Promise<SessionClient> {
     const { createEngine } = await import('../../engine/create-engine.ts');
     const engine = await createEngine({ transport: 'in-process' });
     const base = options.coordinator.replace(/\/+$/, '');
-    const handles = new Map(await Promise.all(options.models.map(async (name) => {
-      const handle = await engine.load(`${base}/models/${encodeURIComponent(name)}/manifest.json`, options.signal ? { signal: options.signal } : {});
-      return [name, handle] as const;
-    })));
-    offers = [...handles].map(([name, h]) => {
+    const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');
+    const { isPipelinePack } = await import('../../engine/pipelines/pipeline-config.ts');
+    const { ocrServable } = await import('../../engine/pipelines/ocr-servable.ts');
+    const served = new Map(await Promise.all(options.models.map(async (name) => {
+      const url = `${base}/models/${encodeURIComponent(name)}/manifest.json`;
+      const manifest = await fetchManifest(url, { signal: options.signal });
+      // The current manifest moves on publish; the files live under its immutable revision.
+      const loadOptions: LoadOptions = {
+        baseUrl: `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.cache ? { cache: options.cache } : {}),
+        ...(options.device ? { device: options.device } : {}),
+        ...(options.onProgress ? { onProgress: (p: LoadProgress) => options.onProgress?.(name, p) } : {}),
+      };
+      // A pipeline pack (tessera.json, e.g. ppocr-v4) is served with its own request format.
+      if (isPipelinePack(manifest)) {
+        const pipeline = await engine.loadPipeline('ocr', manifest, loadOptions);
+        return [name, { device: pipeline.device, ...ocrServable(name, pipeline) }] as const;
+      }
+      const h = await engine.load(manifest, loadOptions);
       const inputs = specsOf(h.inputMetadata);
-      return { name, revision: h.manifest.revision, maxBatch, ...(inputs ? { inputs } : {}) };
-    });
+      const offer: ModelOffer = { name, revision: h.manifest.revision, maxBatch, ...(inputs ? { inputs } : {}) };
+      return [name, { device: h.device, offer, run: (feeds: TensorMap, signal: AbortSignal) => h.run(feeds, { signal }) }] as const;
+    })));
+    offers = [...served.values()].map((s) => s.offer);
     runModel = (model, inputs, signal) => {
-      const h = handles.get(model);
-      if (!h) return Promise.reject(new TesseraError('not-found', `this session does not serve model "${model}"`));
-      return h.run(inputs, { signal });
+      const s = served.get(model);
+      if (!s) return Promise.reject(new TesseraError('not-found', `this session does not serve model "${model}"`));
+      return s.run(inputs, signal);
     };
-    device = [...handles.values()][0]?.device ?? 'wasm';
+    device = [...served.values()][0]?.device ?? 'wasm';
   }
   const maxInFlight = options.maxInFlight ?? 1;
   return connectSession({

@@ -1,21 +1,12 @@
 import { TesseraError } from '../../errors.ts';
 import type { RgbaImage } from './types.ts';
+import { sniffImageType } from '../../protocol/ocr-tensors.ts';
+
+// Moved to the protocol layer so the Worker can check uploads without the engine.
+export { sniffImageType };
 
 /** Decodes encoded image bytes (PNG, JPEG) to RGBA. */
 export type ImageDecoder = (bytes: Uint8Array) => Promise<RgbaImage>;
-
-/**
- * The image format from its first bytes, or undefined when it is neither
- * PNG nor JPEG.
- *
- * @example
- * sniffImageType(bytes); // 'png'
- */
-export function sniffImageType(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
-  if (bytes.length >= 8 && bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
-  if (bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
-  return undefined;
-}
 
 /**
  * Decodes a PNG or JPEG to RGBA, with transparency flattened onto white (a
