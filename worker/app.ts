@@ -12,6 +12,7 @@ import { crossOriginResource, packCors } from './middleware/headers.ts';
 import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { homeRoutes } from './routes/home.ts';
+import { catalogueRoutes } from './routes/catalogue.ts';
 import { kserveRoutes } from './routes/kserve.ts';
 import { oipRoutes } from './routes/oip.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -29,6 +30,7 @@ export function createApp(): Hono<AppEnv> {
   app.use('*', crossOriginResource());
   app.use('*', packCors());
   app.route('/', homeRoutes());
+  app.route('/', catalogueRoutes());
   app.route('/', modelRoutes({ manifestCache }));
   app.route('/', adminRoutes({ manifestCache }));
   const directory = createModelDirectory();

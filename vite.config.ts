@@ -1,0 +1,63 @@
+/**
+ * `vite build`: the PWA (src/app/index.html) and the embed script
+ * (src/embed/index.ts -> dist/embed.js) in one build, so they share chunks
+ * (onnxruntime-web, the loader). Model files are never precached: they live
+ * in IndexedDB through Tessera's cache; the service worker keeps only the
+ * app shell (HTML, JS, CSS, icons and ONNX Runtime's wasm).
+ */
+import { resolve } from 'node:path';
+import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
+
+const root = resolve(import.meta.dirname, 'src/app');
+
+export default defineConfig({
+  root,
+  publicDir: resolve(import.meta.dirname, 'public'),
+  // Relative URLs: the embed's chunks resolve against embed.js's own URL on
+  // pages of other origins.
+  base: './',
+  build: {
+    outDir: resolve(import.meta.dirname, 'dist'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: {
+      input: { app: resolve(root, 'index.html'), embed: resolve(import.meta.dirname, 'src/embed/index.ts') },
+      // The embed entry keeps its exports and a stable name, `embed.js`.
+      preserveEntrySignatures: 'allow-extension',
+      output: {
+        entryFileNames: (chunk) => (chunk.name === 'embed' ? 'embed.js' : 'assets/[name]-[hash].js'),
+      },
+    },
+  },
+  plugins: [
+    VitePWA({
+      registerType: 'autoUpdate',
+      injectRegister: false,
+      manifest: {
+        name: 'Tessera OCR',
+        short_name: 'Tessera',
+        description: 'Read the text in images on your own device, online or offline.',
+        start_url: './',
+        scope: './',
+        display: 'standalone',
+        theme_color: '#2457d6',
+        background_color: '#f3f5f9',
+        icons: [
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{html,js,mjs,css,png,svg,webmanifest,wasm}'],
+        // ONNX Runtime's wasm is ~25 MB: part of the shell, or nothing runs offline.
+        maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        // API and model routes always go to the network (models are cached by Tessera).
+        navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/],
+        cleanupOutdatedCaches: true,
+      },
+    }),
+  ],
+});

@@ -1,0 +1,30 @@
+/**
+ * GET /models: the catalogue, every published model with its current
+ * revision, read from R2 (`models/<name>/current`). The PWA's model picker
+ * and `tessera.models()` read it.
+ */
+import { Hono } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { ManifestStore } from '../lib/manifest-store.ts';
+
+/** @example app.route('/', catalogueRoutes()); */
+export function catalogueRoutes(): Hono<AppEnv> {
+  const routes = new Hono<AppEnv>();
+  routes.get('/models', async (c) => {
+    const names: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await c.env.PACKS.list({ prefix: 'models/', delimiter: '/', ...(cursor ? { cursor } : {}) });
+      for (const prefix of page.delimitedPrefixes) names.push(prefix.slice('models/'.length, -1));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+    const store = new ManifestStore(c.env.PACKS);
+    const models = [];
+    for (const name of names.sort()) {
+      const revision = await store.current(name);
+      if (revision !== null) models.push({ name, revision });
+    }
+    return c.json({ models }, 200, { 'Cache-Control': 'no-cache' });
+  });
+  return routes;
+}
