@@ -17,6 +17,7 @@ import { kserveRoutes } from './routes/kserve.ts';
 import { oipRoutes } from './routes/oip.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { openaiRoutes } from './routes/openai.ts';
 import { createModelDirectory } from './lib/coordinator-client.ts';
 
 /**
@@ -37,6 +38,7 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', sessionRoutes());
   app.route('/', kserveRoutes(directory));
   app.route('/', oipRoutes(directory));
+  app.route('/', openaiRoutes(directory));
   app.route('/', metricsRoutes());
 
   app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));

@@ -38,6 +38,8 @@ export interface TransformersPipelineOptions {
 /** A loaded pipeline: call it as transformers.js's, then dispose it. */
 export interface TransformersPipeline {
   (input: string | string[], options?: Record<string, unknown>): Promise<TransformersOutput>;
+  /** Tokens each text takes (special tokens included), for usage accounting. */
+  countTokens(texts: string[]): Promise<number[]>;
   dispose(): Promise<void>;
 }
 
@@ -146,6 +148,11 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
     }
   };
   return Object.assign(call, {
+    async countTokens(texts: string[]) {
+      const tokenizer = (pipe as unknown as { tokenizer?: (t: string) => { input_ids: { dims: number[] } } }).tokenizer;
+      if (!tokenizer) return texts.map(() => 0);
+      return texts.map((t) => tokenizer(t).input_ids.dims.at(-1) ?? 0);
+    },
     async dispose() {
       providers.delete(id);
       await pipe.dispose();

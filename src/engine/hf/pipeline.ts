@@ -38,6 +38,7 @@ export interface HfPipelineOptions {
 
 export interface HfPipeline {
   (input: string | string[], options?: Record<string, unknown>): Promise<TransformersOutput>;
+  countTokens(texts: string[]): Promise<number[]>;
   readonly task: string;
   readonly modelId: string;
   readonly device: HfDevice;

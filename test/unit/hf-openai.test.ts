@@ -1,0 +1,135 @@
+/**
+ * POST /v1/embeddings end to end, with the official `openai` client: the real
+ * `wrangler dev` (workerd, coordinator Durable Object), a Node session that
+ * joined over WebSocket and runs the transformers.js pipeline through
+ * Tessera, and the generated BERT-style encoder served by a local hub
+ * look-alike. Embeddings are checked against a direct run of the pipeline.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { embeddingsRunner } from '../../src/engine/hf/embeddings-runner.ts';
+import { pipeline, type HfPipeline } from '../../src/engine/hf/pipeline.ts';
+import { connectSession, type SessionClient } from '../../src/transport/session-client.ts';
+import { writeHfEncoder } from '../helpers/hf-model.ts';
+import { startHfServer, type HfServer } from '../helpers/hf-server.ts';
+
+const API_KEY = 'openai-test-key';
+const JOIN = 'openai-test-join';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+describe('OpenAI embeddings through the local Worker', () => {
+  let work: string;
+  let child: ChildProcess;
+  let base: string;
+  let output = '';
+  let hub: HfServer;
+  let embed: HfPipeline;
+  let session: SessionClient;
+  const batches: number[] = [];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'tessera-openai-'));
+    const enc = await writeHfEncoder(join(work, 'bert'), { hidden: 32, layers: 2 });
+    hub = await startHfServer({ repos: { 'test/bert': enc.dir } });
+    embed = await pipeline('feature-extraction', 'test/bert', { source: hub.url, cache: { type: 'memory' } });
+    const runner = embeddingsRunner(embed, { name: 'tiny-bert', hidden: enc.hidden, maxBatch: 16 });
+
+    const [port, inspectorPort] = [await freePort(), await freePort()];
+    base = `http://127.0.0.1:${port}`;
+    child = spawn(
+      'npx',
+      ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', join(work, 'state'),
+        '--var', `TESSERA_API_KEYS:${API_KEY}`, '--var', `TESSERA_JOIN_TOKEN:${JOIN}`, '--var', 'TESSERA_COORDINATOR_CONFIG:{"maxDelayMs":20}', '--show-interactive-dev-session=false'],
+      { env: { ...process.env, WRANGLER_SEND_METRICS: 'false', PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 50_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${output}`);
+      const up = await fetch(`${base}/`).then((r) => r.arrayBuffer().then(() => true), () => false);
+      if (up) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    session = connectSession({
+      url: base,
+      token: JOIN,
+      models: [runner.offer],
+      device: embed.device,
+      capacity: { maxInFlight: 1, requestsPerSecond: 50 },
+      runModel: async (_model, inputs) => {
+        batches.push(inputs.text?.dims[0] ?? 0);
+        return runner.run(inputs);
+      },
+    });
+    // Served once the coordinator lists it.
+    for (let i = 0; i < 100; i++) {
+      const res = await fetch(`${base}/v1/models`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+      if (((await res.json()) as { models?: string[] }).models?.includes('tiny-bert')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    session?.close();
+    await embed?.dispose();
+    await hub?.close();
+    if (child?.pid !== undefined && child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      process.kill(-child.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    }
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('answers the openai client (base64 and float) with the pipeline embeddings, batching concurrent requests', async () => {
+    const client = new OpenAI({ apiKey: API_KEY, baseURL: `${base}/v1`, maxRetries: 0 });
+    const texts = ['hello world', 'the cat sat on the mat', 'edge browser cache'];
+    const expected = await embed(texts, { pooling: 'mean', normalize: true });
+    const d = expected.dims[1] as number;
+    const row = (i: number) => Array.from(expected.data.subarray(i * d, (i + 1) * d));
+
+    // The client asks for base64 by default and decodes it.
+    const res = await client.embeddings.create({ model: 'tiny-bert', input: texts });
+    expect(res.object).toBe('list');
+    expect(res.model).toBe('tiny-bert');
+    expect(res.data.map((x) => x.index)).toEqual([0, 1, 2]);
+    res.data.forEach((x, i) => x.embedding.forEach((v, j) => expect(v).toBeCloseTo(row(i)[j] as number, 5)));
+    expect(res.usage.prompt_tokens).toBe(4 + 8 + 5);
+
+    const float = await client.embeddings.create({ model: 'tiny-bert', input: 'hello world', encoding_format: 'float' });
+    float.data[0]!.embedding.forEach((v, j) => expect(v).toBeCloseTo(row(0)[j] as number, 5));
+
+    batches.length = 0;
+    const many = await Promise.all(texts.map((t) => client.embeddings.create({ model: 'tiny-bert', input: t })));
+    many.forEach((r, i) => r.data[0]!.embedding.forEach((v, j) => expect(v).toBeCloseTo(row(i)[j] as number, 5)));
+    console.log(`concurrent requests ran in batches of ${JSON.stringify(batches)}`);
+    expect(batches.reduce((a, b) => a + b, 0)).toBe(3);
+  });
+
+  it('rejects bad requests with 400 and a code, and a wrong key with 401', async () => {
+    const client = new OpenAI({ apiKey: API_KEY, baseURL: `${base}/v1`, maxRetries: 0 });
+    const fail = (body: Record<string, unknown>) => client.embeddings.create(body as never).then(() => undefined, (e: unknown) => e as { status?: number; code?: string; message?: string });
+    for (const body of [{ model: 'tiny-bert', input: [] }, { model: 'tiny-bert', input: '' }, { model: 'tiny-bert', input: 'x'.repeat(5000) }, { model: 'tiny-bert', input: Array(2049).fill('a') }, { model: 'tiny-bert', input: 'a', encoding_format: 'int8' }]) {
+      const err = await fail(body);
+      expect(err?.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(err?.code).toBe('bad-request');
+    }
+    expect((await fail({ model: 'no-such-model', input: 'a' }))?.status).toBe(404);
+    const wrong = new OpenAI({ apiKey: 'wrong', baseURL: `${base}/v1`, maxRetries: 0 });
+    expect((await wrong.embeddings.create({ model: 'tiny-bert', input: 'a' }).catch((e: { status?: number }) => e))).toMatchObject({ status: 401 });
+  });
+});
