@@ -111,7 +111,26 @@ describe('OpenAI embeddings through the local Worker', () => {
     expect(res.usage.prompt_tokens).toBe(4 + 8 + 5);
 
     const float = await client.embeddings.create({ model: 'tiny-bert', input: 'hello world', encoding_format: 'float' });
+    expect(Array.isArray(float.data[0]!.embedding)).toBe(true);
     float.data[0]!.embedding.forEach((v, j) => expect(v).toBeCloseTo(row(0)[j] as number, 5));
+
+    // The wire format itself, without the client's decoding: float -> numbers, base64 -> little-endian float32.
+    const raw = async (format: 'float' | 'base64') => {
+      const r = await fetch(`${base}/v1/embeddings`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny-bert', input: 'hello world', encoding_format: format }),
+      });
+      expect(r.status).toBe(200);
+      return ((await r.json()) as { data: Array<{ embedding: unknown }> }).data[0]!.embedding;
+    };
+    const asFloat = await raw('float');
+    expect(Array.isArray(asFloat) && (asFloat as unknown[]).every((v) => typeof v === 'number')).toBe(true);
+    const asBase64 = await raw('base64');
+    expect(typeof asBase64).toBe('string');
+    const decoded = new Float32Array(new Uint8Array(Buffer.from(asBase64 as string, 'base64')).buffer);
+    expect(decoded.length).toBe(d);
+    decoded.forEach((v, j) => expect(v).toBeCloseTo(row(0)[j] as number, 5));
 
     batches.length = 0;
     const many = await Promise.all(texts.map((t) => client.embeddings.create({ model: 'tiny-bert', input: t })));
