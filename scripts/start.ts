@@ -1,0 +1,207 @@
+/**
+ * `npm start`: everything a new user needs, on one machine, offline.
+ *
+ *   1. builds the web assets (`npm run build`, when vite.config.ts exists and
+ *      the sources changed since the last build),
+ *   2. packs the built-in model `ppocr-v4` into .tessera/packs (reused),
+ *   3. starts the Worker under `wrangler dev` on http://localhost:${PORT:-8787}
+ *      with its state in .tessera/state and fresh admin and join tokens,
+ *   4. publishes the pack to local R2 (uploads only what is missing),
+ *   5. joins one Node session serving `ppocr-v4` (weights cached in .tessera/cache),
+ *   6. waits until the model is ready, reads the demo image through the API,
+ *   7. prints the URLs, the API key and a curl example.
+ *
+ * Ctrl-C (SIGINT/SIGTERM) stops all of it: the session leaves, and wrangler's
+ * process group (wrangler, esbuild, workerd) is terminated.
+ * Environment: PORT, TESSERA_API_KEY, TESSERA_SKIP_BUILD=1, TESSERA_HOME (default .tessera).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODEL, prepareDefaultModel } from '../src/cli/commands/prepare.ts';
+import { publishDir } from '../src/cli/commands/publish.ts';
+import { serve } from '../src/cli/commands/serve.ts';
+import type { SessionClient } from '../src/transport/session-client.ts';
+import { progressLine } from './lib/progress-line.ts';
+import { startWranglerDev, type WranglerDev } from './lib/wrangler-dev.ts';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+/** Generated files (pack, local R2 and Durable Objects, weight cache); TESSERA_HOME moves them (tests). */
+const STATE = process.env.TESSERA_HOME ?? join(ROOT, '.tessera');
+const DEMO = join(ROOT, 'public', 'demo', 'hello.png');
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const token = () => randomBytes(24).toString('base64url');
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Newest modification time under the given paths (files and folders, recursively). */
+function newestMtime(paths: string[]): number {
+  let newest = 0;
+  const walk = (p: string) => {
+    if (!existsSync(p)) return;
+    const info = statSync(p);
+    newest = Math.max(newest, info.mtimeMs);
+    if (info.isDirectory()) for (const entry of readdirSync(p)) walk(join(p, entry));
+  };
+  paths.forEach(walk);
+  return newest;
+}
+
+/** `npm run build` when there is a Vite build and its inputs changed since the last one. */
+async function buildWebAssets(): Promise<void> {
+  if (!existsSync(join(ROOT, 'vite.config.ts')) || process.env.TESSERA_SKIP_BUILD === '1') return;
+  const stampPath = join(ROOT, 'dist', '.tessera-build.json');
+  const inputs = newestMtime(['vite.config.ts', 'src', 'public', 'package-lock.json'].map((p) => join(ROOT, p)));
+  const stamp = existsSync(stampPath) ? (JSON.parse(readFileSync(stampPath, 'utf8')) as { inputs: number }) : undefined;
+  if (stamp?.inputs === inputs) {
+    log('web assets: up to date (dist/)');
+    return;
+  }
+  const started = Date.now();
+  log('web assets: npm run build ...');
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.once('exit', (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) throw new Error(`npm run build failed (exit ${code}); fix the build or set TESSERA_SKIP_BUILD=1`);
+  writeFileSync(stampPath, JSON.stringify({ inputs }));
+  log(`web assets: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+async function waitReady(url: string, apiKey: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`${url}/v2/models/${DEFAULT_MODEL}/ready`, { headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
+    await res?.arrayBuffer();
+    if (res?.ok) return;
+    if (Date.now() > deadline) throw new Error(`${DEFAULT_MODEL} was not ready within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+let dev: WranglerDev | undefined;
+let session: SessionClient | undefined;
+const controller = new AbortController();
+let stopping = false;
+
+/** Stops what this script started (the session, then wrangler's process group) and exits. */
+async function shutdown(reason: string, code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log(`${reason}: stopping ...`);
+  controller.abort();
+  // Bounded: a coordinator that never completes the close handshake must not keep wrangler running.
+  await Promise.race([session?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  await dev?.stop();
+  log('stopped.');
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  process.on('SIGINT', () => void shutdown('\nSIGINT', 0));
+  process.on('SIGTERM', () => void shutdown('\nSIGTERM', 0));
+  const t0 = Date.now();
+  const port = Number(process.env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a TCP port number, got "${process.env.PORT}"`);
+  if (!(await portIsFree(port))) throw new Error(`port ${port} is in use (another npm start?); stop it or run PORT=<other> npm start`);
+  const apiKey = process.env.TESSERA_API_KEY ?? token();
+  const adminToken = token();
+  const joinToken = token();
+
+  await buildWebAssets();
+
+  const packing = progressLine(`packing ${DEFAULT_MODEL}`);
+  const pack = await prepareDefaultModel({ root: STATE, onProgress: (p) => packing.update(p.bytesDone, p.bytesTotal, p.file) });
+  packing.end(`${pack.built ? 'packed' : 'reused'} revision ${pack.manifest.revision.slice(0, 12)} (${(pack.manifest.totalBytes / 1e6).toFixed(1)} MB) in ${relative(ROOT, pack.packDir)}`);
+
+  log(`worker: wrangler dev on port ${port} ...`);
+  const tDev = Date.now();
+  dev = await startWranglerDev({
+    port,
+    cwd: ROOT,
+    persistTo: join(STATE, 'state'),
+    vars: { TESSERA_ADMIN_TOKEN: adminToken, TESSERA_JOIN_TOKEN: joinToken, TESSERA_API_KEY: apiKey },
+  });
+  log(`worker: up in ${((Date.now() - tDev) / 1000).toFixed(1)} s`);
+  if (stopping) return;
+
+  const publishing = progressLine(`publishing ${DEFAULT_MODEL}`);
+  const published = await publishDir(pack.packDir, {
+    baseUrl: dev.url, token: adminToken, signal: controller.signal,
+    onProgress: (e) => {
+      if (e.type === 'upload') publishing.update(e.loadedBytes, e.missingBytes, e.path);
+    },
+  });
+  publishing.end(`${published.uploadedFiles} file(s) uploaded, ${published.skippedFiles} already in local R2`);
+
+  const loading = progressLine(`loading ${DEFAULT_MODEL}`);
+  const tLoad = Date.now();
+  let fromCache = 0;
+  let fromNetwork = 0;
+  session = await serve({
+    coordinator: dev.url, models: [DEFAULT_MODEL], joinToken, signal: controller.signal,
+    cache: { type: 'fs', dir: join(STATE, 'cache') },
+    onProgress: (_model, p) => {
+      fromCache = p.bytesFromCache;
+      fromNetwork = p.bytesFromNetwork;
+      loading.update(p.bytesDone, p.bytesTotal, p.phase === 'session' ? '(creating sessions)' : `(${(p.bytesFromCache / 1e6).toFixed(1)} MB from cache)`);
+    },
+    onEvent: (e) => {
+      if (e.type === 'disconnected' && !stopping) log(`session: disconnected (${e.code} ${e.reason}), retrying`);
+    },
+  });
+  await session.joined();
+  loading.end(`session joined in ${((Date.now() - tLoad) / 1000).toFixed(1)} s (${(fromNetwork / 1e6).toFixed(1)} MB from the network, ${(fromCache / 1e6).toFixed(1)} MB from cache)`);
+  await waitReady(dev.url, apiKey);
+
+  // Prove it works: the demo image through the public API, as a user would send it.
+  const image = readFileSync(DEMO).toString('base64');
+  const tReq = Date.now();
+  const res = await fetch(`${dev.url}/v1/models/${DEFAULT_MODEL}:predict`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ instances: [{ image }] }),
+  });
+  const body = (await res.json()) as { predictions?: { text: string }[]; error?: { code: string; message: string } };
+  if (!res.ok || !body.predictions) throw new Error(`the demo request failed: HTTP ${res.status} ${JSON.stringify(body.error ?? body)}`);
+  const text = body.predictions[0]?.text ?? '';
+  const requestMs = Date.now() - tReq;
+
+  const app = `http://localhost:${port}`;
+  const demo = relative(process.cwd(), DEMO) || DEMO;
+  process.stdout.write(
+    [
+      '',
+      `Tessera is running (started in ${((Date.now() - t0) / 1000).toFixed(1)} s). Demo image read as "${text}" in ${requestMs} ms.`,
+      '',
+      `  App         ${app}/`,
+      `  Manifest    ${app}/models/${DEFAULT_MODEL}/manifest.json`,
+      `  Metrics     ${app}/metrics`,
+      `  Model       ${app}/v2/models/${DEFAULT_MODEL}`,
+      `  API key     ${apiKey}`,
+      '',
+      'Try it:',
+      `  curl -s ${app}/v1/models/${DEFAULT_MODEL}:predict \\`,
+      `    -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" \\`,
+      `    -d "{\\"instances\\": [{\\"image\\": \\"$(base64 -w0 ${demo})\\"}]}"`,
+      '',
+      `Ready on ${app} (Ctrl-C to stop)`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((error: unknown) => {
+  if (stopping) return;
+  log(`npm start failed: ${error instanceof Error ? error.message : String(error)}`);
+  void shutdown('error', 1);
+});
