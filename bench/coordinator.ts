@@ -3,119 +3,138 @@
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
+ *
+ * Each session is its own `tessera serve --simulate-ms` process, as in
+ * production: the clients' HTTP work in this process cannot delay a session's
+ * timers. Sessions are started once and serve several models, one per
+ * scenario (model `s4` is served by exactly four sessions), so every run of a
+ * scenario measures a warmed pool; the first 500 ms of each run are discarded.
+ * Closed-loop clients: 2 x maxInFlight per session, enough that no session
+ * ever waits for work.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { serve } from '../src/cli/commands/serve.ts';
-import type { SessionClient } from '../src/transport/session-client.ts';
+import { writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { dirname } from 'node:path';
+import { median, percentile } from './lib/stats.ts';
+import { startWranglerDev, type WranglerDev } from '../test/helpers/wrangler-dev.ts';
 
 const SERVICE_MS = 20;
+const MAX_IN_FLIGHT = 2;
 const JOIN = 'bench-join-token';
 const KEY = 'bench-api-key';
 const RUNS = 3;
+const WARMUP_MS = 500;
 const args = process.argv.slice(2);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
-const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 2;
+const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 3;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const startWorker = (config: object): Promise<WranglerDev> =>
+  startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify(config) } });
 
-async function startWorker(config: object): Promise<{ base: string; stop: () => Promise<void> }> {
-  const work = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
-  const [port, inspector] = [await freePort(), await freePort()];
-  const base = `http://127.0.0.1:${port}`;
-  let log = '';
-  const child: ChildProcess = spawn('npx', ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', join(work, 'state'), '--show-interactive-dev-session=false', '--log-level', 'error',
-    '--var', `TESSERA_JOIN_TOKEN:${JOIN}`, '--var', `TESSERA_API_KEYS:${KEY}`, '--var', `TESSERA_COORDINATOR_CONFIG:${JSON.stringify(config)}`],
-    { env: { ...process.env, WRANGLER_SEND_METRICS: 'false', PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child.stdout!.on('data', (d: Buffer) => (log += d));
-  child.stderr!.on('data', (d: Buffer) => (log += d));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.pid !== undefined) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(-child.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
-    rmSync(work, { recursive: true, force: true });
+/** One `tessera serve` process; resolves once it has joined. */
+async function startSession(base: string, models: string[], serviceMs: number): Promise<() => Promise<void>> {
+  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', models.join(','),
+    '--join-token', JOIN, '--simulate-ms', String(serviceMs), '--max-in-flight', String(MAX_IN_FLIGHT)],
+  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('joined ')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}:\n${err}`)));
+  });
+  return async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
   };
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${log}`);
-    try {
-      await (await fetch(`${base}/v2/health/live`)).arrayBuffer();
-      return { base, stop };
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  await stop();
-  throw new Error(`wrangler dev did not start:\n${log}`);
-}
-
-let modelSeq = 0;
-async function startSessions(base: string, serviceMs: number[], maxInFlight: number): Promise<{ model: string; sessions: SessionClient[] }> {
-  const model = `echo-${++modelSeq}`;
-  const sessions = await Promise.all(serviceMs.map((ms) => serve({ coordinator: base, models: [model], joinToken: JOIN, simulateMs: ms, maxInFlight })));
-  await Promise.all(sessions.map((s) => s.joined()));
-  return { model, sessions };
 }
 
 const BODY = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
-async function infer(base: string, model: string): Promise<{ status: number; retryAfter: string | null }> {
-  const res = await fetch(`${base}/v2/models/${model}/infer`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body: BODY });
-  await res.arrayBuffer();
-  return { status: res.status, retryAfter: res.headers.get('Retry-After') };
+
+interface Sample { start: number; end: number; status: number; retryAfter: string | null; timing?: Record<string, number> }
+
+// node:http with keep-alive rather than fetch: the clients share two cores with
+// the Worker and the sessions, and undici's fetch costs several times the CPU
+// per request (measured ~1 ms), which would be charged to the coordinator.
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+/** p50 of a no-op route (GET /v2/health/live) from one client: what the harness itself costs per request. */
+async function floorMs(base: string): Promise<number> {
+  const lat: number[] = [];
+  const end = performance.now() + 1500;
+  while (performance.now() < end) {
+    const t = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      request(`${base}/v2/health/live`, { agent }, (res) => {
+        res.on('data', () => undefined);
+        res.on('end', () => resolve());
+      }).on('error', reject).end();
+    });
+    lat.push(performance.now() - t);
+  }
+  return percentile(lat, 50);
 }
+
+function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function infer(base: string, model: string, trace: boolean): Promise<Sample> {
+  const start = performance.now();
+  const headers: Record<string, string> = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' };
+  if (trace) headers['X-Tessera-Timing'] = '1';
+  const res = await post(`${base}/v2/models/${model}/infer`, headers, BODY);
+  const end = performance.now();
+  const header = (name: string): string | null => {
+    const v = res.headers[name];
+    return v === undefined ? null : String(v);
+  };
+  const sample: Sample = { start, end, status: res.status, retryAfter: header('retry-after') };
+  const st = header('server-timing');
+  if (st) sample.timing = Object.fromEntries(st.split(',').map((p) => /^\s*(\w+);dur=([\d.]+)/.exec(p)).filter((m) => m !== null).map((m) => [m[1], Number(m[2])]));
+  return sample;
+}
+
+interface RunResult { rps: number; p50: number; p99: number; errors: number; samples: Sample[] }
 
 /** Closed loop: `clients` loops, each sending its next request when the last is answered. */
-async function closedLoop(base: string, model: string, clients: number, seconds: number): Promise<{ rps: number; latencies: number[]; errors: number }> {
-  // Warm-up: the rate estimates and connections settle before measuring.
-  const warmEnd = performance.now() + 300;
-  const end = warmEnd + seconds * 1000;
-  const latencies: number[] = [];
-  let errors = 0;
+async function closedLoop(base: string, model: string, clients: number, trace = false): Promise<RunResult> {
+  const warmEnd = performance.now() + WARMUP_MS;
+  const end = warmEnd + SECONDS * 1000;
+  const samples: Sample[] = [];
   await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const t0 = performance.now();
-      const { status } = await infer(base, model);
-      const t1 = performance.now();
-      if (t0 < warmEnd) continue;
-      if (status === 200 && t1 <= end) latencies.push(t1 - t0);
-      else if (status !== 200) errors++;
-    }
+    while (performance.now() < end) samples.push(await infer(base, model, trace));
   }));
-  return { rps: latencies.length / seconds, latencies, errors };
+  // Throughput: completions inside the window; latency: requests wholly inside it.
+  const done = samples.filter((s) => s.status === 200 && s.end >= warmEnd && s.end <= end).length;
+  const inside = samples.filter((s) => s.status === 200 && s.start >= warmEnd && s.end <= end);
+  const lat = inside.map((s) => s.end - s.start);
+  return { rps: done / SECONDS, p50: percentile(lat, 50), p99: percentile(lat, 99), errors: samples.filter((s) => s.status !== 200).length, samples: inside };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-
-async function scenario(base: string, serviceMs: number[], clients: number, maxInFlight: number): Promise<{ rps: number; p50: number; p99: number; errors: number }> {
-  const runs = [];
-  for (let r = 0; r < RUNS; r++) {
-    const { model, sessions } = await startSessions(base, serviceMs, maxInFlight);
-    const result = await closedLoop(base, model, clients, SECONDS);
-    await Promise.all(sessions.map((s) => s.close()));
-    runs.push({ rps: result.rps, p50: pct(result.latencies, 50), p99: pct(result.latencies, 99), errors: result.errors });
-  }
-  return { rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0) };
+async function scenario(base: string, model: string, clients: number, trace = false): Promise<RunResult & { runs: number[] }> {
+  const runs: RunResult[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await closedLoop(base, model, clients, trace));
+  return {
+    rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((a, r) => a + r.errors, 0), samples: runs.flatMap((r) => r.samples), runs: runs.map((r) => r.rps),
+  };
 }
 
-async function overload(base: string): Promise<{ answered: number; rateLimited: number; rateLimitedWithRetryAfter: number; otherErrors: number; lost: number }> {
-  const { model, sessions } = await startSessions(base, [SERVICE_MS, SERVICE_MS, SERVICE_MS, SERVICE_MS], 2);
-  const results = await Promise.allSettled(Array.from({ length: 1000 }, () => infer(base, model)));
-  await Promise.all(sessions.map((s) => s.close()));
+async function overload(base: string, model: string): Promise<Record<string, number>> {
+  const results = await Promise.allSettled(Array.from({ length: 1000 }, () => infer(base, model, false)));
   let answered = 0, rateLimited = 0, withRetry = 0, other = 0, lost = 0;
   for (const r of results) {
     if (r.status === 'rejected') lost++;
@@ -128,37 +147,66 @@ async function overload(base: string): Promise<{ answered: number; rateLimited: 
   return { answered, rateLimited, rateLimitedWithRetryAfter: withRetry, otherErrors: other, lost };
 }
 
+/** Where the added latency goes: means over traced requests (ms). */
+function breakdown(samples: Sample[]): Record<string, number> {
+  const t = samples.filter((s) => s.timing?.session !== undefined);
+  const mean = (f: (s: Sample) => number): number => t.reduce((a, s) => a + f(s), 0) / t.length;
+  const g = (s: Sample, k: string): number => s.timing?.[k] ?? 0;
+  return {
+    samples: t.length,
+    clientAndHttp: mean((s) => s.end - s.start - g(s, 'worker')),
+    workerRoute: mean((s) => g(s, 'worker') - g(s, 'rpc')),
+    rpcToObject: mean((s) => g(s, 'rpc') - g(s, 'queue') - g(s, 'session')),
+    queue: mean((s) => g(s, 'queue')),
+    sessionHopsAndTimer: mean((s) => g(s, 'session') - SERVICE_MS),
+    total: mean((s) => s.end - s.start - SERVICE_MS),
+  };
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const report: Record<string, unknown> = { serviceMs: SERVICE_MS, runs: RUNS, secondsPerRun: SECONDS };
+  const report: Record<string, any> = { serviceMs: SERVICE_MS, maxInFlight: MAX_IN_FLIGHT, runs: RUNS, secondsPerRun: SECONDS, warmupMs: WARMUP_MS };
+  const hetero = [SERVICE_MS, SERVICE_MS, SERVICE_MS, 4 * SERVICE_MS];
+  const capacity = hetero.reduce((a, ms) => a + 1000 / ms, 0);
+
   const led = await startWorker({});
+  const stops: (() => Promise<void>)[] = [];
   try {
+    // Session i serves s<n> for every n > i, and the heterogeneous pool's fast members.
+    const sessions = Array.from({ length: 8 }, (_, i) => [1, 2, 4, 8].filter((n) => i < n).map((n) => `s${n}`).concat(i < 3 ? ['het'] : []));
+    stops.push(...(await Promise.all(sessions.map((models) => startSession(led.base, models, SERVICE_MS)))));
+    stops.push(await startSession(led.base, ['het'], 4 * SERVICE_MS));
     const scaling = [];
     for (const n of [1, 2, 4, 8]) {
-      const s = await scenario(led.base, Array(n).fill(SERVICE_MS), 3 * n, 2);
-      scaling.push({ sessions: n, ...s });
-      console.error(`scaling n=${n}: ${s.rps.toFixed(1)} req/s`);
+      const { samples: _s, ...s } = await scenario(led.base, `s${n}`, 2 * MAX_IN_FLIGHT * n);
+      scaling.push({ sessions: n, clients: 2 * MAX_IN_FLIGHT * n, ...s });
+      console.error(`scaling n=${n}: ${s.rps.toFixed(1)} req/s (runs ${s.runs.map((r) => r.toFixed(1)).join(', ')})`);
     }
     const single = scaling[0]!.rps;
     report.scaling = scaling.map((s) => ({ ...s, efficiency: s.rps / (s.sessions * single) }));
-    // Added latency at no queueing: 4 clients on 4 sessions.
-    const lat = await scenario(led.base, Array(4).fill(SERVICE_MS), 4, 1);
-    report.addedLatency = { p50: lat.p50 - SERVICE_MS, p99: lat.p99 - SERVICE_MS };
-    const hetero = [SERVICE_MS, SERVICE_MS, SERVICE_MS, 4 * SERVICE_MS];
-    const capacity = hetero.reduce((a, ms) => a + 1000 / ms, 0);
-    const h = await scenario(led.base, hetero, 16, 4);
-    report.heterogeneous = { capacity, leastExpectedDelay: { rps: h.rps, ratio: h.rps / capacity } };
-    report.overload = await overload(led.base);
+    // Added latency with no queueing (clients <= sessions), traced.
+    report.noopFloorMs = await floorMs(led.base);
+    for (const clients of [1, 4]) {
+      const lat = await scenario(led.base, 's4', clients, true);
+      report[`addedLatency${clients}`] = { p50: lat.p50 - SERVICE_MS, p99: lat.p99 - SERVICE_MS, breakdownMeanMs: breakdown(lat.samples) };
+      console.error(`added latency (${clients} clients) p50 ${(lat.p50 - SERVICE_MS).toFixed(2)} ms`);
+    }
+    const h = await scenario(led.base, 'het', 4 * 2 * MAX_IN_FLIGHT);
+    report.heterogeneous = { capacity, leastExpectedDelay: { rps: h.rps, ratio: h.rps / capacity, runs: h.runs } };
+    report.overload = await overload(led.base, 's4');
   } finally {
+    await Promise.all(stops.splice(0).map((s) => s()));
     await led.stop();
   }
-  const rr = await startWorker({ policy: 'round-robin' });
+
+  // A naive load balancer for comparison: next session in turn, whatever its load.
+  const rr = await startWorker({ policy: 'blind-round-robin' });
   try {
-    const hetero = [SERVICE_MS, SERVICE_MS, SERVICE_MS, 4 * SERVICE_MS];
-    const capacity = hetero.reduce((a, ms) => a + 1000 / ms, 0);
-    const h = await scenario(rr.base, hetero, 16, 4);
-    (report.heterogeneous as Record<string, unknown>).roundRobin = { rps: h.rps, ratio: h.rps / capacity };
+    stops.push(...(await Promise.all(hetero.map((ms) => startSession(rr.base, ['het'], ms)))));
+    const h = await scenario(rr.base, 'het', 4 * 2 * MAX_IN_FLIGHT);
+    report.heterogeneous.blindRoundRobin = { rps: h.rps, ratio: h.rps / capacity, runs: h.runs };
   } finally {
+    await Promise.all(stops.splice(0).map((s) => s()));
     await rr.stop();
   }
   report.wallSeconds = (performance.now() - t0) / 1000;
@@ -168,16 +216,26 @@ async function main(): Promise<void> {
 
 function print(r: Record<string, any>): void {
   const f = (n: number, d = 1): string => n.toFixed(d);
+  const latency = (clients: number): string[] => {
+    const a = r[`addedLatency${clients}`];
+    const b = a.breakdownMeanMs;
+    return [
+      `added latency (${clients} client${clients > 1 ? 's' : ''}, 4 sessions): p50 ${f(a.p50, 2)} ms, p99 ${f(a.p99, 2)} ms   (target p50 <= 5)`,
+      `  where it goes (means over ${b.samples} traced requests, ms): client+HTTP+wrangler proxy ${f(b.clientAndHttp, 2)}, Worker route ${f(b.workerRoute, 2)}, RPC to object ${f(b.rpcToObject, 2)}, queue ${f(b.queue, 2)}, session hops+timer ${f(b.sessionHopsAndTimer, 2)} = ${f(b.total, 2)}`,
+    ];
+  };
   const lines = [
-    `coordinator benchmark: wrangler dev on loopback, simulated service ${r.serviceMs} ms, medians of ${r.runs} runs x ${r.secondsPerRun} s`,
+    `coordinator benchmark: wrangler dev on loopback, simulated service ${r.serviceMs} ms, maxInFlight ${r.maxInFlight}, medians of ${r.runs} runs x ${r.secondsPerRun} s (+${r.warmupMs} ms warm-up)`,
     '',
-    'sessions  throughput (req/s)  efficiency  p50 (ms)  p99 (ms)',
-    ...r.scaling.map((s: any) => `${String(s.sessions).padStart(8)}  ${f(s.rps).padStart(18)}  ${f(s.efficiency, 3).padStart(10)}  ${f(s.p50).padStart(8)}  ${f(s.p99).padStart(8)}`),
+    'sessions  clients  throughput (req/s)  efficiency  p50 (ms)  p99 (ms)',
+    ...r.scaling.map((s: any) => `${String(s.sessions).padStart(8)}  ${String(s.clients).padStart(7)}  ${f(s.rps).padStart(18)}  ${f(s.efficiency, 3).padStart(10)}  ${f(s.p50).padStart(8)}  ${f(s.p99).padStart(8)}`),
     '',
-    `added latency (4 clients, 4 sessions): p50 ${f(r.addedLatency.p50, 2)} ms, p99 ${f(r.addedLatency.p99, 2)} ms   (target p50 <= 5)`,
-    `heterogeneous (3 x ${r.serviceMs} ms + 1 x ${4 * r.serviceMs} ms, capacity ${f(r.heterogeneous.capacity)} req/s):`,
-    `  least-expected-delay ${f(r.heterogeneous.leastExpectedDelay.rps)} req/s = ${f(r.heterogeneous.leastExpectedDelay.ratio, 3)} of capacity (target >= 0.9)`,
-    `  round-robin          ${f(r.heterogeneous.roundRobin.rps)} req/s = ${f(r.heterogeneous.roundRobin.ratio, 3)} of capacity`,
+    `no-op route (GET /v2/health/live, 1 client) p50 ${f(r.noopFloorMs, 2)} ms: the harness's own cost per request (wrangler dev's proxy worker hop, HTTP)`,
+    ...latency(1),
+    ...latency(4),
+    `heterogeneous (3 x ${r.serviceMs} ms + 1 x ${4 * r.serviceMs} ms, capacity ${f(r.heterogeneous.capacity)} req/s, ${4 * 2 * r.maxInFlight} clients):`,
+    `  least-expected-delay  ${f(r.heterogeneous.leastExpectedDelay.rps)} req/s = ${f(r.heterogeneous.leastExpectedDelay.ratio, 3)} of capacity (target >= 0.9)`,
+    `  blind round-robin     ${f(r.heterogeneous.blindRoundRobin.rps)} req/s = ${f(r.heterogeneous.blindRoundRobin.ratio, 3)} of capacity (ignores load and free slots)`,
     `overload (1000 concurrent, 4 sessions): answered ${r.overload.answered}, 429 ${r.overload.rateLimited} (with Retry-After ${r.overload.rateLimitedWithRetryAfter}), other errors ${r.overload.otherErrors}, lost ${r.overload.lost}`,
     `wall time ${f(r.wallSeconds)} s`,
   ];

@@ -40,12 +40,36 @@ export interface CoordinatorEnv {
 /** Wake-ups closer than this use a timer rather than the storage alarm. */
 const SHORT_WAKE_MS = 1_000;
 
+/**
+ * How stale a socket's attachment may get: it is rewritten on join and model
+ * changes at once, and for the measured rate at most this often (a rewrite per
+ * result frame is work on the hot path for a figure that only seeds routing
+ * after a hibernation).
+ */
+const ATTACHMENT_REFRESH_MS = 1_000;
+
+/** Where one request's time went, on the object's clock (ms): for `Server-Timing`. */
+export interface InferTiming {
+  /** Submitted to dispatched to a session (queueing, batching window). */
+  queueMs: number;
+  /** Dispatched to answered: the session's run plus both WebSocket hops. */
+  sessionMs: number;
+}
+
+export type TimedResponse = InferenceResponse & { timing?: InferTiming };
+
 /** A socket's attachment: absent until the session has joined. */
 type Attachment = SessionSnapshot | null;
 
 export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #coordinator: Coordinator | undefined;
   readonly #waiting = new Map<string, (response: InferenceResponse) => void>();
+  /** Joined sockets by session id: a send must not deserialize every socket's attachment to find its own. */
+  readonly #sockets = new Map<string, WebSocket>();
+  /** When each session's attachment was last written. */
+  readonly #attachedAt = new Map<string, number>();
+  /** Traced requests: submitted and dispatched times. */
+  readonly #traces = new Map<string, { submitted: number; dispatched?: number }>();
   #alarmAt: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt: number | undefined;
@@ -57,16 +81,23 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const c = new Coordinator({ config });
     this.#coordinator = c;
     const now = Date.now();
+    const snaps: SessionSnapshot[] = [];
     for (const ws of this.ctx.getWebSockets()) {
       const snap = ws.deserializeAttachment() as Attachment;
+      if (!snap) continue;
+      this.#sockets.set(snap.id, ws);
+      snaps.push(snap);
+    }
+    for (const snap of snaps) {
       // The lease restarts from now: time spent hibernated is not the session's silence.
-      if (snap) this.#run(c.restoreSession({ ...snap, leaseUntil: Math.max(snap.leaseUntil, now + c.config.leaseMs) }, now));
+      this.#run(c.restoreSession({ ...snap, leaseUntil: Math.max(snap.leaseUntil, now + c.config.leaseMs) }, now));
     }
     return c;
   }
 
   #socketOf(sessionId: string): WebSocket | undefined {
-    return this.ctx.getWebSockets().find((ws) => (ws.deserializeAttachment() as Attachment)?.id === sessionId);
+    this.#get();
+    return this.#sockets.get(sessionId);
   }
 
   /** Session sockets: `Upgrade: websocket` requests forwarded by the Worker. */
@@ -81,12 +112,22 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** RPC from the Worker's inference routes; resolves with the result or a typed error. */
-  async infer(request: InferenceRequest): Promise<InferenceResponse> {
+  /**
+   * RPC from the Worker's inference routes; resolves with the result or a
+   * typed error. With `trace`, the answer says where the time went.
+   */
+  async infer(request: InferenceRequest, trace = false): Promise<TimedResponse> {
     const c = this.#get();
     const answer = new Promise<InferenceResponse>((resolve) => this.#waiting.set(request.id, resolve));
+    if (trace) this.#traces.set(request.id, { submitted: Date.now() });
     this.#run(c.submit(request, Date.now()));
-    return answer;
+    if (!trace) return answer;
+    const response = await answer;
+    const t = this.#traces.get(request.id);
+    this.#traces.delete(request.id);
+    const now = Date.now();
+    const dispatched = t?.dispatched ?? now;
+    return { ...response, timing: { queueMs: dispatched - (t?.submitted ?? now), sessionMs: now - dispatched } };
   }
 
   async metricsText(): Promise<string> {
@@ -146,18 +187,30 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
         old.serializeAttachment(null);
         old.close(4002, 'replaced by a newer connection');
       }
+      this.#sockets.set(sessionId, ws);
       ws.serializeAttachment(c.snapshotSession(sessionId) ?? null);
+      this.#attachedAt.set(sessionId, now);
       this.#run(actions);
       return;
     }
     this.#run(c.handle(joined.id, msg, now));
-    const snap = c.snapshotSession(joined.id);
-    if (snap) ws.serializeAttachment(snap);
+    if (msg.type === 'models' || now - (this.#attachedAt.get(joined.id) ?? 0) >= ATTACHMENT_REFRESH_MS) {
+      const snap = c.snapshotSession(joined.id);
+      if (snap) {
+        ws.serializeAttachment(snap);
+        this.#attachedAt.set(joined.id, now);
+      }
+    }
   }
 
   override async webSocketClose(ws: WebSocket): Promise<void> {
     const snap = ws.deserializeAttachment() as Attachment;
-    if (snap) this.#run(this.#get().disconnect(snap.id, Date.now()));
+    if (!snap) return;
+    const c = this.#get();
+    // Only the socket that holds the id: a replaced one has a null attachment already.
+    if (this.#sockets.get(snap.id) === ws) this.#sockets.delete(snap.id);
+    this.#attachedAt.delete(snap.id);
+    this.#run(c.disconnect(snap.id, Date.now()));
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -184,6 +237,13 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     for (const a of actions) {
       switch (a.type) {
         case 'send':
+          if (a.message.type === 'infer' && this.#traces.size > 0) {
+            const at = Date.now();
+            for (const id of a.message.requestIds) {
+              const t = this.#traces.get(id);
+              if (t) t.dispatched = at;
+            }
+          }
           try {
             this.#socketOf(a.sessionId)?.send(encodeMessage(a.message));
           } catch {
@@ -198,6 +258,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
         }
         case 'close': {
           const ws = this.#socketOf(a.sessionId);
+          this.#sockets.delete(a.sessionId);
           ws?.serializeAttachment(null);
           ws?.close(a.code, a.reason);
           break;

@@ -3,9 +3,8 @@
  * per Worker (`idFromName('default')`), model descriptions cached briefly per
  * isolate, and the coordinator's answers turned into HTTP errors.
  */
-import type { InferenceResponse } from '../../src/coordinator/actions.ts';
 import type { TensorMap } from '../../src/protocol/tensor.ts';
-import type { ModelDescription } from '../coordinator-do.ts';
+import type { InferTiming, ModelDescription, TimedResponse } from '../coordinator-do.ts';
 import type { Env } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 
@@ -56,14 +55,44 @@ export function createModelDirectory(clock: () => number = Date.now): {
  * @example
  * const outputs = await inferOrThrow(c.env, 'mlp', { x });
  */
-export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap): Promise<TensorMap> {
-  const response = (await coordinatorOf(env).infer({ id: crypto.randomUUID(), model, inputs })) as InferenceResponse;
+export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap, trace?: TraceSink): Promise<TensorMap> {
+  const started = Date.now();
+  const response = (await coordinatorOf(env).infer({ id: crypto.randomUUID(), model, inputs }, trace !== undefined)) as TimedResponse;
+  if (trace) {
+    trace.coordinatorMs = Date.now() - started;
+    if (response.timing) trace.timing = response.timing;
+  }
   if (response.type === 'result') return response.outputs;
   const { code, message, details } = response.error;
   const status = STATUS_OF[code] ?? 502;
   const headers: Record<string, string> = {};
   if (code === 'rate-limited') headers['Retry-After'] = String(response.retryAfterSeconds ?? 1);
   throw new HttpError(status, code, message, { headers, ...(details ? { details } : {}) });
+}
+
+/** Filled by inferOrThrow when given: the RPC's duration and the object's own split of it. */
+export interface TraceSink {
+  coordinatorMs?: number;
+  timing?: InferTiming;
+}
+
+/** The request header that asks for a `Server-Timing` breakdown (the benchmark sends it). */
+export const TRACE_HEADER = 'X-Tessera-Timing';
+
+/**
+ * `Server-Timing` for a traced request: total time in the Worker, the RPC to
+ * the coordinator, and inside it queueing and the session round trip
+ * (durations in ms; the Worker's clock advances only at I/O, which is where
+ * these boundaries are).
+ *
+ * @example
+ * c.header('Server-Timing', serverTiming(startedAt, trace));
+ */
+export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now()): string {
+  const parts = [`worker;dur=${now - startedAt}`];
+  if (trace.coordinatorMs !== undefined) parts.push(`rpc;dur=${trace.coordinatorMs}`);
+  if (trace.timing) parts.push(`queue;dur=${trace.timing.queueMs}`, `session;dur=${trace.timing.sessionMs}`);
+  return parts.join(', ');
 }
 
 /** HTTP status for a coordinator or session error code; anything else is a 502 (the session failed). */
