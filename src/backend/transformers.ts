@@ -103,9 +103,13 @@ async function install(wasmPaths: TransformersPipelineOptions['wasmPaths']): Pro
   env.useFSCache = false;
   env.allowLocalModels = false;
   env.allowRemoteModels = true;
-  if (wasmPaths !== undefined) {
-    const wasm = env.backends.onnx.wasm as { wasmPaths?: unknown } | undefined;
-    if (wasm) wasm.wasmPaths = wasmPaths;
+  // `env.backends.onnx` is a shallow copy of ORT's env, so `.wasm` is ORT's own object.
+  const wasm = env.backends.onnx.wasm as { wasmPaths?: unknown } | undefined;
+  if (wasm && wasmPaths !== undefined) wasm.wasmPaths = wasmPaths;
+  else if (wasm && !isNode()) {
+    // Its default is a CDN; serve the wasm from this app's origin instead.
+    const { transformersWasmPaths } = await import('./transformers-wasm-paths.ts');
+    wasm.wasmPaths = transformersWasmPaths();
   }
   return tf;
 }
@@ -158,6 +162,10 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
       await pipe.dispose();
     },
   });
+}
+
+function isNode(): boolean {
+  return typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
 }
 
 function toTesseraError(err: unknown, what: string): TesseraError {

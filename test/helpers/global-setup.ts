@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildFixtures, type FixtureName } from './fixtures.ts';
+import { startHfFixtures } from './hf-fixtures.ts';
 import { writeRandomPack } from './random-pack.ts';
 import { startRangeServer } from './range-server.ts';
 
@@ -20,6 +21,10 @@ declare module 'vitest' {
     rangeServerUrl: string;
     /** Manifest name and revision of each fixture pack (`/<key>/manifest.json` on the server). */
     fixturePacks: Record<FixtureName, { name: string; revision: string }>;
+    /** Hub look-alike serving the tiny HF encoder at `/test/tiny-bert/resolve/main/` (with expected.json); see hf-fixtures.ts. */
+    hfServerUrl: string;
+    /** Manifest URL of the same encoder as a Tessera pack. */
+    hfPackUrl: string;
   }
 }
 
@@ -35,5 +40,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     'fixturePacks',
     Object.fromEntries(Object.entries(packs).map(([key, p]) => [key, { name: p.name, revision: p.revision }])) as Record<FixtureName, { name: string; revision: string }>,
   );
-  return () => server.close();
+  const hf = await startHfFixtures();
+  project.provide('hfServerUrl', hf.hubUrl);
+  project.provide('hfPackUrl', hf.packUrl);
+  return async () => {
+    await Promise.all([server.close(), hf.close()]);
+  };
 }

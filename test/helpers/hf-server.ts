@@ -9,7 +9,8 @@
  * - small git files: `ETag: "<git blob sha1>"`, which is not a SHA-256.
  *
  * Counts body bytes per path, and can corrupt one file's bytes (to test the
- * whole-file check). CORS headers expose the validators to a page.
+ * whole-file check). CORS headers expose the validators to a page, which reads
+ * the counters at `GET /__control/stats` and zeroes them with `POST /__control/reset`.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -66,6 +67,13 @@ export async function startHfServer(options: { repos: Record<string, string>; lf
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'OPTIONS') return void res.writeHead(204, CORS).end();
     const url = new URL(req.url ?? '/', 'http://x');
+    // Counters for a page (browser tests): GET /__control/stats, POST /__control/reset.
+    if (url.pathname === '/__control/stats' || url.pathname === '/__control/reset') {
+      if (url.pathname.endsWith('reset')) for (const k of Object.keys(byPath)) delete byPath[k];
+      const values = Object.values(byPath);
+      const body = { requests: values.reduce((s, v) => s + v.requests, 0), bytes: values.reduce((s, v) => s + v.bytes, 0), byPath };
+      return void res.writeHead(200, { ...CORS, 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify(body));
+    }
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(url.pathname);
     const root = m ? options.repos[decodeURIComponent(m[1] as string)] : undefined;
     if (!m || !root || (req.method !== 'GET' && req.method !== 'HEAD')) return void res.writeHead(404, CORS).end('Entry not found');

@@ -32,8 +32,13 @@ export interface HfPipelineOptions {
   concurrency?: number;
   /** HF-repository sources: chunk size of the synthesized manifests (default 8 MiB). */
   chunkSize?: number;
-  /** Browsers: where ORT's wasm files live (transformers.js would ask a CDN). */
+  /** Browsers: where ORT's wasm files live (default: this app's origin; transformers.js would ask a CDN). */
   wasmPaths?: string | { wasm: string; mjs: string };
+  /**
+   * In a page the pipeline runs in its own dedicated Web Worker unless this is
+   * `false` (then cache and fetch may be objects). Workers and Node run in-process.
+   */
+  worker?: boolean;
 }
 
 export interface HfPipeline {
@@ -61,6 +66,10 @@ export async function pipeline(task: string, modelId: string, options: HfPipelin
     throw new TesseraError('invalid-argument', 'pipeline needs options.source: a pack manifest URL, a repository URL ending in /resolve/<rev>/, or a hub host');
   }
   throwIfAborted(options.signal);
+  if (options.worker !== false && isPage()) {
+    const { workerPipeline } = await import('./hf-worker-client.ts');
+    return workerPipeline(task, modelId, options);
+  }
   const source = resolveHfSource(options.source, modelId);
   const { device, reason } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32');
   const cache = await resolveCache(options.cache);
@@ -89,6 +98,11 @@ export async function pipeline(task: string, modelId: string, options: HfPipelin
   });
   throwIfAborted(options.signal);
   return Object.assign(run, { task, modelId, device, reason, stats: files.stats });
+}
+
+/** A window with Worker support (a worker or Node runs pipelines in-process). */
+function isPage(): boolean {
+  return typeof document !== 'undefined' && typeof Worker !== 'undefined';
 }
 
 /** transformers.js's file name for a dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING). */

@@ -1,0 +1,100 @@
+/**
+ * The worker side of HF pipelines: answers HfWorkerRequests on a port with
+ * the pipelines a given loader makes (injected, so a test can serve a fake or
+ * the real one over a MessageChannel, and the entry decides).
+ */
+import { TesseraError, toErrorData } from '../../errors.ts';
+import type { PortLike } from '../serve-engine.ts';
+import { parseHfWorkerRequest, type HfWorkerRequest, type HfWorkerResponse } from './hf-worker-messages.ts';
+import type { HfPipeline, HfPipelineOptions } from './pipeline.ts';
+
+export type HfPipelineLoader = (task: string, modelId: string, options: HfPipelineOptions) => Promise<HfPipeline>;
+
+/**
+ * Serves pipelines on `port` until the returned function is called.
+ *
+ * @example
+ * // hf-worker.ts
+ * serveHfPipelines(pipeline, self);
+ */
+export function serveHfPipelines(load: HfPipelineLoader, port: PortLike): () => void {
+  const pipelines = new Map<number, HfPipeline>();
+  const inFlight = new Map<number, AbortController>();
+  let nextPipeline = 1;
+  const post = (message: HfWorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
+
+  async function handle(request: HfWorkerRequest): Promise<void> {
+    switch (request.type) {
+      case 'load': {
+        const controller = new AbortController();
+        inFlight.set(request.id, controller);
+        const { cache, ...rest } = request.options;
+        const pipe = await load(request.task, request.modelId, {
+          ...rest,
+          cache,
+          worker: false,
+          signal: controller.signal,
+          ...(request.progress ? { onProgress: (p) => post({ type: 'progress', id: request.id, bytesFromNetwork: p.bytesFromNetwork, file: p.file }) } : {}),
+        });
+        if (controller.signal.aborted) {
+          // Cancelled while transformers.js was building the session: nobody will use it.
+          await pipe.dispose();
+          throw new TesseraError('aborted', 'the pipeline load was cancelled by the page');
+        }
+        const id = nextPipeline++;
+        pipelines.set(id, pipe);
+        post({ type: 'loaded', id: request.id, info: { pipeline: id, device: pipe.device, reason: pipe.reason, stats: { ...pipe.stats, files: [...pipe.stats.files] } } });
+        return;
+      }
+      case 'call': {
+        const out = await pipelineFor(request.pipeline)(request.input, request.options);
+        // A fresh buffer nobody here keeps: move it, do not copy.
+        const data = out.data.byteOffset === 0 && out.data.byteLength === out.data.buffer.byteLength ? out.data : out.data.slice();
+        post({ type: 'output', id: request.id, dims: out.dims, data }, [data.buffer as ArrayBuffer]);
+        return;
+      }
+      case 'count-tokens':
+        post({ type: 'tokens', id: request.id, counts: await pipelineFor(request.pipeline).countTokens(request.texts) });
+        return;
+      case 'dispose': {
+        const pipe = pipelines.get(request.pipeline);
+        pipelines.delete(request.pipeline);
+        await pipe?.dispose();
+        post({ type: 'disposed', id: request.id });
+        return;
+      }
+      case 'cancel':
+        inFlight.get(request.id)?.abort(new TesseraError('aborted', 'cancelled by the page'));
+        return;
+      default: {
+        const unknown: never = request;
+        throw new TesseraError('bad-request', `unhandled request ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  function pipelineFor(id: number): HfPipeline {
+    const pipe = pipelines.get(id);
+    if (!pipe) throw new TesseraError('session-closed', `pipeline ${id} is not loaded in the HF worker (disposed?)`, { details: { pipeline: id } });
+    return pipe;
+  }
+
+  const onMessage = (event: MessageEvent) => {
+    const id = (event.data as { id?: unknown } | null)?.id;
+    let request: HfWorkerRequest;
+    try {
+      request = parseHfWorkerRequest(event.data);
+    } catch (err) {
+      post({ type: 'error', id: typeof id === 'number' && Number.isInteger(id) ? id : -1, error: toErrorData(err) });
+      return;
+    }
+    handle(request)
+      .catch((err: unknown) => post({ type: 'error', id: request.id, error: toErrorData(err) }))
+      .finally(() => {
+        if (request.type === 'load') inFlight.delete(request.id);
+      });
+  };
+  port.addEventListener('message', onMessage);
+  port.start?.();
+  return () => port.removeEventListener('message', onMessage);
+}
