@@ -100,7 +100,7 @@ async function shutdown(reason: string, code: number): Promise<void> {
   log(`${reason}: stopping ...`);
   controller.abort();
   // Bounded: a coordinator that never completes the close handshake must not keep wrangler running.
-  await Promise.race([session?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  await Promise.race([session?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
   await dev?.stop();
   log('stopped.');
   process.exit(code);
