@@ -57,6 +57,9 @@ export default defineConfig({
         // API and model routes always go to the network (models are cached by Tessera).
         navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/],
         cleanupOutdatedCaches: true,
+        // Take over the open page at once: the first visit must already be offline-capable.
+        clientsClaim: true,
+        skipWaiting: true,
       },
     }),
   ],

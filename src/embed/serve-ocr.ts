@@ -1,11 +1,10 @@
 /**
  * Joins this tab to the coordinator as a session that serves OCR, only when
- * the user asked for it (a switch or a button). Requests arrive as tensors:
- * `image`, uint8 [1, n], the PNG/JPEG bytes; the answer is `result`, uint8
- * [1, m], the UTF-8 JSON of `{ text, lines }` (tensors carry no strings).
+ * the user asked for it (a switch or a button). Requests and answers are
+ * tensors as src/protocol/ocr-tensors.ts lays them out (image bytes in, JSON out).
  */
 import { connectSession, type SessionClient, type SessionClientEvent } from '../transport/session-client.ts';
-import { TesseraError } from '../errors.ts';
+import { OCR_INPUT_SPECS, OCR_OUTPUT, OCR_OUTPUT_SPECS, ocrImageOf, ocrResultTensor } from '../protocol/ocr-tensors.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 import type { SharedOcr } from './shared-ocr.ts';
 import type { PackManifest } from '../pack/manifest.ts';
@@ -31,17 +30,14 @@ export function serveOcr(options: ServeOcrOptions): SessionClient {
   return connectSession({
     url: options.host,
     token: options.token,
-    models: [{ name: options.manifest.name, revision: options.manifest.revision, maxBatch: 1 }],
+    models: [{ name: options.manifest.name, revision: options.manifest.revision, maxBatch: 1, inputs: OCR_INPUT_SPECS, outputs: OCR_OUTPUT_SPECS, pipeline: 'ocr' }],
     device: options.device,
     capacity: { maxInFlight: 1, requestsPerSecond: 1 },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     runModel: async (_model, inputs: TensorMap, signal) => {
-      const image = inputs.image;
-      if (!image || image.type !== 'uint8') throw new TesseraError('bad-request', 'OCR requests need an `image` input: uint8 [1, n] PNG or JPEG bytes');
-      const result = await options.ocr.recognize(image.data as Uint8Array, { signal });
+      const result = await options.ocr.recognize(ocrImageOf(inputs), { signal });
       options.onServed?.();
-      const json = new TextEncoder().encode(JSON.stringify({ text: result.text, lines: result.lines }));
-      return { result: { type: 'uint8', dims: [1, json.length], data: json } };
+      return { [OCR_OUTPUT]: ocrResultTensor({ text: result.text, lines: result.lines }) };
     },
   });
 }
