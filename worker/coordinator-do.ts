@@ -203,7 +203,15 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     }
   }
 
-  override async webSocketClose(ws: WebSocket): Promise<void> {
+  override async webSocketClose(ws: WebSocket, code?: number, reason?: string): Promise<void> {
+    // Complete the closing handshake: without the reply the peer's close()
+    // waits out its own timeout (10 s in Node's WebSocket) before it can
+    // reconnect. 1005/1006 are reserved and cannot be sent back.
+    try {
+      ws.close(code === undefined || code === 1005 || code === 1006 ? 1000 : code, reason ?? '');
+    } catch {
+      // Already closed (the runtime replied itself).
+    }
     const snap = ws.deserializeAttachment() as Attachment;
     if (!snap) return;
     const c = this.#get();
