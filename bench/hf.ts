@@ -1,0 +1,219 @@
+/**
+ * `npm run bench:hf [-- --runs 3 --size 256MiB --json FILE]`
+ *
+ * One Hugging Face-layout encoder (generated, random incompressible float32
+ * weights, at least 256 MiB), served by a local hub look-alike; headless
+ * Chromium loads it on wasm through plain transformers.js (its own Cache API
+ * caching) and through Tessera (`pipeline` with the repository URL source,
+ * IndexedDB, in its worker), all in one run, in a fresh profile per run:
+ * - cold: pipeline ready + one embedding call, nothing cached;
+ * - warm: the same in a fresh page once the cache holds the model;
+ * - interrupted at 50%, then loaded again: bytes the server sent twice.
+ * Same machine, same server, same ORT wasm (from the page's origin) for both.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium, type Page } from 'playwright-core';
+import { build, preview } from 'vite';
+import { parseSize } from '../src/cli/parse-size.ts';
+import { DEFAULT_CHUNK_SIZE } from '../src/pack/manifest.ts';
+import { CHROMIUM_ARGS, findChromium } from '../test/helpers/chromium.ts';
+import { hfEncoderShapeFor, writeHfEncoder } from '../test/helpers/hf-model.ts';
+import { startHfServer } from '../test/helpers/hf-server.ts';
+import { formatTable, median, mib } from './lib/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '3' },
+    size: { type: 'string', default: '256MiB' },
+    json: { type: 'string' },
+  },
+});
+const runs = Number(args.runs);
+const sizeBytes = parseSize(args.size!);
+const root = resolve('.cache/bench/hf');
+const modelId = 'bench/bert';
+const modelDir = join(root, `bert-${sizeBytes}`);
+const WEIGHTS = `/${modelId}/resolve/main/onnx/model.onnx`;
+
+async function prepareModel(): Promise<{ weightBytes: number; fileBytes: number }> {
+  const done = join(root, `bert-${sizeBytes}.json`);
+  if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8'));
+  rmSync(modelDir, { recursive: true, force: true });
+  const shape = hfEncoderShapeFor(sizeBytes);
+  console.error(`generating an HF-layout BERT encoder (hidden ${shape.hidden}, ${shape.layers} layers) with random weights…`);
+  const enc = await writeHfEncoder(modelDir, { ...shape, seed: 11 });
+  const fileBytes = readFileSync(join(modelDir, 'onnx', 'model.onnx')).byteLength;
+  const info = { weightBytes: enc.weightBytes, fileBytes };
+  // Beside the repository folder, not in it: the hub serves everything in there.
+  writeFileSync(done, JSON.stringify(info));
+  return info;
+}
+
+interface Load {
+  readyMs: number;
+  totalMs: number;
+}
+interface RunResult {
+  plainColdMs: number;
+  plainWarmMs: number;
+  tesseraColdMs: number;
+  tesseraWarmMs: number;
+  plainReadyColdMs: number;
+  tesseraReadyColdMs: number;
+  plainWarmWeightBytes: number;
+  tesseraWarmWeightBytes: number;
+  plainRefetchedBytes: number;
+  tesseraRefetchedBytes: number;
+  tesseraResumeChunksFetched: number;
+  plainReadyWarmMs: number;
+  tesseraReadyWarmMs: number;
+  tesseraWarmLoaderOnlyMs: number;
+}
+
+const { weightBytes, fileBytes } = await prepareModel();
+const hub = await startHfServer({ repos: { [modelId]: modelDir } });
+const distDir = join(root, 'dist');
+// A production build, as users ship it (see bench/load.ts).
+await build({
+  configFile: false,
+  root: resolve('bench/pages'),
+  logLevel: 'error',
+  build: { outDir: distDir, emptyOutDir: true, rollupOptions: { input: resolve('bench/pages/hf.html') } },
+  worker: { format: 'es' },
+});
+const vite = await preview({ configFile: false, root: resolve('bench/pages'), logLevel: 'error', build: { outDir: distDir }, preview: { port: 0, host: '127.0.0.1' } });
+const pageUrl = `${vite.resolvedUrls!.local[0]!.replace(/\/$/, '')}/hf.html`;
+type Bench = Window & { bench: any };
+const weightsServed = () => hub.stats().byPath[WEIGHTS]?.bytes ?? 0;
+
+const results: RunResult[] = [];
+try {
+  for (let run = 1; run <= runs; run++) {
+    const profile = mkdtempSync(join(tmpdir(), 'tessera-bench-hf-'));
+    const context = await chromium.launchPersistentContext(profile, { executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      page.setDefaultTimeout(600_000);
+      page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+      page.on('console', (msg) => {
+        if (msg.type() === 'error' && !msg.text().includes('net::ERR_ABORTED')) console.error(`page console: ${msg.text()}`);
+      });
+      const open = async (p: Page = page) => {
+        await p.goto(pageUrl);
+        await p.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
+      };
+      const plain = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.plain(h, m, o), [hub.url, modelId, opts] as const);
+      const tessera = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, opts] as const);
+      const clearAll = () => page.evaluate(() => (window as unknown as Bench).bench.clearAll());
+
+      // Cold and warm, each in a fresh page; caches wiped before each cold load (ORT's wasm included).
+      await open();
+      await clearAll();
+      const plainCold: Load = await plain();
+      await open();
+      hub.resetStats();
+      const plainWarm: Load = await plain();
+      const plainWarmWeightBytes = weightsServed();
+
+      await open();
+      await clearAll();
+      const tesseraCold: Load = await tessera();
+      await open();
+      hub.resetStats();
+      const tesseraWarm: Load & { stats: { bytesFromNetwork: number } } = await tessera();
+      const tesseraWarmWeightBytes = weightsServed();
+      // Breakdown: Tessera's loader alone, warm, on the page's thread (no worker, no transformers.js).
+      await open();
+      const loaderOnly: { totalMs: number } = await page.evaluate(([h, m]) => (window as unknown as Bench).bench.loaderOnly(h, m), [hub.url, modelId] as const);
+
+      // Interrupted at 50%: plain transformers.js cannot be aborted, so the page is left (as a user closing the tab would).
+      await open();
+      await clearAll();
+      hub.resetStats();
+      await plain({ signalAt: 0.5 });
+      await page.goto('about:blank');
+      await open();
+      await plain();
+      const plainRefetchedBytes = Math.max(0, weightsServed() - fileBytes);
+
+      await open();
+      await clearAll();
+      hub.resetStats();
+      const first = await tessera({ abortAt: 0.5, totalBytes: fileBytes });
+      if (!first.aborted) throw new Error('the Tessera load was not aborted at 50%');
+      await open();
+      const second = await tessera();
+      const tesseraRefetchedBytes = Math.max(0, weightsServed() - fileBytes);
+
+      const result: RunResult = {
+        plainColdMs: plainCold.totalMs,
+        plainWarmMs: plainWarm.totalMs,
+        tesseraColdMs: tesseraCold.totalMs,
+        tesseraWarmMs: tesseraWarm.totalMs,
+        plainReadyColdMs: plainCold.readyMs,
+        tesseraReadyColdMs: tesseraCold.readyMs,
+        plainWarmWeightBytes,
+        tesseraWarmWeightBytes,
+        plainRefetchedBytes,
+        tesseraRefetchedBytes,
+        tesseraResumeChunksFetched: second.stats.chunksFetched,
+        plainReadyWarmMs: plainWarm.readyMs,
+        tesseraReadyWarmMs: tesseraWarm.readyMs,
+        tesseraWarmLoaderOnlyMs: loaderOnly.totalMs,
+      };
+      results.push(result);
+      console.error(
+        `run ${run}/${runs}: cold plain ${result.plainColdMs.toFixed(0)} ms / tessera ${result.tesseraColdMs.toFixed(0)} ms; warm plain ${result.plainWarmMs.toFixed(0)} / tessera ${result.tesseraWarmMs.toFixed(0)} ms; refetched plain ${mib(plainRefetchedBytes)} MiB / tessera ${mib(tesseraRefetchedBytes)} MiB`,
+      );
+    } finally {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  }
+} finally {
+  await vite.close();
+  await hub.close();
+}
+
+const m = (pick: (r: RunResult) => number) => median(results.map(pick));
+const chunk = DEFAULT_CHUNK_SIZE;
+const summary = {
+  fileBytes,
+  weightBytes,
+  chunkSize: chunk,
+  runs,
+  plainColdMs: m((r) => r.plainColdMs),
+  tesseraColdMs: m((r) => r.tesseraColdMs),
+  plainWarmMs: m((r) => r.plainWarmMs),
+  tesseraWarmMs: m((r) => r.tesseraWarmMs),
+  plainRefetchedBytes: m((r) => r.plainRefetchedBytes),
+  tesseraRefetchedBytes: m((r) => r.tesseraRefetchedBytes),
+  plainWarmWeightBytes: Math.max(...results.map((r) => r.plainWarmWeightBytes)),
+  tesseraWarmWeightBytes: Math.max(...results.map((r) => r.tesseraWarmWeightBytes)),
+  runsDetail: results,
+};
+const ratio = (a: number, b: number) => (b === 0 ? '-' : (a / b).toFixed(2));
+const pass = (ok: boolean) => (ok ? 'yes' : 'NO');
+console.log(`\nbench:hf  onnx/model.onnx ${mib(fileBytes)} MiB (${mib(weightBytes)} MiB float32 weights), wasm, ${chunk / 1048576} MiB chunks, median of ${runs} runs\n`);
+console.log(
+  formatTable(
+    ['measure (ready + 1 call)', 'tessera', 'transformers.js', 'ratio', 'target', 'met'],
+    [
+      ['cold load ms', summary.tesseraColdMs.toFixed(0), summary.plainColdMs.toFixed(0), ratio(summary.tesseraColdMs, summary.plainColdMs), '<= 0.80', pass(summary.tesseraColdMs <= 0.8 * summary.plainColdMs)],
+      ['warm load ms', summary.tesseraWarmMs.toFixed(0), summary.plainWarmMs.toFixed(0), ratio(summary.tesseraWarmMs, summary.plainWarmMs), '<= 0.80', pass(summary.tesseraWarmMs <= 0.8 * summary.plainWarmMs)],
+      ['refetched after 50% (chunks)', (summary.tesseraRefetchedBytes / chunk).toFixed(2), (summary.plainRefetchedBytes / chunk).toFixed(2), '', 'tessera <= 2', pass(summary.tesseraRefetchedBytes <= 2 * chunk)],
+      ['refetched after 50% (MiB)', mib(summary.tesseraRefetchedBytes), mib(summary.plainRefetchedBytes), '', '', ''],
+      ['warm: pipeline ready ms (no call)', m((r) => r.tesseraReadyWarmMs).toFixed(0), m((r) => r.plainReadyWarmMs).toFixed(0), ratio(m((r) => r.tesseraReadyWarmMs), m((r) => r.plainReadyWarmMs)), '', ''],
+      ['cold: pipeline ready ms (no call)', m((r) => r.tesseraReadyColdMs).toFixed(0), m((r) => r.plainReadyColdMs).toFixed(0), ratio(m((r) => r.tesseraReadyColdMs), m((r) => r.plainReadyColdMs)), '', ''],
+      ['warm: Tessera loader only ms', m((r) => r.tesseraWarmLoaderOnlyMs).toFixed(0), '', '', '', ''],
+      ['warm weight bytes from network', String(summary.tesseraWarmWeightBytes), String(summary.plainWarmWeightBytes), '', '0', pass(summary.tesseraWarmWeightBytes === 0)],
+    ],
+  ),
+);
+if (args.json) {
+  writeFileSync(args.json, `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`\nwrote ${args.json}`);
+}

@@ -1,0 +1,102 @@
+/**
+ * The page side of `npm run bench:hf`. Each function is one measured way to
+ * get a feature-extraction pipeline ready and run it once; all times are
+ * taken here with performance.now(), the Node harness only drives and counts
+ * server bytes.
+ *
+ * - plain: transformers.js as its users write it, on this page's thread, with
+ *   its own Cache API caching (`env.useBrowserCache`), fetching from the local
+ *   hub look-alike (`env.remoteHost`). Its ORT wasm comes from this origin, as
+ *   Tessera's does, so both pay the same wasm cost.
+ * - tessera: `pipeline(...)` with the repository URL as source, in its Web
+ *   Worker, IndexedDB.
+ * Both run on wasm (WebGPU on SwiftShader measures a CPU emulation).
+ */
+import { env, pipeline as hfPipeline } from '@huggingface/transformers';
+import { createIdbCache } from '../../src/cache/idb-cache.ts';
+import { transformersWasmPaths } from '../../src/backend/transformers-wasm-paths.ts';
+import { pipeline } from '../../src/engine/hf/pipeline.ts';
+import { loadHfFile } from '../../src/fetch/hf-file.ts';
+
+const TEXT = 'tessera loads model weights fast';
+const CALL = { pooling: 'mean', normalize: true } as const;
+
+const bench = {
+  /** Plain transformers.js; with `signalAt`, resolves once the weights are that far along (the harness then leaves the page). */
+  async plain(hubUrl: string, modelId: string, options: { signalAt?: number } = {}) {
+    env.remoteHost = `${hubUrl}/`;
+    env.allowRemoteModels = true;
+    env.allowLocalModels = false;
+    env.useBrowserCache = true;
+    (env.backends.onnx.wasm as { wasmPaths?: unknown }).wasmPaths = transformersWasmPaths();
+    const t0 = performance.now();
+    if (options.signalAt !== undefined) {
+      const at = options.signalAt;
+      return new Promise<{ reachedMs: number }>((resolve, reject) => {
+        hfPipeline('feature-extraction', modelId, {
+          device: 'wasm',
+          dtype: 'fp32',
+          progress_callback: (p: { status: string; file?: string; loaded?: number; total?: number }) => {
+            if (p.status === 'progress' && p.file?.endsWith('.onnx') && p.loaded !== undefined && p.total && p.loaded >= p.total * at) resolve({ reachedMs: performance.now() - t0 });
+          },
+        }).catch(reject);
+      });
+    }
+    const pipe = await hfPipeline('feature-extraction', modelId, { device: 'wasm', dtype: 'fp32' });
+    const t1 = performance.now();
+    const out = await pipe(TEXT, CALL);
+    const t2 = performance.now();
+    await pipe.dispose();
+    return { readyMs: t1 - t0, totalMs: t2 - t0, dims: [...out.dims] };
+  },
+
+  /** Tessera; with `abortAt`, aborts once that fraction of `totalBytes` came from the network. */
+  async tessera(hubUrl: string, modelId: string, options: { abortAt?: number; totalBytes?: number; worker?: boolean } = {}) {
+    const controller = new AbortController();
+    const t0 = performance.now();
+    try {
+      const pipe = await pipeline('feature-extraction', modelId, {
+        source: hubUrl,
+        device: 'wasm',
+        cache: { type: 'indexeddb' },
+        ...(options.worker === false ? { worker: false } : {}),
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (options.abortAt !== undefined && p.bytesFromNetwork >= (options.totalBytes ?? 0) * options.abortAt) controller.abort();
+        },
+      });
+      const t1 = performance.now();
+      const out = await pipe(TEXT, CALL);
+      const t2 = performance.now();
+      const stats = pipe.stats;
+      await pipe.dispose();
+      return { readyMs: t1 - t0, totalMs: t2 - t0, dims: out.dims, aborted: false, stats };
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'aborted') throw error;
+      return { readyMs: 0, totalMs: performance.now() - t0, dims: [], aborted: true, stats: undefined };
+    }
+  },
+
+  /** Breakdown: Tessera's loader alone (no transformers.js), file by file, on this thread. */
+  async loaderOnly(hubUrl: string, modelId: string) {
+    const repo = `${hubUrl}/${modelId}/resolve/main/`;
+    const cache = createIdbCache();
+    const times: Record<string, number> = {};
+    const t0 = performance.now();
+    for (const path of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) {
+      const t = performance.now();
+      await loadHfFile(repo, path, { cache });
+      times[path] = performance.now() - t;
+    }
+    return { totalMs: performance.now() - t0, times };
+  },
+
+  /** Forget everything both sides cached: Tessera's IndexedDB and transformers.js's Cache API (weights and ORT's wasm). */
+  async clearAll() {
+    await createIdbCache().clear();
+    for (const name of await caches.keys()) await caches.delete(name);
+  },
+};
+
+(globalThis as unknown as { bench: typeof bench }).bench = bench;
+document.getElementById('status')!.textContent = 'ready';
