@@ -68,6 +68,9 @@ interface RunResult {
   plainRefetchedBytes: number;
   tesseraRefetchedBytes: number;
   tesseraResumeChunksFetched: number;
+  /** Weight bytes the server sent before the interruption took effect. */
+  plainFirstBytes: number;
+  tesseraFirstBytes: number;
   plainReadyWarmMs: number;
   tesseraReadyWarmMs: number;
   tesseraWarmLoaderOnlyMs: number;
@@ -135,6 +138,7 @@ try {
       hub.resetStats();
       await plain({ signalAt: 0.5 });
       await page.goto('about:blank');
+      const plainFirstBytes = weightsServed();
       await open();
       await plain();
       const plainRefetchedBytes = Math.max(0, weightsServed() - fileBytes);
@@ -144,6 +148,7 @@ try {
       hub.resetStats();
       const first = await tessera({ abortAt: 0.5, totalBytes: fileBytes });
       if (!first.aborted) throw new Error('the Tessera load was not aborted at 50%');
+      const tesseraFirstBytes = weightsServed();
       await open();
       const second = await tessera();
       const tesseraRefetchedBytes = Math.max(0, weightsServed() - fileBytes);
@@ -160,13 +165,15 @@ try {
         plainRefetchedBytes,
         tesseraRefetchedBytes,
         tesseraResumeChunksFetched: second.stats.chunksFetched,
+        plainFirstBytes,
+        tesseraFirstBytes,
         plainReadyWarmMs: plainWarm.readyMs,
         tesseraReadyWarmMs: tesseraWarm.readyMs,
         tesseraWarmLoaderOnlyMs: loaderOnly.totalMs,
       };
       results.push(result);
       console.error(
-        `run ${run}/${runs}: cold plain ${result.plainColdMs.toFixed(0)} ms / tessera ${result.tesseraColdMs.toFixed(0)} ms; warm plain ${result.plainWarmMs.toFixed(0)} / tessera ${result.tesseraWarmMs.toFixed(0)} ms; refetched plain ${mib(plainRefetchedBytes)} MiB / tessera ${mib(tesseraRefetchedBytes)} MiB`,
+        `run ${run}/${runs}: cold plain ${result.plainColdMs.toFixed(0)} ms / tessera ${result.tesseraColdMs.toFixed(0)} ms; warm plain ${result.plainWarmMs.toFixed(0)} / tessera ${result.tesseraWarmMs.toFixed(0)} ms; refetched plain ${mib(plainRefetchedBytes)} MiB (${mib(plainFirstBytes)} MiB sent before the cut) / tessera ${mib(tesseraRefetchedBytes)} MiB (${mib(tesseraFirstBytes)} MiB before)`,
       );
     } finally {
       await context.close();
