@@ -24,6 +24,9 @@ import {
 import type { TensorMap } from '../protocol/tensor.ts';
 
 /** Runs one batch: `inputs` are concatenated along dim 0; outputs must keep the row order. */
+
+/** How long close() waits for the coordinator's half of the closing handshake. */
+const CLOSE_TIMEOUT_MS = 2000;
 export type RunModel = (model: string, inputs: TensorMap, signal: AbortSignal) => Promise<TensorMap>;
 
 export type SessionClientEvent =
@@ -211,7 +214,13 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
     send(socket, { type: 'leave' });
     socket.close(1000, 'leaving');
-    await closed;
+    // A peer that never completes the closing handshake (a stalled or gone
+    // coordinator) must not hang shutdown: 'leave' is already sent, so stop waiting.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
+    const outcome = await Promise.race([closed, gaveUp]);
+    clearTimeout(timer);
+    if (outcome === 'timeout') finish(new TesseraError('session-closed', 'session closed'));
   };
 
   const onAbort = (): void => void close();
