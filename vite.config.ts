@@ -5,7 +5,9 @@
  * in IndexedDB through Tessera's cache; the service worker keeps only the
  * app shell (HTML, JS, CSS, icons and ONNX Runtime's wasm).
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
@@ -31,6 +33,18 @@ export default defineConfig({
     },
   },
   plugins: [
+    {
+      // onnxruntime-web imports its wasm glue (`.mjs`) at run time from beside
+      // its own module; the bundler cannot see that import, so emit the file.
+      name: 'tessera-ort-glue',
+      generateBundle() {
+        const dist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+        // The glue then fetches the wasm by its plain name, next to itself.
+        for (const fileName of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) {
+          this.emitFile({ type: 'asset', fileName: `assets/${fileName}`, source: readFileSync(resolve(dist, fileName)) });
+        }
+      },
+    },
     VitePWA({
       registerType: 'autoUpdate',
       injectRegister: false,
@@ -53,6 +67,9 @@ export default defineConfig({
         globPatterns: ['**/*.{html,js,mjs,css,png,svg,webmanifest,wasm}'],
         // ONNX Runtime's wasm is ~25 MB: part of the shell, or nothing runs offline.
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
+        // The app's bundle fetches the hashed wasm; the plain-named glue and wasm
+        // serve only pages of other origins (the embed), which this worker never controls.
+        globIgnores: ['**/ort-wasm-simd-threaded.jsep.wasm', '**/ort-wasm-simd-threaded.jsep.mjs'],
         navigateFallback: 'index.html',
         // API and model routes always go to the network (models are cached by Tessera).
         navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/],

@@ -88,12 +88,14 @@ export async function main(): Promise<void> {
     e.preventDefault();
     void load();
   });
+  button.disabled = false;
   ocrPanel(async (bytes) => (await load()).recognize(bytes), (r) => {
     document.body.dataset.lastServedBy = r.servedBy;
     void caches.refresh();
   });
   servePanel(() => load());
   if (params.has('autoload')) void load();
+  document.body.dataset.ready = 'true';
   // For tests and curious users: the page's state, read-only.
   Object.assign(window, { tesseraApp: { get shared() { return shared; }, get servedByTab() { return servedByTab; } } });
 }

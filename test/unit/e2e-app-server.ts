@@ -75,7 +75,14 @@ export async function startAppServer(options: {
         const root = resolve(options.dist);
         let file = normalize(join(root, path === '/' ? 'index.html' : path));
         if (!file.startsWith(root)) throw new Error('outside root');
-        if (!(await stat(file).catch(() => undefined))?.isFile()) file = join(root, 'index.html');
+        if (!(await stat(file).catch(() => undefined))?.isFile()) {
+          // Like the Worker's assets: a missing file is a 404; only page routes fall back to the app.
+          if (extname(path) !== '') {
+            res.writeHead(404);
+            return void res.end();
+          }
+          file = join(root, 'index.html');
+        }
         res.writeHead(200, {
           'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
           'Cross-Origin-Opener-Policy': 'same-origin',

@@ -51,6 +51,7 @@ async function appLines(page: Page): Promise<string> {
 }
 
 async function loadModel(page: Page): Promise<string> {
+  await page.waitForSelector('body[data-ready="true"]');
   await page.getByRole('button', { name: 'Load model' }).click();
   await page.waitForFunction(() => /is ready on/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 90_000 });
   return (await page.locator('#model-status').textContent()) ?? '';
@@ -154,6 +155,7 @@ describe('tab sharing', () => {
     const url = `${host.url}/?device=wasm&autoload`;
     const a = await context.newPage();
     await a.goto(url);
+    await a.waitForSelector('body[data-ready="true"]');
     await a.waitForFunction(() => /is ready on/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 90_000 });
     const b = await context.newPage();
     await b.goto(url);
