@@ -119,7 +119,8 @@ async function fillCatalogue(cache: ModelCache): Promise<void> {
 function badge(device: string, reason: string): void {
   const b = byId('device-badge');
   b.className = `badge ${device}`;
-  b.textContent = device === 'webgpu' ? `WebGPU · ${reason.replace(/^webgpu:\s*/, '')}` : `WebAssembly · ${reason.replace(/^wasm:\s*/, '')}`;
+  const why = reason.replace(/^(webgpu|wasm):\s*/, '').replace(/^requested$/, 'chosen under Device');
+  b.textContent = `${device === 'webgpu' ? 'WebGPU' : 'WebAssembly'} · ${why}`;
   b.title = reason;
 }
 

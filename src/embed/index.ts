@@ -30,7 +30,7 @@ export function install(host: string): TesseraApi {
       'tessera-ocr',
       createOcrElement({
         host,
-        ocr: (model) => api.ocr(model),
+        ocr: (model, options) => api.ocr(model, options),
         serve: ({ token, pipeline, ocr, onServed }) =>
           serveOcr({ host, token, manifest: pipeline.manifest, device: pipeline.device, ocr, onServed }),
       }),

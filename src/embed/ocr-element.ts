@@ -1,6 +1,7 @@
 /**
  * `<tessera-ocr>`: drop, paste or choose an image, get its text. The model
  * loads from the host that served the embed script, on the first image.
+ * `device="wasm|webgpu|auto"` picks the device (default auto).
  * With `data-serve="<join token>"` it shows a button that joins this tab to
  * the coordinator as a session; nothing joins until that button is pressed.
  *
@@ -10,11 +11,12 @@ import { TesseraError, toErrorData } from '../errors.ts';
 import { boxesSvg } from './boxes-svg.ts';
 import type { SharedOcr, SharedOcrResult } from './shared-ocr.ts';
 import type { OcrPipeline } from './ocr-pipeline.ts';
+import type { DeviceRequest } from '../protocol/device.ts';
 
 /** What the element needs from the embed script (injected so it holds no globals). */
 export interface OcrElementContext {
   host: string;
-  ocr(model: string): SharedOcr;
+  ocr(model: string, options?: { device?: DeviceRequest }): SharedOcr;
   serve(options: { token: string; pipeline: OcrPipeline; ocr: SharedOcr; onServed: () => void }): { close(): Promise<void> };
 }
 
@@ -27,7 +29,7 @@ const STYLE = `
 .status { min-height: 1.5em; margin: .5rem 0; color: #3b4453; }
 .status.error { color: #b42318; }
 .result { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1rem; align-items: start; }
-figure { position: relative; margin: 0; }
+figure { position: relative; margin: 0; width: fit-content; max-width: 100%; }
 figure img { display: block; max-width: 100%; height: auto; border-radius: 6px; }
 svg.boxes { position: absolute; inset: 0; width: 100%; height: 100%; }
 svg.boxes polygon { fill: rgba(36, 87, 214, .12); stroke: #2457d6; stroke-width: 2; }
@@ -91,7 +93,8 @@ export function createOcrElement(context: OcrElementContext): CustomElementConst
     }
 
     #shared(): SharedOcr {
-      this.#ocr ??= context.ocr(this.model);
+      const device = this.getAttribute('device');
+      this.#ocr ??= context.ocr(this.model, device === 'wasm' || device === 'webgpu' || device === 'auto' ? { device } : {});
       return this.#ocr;
     }
 

@@ -22,7 +22,7 @@ export interface TesseraApi {
   /** Reads the text in an image, sharing one loaded model among this origin's tabs. */
   run(image: Uint8Array | Blob, options?: { model?: string; signal?: AbortSignal }): Promise<SharedOcrResult>;
   /** The shared OCR for a model (one per model per tab). */
-  ocr(model?: string): SharedOcr;
+  ocr(model?: string, options?: { device?: DeviceRequest }): SharedOcr;
   cache: {
     list(): Promise<CachedModel[]>;
     delete(name: string, revision?: string): Promise<void>;
@@ -45,12 +45,12 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
   let cache: Promise<ModelCache> | undefined;
   const getCache = () => (cache ??= options.cache());
 
-  const ocr = (model = 'ppocr-v4'): SharedOcr => {
+  const ocr = (model = 'ppocr-v4', ocrOptions: { device?: DeviceRequest } = {}): SharedOcr => {
     // The shared OCR needs the cache, which opens asynchronously: wrap so
     // callers get a SharedOcr synchronously (the element creates it lazily).
     let entry = shared.get(model);
     if (!entry) {
-      entry = getCache().then((c) => createSharedOcr({ manifestUrl: manifestUrl(model), cache: c, fetch: fetchFn }));
+      entry = getCache().then((c) => createSharedOcr({ manifestUrl: manifestUrl(model), cache: c, fetch: fetchFn, ...ocrOptions }));
       shared.set(model, entry);
     }
     const ready = entry;

@@ -24,6 +24,10 @@ import { prepareDefaultModel } from '../../src/cli/commands/prepare.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
 import { renderText, type RenderTextOptions } from '../helpers/render-text.ts';
 import { startAppServer, type AppServer } from './e2e-app-server.ts';
+import type { TesseraApi } from '../../src/embed/tessera-api.ts';
+
+/** The embed's global, typed for page.evaluate callbacks. */
+const tessera = () => (window as unknown as { tessera: TesseraApi }).tessera;
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DIST = resolve(ROOT, '.cache/e2e-dist');
@@ -69,7 +73,7 @@ beforeAll(async () => {
       '/': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A page on another origin</title>
         <script type="module" src="${host.url}/embed.js"></script></head>
         <body style="font-family: system-ui; margin: 2rem"><h1>Someone's blog</h1><p>Drop a receipt below to read it:</p>
-        <tessera-ocr model="ppocr-v4" label="Receipt image"></tessera-ocr></body></html>`,
+        <tessera-ocr model="ppocr-v4" device="wasm" label="Receipt image"></tessera-ocr></body></html>`,
     },
   });
   browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
@@ -136,13 +140,14 @@ describe('embed script', () => {
     const page = await context.newPage();
     await page.goto(`${other.url}/`);
     expect(new URL(other.url).port).not.toBe(new URL(host.url).port);
-    expect(await page.evaluate(() => window.tessera.host)).toBe(`${host.url}/`);
-    expect(await page.evaluate(() => window.tessera.models())).toEqual(['ppocr-v4']);
+    expect(await page.evaluate(`(${tessera})().host`)).toBe(`${host.url}/`);
+    expect(await page.evaluate(`(${tessera})().models()`)).toEqual(['ppocr-v4']);
     await page.setInputFiles('tessera-ocr input[type=file]', { name: 'receipt.png', mimeType: 'image/png', buffer: await png(LINE) });
     await page.locator('tessera-ocr pre').filter({ hasText: /\S/ }).waitFor({ timeout: 90_000 });
     expect(await page.locator('tessera-ocr pre').textContent()).toBe(LINE.lines[0]);
+    expect(await page.locator('tessera-ocr .status').textContent()).toMatch(/on wasm$/);
     await expect.poll(() => page.locator('tessera-ocr svg.boxes polygon').count()).toBe(1);
-    const cached = await page.evaluate(() => window.tessera.cache.list());
+    const cached = (await page.evaluate(`(${tessera})().cache.list()`)) as { name: string }[];
     expect(cached.map((m) => m.name)).toEqual(['ppocr-v4']);
     await page.screenshot({ path: resolve(SHOTS, 'embed.png'), fullPage: true });
     await context.close();
