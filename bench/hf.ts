@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '256MiB' },
     json: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    probe: { type: 'boolean', default: false },
   },
 });
 const runs = Number(args.runs);
@@ -112,6 +114,32 @@ try {
       const tessera = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, opts] as const);
       const clearAll = () => page.evaluate(() => (window as unknown as Bench).bench.clearAll());
 
+      if (args.probe) {
+        const variants: Record<string, unknown>[] = [{ warmFirst: true }, { warmFirst: true, extra: { session: { disable_prepacking: '1' } } }, {}, { extra: { session: { disable_prepacking: '1' } } }];
+        for (const v of variants) {
+          await open();
+          const r = await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.ortProbe(h, m, o), [hub.url, modelId, v] as const);
+          console.error(`PROBE ${JSON.stringify(v)} ${JSON.stringify(r)}`);
+        }
+        continue;
+      }
+      if (args.profile) {
+        // Warm loads only, each side twice, with the page's and the worker's timelines on stderr.
+        page.on('console', (msg) => {
+          if (msg.text().startsWith('PROFILE')) console.error(msg.text());
+        });
+        await open();
+        await clearAll();
+        await plain();
+        await tessera();
+        for (let i = 0; i < 2; i++) {
+          await open();
+          console.error(`PROFILE plain warm ${Date.now()}`, JSON.stringify(await plain()));
+          await open();
+          console.error(`PROFILE tessera warm ${Date.now()}`, JSON.stringify(await tessera()));
+        }
+        continue;
+      }
       // Cold and warm, each in a fresh page; caches wiped before each cold load (ORT's wasm included).
       await open();
       await clearAll();

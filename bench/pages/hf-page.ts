@@ -91,6 +91,31 @@ const bench = {
     return { totalMs: performance.now() - t0, times };
   },
 
+  /** Breakdown: ORT alone (transformers.js's build) creating a session from the model's bytes with the given options. */
+  async ortProbe(hubUrl: string, modelId: string, sessionOptions: Record<string, unknown>) {
+    const ort = await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.webgpu.min.mjs' as string);
+    ort.env.wasm.wasmPaths = transformersWasmPaths();
+    const t0 = performance.now();
+    const bytes = new Uint8Array(await (await fetch(`${hubUrl}/${modelId}/resolve/main/onnx/model.onnx`)).arrayBuffer());
+    const t1 = performance.now();
+    const tiny = sessionOptions.warmFirst ? await ort.InferenceSession.create(bytes.subarray(0, 0)).catch(() => undefined) : undefined;
+    const t2 = performance.now();
+    const { warmFirst: _, ...opts } = sessionOptions;
+    const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], ...opts });
+    const t3 = performance.now();
+    const feeds: Record<string, unknown> = {};
+    for (const name of session.inputNames as string[]) feeds[name] = new ort.Tensor('int64', BigInt64Array.from({ length: 16 }, (_, i) => (name.includes('mask') ? 1n : name.includes('type') ? 0n : BigInt(i % 7))), [1, 16]);
+    const runs: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r0 = performance.now();
+      await session.run(feeds);
+      runs.push(Math.round(performance.now() - r0));
+    }
+    await session.release();
+    void tiny;
+    return { fetchMs: Math.round(t1 - t0), warmMs: Math.round(t2 - t1), createMs: Math.round(t3 - t2), runs };
+  },
+
   /** Forget everything both sides cached: Tessera's IndexedDB and transformers.js's Cache API (weights and ORT's wasm). */
   async clearAll() {
     await createIdbCache().clear();

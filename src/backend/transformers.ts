@@ -19,6 +19,8 @@ import { TesseraError } from '../errors.ts';
 export interface HfFileProvider {
   /** The file's bytes, or undefined when the model has no such file. */
   open(path: string): Promise<Uint8Array | undefined>;
+  /** Drop the bytes kept for repeated asks (called once ORT holds its own copy). */
+  release?(): void;
 }
 
 export type HfDevice = 'webgpu' | 'wasm' | 'cpu';
@@ -78,7 +80,7 @@ async function install(wasmPaths: TransformersPipelineOptions['wasmPaths']): Pro
     if (!provider) throw new TesseraError('session-closed', `transformers.js asked for ${key} after its pipeline was disposed`);
     const bytes = await provider.open(decodeURIComponent(m[2] as string));
     if (!bytes) return undefined;
-    return new Response(bytes as BodyInit, { status: 200, headers: { 'content-length': String(bytes.byteLength) } });
+    return bytesResponse(bytes);
   };
   const router: CacheLike = {
     async match(key) {
@@ -132,6 +134,9 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
     sessionOptions.externalData = options.externalData.map((e) => ({ path: e.path, data: e.file }));
   }
   let pipe: Awaited<ReturnType<Transformers['pipeline']>>;
+  // ORT compiles and starts its wasm (about a second) only when transformers.js
+  // creates the session, after every file is in; start it now, beside the reads.
+  if (!isNode() && options.device === 'wasm') void warmOrt(tf);
   try {
     pipe = await tf.pipeline(options.task as 'feature-extraction', `${PREFIX}${id}`, {
       device: options.device,
@@ -140,8 +145,11 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
     });
   } catch (err) {
     providers.delete(id);
+    options.files.release?.();
     throw toTesseraError(err, `transformers.js could not load the ${options.task} pipeline`);
   }
+  // ORT copied the graph into its own memory: let the assembled files go.
+  options.files.release?.();
   const call = async (input: string | string[], callOptions: Record<string, unknown> = {}): Promise<TransformersOutput> => {
     try {
       const out = (await (pipe as unknown as (i: unknown, o: unknown) => Promise<{ dims: number[]; data: ArrayLike<number> }>)(input, callOptions));
@@ -162,6 +170,48 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
       await pipe.dispose();
     },
   });
+}
+
+/**
+ * A Response over bytes Tessera already assembled. transformers.js reads a
+ * cached file with `arrayBuffer()`; a `new Response(bytes)` would copy the
+ * whole model into the body and then once more into that ArrayBuffer, so
+ * `arrayBuffer()` here answers the assembled buffer itself, and the body
+ * stream (for readers that stream) enqueues the same bytes without a copy.
+ */
+function bytesResponse(bytes: Uint8Array): Response {
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
+  const response = new Response(body, { status: 200, headers: { 'content-length': String(bytes.byteLength) } });
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const buffer = whole ? (bytes.buffer as ArrayBuffer) : undefined;
+  if (buffer) Object.defineProperty(response, 'arrayBuffer', { value: async () => buffer });
+  return response;
+}
+
+/**
+ * Starts onnxruntime-web's wasm runtime (fetch, compile, instantiate) ahead
+ * of transformers.js's first session. It must be transformers.js's own ORT
+ * instance (its nested onnxruntime-web, the module its bundle imports): the
+ * `env.wasm` identity check skips a different copy, which warming would only
+ * load twice. A session from zero bytes initializes the backend and then
+ * fails to parse; that failure is expected and dropped.
+ */
+async function warmOrt(tf: Transformers): Promise<void> {
+  try {
+    const ort = (await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.webgpu.bundle.min.mjs' as string)) as {
+      env: { wasm: unknown };
+      InferenceSession: { create(bytes: Uint8Array, options: object): Promise<unknown> };
+    };
+    if (ort.env.wasm !== tf.env.backends.onnx.wasm) return;
+    await ort.InferenceSession.create(new Uint8Array(0), { executionProviders: ['wasm'] }).catch(() => undefined);
+  } catch {
+    // Only a head start: transformers.js initializes ORT itself regardless.
+  }
 }
 
 function isNode(): boolean {

@@ -31,8 +31,11 @@ import { runPool } from './run-pool.ts';
 export interface HfFileOptions {
   cache: ModelCache;
   fetch?: typeof globalThis.fetch;
+  /** Parallel streams for one file (default 4). */
   concurrency?: number;
   chunkSize?: number;
+  /** Sub-ranges each chunk is fetched in, in parallel (default 2); the file keeps `concurrency` streams in all. */
+  parts?: number;
   signal?: AbortSignal;
   retry?: RetryOptions;
   /** Body bytes as they arrive from the network. */
@@ -51,6 +54,7 @@ export interface HfFileResult {
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const DEFAULT_PARTS = 2;
 
 /** The cache name of a repository's synthesized manifests. */
 export function hfCacheName(repoUrl: string): string {
@@ -117,7 +121,7 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   const store = async (index: number, bytes: Uint8Array) => {
     const hash = await sha256Hex(bytes);
     await cache.putChunk(hash, bytes);
-    buffer.set(bytes, index * chunkSize);
+    if (bytes.buffer !== buffer.buffer) buffer.set(bytes, index * chunkSize);
     hashes[index] = hash;
     chunksFetched += 1;
     await record();
@@ -129,15 +133,20 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   try {
     const missing = hashes.flatMap((h, i) => (h ? [] : [i]));
     let wholeFile: Promise<void> | undefined;
-    await runPool(missing, options.concurrency ?? 4, controller, async (index) => {
-      if (wholeFile) return wholeFile;
-      const start = index * chunkSize;
-      const length = chunkLength(index, head.size, chunkSize);
-      const got = await withRetry(async () => {
+    const startWholeFile = (got: Response) =>
+      (wholeFile ??= streamChunks(got, Array.from({ length: count }, (_, i) => chunkLength(i, head.size, chunkSize)), { file: path, signal: controller.signal, onBytes }, async (i, bytes) => {
+        if (!hashes[i]) await store(i, bytes);
+      }));
+    // One range of the file into `buffer`, or the whole-file response when the server ignores Range.
+    const fetchPart = (index: number, start: number, length: number) =>
+      withRetry(async () => {
         const headers: Record<string, string> = { Range: `bytes=${start}-${start + length - 1}` };
         if (head.etag) headers['If-Range'] = head.etag;
         const response = await send(fetchFn, url, headers, { file: path, chunk: index, signal: controller.signal });
-        if (response.status === 206) return readBody(response, length, { file: path, chunk: index, signal: controller.signal, onBytes });
+        if (response.status === 206) {
+          buffer.set(await readBody(response, length, { file: path, chunk: index, signal: controller.signal, onBytes }), start);
+          return undefined;
+        }
         if (response.status === 200) {
           const etag = response.headers.get('ETag');
           if (head.etag && etag !== null && etag !== head.etag) {
@@ -149,13 +158,25 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
         await response.body?.cancel().catch(() => {});
         throw statusError(response, { file: path, chunk: index, url });
       }, { retry: options.retry, signal: controller.signal });
-      if (got instanceof Response) {
-        wholeFile ??= streamChunks(got, Array.from({ length: count }, (_, i) => chunkLength(i, head.size, chunkSize)), { file: path, signal: controller.signal, onBytes }, async (i, bytes) => {
-          if (!hashes[i]) await store(i, bytes);
-        });
-        return wholeFile;
-      }
-      await store(index, got);
+    // Each chunk comes as `parts` parallel sub-ranges and only a few chunks are
+    // open at once: as many streams as `concurrency` chunks would use, but an
+    // interruption loses at most the unfinished chunks' bytes (they are hashed
+    // and stored whole), not one chunk per stream.
+    const parts = Math.max(1, Math.floor(options.parts ?? DEFAULT_PARTS));
+    const streams = options.concurrency ?? 4;
+    const open = Math.max(1, Math.ceil(streams / parts));
+    await runPool(missing, open, controller, async (index) => {
+      if (wholeFile) return wholeFile;
+      const start = index * chunkSize;
+      const length = chunkLength(index, head.size, chunkSize);
+      const step = Math.ceil(length / parts);
+      const ranges = Array.from({ length: Math.ceil(length / step) }, (_, p) => [start + p * step, Math.min(step, length - p * step)] as const);
+      const got = await Promise.all(ranges.map(([s, n]) => fetchPart(index, s, n)));
+      const whole = got.find((r) => r instanceof Response);
+      for (const r of got) if (r instanceof Response && r !== whole) await r.body?.cancel().catch(() => {});
+      if (whole) return startWholeFile(whole);
+      if (wholeFile) return wholeFile;
+      await store(index, buffer.subarray(start, start + length));
     });
     await recording;
   } catch (err) {

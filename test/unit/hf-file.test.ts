@@ -38,7 +38,7 @@ it('resumes an interrupted download with only the missing chunks, then reloads f
     if (new Headers(init?.headers).has('Range') && ++ranged === 5) controller.abort(new Error('tab closed'));
     return res;
   };
-  const err = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK, concurrency: 1, fetch: cutting, signal: controller.signal }).catch((e: unknown) => e);
+  const err = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK, concurrency: 1, parts: 1, fetch: cutting, signal: controller.signal }).catch((e: unknown) => e);
   expect(isTesseraError(err, 'aborted')).toBe(true);
 
   hub.resetStats();
@@ -54,4 +54,31 @@ it('resumes an interrupted download with only the missing chunks, then reloads f
   expect(reloaded?.bytes).toEqual(bytes);
   expect(hub.stats().requests).toBe(0);
   expect(await loadHfFile(repo, 'missing.json', { cache })).toBeUndefined();
+});
+
+it('fetches each chunk as parallel sub-ranges, so a cut at 50% loses at most the 2 open chunks', async () => {
+  const cache = createMemoryCache();
+  const repo = `${hub.url}/org/m/resolve/main/`;
+  const controller = new AbortController();
+  let received = 0;
+  hub.resetStats();
+  const err = await loadHfFile(repo, 'model.bin', {
+    cache,
+    chunkSize: CHUNK,
+    concurrency: 4,
+    parts: 2,
+    signal: controller.signal,
+    onBytes: (n) => {
+      received += n;
+      if (received >= bytes.byteLength / 2) controller.abort(new Error('tab closed'));
+    },
+  }).catch((e: unknown) => e);
+  expect(isTesseraError(err, 'aborted')).toBe(true);
+  const sentBeforeCut = hub.stats().bytes;
+
+  hub.resetStats();
+  const resumed = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK, parts: 3 });
+  expect(resumed?.bytes).toEqual(bytes);
+  // Bytes sent twice: everything sent before the cut that the resume had to fetch again.
+  expect(sentBeforeCut + hub.stats().bytes - bytes.byteLength).toBeLessThanOrEqual(2 * CHUNK);
 });

@@ -29,20 +29,25 @@ export interface HfFileProviderOptions {
 
 export interface HfFiles {
   open(path: string): Promise<Uint8Array | undefined>;
+  /** Forget the bytes kept for repeated asks (a later ask loads from the cache again). */
+  release(): void;
   stats: HfLoadStats;
   /** Pack sources: the manifest (graphs list their external data). */
   manifest?: PackManifest;
 }
 
-function memoize(load: (path: string) => Promise<Uint8Array | undefined>): (path: string) => Promise<Uint8Array | undefined> {
+function memoize(load: (path: string) => Promise<Uint8Array | undefined>): { open: (path: string) => Promise<Uint8Array | undefined>; release: () => void } {
   const pending = new Map<string, Promise<Uint8Array | undefined>>();
-  return (path) => {
-    let p = pending.get(path);
-    if (!p) {
-      p = load(path);
-      pending.set(path, p);
-    }
-    return p;
+  return {
+    open(path) {
+      let p = pending.get(path);
+      if (!p) {
+        p = load(path);
+        pending.set(path, p);
+      }
+      return p;
+    },
+    release: () => pending.clear(),
   };
 }
 
@@ -59,7 +64,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const manifest = await fetchManifest(manifestUrl, { fetch: fetchFn, signal: options.signal });
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const open = memoize(async (path) => {
+  const { open, release } = memoize(async (path) => {
     const file = manifest.files.find((f) => f.path === path);
     if (!file) return undefined;
     const subset: PackManifest = { ...manifest, revision: `${manifest.revision}:${path}`, files: [file], graphs: [], totalBytes: file.size };
@@ -82,7 +87,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
     stats.files.push(path);
     return result.files.get(path);
   });
-  return { open, stats, manifest };
+  return { open, release, stats, manifest };
 }
 
 /**
@@ -93,7 +98,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
  */
 export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): HfFiles {
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const open = memoize(async (path) => {
+  const { open, release } = memoize(async (path) => {
     const result = await loadHfFile(repoUrl, path, {
       cache: options.cache,
       ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -109,5 +114,5 @@ export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): Hf
     stats.files.push(path);
     return result.bytes;
   });
-  return { open, stats };
+  return { open, release, stats };
 }
