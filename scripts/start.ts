@@ -27,6 +27,7 @@ import { serve } from '../src/cli/commands/serve.ts';
 import type { SessionClient } from '../src/transport/session-client.ts';
 import { progressLine } from './lib/progress-line.ts';
 import { startWranglerDev, type WranglerDev } from './lib/wrangler-dev.ts';
+import { packRuntimeAssets, RUNTIME_PACK } from './lib/runtime-pack.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** Generated files (pack, local R2 and Durable Objects, weight cache); TESSERA_HOME moves them (tests). */
@@ -129,6 +130,8 @@ async function main(): Promise<void> {
     port,
     cwd: ROOT,
     persistTo: join(STATE, 'state'),
+    // The PWA and embed.js from `vite build`, at / beside the Worker's API routes.
+    ...(existsSync(join(ROOT, 'dist', 'index.html')) ? { assets: join(ROOT, 'dist') } : {}),
     vars: { TESSERA_ADMIN_TOKEN: adminToken, TESSERA_JOIN_TOKEN: joinToken, TESSERA_API_KEY: apiKey },
   });
   log(`worker: up in ${((Date.now() - tDev) / 1000).toFixed(1)} s`);
@@ -142,6 +145,19 @@ async function main(): Promise<void> {
     },
   });
   publishing.end(`${published.uploadedFiles} file(s) uploaded, ${published.skippedFiles} already in local R2`);
+
+  // The app's ONNX Runtime wasm (too big for Workers static assets) goes to R2 as a pack.
+  const runtime = await packRuntimeAssets(join(ROOT, 'dist'), join(STATE, 'packs', RUNTIME_PACK));
+  if (runtime) {
+    const runtimePublishing = progressLine(`publishing ${RUNTIME_PACK}`);
+    const r = await publishDir(runtime.packDir, {
+      baseUrl: dev.url, token: adminToken, signal: controller.signal,
+      onProgress: (e) => {
+        if (e.type === 'upload') runtimePublishing.update(e.loadedBytes, e.missingBytes, e.path);
+      },
+    });
+    runtimePublishing.end(`${r.uploadedFiles} file(s) uploaded, ${r.skippedFiles} already in local R2`);
+  }
 
   const loading = progressLine(`loading ${DEFAULT_MODEL}`);
   const tLoad = Date.now();
@@ -188,6 +204,7 @@ async function main(): Promise<void> {
       `  Metrics     ${app}/metrics`,
       `  Model       ${app}/v2/models/${DEFAULT_MODEL}`,
       `  API key     ${apiKey}`,
+      `  Join token  ${joinToken}   (the app's "Serve requests" switch, or npx tessera serve)`,
       '',
       'Try it:',
       `  curl -s ${app}/v1/models/${DEFAULT_MODEL}:predict \\`,

@@ -13,6 +13,7 @@ import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { homeRoutes } from './routes/home.ts';
 import { catalogueRoutes } from './routes/catalogue.ts';
+import { runtimeAssetRoutes } from './routes/runtime-assets.ts';
 import { kserveRoutes } from './routes/kserve.ts';
 import { oipRoutes } from './routes/oip.ts';
 import { sessionRoutes } from './routes/sessions.ts';
@@ -33,6 +34,7 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', homeRoutes());
   app.route('/', catalogueRoutes());
   app.route('/', modelRoutes({ manifestCache }));
+  app.route('/', runtimeAssetRoutes({ manifestCache }));
   app.route('/', adminRoutes({ manifestCache }));
   const directory = createModelDirectory();
   app.route('/', sessionRoutes());

@@ -24,6 +24,8 @@ export interface WranglerDevOptions {
   persistTo: string;
   /** Bindings passed as `--var NAME:value` (secrets never touch a file). */
   vars: Record<string, string>;
+  /** A folder of static assets served before the Worker's routes (the built app: `dist`). */
+  assets?: string;
   /** Project root (wrangler.jsonc). Default: cwd. */
   cwd?: string;
   /** Default 60 s: wrangler's first start builds the Worker bundle. */
@@ -58,6 +60,7 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
     join(cwd, 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'dev',
     '--ip', '127.0.0.1', '--port', String(options.port), '--inspector-port', String(inspectorPort),
     '--persist-to', options.persistTo, '--show-interactive-dev-session=false', '--log-level', 'warn',
+    ...(options.assets ? ['--assets', options.assets] : []),
     ...Object.entries(options.vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
   ];
   const child: ChildProcess = spawn(process.execPath, args, {

@@ -4,6 +4,8 @@ const TYPES: Record<string, string> = {
   txt: 'text/plain; charset=utf-8',
   onnx: 'application/octet-stream',
   model: 'application/octet-stream',
+  // WebAssembly.instantiateStreaming refuses any other type (the web runtime pack).
+  wasm: 'application/wasm',
 };
 
 /**

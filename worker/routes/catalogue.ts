@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { ManifestStore } from '../lib/manifest-store.ts';
+import { RUNTIME_PACK } from './runtime-assets.ts';
 
 /** @example app.route('/', catalogueRoutes()); */
 export function catalogueRoutes(): Hono<AppEnv> {
@@ -15,7 +16,11 @@ export function catalogueRoutes(): Hono<AppEnv> {
     let cursor: string | undefined;
     do {
       const page = await c.env.PACKS.list({ prefix: 'models/', delimiter: '/', ...(cursor ? { cursor } : {}) });
-      for (const prefix of page.delimitedPrefixes) names.push(prefix.slice('models/'.length, -1));
+      for (const prefix of page.delimitedPrefixes) {
+        const name = prefix.slice('models/'.length, -1);
+        // The web runtime's wasm is stored as a pack but is not a model to pick.
+        if (name !== RUNTIME_PACK) names.push(name);
+      }
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
     const store = new ManifestStore(c.env.PACKS);
