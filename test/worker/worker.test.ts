@@ -5,8 +5,10 @@
  */
 import { pathSafetySuite } from './path-safety.suite.ts';
 import { publishSuite } from './publish.suite.ts';
+import { runtimeAssetsSuite } from './runtime-assets.suite.ts';
 import { serveSuite } from './serve.suite.ts';
 
 serveSuite();
 pathSafetySuite();
 publishSuite();
+runtimeAssetsSuite();
