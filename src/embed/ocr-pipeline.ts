@@ -9,6 +9,7 @@ import { TesseraError, isTesseraError } from '../errors.ts';
 import { fetchManifest } from '../fetch/fetch-manifest.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { Engine } from '../engine/engine.ts';
+import { createEngine } from '../engine/create-engine.ts';
 import { createInProcessEngine } from '../engine/in-process-engine.ts';
 import type { OcrCallOptions } from '../engine/pipelines/pipeline.ts';
 import type { OcrResult, RgbaImage } from '../engine/ocr/types.ts';
@@ -34,7 +35,11 @@ export interface LoadOcrOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
   fetch?: typeof globalThis.fetch;
-  /** Default: an in-process engine (a page of another origin may not start a Worker from ours). */
+  /**
+   * Default: a dedicated Web Worker when the model's host is this page's origin
+   * (the app: the page stays responsive while OCR runs); in-process otherwise
+   * (embed.js on another origin: a page may not start a Worker from our origin).
+   */
   engine?: Engine;
 }
 
@@ -48,12 +53,15 @@ export async function loadOcrPipeline(options: LoadOcrOptions): Promise<OcrPipel
   const { manifest, from } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
   // Files live under the revision (`/models/<name>/<revision>/<path>`), immutable.
   const baseUrl = new URL(`${manifest.revision}/`, new URL('./', options.manifestUrl)).href;
-  const engine = options.engine ?? createInProcessEngine();
+  const ownEngine = options.engine === undefined;
+  const engine = options.engine ?? (await defaultEngine(options.manifestUrl, options.fetch));
   const pipeline = await engine.loadPipeline('ocr', manifest, {
-    cache,
+    // A cache object cannot cross into the worker; the worker opens the same
+    // IndexedDB store (same origin) from the spec.
+    cache: engine.transport === 'worker' ? { type: 'default' } : cache,
     baseUrl,
     device: options.device ?? 'auto',
-    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.fetch && engine.transport === 'in-process' ? { fetch: options.fetch } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(signal ? { signal } : {}),
   });
@@ -67,8 +75,19 @@ export async function loadOcrPipeline(options: LoadOcrOptions): Promise<OcrPipel
       const result = await pipeline.recognize(await toInput(image), callOptions);
       return { ...result, totalMs: performance.now() - started };
     },
-    dispose: () => pipeline.dispose(),
+    dispose: async () => {
+      await pipeline.dispose();
+      if (ownEngine) await engine.dispose();
+    },
   };
+}
+
+async function defaultEngine(manifestUrl: string, customFetch: typeof globalThis.fetch | undefined): Promise<Engine> {
+  const here = typeof location === 'undefined' ? undefined : location.href;
+  const sameOrigin = here !== undefined && new URL(manifestUrl, here).origin === new URL(here).origin;
+  // A custom fetch cannot be handed to a worker either: keep such loads in-process.
+  if (sameOrigin && customFetch === undefined && typeof Worker === 'function') return createEngine({ transport: 'worker' });
+  return createInProcessEngine();
 }
 
 async function toInput(image: Uint8Array | Blob | RgbaImage): Promise<Uint8Array | RgbaImage> {
