@@ -20,3 +20,4 @@ export { detectCapabilities, type Capabilities } from './env.ts';
 export { TesseraError, isTesseraError, toErrorData, fromErrorData, type ErrorCode, type ErrorData } from './errors.ts';
 export type { PackManifest, PackFile, PackGraph, FileRole } from './pack/manifest.ts';
 export type { TensorData, TensorMap, TensorType } from './protocol/tensor.ts';
+export { pipeline, type HfPipeline, type HfPipelineOptions } from './engine/hf/pipeline.ts';
