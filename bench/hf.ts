@@ -25,12 +25,15 @@ import { startHfServer } from '../test/helpers/hf-server.ts';
 import { formatTable, median, mib } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
+  allowNegative: true,
   options: {
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '256MiB' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     probe: { type: 'boolean', default: false },
+    // `--no-prepack`: Tessera's sessions skip ORT's weight repacking (pipeline option prepack: false).
+    prepack: { type: 'boolean', default: true },
   },
 });
 const runs = Number(args.runs);
@@ -111,7 +114,8 @@ try {
         await p.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
       };
       const plain = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.plain(h, m, o), [hub.url, modelId, opts] as const);
-      const tessera = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, opts] as const);
+      const tessera = async (opts: object = {}) =>
+        page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, { ...opts, ...(args.prepack ? {} : { prepack: false }) }] as const);
       const clearAll = () => page.evaluate(() => (window as unknown as Bench).bench.clearAll());
 
       if (args.probe) {
@@ -232,7 +236,7 @@ const summary = {
 };
 const ratio = (a: number, b: number) => (b === 0 ? '-' : (a / b).toFixed(2));
 const pass = (ok: boolean) => (ok ? 'yes' : 'NO');
-console.log(`\nbench:hf  onnx/model.onnx ${mib(fileBytes)} MiB (${mib(weightBytes)} MiB float32 weights), wasm, ${chunk / 1048576} MiB chunks, median of ${runs} runs\n`);
+console.log(`\nbench:hf  onnx/model.onnx ${mib(fileBytes)} MiB (${mib(weightBytes)} MiB float32 weights), wasm, ${chunk / 1048576} MiB chunks, median of ${runs} runs${args.prepack ? '' : ', Tessera with prepack: false'}\n`);
 console.log(
   formatTable(
     ['measure (ready + 1 call)', 'tessera', 'transformers.js', 'ratio', 'target', 'met'],

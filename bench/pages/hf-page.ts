@@ -51,7 +51,7 @@ const bench = {
   },
 
   /** Tessera; with `abortAt`, aborts once that fraction of `totalBytes` came from the network. */
-  async tessera(hubUrl: string, modelId: string, options: { abortAt?: number; totalBytes?: number; worker?: boolean } = {}) {
+  async tessera(hubUrl: string, modelId: string, options: { abortAt?: number; totalBytes?: number; worker?: boolean; prepack?: boolean } = {}) {
     const controller = new AbortController();
     const t0 = performance.now();
     try {
@@ -60,6 +60,7 @@ const bench = {
         device: 'wasm',
         cache: { type: 'indexeddb' },
         ...(options.worker === false ? { worker: false } : {}),
+        ...(options.prepack === false ? { prepack: false } : {}),
         signal: controller.signal,
         onProgress: (p) => {
           if (options.abortAt !== undefined && p.bytesFromNetwork >= (options.totalBytes ?? 0) * options.abortAt) controller.abort();

@@ -33,6 +33,8 @@ export interface TransformersPipelineOptions {
   dtype: string;
   /** External data of the graph, as ORT expects it: the name in the graph and the model-relative path. */
   externalData?: Array<{ path: string; file: string }>;
+  /** `false`: ORT skips repacking weights at session creation (faster ready, slower calls). */
+  prepack?: boolean;
   /** Browsers: where ORT's `.wasm`/`.mjs` live (transformers.js would otherwise ask a CDN). */
   wasmPaths?: string | { wasm: string; mjs: string };
 }
@@ -130,6 +132,7 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
   const id = nextId++;
   providers.set(id, options.files);
   const sessionOptions: Record<string, unknown> = {};
+  if (options.prepack === false) sessionOptions.extra = { session: { disable_prepacking: '1' } };
   if (options.externalData && options.externalData.length > 0) {
     sessionOptions.externalData = options.externalData.map((e) => ({ path: e.path, data: e.file }));
   }

@@ -55,6 +55,7 @@ export interface HfFileResult {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const DEFAULT_PARTS = 2;
+const MAX_PENDING_WRITES = 4;
 
 /** The cache name of a repository's synthesized manifests. */
 export function hfCacheName(repoUrl: string): string {
@@ -92,6 +93,7 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   const count = Math.max(0, Math.ceil(head.size / chunkSize));
   const buffer = new Uint8Array(head.size);
   const hashes: (string | undefined)[] = new Array(count).fill(undefined);
+  const stored: boolean[] = new Array(count).fill(false);
   const partialRevision = `partial:${path}@${head.etag ?? 'none'}`;
 
   // Resume: chunks an earlier, interrupted load stored and recorded.
@@ -104,6 +106,7 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
     if (!bytes || bytes.byteLength !== chunkLength(index, head.size, chunkSize) || (await sha256Hex(bytes)) !== hash) continue;
     buffer.set(bytes, index * chunkSize);
     hashes[index] = hash;
+    stored[index] = true;
   }
 
   // Records progress after each stored chunk; serialized so a slow write never overwrites a newer one.
@@ -111,20 +114,39 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   const record = () => {
     const files: PackFile[] = [];
     hashes.forEach((h, i) => {
-      if (h) files.push({ path: String(i), size: chunkLength(i, head.size, chunkSize), sha256: h, role: 'other', chunks: [h] });
+      if (h && stored[i]) files.push({ path: String(i), size: chunkLength(i, head.size, chunkSize), sha256: h, role: 'other', chunks: [h] });
     });
     const m = manifestOf(name, partialRevision, chunkSize, files);
     recording = recording.then(() => cache.putManifest(m));
     return recording;
   };
   let chunksFetched = 0;
+  // Cache writes run behind the downloads (a few at a time): awaiting each
+  // IndexedDB commit left the network idle for a transaction per chunk. A
+  // chunk enters the partial manifest only once its write has settled.
+  const writes = new Set<Promise<void>>();
+  let writeError: unknown;
   const store = async (index: number, bytes: Uint8Array) => {
+    if (writeError !== undefined) throw writeError;
     const hash = await sha256Hex(bytes);
-    await cache.putChunk(hash, bytes);
     if (bytes.buffer !== buffer.buffer) buffer.set(bytes, index * chunkSize);
     hashes[index] = hash;
     chunksFetched += 1;
-    await record();
+    while (writes.size >= MAX_PENDING_WRITES) await Promise.race(writes);
+    const write: Promise<void> = cache
+      .putChunk(hash, bytes)
+      .then(() => {
+        stored[index] = true;
+        return record();
+      })
+      .then(
+        () => void writes.delete(write),
+        (err: unknown) => {
+          writes.delete(write);
+          writeError ??= err;
+        },
+      );
+    writes.add(write);
   };
 
   const controller = new AbortController();
@@ -178,6 +200,8 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
       if (wholeFile) return wholeFile;
       await store(index, buffer.subarray(start, start + length));
     });
+    while (writes.size > 0) await Promise.race(writes);
+    if (writeError !== undefined) throw writeError;
     await recording;
   } catch (err) {
     if (options.signal?.aborted) throw abortedError(options.signal);

@@ -128,6 +128,7 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
           ...(options.dtype === undefined ? {} : { dtype: options.dtype }),
           ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
           ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
+          ...(options.prepack === undefined ? {} : { prepack: options.prepack }),
           ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }),
         },
       };

@@ -21,6 +21,7 @@ export interface HfWorkerLoadOptions {
   cache: HfWorkerCacheSpec;
   concurrency?: number;
   chunkSize?: number;
+  prepack?: boolean;
   wasmPaths?: string | { wasm: string; mjs: string };
 }
 

@@ -32,6 +32,12 @@ export interface HfPipelineOptions {
   concurrency?: number;
   /** HF-repository sources: chunk size of the synthesized manifests (default 8 MiB). */
   chunkSize?: number;
+  /**
+   * Let ORT repack weights for its matrix kernels when the session is created
+   * (default true, ORT's own default). `false` makes a session ready sooner
+   * (its creation was ~3x faster on a 97 MiB encoder) at a slower call (~1.5x).
+   */
+  prepack?: boolean;
   /** Browsers: where ORT's wasm files live (default: this app's origin; transformers.js would ask a CDN). */
   wasmPaths?: string | { wasm: string; mjs: string };
   /**
@@ -95,6 +101,7 @@ export async function pipeline(task: string, modelId: string, options: HfPipelin
     dtype,
     ...(graph && graph.externalData.length > 0 ? { externalData: graph.externalData.map((p) => ({ path: p.slice(p.lastIndexOf('/') + 1), file: p })) } : {}),
     ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}),
+    ...(options.prepack !== undefined ? { prepack: options.prepack } : {}),
   });
   throwIfAborted(options.signal);
   return Object.assign(run, { task, modelId, device, reason, stats: files.stats });
