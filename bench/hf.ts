@@ -1,5 +1,5 @@
 /**
- * `npm run bench:hf [-- --runs 3 --size 256MiB --json FILE]`
+ * `npm run bench:hf [-- --runs 3 --size 256MiB --json FILE --no-prepack --profile --probe ort|idb]`
  *
  * One Hugging Face-layout encoder (generated, random incompressible float32
  * weights, at least 256 MiB), served by a local hub look-alike; headless
@@ -31,7 +31,8 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: '256MiB' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
-    probe: { type: 'boolean', default: false },
+    // Breakdowns: `--probe ort` (ORT session creation by options), `--probe idb` (IndexedDB read by concurrency).
+    probe: { type: 'string' },
     // `--no-prepack`: Tessera's sessions skip ORT's weight repacking (pipeline option prepack: false).
     prepack: { type: 'boolean', default: true },
   },
@@ -118,12 +119,22 @@ try {
         page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, { ...opts, ...(args.prepack ? {} : { prepack: false }) }] as const);
       const clearAll = () => page.evaluate(() => (window as unknown as Bench).bench.clearAll());
 
-      if (args.probe) {
+      if (args.probe === 'ort') {
         const variants: Record<string, unknown>[] = [{ warmFirst: true }, { warmFirst: true, extra: { session: { disable_prepacking: '1' } } }, {}, { extra: { session: { disable_prepacking: '1' } } }];
         for (const v of variants) {
           await open();
           const r = await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.ortProbe(h, m, o), [hub.url, modelId, v] as const);
           console.error(`PROBE ${JSON.stringify(v)} ${JSON.stringify(r)}`);
+        }
+        continue;
+      }
+      if (args.probe === 'idb') {
+        await open();
+        await clearAll();
+        await tessera();
+        for (const c of [4, 8, 16, 36, 4, 8, 16, 36]) {
+          await open();
+          console.error(`PROBE idb concurrency ${c}: ${await page.evaluate(([h, m, n]) => (window as unknown as Bench).bench.idbProbe(h, m, n), [hub.url, modelId, c] as const)} ms`);
         }
         continue;
       }
@@ -141,6 +152,8 @@ try {
           console.error(`PROFILE plain warm ${Date.now()}`, JSON.stringify(await plain()));
           await open();
           console.error(`PROFILE tessera warm ${Date.now()}`, JSON.stringify(await tessera()));
+          await open();
+          console.error(`PROFILE tessera in-page warm ${Date.now()}`, JSON.stringify(await tessera({ worker: false })));
         }
         continue;
       }

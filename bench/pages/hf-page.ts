@@ -117,6 +117,21 @@ const bench = {
     return { fetchMs: Math.round(t1 - t0), warmMs: Math.round(t2 - t1), createMs: Math.round(t3 - t2), runs };
   },
 
+  /** Breakdown: the weights' chunks out of IndexedDB at a given concurrency, into one buffer. */
+  async idbProbe(hubUrl: string, modelId: string, concurrency: number) {
+    const cache = createIdbCache();
+    const manifest = await cache.getManifest(`hf:${hubUrl}/${modelId}/resolve/main/`, 'file:onnx/model.onnx');
+    if (!manifest) throw new Error('not cached');
+    const file = manifest.files[0]!;
+    const buffer = new Uint8Array(file.size);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < file.chunks.length; i = next++) buffer.set((await cache.getChunk(file.chunks[i]!))!, i * manifest.chunkSize);
+    }));
+    return Math.round(performance.now() - t0);
+  },
+
   /** Forget everything both sides cached: Tessera's IndexedDB and transformers.js's Cache API (weights and ORT's wasm). */
   async clearAll() {
     await createIdbCache().clear();

@@ -93,6 +93,9 @@ export async function pipeline(task: string, modelId: string, options: HfPipelin
   };
   const files: HfFiles = source.type === 'pack' ? await packFiles(source.url, providerOptions) : hfRepoFiles(source.url, providerOptions);
   const dtype = options.dtype ?? 'fp32';
+  // transformers.js asks for these only once it is imported and has read
+  // config.json; start them now so the reads overlap its import and ORT's start.
+  for (const path of [`onnx/${graphName(dtype)}`, 'config.json', 'tokenizer.json', 'tokenizer_config.json']) void files.open(path).catch(() => {});
   const graph = files.manifest?.graphs.find((g) => g.path === `onnx/${graphName(dtype)}`);
   const run = await createTransformersPipeline({
     task,
