@@ -204,6 +204,11 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
     if (writeError !== undefined) throw writeError;
     await recording;
   } catch (err) {
+    // Let the writes already under way land and be recorded: the caller may
+    // end this realm (a closed tab, a terminated worker) as soon as we return,
+    // and a resume should find every chunk that was fully downloaded.
+    await Promise.allSettled([...writes]);
+    await recording.catch(() => {});
     if (options.signal?.aborted) throw abortedError(options.signal);
     throw err;
   } finally {

@@ -25,6 +25,9 @@ export interface HfWorkerLike {
   close?(): void;
 }
 
+/** How long an aborted load may take to settle its cache writes before its worker is ended. */
+const ABORT_GRACE_MS = 2000;
+
 interface Waiter {
   resolve(response: HfWorkerResponse): void;
   reject(error: unknown): void;
@@ -106,9 +109,13 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
   };
 
   const signal = options.signal;
+  let grace: ReturnType<typeof setTimeout> | undefined;
   const onAbort = () => {
     port.postMessage({ type: 'cancel', id: loadId } satisfies HfWorkerRequest, []);
-    close(); // the worker and whatever it half-loaded go with it; the cache keeps the verified chunks
+    // The worker answers once the chunk writes under way have landed (so a
+    // resume finds every chunk it downloaded); its error reply ends the load
+    // and the worker. Past the grace period it is ended regardless.
+    grace = setTimeout(close, ABORT_GRACE_MS);
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   let loaded: Extract<HfWorkerResponse, { type: 'loaded' }>;
@@ -138,7 +145,12 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
     if (signal?.aborted) throw new TesseraError('aborted', `loading the ${task} pipeline was aborted`, { cause: signal.reason });
     throw err;
   } finally {
+    clearTimeout(grace);
     signal?.removeEventListener('abort', onAbort);
+  }
+  if (signal?.aborted) {
+    close(); // it finished loading before it saw the cancel
+    throw new TesseraError('aborted', `loading the ${task} pipeline was aborted`, { cause: signal.reason });
   }
   const { info } = loaded;
 
