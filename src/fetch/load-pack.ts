@@ -123,22 +123,22 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     throwIfAborted(signal);
 
     // Cached chunks into place.
-    tracker.setPhase('assemble');
+    // Cached chunks are read while the missing ones download (a resumed load
+    // does both at once instead of one after the other).
+    tracker.setPhase(plan.missing.length > 0 ? 'download' : 'assemble');
     const refetch: PlannedChunk[] = [];
-    await runPool(plan.cached, 4, controller, async (chunk) => {
+    const readCached = runPool(plan.cached, 4, controller, async (chunk) => {
       const bytes = await (store as ModelCache).getChunk(chunk.hash);
       // Gone since planning (deleted by another tab, or a damaged entry): fetch it instead.
       if (!bytes || bytes.byteLength !== chunk.size) return void refetch.push(chunk);
       place(chunk, bytes, 'cache');
       stats.chunksFromCache += 1;
     });
-    throwIfAborted(signal);
 
     // Missing chunks from the network.
-    tracker.setPhase('download');
     const delivered = new Set<string>();
     const chunkByHash = new Map(plan.chunks.map((c) => [c.hash, c]));
-    const cachedHashes = new Set(plan.cached.filter((c) => !refetch.includes(c)).map((c) => c.hash));
+    const cachedHashes = new Set(plan.cached.map((c) => c.hash));
     // Cache writes run behind the downloads (at most MAX_PENDING_WRITES at a time):
     // awaiting each IndexedDB commit before the next request left the network
     // idle for a transaction's latency per chunk. The manifest is written only
@@ -189,7 +189,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
             response = undefined; // a retry asks again
             return fetchWholeFile({ url: fileUrl(manifestUrl, file.path), file, chunkSize: manifest.chunkSize, fetch: fetchFn, signal, onBytes, response: first }, async (index, bytes) => {
               const hash = file.chunks[index] as string;
-              if (cachedHashes.has(hash)) return; // already in place, and already stored
+              if (cachedHashes.has(hash) && !refetch.some((c) => c.hash === hash)) return; // already in place, and already stored
               // streamChunks hands each chunk its own buffer, so storing it keeps nothing else alive.
               await deliver(chunkByHash.get(hash) as PlannedChunk, bytes);
             });
@@ -202,7 +202,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       return pending;
     };
 
-    await runPool([...plan.missing, ...refetch], concurrency, controller, async (chunk) => {
+    const fetchChunk = async (chunk: PlannedChunk): Promise<void> => {
       const first = chunk.places[0] as PlannedChunk['places'][number];
       if (delivered.has(chunk.hash)) return;
       if (wholeFiles.has(first.file)) return wholeFile(first.file);
@@ -233,7 +233,14 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       }, retryOptions);
       if (bytes instanceof Response) return wholeFile(first.file, bytes);
       await deliver(chunk, bytes);
-    }).finally(() => settleWrites().catch(() => {}));
+    };
+    try {
+      await Promise.all([readCached, runPool(plan.missing, concurrency, controller, fetchChunk)]);
+      // Chunks the cache lost since planning are known only once they are read.
+      if (refetch.length > 0) await runPool(refetch, concurrency, controller, fetchChunk);
+    } finally {
+      await settleWrites().catch(() => {});
+    }
     await settleWrites();
     if (signal.aborted) throw abortedError(signal);
 

@@ -20,6 +20,9 @@ import {
 } from '../protocol/worker-messages.ts';
 
 /** A Worker, or one end of a MessageChannel (tests serve an engine on the other end). */
+
+/** How long an aborted load may take to stop cleanly in the worker before the caller is answered. */
+const LOAD_CANCEL_GRACE_MS = 2000;
 export interface WorkerLike {
   postMessage(message: unknown, transfer: Transferable[]): void;
   addEventListener(type: 'message' | 'error' | 'messageerror', listener: (event: Event) => void): void;
@@ -140,7 +143,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     connect().postMessage(request, transfer);
   }
 
-  /** Sends a request and waits for its reply; an abort sends `cancel` and rejects at once. */
+  /** Sends a request and waits for its reply; an abort sends `cancel` and rejects (a load within LOAD_CANCEL_GRACE_MS). */
   function request<T extends WorkerResponse['type']>(
     build: (id: number) => WorkerRequest,
     options: { signal?: AbortSignal | undefined; transfer?: Transferable[]; onProgress?: ((p: LoadProgress) => void) | undefined },
@@ -151,10 +154,41 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     return new Promise<Reply<T>>((resolve, reject) => {
       const signal = options.signal;
       const onAbort = () => {
-        if (!pending.delete(id)) return;
-        if (message.type === 'load' || message.type === 'load-pipeline') abandoned.add(id);
+        if (!pending.has(id)) return;
         post({ type: 'cancel', id });
-        reject(new TesseraError('aborted', `${message.type} was aborted`, { cause: signal?.reason }));
+        const aborted = new TesseraError('aborted', `${message.type} was aborted`, { cause: signal?.reason });
+        if (message.type !== 'load' && message.type !== 'load-pipeline') {
+          pending.delete(id);
+          cleanup();
+          reject(aborted);
+          return;
+        }
+        // A load gets a moment to stop cleanly: chunks it already downloaded are
+        // still being written to the cache, and letting those writes land is what
+        // keeps the next load's refetch small. Bounded, so an abort stays prompt.
+        const timer = setTimeout(() => {
+          if (!pending.delete(id)) return;
+          abandoned.add(id); // a late 'loaded' is disposed on arrival
+          cleanup();
+          reject(aborted);
+        }, LOAD_CANCEL_GRACE_MS);
+        pending.set(id, {
+          onProgress: undefined,
+          resolve: (reply) => {
+            // It finished before the cancel arrived: release what it loaded.
+            clearTimeout(timer);
+            const loaded = reply as { model?: { id: string }; pipeline?: { id: string } };
+            const modelId = loaded.model?.id ?? loaded.pipeline?.id;
+            if (modelId !== undefined) post({ type: 'dispose', id: nextId++, model: modelId });
+            cleanup();
+            reject(aborted);
+          },
+          reject: () => {
+            clearTimeout(timer);
+            cleanup();
+            reject(aborted);
+          },
+        });
       };
       const cleanup = () => signal?.removeEventListener('abort', onAbort);
       pending.set(id, {
