@@ -150,7 +150,7 @@ try {
         warmNetworkWeightBytes,
       };
       results.push(result);
-      console.error(`run ${run}/${runs}: cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit fetch ${limit.fetchMs.toFixed(0)} ms, warm files ready ${warm.fetchMs.toFixed(0)} ms, limit ${limit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms, naive ${naive.totalMs.toFixed(0)} ms`);
+      console.error(`run ${run}/${runs}: cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit fetch ${limit.fetchMs.toFixed(0)} ms, warm files ready ${warm.fetchMs.toFixed(0)} ms, limit ${limit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms, naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)})`);
     } finally {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
