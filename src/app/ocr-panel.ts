@@ -6,6 +6,7 @@ import { toErrorData } from '../errors.ts';
 import { boxesSvg } from '../embed/boxes-svg.ts';
 import type { SharedOcrResult } from '../embed/shared-ocr.ts';
 import { byId, el } from './dom.ts';
+import { acceptImageFiles } from '../embed/accept-image-files.ts';
 
 /**
  * @example
@@ -54,21 +55,7 @@ export function ocrPanel(read: (bytes: Uint8Array) => Promise<SharedOcrResult>, 
     result.hidden = false;
   };
 
-  input.addEventListener('change', () => {
-    const file = input.files?.[0];
-    if (file) void handle(file);
-  });
-  zone.addEventListener('dragover', (e) => {
-    e.preventDefault();
-    zone.classList.add('over');
-  });
-  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-  zone.addEventListener('drop', (e) => {
-    e.preventDefault();
-    zone.classList.remove('over');
-    const file = e.dataTransfer?.files[0];
-    if (file) void handle(file);
-  });
+  acceptImageFiles(zone, input, (file) => void handle(file));
   document.addEventListener('paste', (e) => {
     const file = [...(e.clipboardData?.files ?? [])].find((f) => f.type.startsWith('image/'));
     if (file) void handle(file);

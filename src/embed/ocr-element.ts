@@ -12,6 +12,7 @@ import { boxesSvg } from './boxes-svg.ts';
 import type { SharedOcr, SharedOcrResult } from './shared-ocr.ts';
 import type { OcrPipeline } from './ocr-pipeline.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
+import { acceptImageFiles } from './accept-image-files.ts';
 
 /** What the element needs from the embed script (injected so it holds no globals). */
 export interface OcrElementContext {
@@ -61,21 +62,7 @@ export function createOcrElement(context: OcrElementContext): CustomElementConst
         ${this.dataset.serve !== undefined ? '<p><button type="button" class="serve" aria-pressed="false">Serve requests from this tab</button> <span class="served"></span></p>' : ''}`;
       const zone = this.#shadow.querySelector('.zone') as HTMLLabelElement;
       const input = this.#shadow.querySelector('input') as HTMLInputElement;
-      input.addEventListener('change', () => {
-        const file = input.files?.[0];
-        if (file) void this.read(file);
-      });
-      zone.addEventListener('dragover', (e) => {
-        e.preventDefault();
-        zone.classList.add('over');
-      });
-      zone.addEventListener('dragleave', () => zone.classList.remove('over'));
-      zone.addEventListener('drop', (e) => {
-        e.preventDefault();
-        zone.classList.remove('over');
-        const file = e.dataTransfer?.files[0];
-        if (file) void this.read(file);
-      });
+      acceptImageFiles(zone, input, (file) => void this.read(file));
       this.addEventListener('paste', (e) => {
         const file = [...(e.clipboardData?.files ?? [])][0];
         if (file) void this.read(file);

@@ -19,18 +19,12 @@ import {
   type WorkerResponse,
 } from '../protocol/worker-messages.ts';
 
-/** A Worker, or one end of a MessageChannel (tests serve an engine on the other end). */
+import type { WorkerLike } from '../protocol/worker-like.ts';
+
+export type { WorkerLike };
 
 /** How long an aborted load may take to stop cleanly in the worker before the caller is answered. */
 const LOAD_CANCEL_GRACE_MS = 2000;
-export interface WorkerLike {
-  postMessage(message: unknown, transfer: Transferable[]): void;
-  addEventListener(type: 'message' | 'error' | 'messageerror', listener: (event: Event) => void): void;
-  removeEventListener(type: 'message' | 'error' | 'messageerror', listener: (event: Event) => void): void;
-  start?(): void;
-  terminate?(): void;
-  close?(): void;
-}
 
 export interface WorkerEngineOptions {
   /** Defaults to a new module Worker running src/engine/engine-worker.ts, created on first use. The engine owns it: `dispose()` ends it. */

@@ -12,18 +12,12 @@
 import { TesseraError, fromErrorData, throwIfAborted } from '../../errors.ts';
 import { isCacheSpec } from '../resolve-cache.ts';
 import { parseHfWorkerResponse, type HfWorkerCacheSpec, type HfWorkerRequest, type HfWorkerResponse } from './hf-worker-messages.ts';
+import type { WorkerLike } from '../../protocol/worker-like.ts';
 import { resolveHfSource } from './hf-source.ts';
 import type { HfPipeline, HfPipelineOptions } from './pipeline.ts';
 
 /** A Worker, or one end of a MessageChannel (a test can serve pipelines on the other end). */
-export interface HfWorkerLike {
-  postMessage(message: unknown, transfer: Transferable[]): void;
-  addEventListener(type: 'message' | 'error' | 'messageerror', listener: (event: Event) => void): void;
-  removeEventListener(type: 'message' | 'error' | 'messageerror', listener: (event: Event) => void): void;
-  start?(): void;
-  terminate?(): void;
-  close?(): void;
-}
+export type HfWorkerLike = WorkerLike;
 
 /** How long an aborted load may take to settle its cache writes before its worker is ended. */
 const ABORT_GRACE_MS = 2000;
