@@ -3,11 +3,12 @@
  * transports (in-process, a dedicated Web Worker), so calling code is the same
  * wherever the session actually lives.
  */
-import type { Device, DeviceRequest, ValueInfo } from '../protocol/device.ts';
+import type { DeviceRequest } from '../protocol/device.ts';
 import type { ModelCache } from '../cache/model-cache.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
+import type { WorkerCacheSpec, WorkerModelInfo } from '../protocol/worker-messages.ts';
 import type { PipelineKind, PipelineOf } from './pipelines/pipeline.ts';
 
 /** Where a model comes from: its `manifest.json` URL, or a manifest already in hand. */
@@ -19,11 +20,7 @@ export type ModelSource = string | PackManifest;
  * - `default`: IndexedDB in browsers and workers, the cache directory in Node.
  * - `memory`: nothing persisted; for running a model you do not want to keep.
  */
-export type CacheSpec =
-  | { type: 'default' }
-  | { type: 'indexeddb'; prefix?: string }
-  | { type: 'fs'; dir?: string }
-  | { type: 'memory' };
+export type CacheSpec = WorkerCacheSpec;
 
 export interface LoadOptions {
   /** Default `auto`: WebGPU when the adapter fits the model, else wasm. */
@@ -51,17 +48,12 @@ export interface RunOptions {
   transfer?: boolean;
 }
 
-/** What is known about a loaded model; plain data, the same on both sides of a worker. */
-export interface ModelInfo {
-  id: string;
-  manifest: PackManifest;
-  device: Device;
-  /** Why that device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ... */
-  deviceReason: string;
-  inputNames: string[];
-  outputNames: string[];
-  inputMetadata: ValueInfo[];
-}
+/**
+ * What is known about a loaded model; plain data, the same on both sides of a
+ * worker (one definition, in the worker protocol). `deviceReason` says why that
+ * device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ...
+ */
+export type ModelInfo = WorkerModelInfo;
 
 export interface ModelHandle extends ModelInfo {
   run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
