@@ -7,40 +7,21 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsCache } from '../../src/cache/fs-cache.ts';
 import { pipeline } from '../../src/engine/hf/pipeline.ts';
 import { isTesseraError } from '../../src/errors.ts';
 import { packModel } from '../../src/pack/pack-model.ts';
+import { HF_SENTENCES, referenceEmbeddings } from '../helpers/hf-fixtures.ts';
 import { writeHfEncoder, type HfEncoder } from '../helpers/hf-model.ts';
 import { startHfServer, type HfServer } from '../helpers/hf-server.ts';
 import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
 
-const SENTENCES = ['hello world', 'the cat sat on the mat', 'tessera loads model weights fast'];
 let root: string;
 let enc: HfEncoder;
 let hub: HfServer;
 let packs: RangeServer;
 let reference: number[][];
-
-/** Mean-pooled, L2-normalised last_hidden_state from onnxruntime-node, one sentence at a time (no padding). */
-async function referenceEmbeddings(modelPath: string, sentences: string[]): Promise<number[][]> {
-  const session = await ort.InferenceSession.create(modelPath);
-  const out: number[][] = [];
-  for (const s of sentences) {
-    const ids = enc.idsOf(s);
-    const t = (v: number[]) => new ort.Tensor('int64', BigInt64Array.from(v.map(BigInt)), [1, v.length]);
-    const { last_hidden_state: h } = await session.run({ input_ids: t(ids), attention_mask: t(ids.map(() => 1)), token_type_ids: t(ids.map(() => 0)) });
-    const data = (h as ort.Tensor).data as Float32Array;
-    const mean = new Array(enc.hidden).fill(0);
-    for (let i = 0; i < ids.length; i++) for (let j = 0; j < enc.hidden; j++) mean[j] += (data[i * enc.hidden + j] as number) / ids.length;
-    const norm = Math.hypot(...mean);
-    out.push(mean.map((x) => x / norm));
-  }
-  await session.release();
-  return out;
-}
 
 function expectClose(actual: { dims: number[]; data: Float32Array }, expected: number[][]): void {
   expect(actual.dims).toEqual([expected.length, enc.hidden]);
@@ -55,7 +36,7 @@ beforeAll(async () => {
   await packModel(enc.dir, { out: join(root, 'packs', 'tiny-bert'), chunkSize: 64 * 1024 });
   hub = await startHfServer({ repos: { 'test/tiny-bert': enc.dir } });
   packs = await startRangeServer({ root: join(root, 'packs') });
-  reference = await referenceEmbeddings(join(enc.dir, 'onnx', 'model.onnx'), SENTENCES);
+  reference = await referenceEmbeddings(enc, join(enc.dir, 'onnx', 'model.onnx'), HF_SENTENCES);
 });
 
 afterAll(async () => {
@@ -70,7 +51,7 @@ describe('pipeline from a Hugging Face-style repository (no manifest)', () => {
     const options = { source: hub.url, cache, chunkSize: 64 * 1024, device: 'auto' as const };
     const embed = await pipeline('feature-extraction', 'test/tiny-bert', options);
     expect(embed.device).toBe('cpu');
-    expectClose(await embed(SENTENCES, { pooling: 'mean', normalize: true }), reference);
+    expectClose(await embed(HF_SENTENCES, { pooling: 'mean', normalize: true }), reference);
     const weightPath = '/test/tiny-bert/resolve/main/onnx/model.onnx';
     const cold = hub.stats();
     expect(cold.byPath[weightPath]!.bytes).toBeGreaterThan(enc.weightBytes);
@@ -80,7 +61,7 @@ describe('pipeline from a Hugging Face-style repository (no manifest)', () => {
 
     hub.resetStats();
     const again = await pipeline('feature-extraction', 'test/tiny-bert', options);
-    expectClose(await again(SENTENCES, { pooling: 'mean', normalize: true }), reference);
+    expectClose(await again(HF_SENTENCES, { pooling: 'mean', normalize: true }), reference);
     expect(hub.stats().byPath[weightPath]).toBeUndefined();
     expect(hub.stats().bytes).toBe(0);
     expect(again.stats.bytesFromNetwork).toBe(0);
@@ -108,13 +89,13 @@ describe('pipeline from a Tessera pack of the Hugging Face folder', () => {
     const cache = createFsCache({ dir: join(root, 'cache-pack') });
     const source = `${packs.url}/tiny-bert/manifest.json`;
     const embed = await pipeline('feature-extraction', 'tiny-bert', { source, cache, device: 'wasm' });
-    expectClose(await embed(SENTENCES, { pooling: 'mean', normalize: true }), reference);
+    expectClose(await embed(HF_SENTENCES, { pooling: 'mean', normalize: true }), reference);
     expect(embed.stats.bytesFromNetwork).toBeGreaterThan(enc.weightBytes);
     await embed.dispose();
 
     packs.resetStats();
     const again = await pipeline('feature-extraction', 'tiny-bert', { source, cache, device: 'wasm' });
-    expectClose(await again(SENTENCES, { pooling: 'mean', normalize: true }), reference);
+    expectClose(await again(HF_SENTENCES, { pooling: 'mean', normalize: true }), reference);
     const files = Object.keys(packs.stats().byPath).filter((p) => !p.endsWith('manifest.json'));
     expect(files).toEqual([]);
     expect(again.stats.bytesFromNetwork).toBe(0);
