@@ -3,7 +3,7 @@ import type { InferMessage, ModelOffer } from '../protocol/coordinator-messages.
 import type { CoordinatorAction } from './actions.ts';
 import type { RoutingPolicy } from './config.ts';
 import { Coordinator } from './coordinator.ts';
-import { seededRandom } from './simulate-coordinator.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 /**
  * Random schedules of joins, leaves, disconnects, lease expiries, results,

@@ -9,6 +9,7 @@ import type { CoordinatorAction } from './actions.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Coordinator } from './coordinator.ts';
 import type { InferMessage } from '../protocol/coordinator-messages.ts';
+import { seededRandom } from '../seeded-random.ts';
 
 export interface SimulatedSession {
   /** Time to run one batch, whatever its size (ms). */
@@ -41,18 +42,6 @@ export interface SimulationResult {
   perSession: number[];
   p50Ms: number;
   p99Ms: number;
-}
-
-/** A small seeded PRNG (mulberry32): simulations must be repeatable. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Event = { at: number; seq: number; run: () => void };

@@ -1,23 +1,8 @@
 /**
- * A small seeded PRNG (mulberry32): the same seed gives the same weights on
- * every machine, so generated models and their packs are reproducible.
+ * Seed helpers for generated models: each layer gets its own stream, so
+ * generated models and their packs are reproducible.
  */
-
-/**
- * @example
- * const next = seededRandom(42);
- * next(); // 0 <= x < 1, same sequence for seed 42 everywhere
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../seeded-random.ts';
 
 /** Mixes a seed with a stream id, so each layer has its own independent sequence. */
 export function deriveSeed(seed: number, stream: number): number {
