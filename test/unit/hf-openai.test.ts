@@ -5,11 +5,9 @@
  * Tessera, and the generated BERT-style encoder served by a local hub
  * look-alike. Embeddings are checked against a direct run of the pipeline.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddingsRunner } from '../../src/engine/hf/embeddings-runner.ts';
@@ -17,23 +15,15 @@ import { pipeline, type HfPipeline } from '../../src/engine/hf/pipeline.ts';
 import { connectSession, type SessionClient } from '../../src/transport/session-client.ts';
 import { writeHfEncoder } from '../helpers/hf-model.ts';
 import { startHfServer, type HfServer } from '../helpers/hf-server.ts';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const API_KEY = 'openai-test-key';
 const JOIN = 'openai-test-join';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('OpenAI embeddings through the local Worker', () => {
   let work: string;
-  let child: ChildProcess;
+  let dev: WranglerDev;
   let base: string;
-  let output = '';
   let hub: HfServer;
   let embed: HfPipeline;
   let session: SessionClient;
@@ -46,24 +36,10 @@ describe('OpenAI embeddings through the local Worker', () => {
     embed = await pipeline('feature-extraction', 'test/bert', { source: hub.url, cache: { type: 'memory' } });
     const runner = embeddingsRunner(embed, { name: 'tiny-bert', hidden: enc.hidden, maxBatch: 16 });
 
-    const [port, inspectorPort] = [await freePort(), await freePort()];
-    base = `http://127.0.0.1:${port}`;
-    child = spawn(
-      'npx',
-      ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort), '--persist-to', join(work, 'state'),
-        '--var', `TESSERA_API_KEYS:${API_KEY}`, '--var', `TESSERA_JOIN_TOKEN:${JOIN}`, '--var', 'TESSERA_COORDINATOR_CONFIG:{"maxDelayMs":20}', '--show-interactive-dev-session=false'],
-      { env: { ...process.env, WRANGLER_SEND_METRICS: 'false', PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 50_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited:\n${output}`);
-      if (Date.now() > deadline) throw new Error(`wrangler dev did not start:\n${output}`);
-      const up = await fetch(`${base}/`).then((r) => r.arrayBuffer().then(() => true), () => false);
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    dev = await startWranglerDev({
+      vars: { TESSERA_API_KEYS: API_KEY, TESSERA_JOIN_TOKEN: JOIN, TESSERA_COORDINATOR_CONFIG: '{"maxDelayMs":20}' },
+    });
+    base = dev.base;
     session = connectSession({
       url: base,
       token: JOIN,
@@ -87,11 +63,7 @@ describe('OpenAI embeddings through the local Worker', () => {
     session?.close();
     await embed?.dispose();
     await hub?.close();
-    if (child?.pid !== undefined && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      process.kill(-child.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
+    await dev?.stop();
     await rm(work, { recursive: true, force: true });
   });
 

@@ -4,75 +4,31 @@
  * the CLI's own code over HTTP, then read back with a ranged GET. About 5-8 s
  * here, most of it wrangler's start.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest } from '../../src/pack/build-manifest.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { runCli } from '../../src/cli/main.ts';
-import { PassThrough } from 'node:stream';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const TOKEN = 'e2e-admin-token';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitUntilUp(url: string, child: ChildProcess, log: () => string, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}:\n${log()}`);
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`wrangler dev did not answer within ${timeoutMs} ms:\n${log()}`);
-}
-
 describe('wrangler dev end to end', () => {
-  let child: ChildProcess;
+  let dev: WranglerDev;
   let base: string;
-  let output = '';
-  const work = mkdtempSync(join(tmpdir(), 'tessera-wrangler-'));
+  const work = mkdtempSync(join(tmpdir(), 'tessera-wrangler-pack-'));
 
   beforeAll(async () => {
-    const [port, inspectorPort] = [await freePort(), await freePort()];
-    base = `http://127.0.0.1:${port}`;
-    const nodeBin = dirname(process.execPath);
-    child = spawn(
-      'npx',
-      ['wrangler', 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-        '--persist-to', join(work, 'state'), '--var', `TESSERA_ADMIN_TOKEN:${TOKEN}`, '--show-interactive-dev-session=false'],
-      {
-        // Wrangler needs Node >= 22: put this process's Node first on PATH.
-        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', PATH: `${nodeBin}:${process.env.PATH ?? ''}` },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,
-      },
-    );
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitUntilUp(`${base}/`, child, () => output);
+    dev = await startWranglerDev({ vars: { TESSERA_ADMIN_TOKEN: TOKEN } });
+    base = dev.base;
   }, 60_000);
 
   afterAll(async () => {
-    if (child?.pid !== undefined && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      process.kill(-child.pid, 'SIGTERM'); // the group we created: wrangler, esbuild, workerd
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-    }
+    await dev?.stop();
     rmSync(work, { recursive: true, force: true });
   });
 
