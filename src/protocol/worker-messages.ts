@@ -88,7 +88,8 @@ export type WorkerResponse =
   | { type: 'recognized'; id: number; result: WorkerOcrResult }
   | { type: 'error'; id: number; error: ErrorData };
 
-const DEVICES = new Set(['webgpu', 'wasm', 'auto']);
+/** The DeviceRequest values, for checking messages. */
+export const DEVICE_REQUESTS: ReadonlySet<string> = new Set<DeviceRequest>(['webgpu', 'wasm', 'auto']);
 const CACHE_TYPES = new Set(['default', 'indexeddb', 'fs', 'memory']);
 
 /**
@@ -104,7 +105,7 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) {
         throw bad('load.source must be a manifest URL or a manifest object');
       }
-      if (typeof msg.device !== 'string' || !DEVICES.has(msg.device)) bad(`load.device must be webgpu, wasm or auto, got ${JSON.stringify(msg.device)}`);
+      if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`load.device must be webgpu, wasm or auto, got ${JSON.stringify(msg.device)}`);
       const cache = msg.cache as { type?: unknown } | undefined;
       if (typeof cache !== 'object' || cache === null || typeof cache.type !== 'string' || !CACHE_TYPES.has(cache.type)) {
         bad('load.cache must be { type: default | indexeddb | fs | memory }');
@@ -176,13 +177,9 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       if (typeof r?.text !== 'string' || !Array.isArray(r.lines)) bad('recognized.result must be { text, lines, timings }');
       return msg as unknown as WorkerResponse;
     }
-    case 'error': {
-      const error = msg.error as Partial<ErrorData> | undefined;
-      if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') {
-        bad('error.error must be ErrorData { name, code, message }');
-      }
+    case 'error':
+      requireErrorData(msg);
       return msg as unknown as WorkerResponse;
-    }
     default: {
       const unknown: never = type;
       throw bad(`unknown response type ${JSON.stringify(unknown)}`);
@@ -190,18 +187,44 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
   }
 }
 
-function asMessage(data: unknown, what: string): Record<string, unknown> {
-  if (typeof data !== 'object' || data === null) throw bad(`a worker ${what} must be an object`);
+/**
+ * The envelope every worker message shares (an object with a string `type`
+ * and an integer `id`); `who` names the protocol in the error.
+ *
+ * @example
+ * const msg = asMessage(event.data, 'request', 'HF worker');
+ */
+export function asMessage(data: unknown, what: string, who = 'worker'): Record<string, unknown> {
+  if (typeof data !== 'object' || data === null) throw bad(`${who} ${what} must be an object`);
   const msg = data as Record<string, unknown>;
-  if (typeof msg.type !== 'string') throw bad(`a worker ${what} needs a string type`);
-  if (!Number.isInteger(msg.id)) throw bad(`worker ${what} ${msg.type} needs an integer id`);
+  if (typeof msg.type !== 'string') throw bad(`${who} ${what} needs a string type`);
+  if (!Number.isInteger(msg.id)) throw bad(`${who} ${what} ${msg.type} needs an integer id`);
   return msg;
+}
+
+/**
+ * An `error` response carries ErrorData.
+ *
+ * @example
+ * if (msg.type === 'error') requireErrorData(msg);
+ */
+export function requireErrorData(msg: Record<string, unknown>): void {
+  const error = msg.error as Partial<ErrorData> | undefined;
+  if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') {
+    bad('error.error must be ErrorData { name, code, message }');
+  }
 }
 
 function requireString(msg: Record<string, unknown>, key: string): void {
   if (typeof msg[key] !== 'string') bad(`${String(msg.type)}.${key} must be a string`);
 }
 
-function bad(message: string): never {
+/**
+ * @example
+ * if (typeof msg.x !== 'number') badRequest('x must be a number');
+ */
+export function badRequest(message: string): never {
   throw new TesseraError('bad-request', message);
 }
+
+const bad = badRequest;

@@ -5,7 +5,9 @@
  * @huggingface/transformers, which the engine worker never should.
  * Everything that arrives is validated before it is trusted.
  */
-import { TesseraError, type ErrorData } from '../../errors.ts';
+import type { DeviceRequest } from '../../protocol/device.ts';
+import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData } from '../../protocol/worker-messages.ts';
+import type { ErrorData } from '../../errors.ts';
 import type { HfDevice } from '../../backend/transformers.ts';
 import type { HfLoadStats } from './hf-file-provider.ts';
 import type { HfSource } from './hf-source.ts';
@@ -16,7 +18,7 @@ export type HfWorkerCacheSpec = { type: 'default' } | { type: 'indexeddb'; prefi
 /** The pipeline options that can cross: no functions, no signal, no cache object. */
 export interface HfWorkerLoadOptions {
   source: string | HfSource;
-  device: 'webgpu' | 'wasm' | 'auto';
+  device: DeviceRequest;
   dtype?: string;
   cache: HfWorkerCacheSpec;
   concurrency?: number;
@@ -51,7 +53,6 @@ export type HfWorkerResponse =
   | { type: 'disposed'; id: number }
   | { type: 'error'; id: number; error: ErrorData };
 
-const DEVICES = new Set(['webgpu', 'wasm', 'auto']);
 const CACHES = new Set(['default', 'indexeddb', 'memory']);
 
 /**
@@ -59,7 +60,7 @@ const CACHES = new Set(['default', 'indexeddb', 'memory']);
  * self.addEventListener('message', (e) => handle(parseHfWorkerRequest(e.data)));
  */
 export function parseHfWorkerRequest(data: unknown): HfWorkerRequest {
-  const msg = asMessage(data, 'request');
+  const msg = asMessage(data, 'request', 'HF worker');
   const type = msg.type as HfWorkerRequest['type'];
   switch (type) {
     case 'load': {
@@ -67,7 +68,7 @@ export function parseHfWorkerRequest(data: unknown): HfWorkerRequest {
       const o = msg.options as Partial<HfWorkerLoadOptions> | undefined;
       if (typeof o !== 'object' || o === null) bad('load.options must be an object');
       if (typeof o.source !== 'string' && (typeof o.source !== 'object' || o.source === null)) bad('load.options.source must be a URL or an HfSource');
-      if (typeof o.device !== 'string' || !DEVICES.has(o.device)) bad(`load.options.device must be webgpu, wasm or auto, got ${JSON.stringify(o.device)}`);
+      if (typeof o.device !== 'string' || !DEVICE_REQUESTS.has(o.device)) bad(`load.options.device must be webgpu, wasm or auto, got ${JSON.stringify(o.device)}`);
       const cache = o.cache as { type?: unknown } | undefined;
       if (typeof cache?.type !== 'string' || !CACHES.has(cache.type)) bad("load.options.cache must be { type: 'default' | 'indexeddb' | 'memory' }");
       return msg as unknown as HfWorkerRequest;
@@ -100,7 +101,7 @@ export function parseHfWorkerRequest(data: unknown): HfWorkerRequest {
  * worker.addEventListener('message', (e) => settle(parseHfWorkerResponse(e.data)));
  */
 export function parseHfWorkerResponse(data: unknown): HfWorkerResponse {
-  const msg = asMessage(data, 'response');
+  const msg = asMessage(data, 'response', 'HF worker');
   const type = msg.type as HfWorkerResponse['type'];
   switch (type) {
     case 'progress':
@@ -119,11 +120,9 @@ export function parseHfWorkerResponse(data: unknown): HfWorkerResponse {
       return msg as unknown as HfWorkerResponse;
     case 'disposed':
       return msg as unknown as HfWorkerResponse;
-    case 'error': {
-      const error = msg.error as Partial<ErrorData> | undefined;
-      if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') bad('error.error must be ErrorData { name, code, message }');
+    case 'error':
+      requireErrorData(msg);
       return msg as unknown as HfWorkerResponse;
-    }
     default: {
       const unknown: never = type;
       throw bad(`unknown response type ${JSON.stringify(unknown)}`);
@@ -131,18 +130,6 @@ export function parseHfWorkerResponse(data: unknown): HfWorkerResponse {
   }
 }
 
-function asMessage(data: unknown, what: string): Record<string, unknown> {
-  if (typeof data !== 'object' || data === null) throw bad(`an HF worker ${what} must be an object`);
-  const msg = data as Record<string, unknown>;
-  if (typeof msg.type !== 'string') throw bad(`an HF worker ${what} needs a string type`);
-  if (!Number.isInteger(msg.id)) throw bad(`HF worker ${what} ${msg.type} needs an integer id`);
-  return msg;
-}
-
 function requirePipeline(msg: Record<string, unknown>): void {
   if (!Number.isInteger(msg.pipeline)) bad(`${String(msg.type)}.pipeline must be the integer id from 'loaded'`);
-}
-
-function bad(message: string): never {
-  throw new TesseraError('bad-request', message);
 }
