@@ -10,6 +10,8 @@
  */
 import protobuf from 'protobufjs';
 import { TesseraError } from '../errors.ts';
+import { bitsPerElement, int64ToNumber } from '../pack/onnx-model.ts';
+import { DataType } from '../pack/onnx-types.ts';
 
 export interface ModelRequirements {
   /** Bytes of the largest initializer; 0 when there are none. */
@@ -31,12 +33,6 @@ const TYPE_TENSOR_ELEM_TYPE = 1;
 
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;
-
-/** TensorProto.DataType -> bytes per element (strings have no fixed size and are left out). */
-const ELEMENT_BYTES: Record<number, number> = {
-  1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
-};
-const FLOAT16 = 10;
 
 /**
  * @example
@@ -63,11 +59,12 @@ function readGraph(bytes: Uint8Array, needs: ModelRequirements): void {
     if (wire !== WIRE_BYTES) return void reader.skipType(wire);
     if (field === GRAPH_INITIALIZER) {
       const { dataType, elements } = readTensor(reader.bytes());
-      if (dataType === FLOAT16) needs.usesFloat16 = true;
-      const size = elements * (ELEMENT_BYTES[dataType] ?? 0);
+      if (dataType === DataType.FLOAT16) needs.usesFloat16 = true;
+      // Sub-byte types are packed; strings have no fixed size and count as 0.
+      const size = Math.ceil((elements * bitsPerElement(dataType)) / 8);
       if (size > needs.largestTensorBytes) needs.largestTensorBytes = size;
     } else if (field === GRAPH_INPUT || field === GRAPH_OUTPUT) {
-      if (readValueInfoElemType(reader.bytes()) === FLOAT16) needs.usesFloat16 = true;
+      if (readValueInfoElemType(reader.bytes()) === DataType.FLOAT16) needs.usesFloat16 = true;
     } else {
       reader.skipType(wire);
     }
@@ -79,11 +76,11 @@ function readTensor(bytes: Uint8Array): { dataType: number; elements: number } {
   let elements = 1;
   forEachField(bytes, (field, wire, reader) => {
     if (field === TENSOR_DATA_TYPE && wire === WIRE_VARINT) dataType = reader.int32();
-    else if (field === TENSOR_DIMS && wire === WIRE_VARINT) elements *= toNumber(reader.int64());
+    else if (field === TENSOR_DIMS && wire === WIRE_VARINT) elements *= int64ToNumber(reader.int64());
     else if (field === TENSOR_DIMS && wire === WIRE_BYTES) {
       // Some writers pack repeated int64 even in proto2; accept both encodings.
       const packed = protobuf.Reader.create(reader.bytes());
-      while (packed.pos < packed.len) elements *= toNumber(packed.int64());
+      while (packed.pos < packed.len) elements *= int64ToNumber(packed.int64());
     } else reader.skipType(wire);
   });
   return { dataType, elements };
@@ -113,9 +110,4 @@ function forEachField(
     const tag = reader.uint32();
     visit(tag >>> 3, tag & 7, reader);
   }
-}
-
-/** protobufjs returns a number, or a Long ({ low, high }) when the `long` package is present. */
-function toNumber(value: number | { low: number; high: number }): number {
-  return typeof value === 'number' ? value : value.high * 2 ** 32 + (value.low >>> 0);
 }
