@@ -10,7 +10,7 @@
  */
 import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
-import { validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
+import { isTensorType, validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
 
 /** A model a session has warm and can run right now. */
 export interface ModelOffer {
@@ -148,18 +148,16 @@ function models(o: Obj, where: string): ModelOffer[] {
   });
 }
 
-const TENSOR_TYPES = new Set<string>(['float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool']);
-
 function specs(v: unknown, where: string): TensorSpec[] {
   if (!Array.isArray(v)) bad(`${where} must be an array of { name, type, shape }`);
   return (v as unknown[]).map((x, i) => {
     const at = `${where}[${i}]`;
     const o = obj(x, at);
     const type = str(o, 'type', at);
-    if (!TENSOR_TYPES.has(type)) bad(`${at}: unknown tensor type ${JSON.stringify(type)}`);
+    if (!isTensorType(type)) bad(`${at}: unknown tensor type ${JSON.stringify(type)}`);
     const shape = field(o, 'shape', at);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= -1)) bad(`${at}: "shape" must be integers >= -1 (-1: dynamic)`);
-    return { name: str(o, 'name', at), type: type as TensorType, shape: [...(shape as number[])] };
+    return { name: str(o, 'name', at), type, shape: [...(shape as number[])] };
   });
 }
 

@@ -20,16 +20,12 @@
  * frame throws `bad-request`, never a RangeError from deep inside a view.
  */
 import { TesseraError } from '../errors.ts';
-import { bytesPerElement, validateTensorData, type TensorArray, type TensorData, type TensorType } from './tensor.ts';
+import { bytesPerElement, isTensorType, validateTensorData, type TensorArray, type TensorData, type TensorType } from './tensor.ts';
 
 const MAGIC = [0x54, 0x53, 0x46, 0x31]; // "TSF1"
 const PREFIX_BYTES = 8;
 /** A header larger than this is refused before it is parsed (names, ids and dims only). */
 export const MAX_FRAME_HEADER_BYTES = 1 << 20;
-
-const TYPES: readonly TensorType[] = [
-  'float32', 'float16', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'bool',
-];
 
 interface TensorDescriptor {
   type: TensorType;
@@ -115,7 +111,7 @@ export function decodeFrame<H = unknown>(input: Uint8Array | ArrayBuffer): Frame
   const tensors = t.map((raw, i): TensorData => {
     const d = raw as Partial<TensorDescriptor>;
     if (typeof d !== 'object' || d === null) fail(`tensor ${i}: descriptor must be an object`);
-    if (typeof d.type !== 'string' || !TYPES.includes(d.type)) fail(`tensor ${i}: unknown type ${JSON.stringify(d.type)}`);
+    if (!isTensorType(d.type)) fail(`tensor ${i}: unknown type ${JSON.stringify(d.type)}`);
     const type = d.type as TensorType;
     if (!Array.isArray(d.dims) || !d.dims.every((x) => Number.isSafeInteger(x) && x >= 0)) {
       fail(`tensor ${i}: dims must be non-negative integers`);

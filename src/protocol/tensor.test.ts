@@ -12,6 +12,7 @@ describe('validateTensorData', () => {
     const bad: [unknown, RegExp][] = [
       [null, /tensor "t": expected/],
       [{ type: 'complex', dims: [1], data: new Float32Array(1) }, /unknown type "complex"/],
+      [{ type: 'toString', dims: [1], data: new Float32Array(1) }, /unknown type "toString"/],
       [{ type: 'float32', dims: [1.5], data: new Float32Array(1) }, /non-negative integers/],
       [{ type: 'int64', dims: [2], data: new Int32Array(2) }, /needs data as a BigInt64Array, got Int32Array/],
       [{ type: 'float32', dims: [2, 3], data: new Float32Array(5) }, /hold 6 elements but data has 5/],

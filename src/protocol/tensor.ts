@@ -62,6 +62,17 @@ const ARRAY_OF: Record<TensorType, { name: string; bytes: number }> = {
 };
 
 /**
+ * Whether a value names a TensorType (the one list the frame codec, message
+ * parsers and validators share). Own keys only: `'toString' in ARRAY_OF` is true.
+ *
+ * @example
+ * isTensorType('float16'); // true
+ */
+export function isTensorType(value: unknown): value is TensorType {
+  return typeof value === 'string' && Object.hasOwn(ARRAY_OF, value);
+}
+
+/**
  * Bytes per element of a tensor type.
  *
  * @example
@@ -85,7 +96,7 @@ export function validateTensorData(value: unknown, name: string): asserts value 
   };
   if (typeof value !== 'object' || value === null) fail('expected { type, dims, data }');
   const v = value as Partial<TensorData>;
-  if (typeof v.type !== 'string' || !(v.type in ARRAY_OF)) {
+  if (!isTensorType(v.type)) {
     fail(`unknown type ${JSON.stringify(v.type)}; use one of ${Object.keys(ARRAY_OF).join(', ')}`);
   }
   const type = v.type as TensorType;
