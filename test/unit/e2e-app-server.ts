@@ -10,8 +10,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
+import { extname, join, resolve } from 'node:path';
 import type { PackManifest } from '../../src/pack/manifest.ts';
+import { parseRange, resolveUnderRoot } from '../helpers/range-server.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -73,8 +74,8 @@ export async function startAppServer(options: {
       }
       if (options.dist) {
         const root = resolve(options.dist);
-        let file = normalize(join(root, path === '/' ? 'index.html' : path));
-        if (!file.startsWith(root)) throw new Error('outside root');
+        let file = url.pathname === '/' ? join(root, 'index.html') : resolveUnderRoot(root, url.pathname);
+        if (file === undefined) throw new Error('outside root');
         if (!(await stat(file).catch(() => undefined))?.isFile()) {
           // Like the Worker's assets: a missing file is a 404; only page routes fall back to the app.
           if (extname(path) !== '') {
@@ -114,18 +115,16 @@ export async function startAppServer(options: {
 
 async function sendFile(file: string, range: string | undefined, etag: string, res: import('node:http').ServerResponse, state: { packBytesSent: number }): Promise<void> {
   const size = (await stat(file)).size;
-  const m = range ? /^bytes=(\d+)-(\d*)$/.exec(range) : null;
   const headers = { ETag: etag, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=31536000, immutable' };
-  if (m) {
-    const start = Number(m[1]);
-    const end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
-    if (start > end) {
-      res.writeHead(416, { 'Content-Range': `bytes */${size}` });
-      return void res.end();
-    }
-    res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': String(end - start + 1) });
-    state.packBytesSent += end - start + 1;
-    return void createReadStream(file, { start, end }).pipe(res);
+  const r = parseRange(range, size);
+  if (r === 'unsatisfiable') {
+    res.writeHead(416, { 'Content-Range': `bytes */${size}` });
+    return void res.end();
+  }
+  if (r) {
+    res.writeHead(206, { ...headers, 'Content-Range': `bytes ${r.start}-${r.end}/${size}`, 'Content-Length': String(r.end - r.start + 1) });
+    state.packBytesSent += r.end - r.start + 1;
+    return void createReadStream(file, { start: r.start, end: r.end }).pipe(res);
   }
   res.writeHead(200, { ...headers, 'Content-Length': String(size) });
   state.packBytesSent += size;
