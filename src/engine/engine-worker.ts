@@ -6,6 +6,7 @@
  * only reason it is ever loaded.
  */
 import { createInProcessEngine } from './in-process-engine.ts';
-import { serveEngine, type PortLike } from './serve-engine.ts';
+import { serveEngine } from './serve-engine.ts';
+import type { PortLike } from './serve-requests.ts';
 
 serveEngine(createInProcessEngine(), globalThis as unknown as PortLike);

@@ -3,20 +3,12 @@
  * with an engine it is given (it never builds its own, so tests can serve an
  * engine over a MessageChannel in Node, and the entry decides which engine).
  */
-import { TesseraError, toErrorData } from '../errors.ts';
+import { TesseraError } from '../errors.ts';
 import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../protocol/worker-messages.ts';
 import { transferablesOf } from '../protocol/tensor.ts';
 import type { Engine, ModelHandle } from './engine.ts';
 import type { OcrPipeline } from './pipelines/pipeline.ts';
-
-/** A Worker's global scope, a MessagePort, or anything with the same three methods. */
-export interface PortLike {
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  addEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
-  removeEventListener(type: 'message', listener: (event: MessageEvent) => void): void;
-  /** MessagePorts deliver nothing to addEventListener listeners until started. */
-  start?(): void;
-}
+import { serveRequests, type PortLike } from './serve-requests.ts';
 
 /**
  * Serves `engine` on `port` until the returned function is called.
@@ -28,19 +20,17 @@ export interface PortLike {
 export function serveEngine(engine: Engine, port: PortLike): () => void {
   const models = new Map<string, ModelHandle>();
   const pipelines = new Map<string, OcrPipeline>();
-  const inFlight = new Map<number, AbortController>();
   const post = (message: WorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
 
-  async function handle(request: WorkerRequest): Promise<void> {
+  async function handle(request: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<void> {
     switch (request.type) {
       case 'load': {
-        const controller = track(request.id);
         const model = await engine.load(request.source, {
           device: request.device,
           cache: request.cache,
           ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
           ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
-          signal: controller.signal,
+          signal: signal,
         });
         models.set(model.id, model);
         const { id, manifest, device, deviceReason, inputNames, outputNames, inputMetadata } = model;
@@ -48,20 +38,18 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         return;
       }
       case 'run': {
-        const controller = track(request.id);
-        const outputs = await modelFor(request.model).run(request.feeds, { signal: controller.signal });
+        const outputs = await modelFor(request.model).run(request.feeds, { signal: signal });
         // Outputs are fresh buffers nobody here keeps: move them, do not copy.
         post({ type: 'result', id: request.id, outputs }, transferablesOf(outputs));
         return;
       }
       case 'load-pipeline': {
-        const controller = track(request.id);
         const pipeline = await engine.loadPipeline(request.kind, request.source, {
           device: request.device,
           cache: request.cache,
           ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
           ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
-          signal: controller.signal,
+          signal: signal,
         });
         pipelines.set(pipeline.id, pipeline);
         const { id, kind, manifest, device, deviceReason } = pipeline;
@@ -69,10 +57,9 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         return;
       }
       case 'recognize': {
-        const controller = track(request.id);
         const pipeline = pipelines.get(request.pipeline);
         if (!pipeline) throw new TesseraError('session-closed', `pipeline ${request.pipeline} is not loaded in the engine worker (disposed?)`, { details: { id: request.pipeline } });
-        const result = await pipeline.recognize(request.image, { ...request.options, signal: controller.signal });
+        const result = await pipeline.recognize(request.image, { ...request.options, signal: signal });
         post({ type: 'recognized', id: request.id, result });
         return;
       }
@@ -84,20 +71,11 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         post({ type: 'disposed', id: request.id });
         return;
       }
-      case 'cancel':
-        inFlight.get(request.id)?.abort(new TesseraError('aborted', 'cancelled by the page'));
-        return;
       default: {
         const unknown: never = request;
         throw new TesseraError('bad-request', `unhandled request ${JSON.stringify(unknown)}`);
       }
     }
-  }
-
-  function track(id: number): AbortController {
-    const controller = new AbortController();
-    inFlight.set(id, controller);
-    return controller;
   }
 
   function modelFor(id: string): ModelHandle {
@@ -106,24 +84,5 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
     return model;
   }
 
-  const onMessage = (event: MessageEvent) => {
-    const id = (event.data as { id?: unknown } | null)?.id;
-    const replyId = typeof id === 'number' && Number.isInteger(id) ? id : -1;
-    let request: WorkerRequest;
-    try {
-      request = parseWorkerRequest(event.data);
-    } catch (err) {
-      post({ type: 'error', id: replyId, error: toErrorData(err) });
-      return;
-    }
-    handle(request)
-      .catch((err: unknown) => post({ type: 'error', id: request.id, error: toErrorData(err) }))
-      .finally(() => {
-        if (request.type !== 'cancel') inFlight.delete(request.id);
-      });
-  };
-
-  port.addEventListener('message', onMessage);
-  port.start?.();
-  return () => port.removeEventListener('message', onMessage);
+  return serveRequests(port, parseWorkerRequest, handle);
 }

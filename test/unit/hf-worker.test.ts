@@ -13,7 +13,7 @@ import { workerPipeline, type HfWorkerLike } from '../../src/engine/hf/hf-worker
 import { parseHfWorkerRequest, parseHfWorkerResponse } from '../../src/engine/hf/hf-worker-messages.ts';
 import { pipeline } from '../../src/engine/hf/pipeline.ts';
 import { serveHfPipelines } from '../../src/engine/hf/serve-hf-pipelines.ts';
-import type { PortLike } from '../../src/engine/serve-engine.ts';
+import type { PortLike } from '../../src/engine/serve-requests.ts';
 import { referenceEmbeddings } from '../helpers/hf-fixtures.ts';
 import { writeHfEncoder, type HfEncoder } from '../helpers/hf-model.ts';
 import { startHfServer, type HfServer } from '../helpers/hf-server.ts';

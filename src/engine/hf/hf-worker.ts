@@ -4,7 +4,7 @@
  * `new Worker(new URL(...), { type: 'module' })` there). Like the engine
  * worker's entry, it does its work when it loads: serving is its only use.
  */
-import type { PortLike } from '../serve-engine.ts';
+import type { PortLike } from '../serve-requests.ts';
 import { pipeline } from './pipeline.ts';
 import { serveHfPipelines } from './serve-hf-pipelines.ts';
 

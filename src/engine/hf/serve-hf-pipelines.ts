@@ -3,8 +3,8 @@
  * the pipelines a given loader makes (injected, so a test can serve a fake or
  * the real one over a MessageChannel, and the entry decides).
  */
-import { TesseraError, toErrorData } from '../../errors.ts';
-import type { PortLike } from '../serve-engine.ts';
+import { TesseraError } from '../../errors.ts';
+import { serveRequests, type PortLike } from '../serve-requests.ts';
 import { parseHfWorkerRequest, type HfWorkerRequest, type HfWorkerResponse } from './hf-worker-messages.ts';
 import type { HfPipeline, HfPipelineOptions } from './pipeline.ts';
 
@@ -19,24 +19,21 @@ export type HfPipelineLoader = (task: string, modelId: string, options: HfPipeli
  */
 export function serveHfPipelines(load: HfPipelineLoader, port: PortLike): () => void {
   const pipelines = new Map<number, HfPipeline>();
-  const inFlight = new Map<number, AbortController>();
   let nextPipeline = 1;
   const post = (message: HfWorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
 
-  async function handle(request: HfWorkerRequest): Promise<void> {
+  async function handle(request: Exclude<HfWorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<void> {
     switch (request.type) {
       case 'load': {
-        const controller = new AbortController();
-        inFlight.set(request.id, controller);
         const { cache, ...rest } = request.options;
         const pipe = await load(request.task, request.modelId, {
           ...rest,
           cache,
           worker: false,
-          signal: controller.signal,
+          signal,
           ...(request.progress ? { onProgress: (p) => post({ type: 'progress', id: request.id, bytesFromNetwork: p.bytesFromNetwork, file: p.file }) } : {}),
         });
-        if (controller.signal.aborted) {
+        if (signal.aborted) {
           // Cancelled while transformers.js was building the session: nobody will use it.
           await pipe.dispose();
           throw new TesseraError('aborted', 'the pipeline load was cancelled by the page');
@@ -63,9 +60,6 @@ export function serveHfPipelines(load: HfPipelineLoader, port: PortLike): () => 
         post({ type: 'disposed', id: request.id });
         return;
       }
-      case 'cancel':
-        inFlight.get(request.id)?.abort(new TesseraError('aborted', 'cancelled by the page'));
-        return;
       default: {
         const unknown: never = request;
         throw new TesseraError('bad-request', `unhandled request ${JSON.stringify(unknown)}`);
@@ -79,22 +73,5 @@ export function serveHfPipelines(load: HfPipelineLoader, port: PortLike): () => 
     return pipe;
   }
 
-  const onMessage = (event: MessageEvent) => {
-    const id = (event.data as { id?: unknown } | null)?.id;
-    let request: HfWorkerRequest;
-    try {
-      request = parseHfWorkerRequest(event.data);
-    } catch (err) {
-      post({ type: 'error', id: typeof id === 'number' && Number.isInteger(id) ? id : -1, error: toErrorData(err) });
-      return;
-    }
-    handle(request)
-      .catch((err: unknown) => post({ type: 'error', id: request.id, error: toErrorData(err) }))
-      .finally(() => {
-        if (request.type === 'load') inFlight.delete(request.id);
-      });
-  };
-  port.addEventListener('message', onMessage);
-  port.start?.();
-  return () => port.removeEventListener('message', onMessage);
+  return serveRequests(port, parseHfWorkerRequest, handle);
 }
