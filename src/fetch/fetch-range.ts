@@ -45,10 +45,10 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
   const ctx = { file: req.file, chunk: req.chunk, signal: req.signal, onBytes: req.onBytes };
   const got = response.headers.get('ETag');
   // A null ETag means the header was not exposed to us (CORS): we cannot tell, and chunk hashes still protect us.
-  const sameEtag = got === null || normalizeEtag(got) === etag;
+  const matches = got === null || sameEtag(got, req.sha256);
   switch (response.status) {
     case 206: {
-      if (!sameEtag) throw etagChanged(req, got, response);
+      if (!matches) throw etagChanged(req, got, response);
       const expected = `bytes ${req.start}-${req.end - 1}/${req.fileSize}`;
       const contentRange = response.headers.get('Content-Range');
       if (contentRange !== null && contentRange.replace(/\s+/g, ' ').trim() !== expected) {
@@ -61,7 +61,7 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
       return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx) };
     }
     case 200:
-      if (!sameEtag) {
+      if (!matches) {
         await response.body?.cancel().catch(() => {});
         throw etagChanged(req, got, response);
       }
@@ -105,7 +105,12 @@ export function statusError(response: Response, ctx: { file: string; chunk?: num
   return new TesseraError('http-error', `${where(ctx)}: ${ctx.url} answered HTTP ${response.status}`, { details });
 }
 
-function etagChanged(req: RangeRequest, got: string | null, response: Response): TesseraError {
+/** The file behind the URL is not the one the manifest describes (its ETag is another SHA-256). */
+export function etagChanged(
+  req: { file: string; chunk?: number | undefined; sha256: string; url: string },
+  got: string | null,
+  response: Response,
+): TesseraError {
   return new TesseraError(
     'etag-changed',
     `${req.file} changed on the server while loading (ETag ${got ?? 'unknown'} instead of "${req.sha256}", HTTP ${response.status}): reload the manifest and load again`,
@@ -114,6 +119,6 @@ function etagChanged(req: RangeRequest, got: string | null, response: Response):
 }
 
 /** Weak validators (`W/"..."`) never match a strong If-Range; compare the strong form only. */
-export function normalizeEtag(etag: string): string {
-  return etag.trim();
+export function sameEtag(got: string, sha256: string): boolean {
+  return got.trim() === `"${sha256}"`;
 }

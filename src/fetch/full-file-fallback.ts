@@ -7,7 +7,7 @@
 import { TesseraError } from '../errors.ts';
 import type { PackFile } from '../pack/manifest.ts';
 import { sha256Hex } from '../pack/sha256.ts';
-import { send, statusError } from './fetch-range.ts';
+import { etagChanged, sameEtag, send, statusError } from './fetch-range.ts';
 import { streamChunks } from './read-body.ts';
 
 /**
@@ -35,11 +35,9 @@ export async function fetchWholeFile(
     throw statusError(response, { file: file.path, url: req.url });
   }
   const etag = response.headers.get('ETag');
-  if (etag !== null && etag.trim() !== `"${file.sha256}"`) {
+  if (etag !== null && !sameEtag(etag, file.sha256)) {
     await response.body?.cancel().catch(() => {});
-    throw new TesseraError('etag-changed', `${file.path} changed on the server while loading (ETag ${etag} instead of "${file.sha256}"): reload the manifest and load again`, {
-      details: { file: file.path, expected: `"${file.sha256}"`, got: etag, status: 200, url: req.url },
-    });
+    throw etagChanged({ file: file.path, sha256: file.sha256, url: req.url }, etag, response);
   }
   const sizes = file.chunks.map((_, i) => Math.min(req.chunkSize, file.size - i * req.chunkSize));
   await streamChunks(response, sizes, ctx, async (index, bytes) => {
