@@ -31,6 +31,16 @@ export class HttpError extends TesseraError {
 }
 
 /**
+ * Throws the 400 every request parser uses for input the caller must fix.
+ *
+ * @example
+ * if (!Array.isArray(body.inputs)) badRequest('"inputs" must be an array');
+ */
+export function badRequest(message: string, details?: Record<string, unknown>): never {
+  throw new HttpError(400, 'bad-request', message, details ? { details } : {});
+}
+
+/**
  * A JSON error response in the shape every Tessera HTTP endpoint uses.
  *
  * @example

@@ -7,7 +7,7 @@
 import { makeArray } from '../../src/protocol/tensor-frame.ts';
 import type { TensorArray, TensorData, TensorType } from '../../src/protocol/tensor.ts';
 import type { TensorSpec } from '../../src/protocol/coordinator-messages.ts';
-import { HttpError } from '../http-error.ts';
+import { badRequest, HttpError } from '../http-error.ts';
 
 /** Open Inference Protocol v2 datatypes and the tensor types they carry (BYTES is not supported). */
 export const OIP_TYPES: Readonly<Record<string, TensorType>> = Object.freeze({
@@ -28,9 +28,7 @@ export function oipDatatypeOf(type: TensorType): string {
  */
 export const MAX_REQUEST_ELEMENTS = 1 << 20;
 
-const bad = (message: string): never => {
-  throw new HttpError(400, 'bad-request', message);
-};
+const bad = badRequest;
 
 /**
  * The shape of a regular nested array and its elements in row-major order.

@@ -6,7 +6,7 @@
  */
 import { OCR_INPUT, ocrImageTensor, sniffImageType } from '../../src/protocol/ocr-tensors.ts';
 import type { TensorMap } from '../../src/protocol/tensor.ts';
-import { HttpError } from '../http-error.ts';
+import { badRequest, HttpError } from '../http-error.ts';
 
 /** Largest decoded image: 4 MiB (a page scan as PNG/JPEG fits; the session decodes it whole). */
 export const MAX_OCR_IMAGE_BYTES = 4 * 1024 * 1024;
@@ -15,9 +15,7 @@ export const MAX_OCR_PIXELS = 40_000_000;
 /** Instances per request; each runs as its own batch. */
 export const MAX_OCR_INSTANCES = 16;
 
-const bad = (message: string, details?: Record<string, unknown>): never => {
-  throw new HttpError(400, 'bad-request', message, details ? { details } : {});
-};
+const bad = badRequest;
 const tooLarge = (message: string, details: Record<string, unknown>): never => {
   throw new HttpError(413, 'payload-too-large', message, { details });
 };

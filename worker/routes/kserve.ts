@@ -15,7 +15,7 @@ import type { TensorSpec } from '../../src/protocol/coordinator-messages.ts';
 import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
-import { HttpError } from '../http-error.ts';
+import { badRequest, HttpError } from '../http-error.ts';
 import { createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, nest, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
@@ -23,9 +23,7 @@ import { ocrInstancesToInputs } from '../lib/ocr-instances.ts';
 import { readOcrResult } from '../../src/protocol/ocr-tensors.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 
-const bad = (message: string): never => {
-  throw new HttpError(400, 'bad-request', message);
-};
+const bad = badRequest;
 
 /** @example app.route('/', kserveRoutes()); */
 export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {

@@ -14,14 +14,12 @@ import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 import type { AppEnv } from '../env.ts';
-import { HttpError } from '../http-error.ts';
+import { badRequest, HttpError } from '../http-error.ts';
 import { createModelDirectory, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, MAX_REQUEST_ELEMENTS, OIP_TYPES, oipDatatypeOf, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 
-const bad = (message: string): never => {
-  throw new HttpError(400, 'bad-request', message);
-};
+const bad = badRequest;
 
 /** @example app.route('/', oipRoutes()); */
 export function oipRoutes(directory = createModelDirectory()): Hono<AppEnv> {

@@ -14,16 +14,14 @@ import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { EMBEDDINGS_OUTPUT, TEXT_INPUT, TEXT_ROW_BYTES, TOKENS_OUTPUT, encodeTextRows, utf8Length } from '../../src/protocol/text-tensors.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
-import { HttpError } from '../http-error.ts';
+import { badRequest, HttpError } from '../http-error.ts';
 import { createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 
 /** Inputs per request, as OpenAI allows. */
 export const MAX_EMBEDDING_INPUTS = 2048;
 
-const bad = (message: string, param: string): never => {
-  throw new HttpError(400, 'bad-request', message, { details: { param } });
-};
+const bad = (message: string, param: string): never => badRequest(message, { param });
 
 /** @example app.route('/', openaiRoutes(directory)); */
 export function openaiRoutes(directory = createModelDirectory()): Hono<AppEnv> {
