@@ -126,6 +126,7 @@ describe('bad input never reaches a session', () => {
       ['/v2/models/strict/infer', { inputs: [{ name: 'z', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }, 400, 'bad-request', /unknown input "z"; model "strict" takes x/],
       ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'bad-request', /shape \[1, 4\] does not match the model's \[-1, 3\]/],
       ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [1, 3], datatype: 'INT64', data: [1, 2, 3] }] }, 400, 'bad-request', /datatype must be FP32/],
+      ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [1, 3], datatype: 'toString', data: [1, 2, 3] }] }, 400, 'bad-request', /datatype must be one of BOOL/],
       ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2] }] }, 400, 'bad-request', /holds 3 elements but data has 2/],
       ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 'a', 3] }] }, 400, 'bad-request', /element 1 must be a finite number/],
       ['/v2/models/strict/infer', { inputs: [{ name: 'x', shape: [400_000, 3], datatype: 'FP32', data: [] }] }, 413, 'payload-too-large', /more than 1048576 elements/],

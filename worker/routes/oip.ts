@@ -87,7 +87,7 @@ export function parseInferRequest(body: unknown, model: ModelDescription): { id?
     if (name in inputs) bad(`${where}: input "${name}" given twice`);
     const spec = specs?.find((s) => s.name === name);
     if (specs && !spec) bad(`${where}: unknown input "${name}"; model "${model.name}" takes ${specs.map((s) => s.name).join(', ')}`);
-    if (typeof t.datatype !== 'string' || !(t.datatype in OIP_TYPES)) {
+    if (typeof t.datatype !== 'string' || !Object.hasOwn(OIP_TYPES, t.datatype)) {
       bad(`${where}.datatype must be one of ${Object.keys(OIP_TYPES).join(', ')}, got ${JSON.stringify(t.datatype)}`);
     }
     if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`${where}.shape must be an array of non-negative integers`);
