@@ -11,17 +11,14 @@
  * - interrupted at 50%, then loaded again: bytes the server sent twice.
  * Same machine, same server, same ORT wasm (from the page's origin) for both.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium, type Page } from 'playwright-core';
-import { build, preview } from 'vite';
 import { parseSize } from '../src/cli/parse-size.ts';
 import { DEFAULT_CHUNK_SIZE } from '../src/pack/manifest.ts';
-import { CHROMIUM_ARGS, findChromium } from '../test/helpers/chromium.ts';
 import { hfEncoderShapeFor, writeHfEncoder } from '../test/helpers/hf-model.ts';
 import { startHfServer } from '../test/helpers/hf-server.ts';
+import { launchBenchBrowser, serveBenchPage } from './lib/bench-page.ts';
 import { formatTable, median, mib } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
@@ -84,36 +81,16 @@ interface RunResult {
 
 const { weightBytes, fileBytes } = await prepareModel();
 const hub = await startHfServer({ repos: { [modelId]: modelDir } });
-const distDir = join(root, 'dist');
-// A production build, as users ship it (see bench/load.ts).
-await build({
-  configFile: false,
-  root: resolve('bench/pages'),
-  logLevel: 'error',
-  build: { outDir: distDir, emptyOutDir: true, rollupOptions: { input: resolve('bench/pages/hf.html') } },
-  worker: { format: 'es' },
-});
-const vite = await preview({ configFile: false, root: resolve('bench/pages'), logLevel: 'error', build: { outDir: distDir }, preview: { port: 0, host: '127.0.0.1' } });
-const pageUrl = `${vite.resolvedUrls!.local[0]!.replace(/\/$/, '')}/hf.html`;
+const site = await serveBenchPage('hf', join(root, 'dist'));
 type Bench = Window & { bench: any };
 const weightsServed = () => hub.stats().byPath[WEIGHTS]?.bytes ?? 0;
 
 const results: RunResult[] = [];
 try {
   for (let run = 1; run <= runs; run++) {
-    const profile = mkdtempSync(join(tmpdir(), 'tessera-bench-hf-'));
-    const context = await chromium.launchPersistentContext(profile, { executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
+    const browser = await launchBenchBrowser(site.pageUrl, (text) => text.includes('net::ERR_ABORTED'));
+    const { page, open } = browser;
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
-      page.setDefaultTimeout(600_000);
-      page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error' && !msg.text().includes('net::ERR_ABORTED')) console.error(`page console: ${msg.text()}`);
-      });
-      const open = async (p: Page = page) => {
-        await p.goto(pageUrl);
-        await p.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
-      };
       const plain = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.plain(h, m, o), [hub.url, modelId, opts] as const);
       const tessera = async (opts: object = {}) =>
         page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.tessera(h, m, o), [hub.url, modelId, { ...opts, ...(args.prepack ? {} : { prepack: false }) }] as const);
@@ -221,12 +198,11 @@ try {
         `run ${run}/${runs}: cold plain ${result.plainColdMs.toFixed(0)} ms / tessera ${result.tesseraColdMs.toFixed(0)} ms; warm plain ${result.plainWarmMs.toFixed(0)} / tessera ${result.tesseraWarmMs.toFixed(0)} ms; refetched plain ${mib(plainRefetchedBytes)} MiB (${mib(plainFirstBytes)} MiB sent before the cut) / tessera ${mib(tesseraRefetchedBytes)} MiB (${mib(tesseraFirstBytes)} MiB before)`,
       );
     } finally {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      await browser.close();
     }
   }
 } finally {
-  await vite.close();
+  await site.close();
   await hub.close();
 }
 

@@ -10,19 +10,16 @@
  * - resume: a cold load aborted at 50% then resumed, vs an uninterrupted cold load.
  * - peak renderer memory during a cold load vs the model size.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium } from 'playwright-core';
-import { build, preview } from 'vite';
 import { generateModelFile } from '../src/cli/generate-model.ts';
 import { parseSize } from '../src/cli/parse-size.ts';
 import { packModel } from '../src/pack/pack-model.ts';
 import { DEFAULT_CONCURRENCY } from '../src/fetch/load-pack.ts';
 import type { PackManifest } from '../src/pack/manifest.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
-import { CHROMIUM_ARGS, findChromium } from '../test/helpers/chromium.ts';
+import { launchBenchBrowser, serveBenchPage } from './lib/bench-page.ts';
 import { formatTable, median, mib } from './lib/stats.ts';
 import { startRendererMemorySampler } from './lib/renderer-memory.ts';
 
@@ -71,40 +68,15 @@ const manifest = await preparePack();
 const modelBytes = manifest.totalBytes;
 const server = await startRangeServer({ root: packDir });
 const manifestUrl = `${server.url}/manifest.json`;
-// A production build, as users ship it: a dev server's unbundled modules would
-// add hundreds of requests to every worker start and measure Vite, not Tessera.
-const distDir = join(root, 'dist');
-await build({
-  configFile: false,
-  root: resolve('bench/pages'),
-  logLevel: 'error',
-  build: { outDir: distDir, emptyOutDir: true, rollupOptions: { input: resolve('bench/pages/load.html') } },
-  worker: { format: 'es' },
-});
-const vite = await preview({ configFile: false, root: resolve('bench/pages'), logLevel: 'error', build: { outDir: distDir }, preview: { port: 0, host: '127.0.0.1' } });
-const pageUrl = `${vite.resolvedUrls!.local[0]!.replace(/\/$/, '')}/load.html`;
+const site = await serveBenchPage('load', join(root, 'dist'));
 
 const results: RunResult[] = [];
 try {
   for (let run = 1; run <= runs; run++) {
-    const profile = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: findChromium(),
-      args: CHROMIUM_ARGS,
-      headless: true,
-    });
-    const browserPid = findBrowserPid(profile);
+    const browser = await launchBenchBrowser(site.pageUrl);
+    const { page, open } = browser;
+    const browserPid = findBrowserPid(browser.profile);
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
-      page.setDefaultTimeout(600_000);
-      page.on('pageerror', (error) => console.error(`page error: ${error.message}`));
-      page.on('console', (msg) => {
-        if (msg.type() === 'error') console.error(`page console: ${msg.text()}`);
-      });
-      const open = async () => {
-        await page.goto(pageUrl);
-        await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', undefined, { timeout: 60_000 });
-      };
       await open();
       type Bench = Window & { bench: any };
 
@@ -152,12 +124,11 @@ try {
       results.push(result);
       console.error(`run ${run}/${runs}: cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit fetch ${limit.fetchMs.toFixed(0)} ms, warm files ready ${warm.fetchMs.toFixed(0)} ms, limit ${limit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms, naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)})`);
     } finally {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      await browser.close();
     }
   }
 } finally {
-  await vite.close();
+  await site.close();
   await server.close();
 }
 
