@@ -137,27 +137,21 @@ async function main(): Promise<void> {
   log(`worker: up in ${((Date.now() - tDev) / 1000).toFixed(1)} s`);
   if (stopping) return;
 
-  const publishing = progressLine(`publishing ${DEFAULT_MODEL}`);
-  const published = await publishDir(pack.packDir, {
-    baseUrl: dev.url, token: adminToken, signal: controller.signal,
-    onProgress: (e) => {
-      if (e.type === 'upload') publishing.update(e.loadedBytes, e.missingBytes, e.path);
-    },
-  });
-  publishing.end(`${published.uploadedFiles} file(s) uploaded, ${published.skippedFiles} already in local R2`);
-
-  // The app's ONNX Runtime wasm (too big for Workers static assets) goes to R2 as a pack.
-  const runtime = await packRuntimeAssets(join(ROOT, 'dist'), join(STATE, 'packs', RUNTIME_PACK));
-  if (runtime) {
-    const runtimePublishing = progressLine(`publishing ${RUNTIME_PACK}`);
-    const r = await publishDir(runtime.packDir, {
-      baseUrl: dev.url, token: adminToken, signal: controller.signal,
+  const baseUrl = dev.url;
+  const publish = async (name: string, packDir: string) => {
+    const line = progressLine(`publishing ${name}`);
+    const r = await publishDir(packDir, {
+      baseUrl, token: adminToken, signal: controller.signal,
       onProgress: (e) => {
-        if (e.type === 'upload') runtimePublishing.update(e.loadedBytes, e.missingBytes, e.path);
+        if (e.type === 'upload') line.update(e.loadedBytes, e.missingBytes, e.path);
       },
     });
-    runtimePublishing.end(`${r.uploadedFiles} file(s) uploaded, ${r.skippedFiles} already in local R2`);
-  }
+    line.end(`${r.uploadedFiles} file(s) uploaded, ${r.skippedFiles} already in local R2`);
+  };
+  await publish(DEFAULT_MODEL, pack.packDir);
+  // The app's ONNX Runtime wasm (too big for Workers static assets) goes to R2 as a pack.
+  const runtime = await packRuntimeAssets(join(ROOT, 'dist'), join(STATE, 'packs', RUNTIME_PACK));
+  if (runtime) await publish(RUNTIME_PACK, runtime.packDir);
 
   const loading = progressLine(`loading ${DEFAULT_MODEL}`);
   const tLoad = Date.now();
