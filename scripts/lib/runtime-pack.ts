@@ -4,7 +4,7 @@
  * 25 MiB a file and ONNX Runtime Web's WebGPU build is larger
  * (worker/routes/runtime-assets.ts redirects `/assets/*.wasm` to the pack).
  */
-import { mkdir, readdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile, copyFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { buildManifest } from '../../src/pack/build-manifest.ts';
 import type { PackManifest } from '../../src/pack/manifest.ts';
@@ -22,6 +22,10 @@ async function wasmFiles(dir: string, root = dir): Promise<string[]> {
 }
 
 /**
+ * Reuses the pack while the wasm files' names, sizes and mtimes match the
+ * stamp beside it (`<outDir>.source.json`), as prepareDefaultModel does: the
+ * files are tens of MB, and `npm start` would otherwise hash them every time.
+ *
  * @example
  * const { manifest, packDir } = await packRuntimeAssets('dist', '.tessera/packs/onnxruntime-web');
  * await publishDir(packDir, { baseUrl, token });
@@ -29,9 +33,15 @@ async function wasmFiles(dir: string, root = dir): Promise<string[]> {
 export async function packRuntimeAssets(distDir: string, outDir: string): Promise<{ manifest: PackManifest; packDir: string } | undefined> {
   const paths = await wasmFiles(distDir);
   if (paths.length === 0) return undefined;
+  const stampPath = `${outDir}.source.json`;
+  const stamp = JSON.stringify(await Promise.all(paths.map(async (path) => {
+    const info = await stat(join(distDir, path));
+    return [path, info.size, Math.round(info.mtimeMs)];
+  })));
+  const previous = await readFile(join(outDir, 'manifest.json'), 'utf8').then((t) => JSON.parse(t) as PackManifest, () => undefined);
+  if (previous && (await readFile(stampPath, 'utf8').catch(() => undefined)) === stamp) return { manifest: previous, packDir: outDir };
   const files = await Promise.all(paths.map(async (path) => ({ path, bytes: new Uint8Array(await readFile(join(distDir, path))), role: 'other' as const })));
   const manifest = await buildManifest({ name: RUNTIME_PACK, kind: 'hf', graphs: [], files });
-  const previous = await readFile(join(outDir, 'manifest.json'), 'utf8').then((t) => JSON.parse(t) as PackManifest, () => undefined);
   if (previous?.revision !== manifest.revision) {
     await rm(outDir, { recursive: true, force: true });
     for (const path of paths) {
@@ -40,5 +50,6 @@ export async function packRuntimeAssets(distDir: string, outDir: string): Promis
     }
     await writeFile(join(outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   }
+  await writeFile(stampPath, stamp);
   return { manifest, packDir: outDir };
 }
