@@ -22,9 +22,9 @@ import type { PortLike } from '../../src/engine/serve-requests.ts';
 import type { RgbaImage } from '../../src/engine/ocr/types.ts';
 import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-client.ts';
 import type { SessionClient } from '../../src/transport/session-client.ts';
-import { freePort, startWranglerDev, type WranglerDev } from '../../scripts/lib/wrangler-dev.ts';
 import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
 import { renderText } from '../helpers/render-text.ts';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 import { runCli } from '../../src/cli/main.ts';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -161,13 +161,9 @@ describe('ppocr-v4 served through the Worker (wrangler dev + a Node session)', (
   const controller = new AbortController();
 
   beforeAll(async () => {
-    dev = await startWranglerDev({
-      port: await freePort(),
-      persistTo: join(work, 'state'),
-      vars: { TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEY: KEY },
-    });
-    await publishDir(prepared.packDir, { baseUrl: dev.url, token: ADMIN });
-    session = await serve({ coordinator: dev.url, models: ['ppocr-v4'], joinToken: JOIN, cache: { type: 'fs', dir: join(work, 'cache-c') }, signal: controller.signal });
+    dev = await startWranglerDev({ vars: { TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEY: KEY } });
+    await publishDir(prepared.packDir, { baseUrl: dev.base, token: ADMIN });
+    session = await serve({ coordinator: dev.base, models: ['ppocr-v4'], joinToken: JOIN, cache: { type: 'fs', dir: join(work, 'cache-c') }, signal: controller.signal });
     await session.joined();
   }, 120_000);
   afterAll(async () => {
@@ -179,14 +175,14 @@ describe('ppocr-v4 served through the Worker (wrangler dev + a Node session)', (
   });
 
   const predict = (body: unknown, key = KEY) =>
-    fetch(`${dev.url}/v1/models/ppocr-v4:predict`, {
+    fetch(`${dev.base}/v1/models/ppocr-v4:predict`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
 
   it('answers :predict for a PNG and a JPEG with text, lines, boxes and scores', async () => {
-    const ready = await fetch(`${dev.url}/v2/models/ppocr-v4/ready`, { headers: { Authorization: `Bearer ${KEY}` } });
+    const ready = await fetch(`${dev.base}/v2/models/ppocr-v4/ready`, { headers: { Authorization: `Bearer ${KEY}` } });
     expect(ready.status).toBe(200);
     const jpg = jpeg.encode({ width: image.width, height: image.height, data: Buffer.from(image.data) }, 90).data;
     const t0 = performance.now();
@@ -227,7 +223,7 @@ describe('ppocr-v4 served through the Worker (wrangler dev + a Node session)', (
   it('tessera ocr --from <worker> loads the pack the Worker serves', async () => {
     const pngPath = join(work, 'from.png');
     await writeFile(pngPath, png);
-    const { code, out, err } = await cli(['ocr', pngPath, '--from', dev.url, '--cache', join(work, 'cache-from'), '--json']);
+    const { code, out, err } = await cli(['ocr', pngPath, '--from', dev.base, '--cache', join(work, 'cache-from'), '--json']);
     expect(code, err).toBe(0);
     expect((JSON.parse(out) as { text: string }).text).toBe(LINES.join('\n'));
   });
