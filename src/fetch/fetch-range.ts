@@ -75,15 +75,16 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
   }
 }
 
-/** A GET (or ranged GET) that turns a failed fetch into `network-error` or `aborted`. */
+/** A GET (ranged or not) or HEAD that turns a failed fetch into `network-error` or `aborted`. */
 export async function send(
   fetchFn: typeof globalThis.fetch,
   url: string,
   headers: Record<string, string>,
   ctx: { file: string; chunk?: number | undefined; signal?: AbortSignal | undefined },
+  method: 'GET' | 'HEAD' = 'GET',
 ): Promise<Response> {
   try {
-    return await fetchFn(url, { headers, signal: ctx.signal ?? null });
+    return await fetchFn(url, { method, headers, signal: ctx.signal ?? null });
   } catch (err) {
     if (ctx.signal?.aborted) throw abortedError(ctx.signal);
     throw new TesseraError('network-error', `${where(ctx)}: could not reach ${url} (${(err as Error)?.message ?? err})`, {

@@ -239,13 +239,7 @@ interface Head {
 }
 
 async function probe(fetchFn: typeof globalThis.fetch, url: string, path: string, signal: AbortSignal | undefined): Promise<Head | undefined> {
-  let response: Response;
-  try {
-    response = await fetchFn(url, { method: 'HEAD', signal: signal ?? null });
-  } catch (err) {
-    if (signal?.aborted) throw abortedError(signal);
-    throw new TesseraError('network-error', `${path}: could not reach ${url} (${(err as Error)?.message ?? err})`, { cause: err, details: { file: path, url } });
-  }
+  const response = await send(fetchFn, url, {}, { file: path, signal }, 'HEAD');
   if (response.status === 404) return undefined;
   if (!response.ok) throw statusError(response, { file: path, url });
   const size = Number(response.headers.get('X-Linked-Size') ?? response.headers.get('Content-Length'));
