@@ -53,22 +53,15 @@ export interface OrtSession {
   release(): Promise<void>;
 }
 
-export interface OrtEnvOptions {
-  /** Where the `.wasm`/`.mjs` files live. Left unset, they resolve next to onnxruntime-web's module (Vite serves and bundles them from node_modules). */
-  wasmPaths?: string;
-}
-
 let configured = false;
 
 /**
  * Sets onnxruntime-web's global `env` once, before the first session: ORT
- * reads numThreads and wasmPaths when it initialises its wasm module, so later
- * changes would be ignored anyway.
- *
- * @example
- * configureOrt(await detectCapabilities(), { wasmPaths: '/ort/' });
+ * reads numThreads when it initialises its wasm module, so later changes
+ * would be ignored anyway. The `.wasm`/`.mjs` files resolve next to
+ * onnxruntime-web's module (Vite serves and bundles them from node_modules).
  */
-export function configureOrt(capabilities: Capabilities, options: OrtEnvOptions = {}): void {
+function configureOrt(capabilities: Capabilities): void {
   if (configured) return;
   configured = true;
   ort.env.logLevel = 'error';
@@ -80,7 +73,6 @@ export function configureOrt(capabilities: Capabilities, options: OrtEnvOptions 
   // Tessera already runs sessions in its own worker; ORT's proxy worker would
   // add a second hop and a second copy of every tensor.
   ort.env.wasm.proxy = false;
-  if (options.wasmPaths !== undefined) ort.env.wasm.wasmPaths = options.wasmPaths;
 }
 
 /**

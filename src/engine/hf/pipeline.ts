@@ -59,8 +59,6 @@ export interface HfPipeline {
   dispose(): Promise<void>;
 }
 
-export const HF_TASKS = ['feature-extraction'] as const;
-
 /**
  * @example
  * const embed = await pipeline('feature-extraction', 'org/bert', { source: 'https://models.example', device: 'auto' });
