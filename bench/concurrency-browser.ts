@@ -15,6 +15,7 @@ import { DEFAULT_CHUNK_SIZE } from '../src/pack/manifest.ts';
 import { CHROMIUM_ARGS, findChromium } from '../test/helpers/chromium.ts';
 import { writeRandomPack } from '../test/helpers/random-pack.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
+import { median } from './lib/stats.ts';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '128' }, runs: { type: 'string', default: '3' } } });
 const size = Number(values.mib) * 1024 * 1024;
@@ -55,8 +56,8 @@ try {
       );
       if (i > 0) times.push(ms); // first run warms the server's ETag and the page cache
     }
-    const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
-    rows.push({ concurrency, medianMs: Math.round(median), mbPerSec: Math.round(size / 1e6 / (median / 1000)), runsMs: times.map(Math.round).join(' ') });
+    const ms = median(times);
+    rows.push({ concurrency, medianMs: Math.round(ms), mbPerSec: Math.round(size / 1e6 / (ms / 1000)), runsMs: times.map(Math.round).join(' ') });
   }
   console.table(rows);
 } finally {

@@ -14,6 +14,7 @@ import { loadPack } from '../src/fetch/load-pack.ts';
 import { DEFAULT_CHUNK_SIZE } from '../src/pack/manifest.ts';
 import { writeRandomPack } from '../test/helpers/random-pack.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
+import { median } from './lib/stats.ts';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '128' }, runs: { type: 'string', default: '3' }, json: { type: 'string' } } });
 const size = Number(values.mib) * 1024 * 1024;
@@ -34,8 +35,8 @@ for (const concurrency of levels) {
     await loadPack(url, { cache: 'memory', concurrency });
     times.push(performance.now() - t0);
   }
-  const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] as number;
-  rows.push({ concurrency, medianMs: Math.round(median), mbPerSec: Math.round(size / 1e6 / (median / 1000)), runsMs: times.map(Math.round) });
+  const ms = median(times);
+  rows.push({ concurrency, medianMs: Math.round(ms), mbPerSec: Math.round(size / 1e6 / (ms / 1000)), runsMs: times.map(Math.round) });
 }
 await server.close();
 await rm(root, { recursive: true, force: true });
