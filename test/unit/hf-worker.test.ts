@@ -9,7 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workerPipeline, type HfWorkerLike } from '../../src/engine/hf/hf-worker-client.ts';
+import { workerPipeline } from '../../src/engine/hf/hf-worker-client.ts';
+import type { WorkerLike } from '../../src/protocol/worker-like.ts';
 import { parseHfWorkerRequest, parseHfWorkerResponse } from '../../src/engine/hf/hf-worker-messages.ts';
 import { pipeline } from '../../src/engine/hf/pipeline.ts';
 import { serveHfPipelines } from '../../src/engine/hf/serve-hf-pipelines.ts';
@@ -36,11 +37,11 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-function channel(): { client: HfWorkerLike; stop(): void } {
+function channel(): { client: WorkerLike; stop(): void } {
   const { port1, port2 } = new MessageChannel();
   const stop = serveHfPipelines(pipeline, port1 as unknown as PortLike);
   return {
-    client: port2 as unknown as HfWorkerLike,
+    client: port2 as unknown as WorkerLike,
     stop() {
       stop();
       port1.close();

@@ -16,9 +16,6 @@ import type { WorkerLike } from '../../protocol/worker-like.ts';
 import { resolveHfSource } from './hf-source.ts';
 import type { HfPipeline, HfPipelineOptions } from './pipeline.ts';
 
-/** A Worker, or one end of a MessageChannel (a test can serve pipelines on the other end). */
-export type HfWorkerLike = WorkerLike;
-
 /** How long an aborted load may take to settle its cache writes before its worker is ended. */
 const ABORT_GRACE_MS = 2000;
 
@@ -33,13 +30,13 @@ interface Waiter {
  * const { dims, data } = await embed(['hello'], { pooling: 'mean', normalize: true });
  * await embed.dispose(); // ends the worker
  */
-export async function workerPipeline(task: string, modelId: string, options: HfPipelineOptions, worker?: HfWorkerLike): Promise<HfPipeline> {
+export async function workerPipeline(task: string, modelId: string, options: HfPipelineOptions, worker?: WorkerLike): Promise<HfPipeline> {
   throwIfAborted(options.signal);
   const cache = cacheSpecOf(options.cache);
   if (options.fetch) throw new TesseraError('invalid-argument', 'a custom fetch cannot cross into the pipeline worker; pass { worker: false } to run in-process with it');
   // Relative URLs mean "relative to this page"; in the worker they would resolve against its script.
   const source = resolveHfSource(options.source, modelId);
-  const port = worker ?? (new Worker(new URL('./hf-worker.ts', import.meta.url), { type: 'module', name: 'tessera-hf-pipeline' }) as unknown as HfWorkerLike);
+  const port = worker ?? (new Worker(new URL('./hf-worker.ts', import.meta.url), { type: 'module', name: 'tessera-hf-pipeline' }) as unknown as WorkerLike);
   const pending = new Map<number, Waiter>();
   let nextId = 1;
   let closed = false;

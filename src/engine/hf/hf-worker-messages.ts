@@ -6,14 +6,14 @@
  * Everything that arrives is validated before it is trusted.
  */
 import type { DeviceRequest } from '../../protocol/device.ts';
-import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData } from '../../protocol/worker-messages.ts';
+import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData, type WorkerCacheSpec } from '../../protocol/worker-messages.ts';
 import type { ErrorData } from '../../errors.ts';
 import type { HfDevice } from '../../backend/transformers.ts';
 import type { HfLoadStats } from './hf-file-provider.ts';
 import type { HfSource } from './hf-source.ts';
 
-/** The cache, as data (a ModelCache object cannot cross into a worker). */
-export type HfWorkerCacheSpec = { type: 'default' } | { type: 'indexeddb'; prefix?: string } | { type: 'memory' };
+/** The cache, as data (a ModelCache object cannot cross into a worker); `fs` is for Node, never a page. */
+export type HfWorkerCacheSpec = Exclude<WorkerCacheSpec, { type: 'fs' }>;
 
 /** The pipeline options that can cross: no functions, no signal, no cache object. */
 export interface HfWorkerLoadOptions {
