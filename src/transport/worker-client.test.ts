@@ -82,7 +82,7 @@ describe('worker transport over a MessageChannel', () => {
     expect(performance.now() - started).toBeLessThan(1500);
     server.setFaults([]);
     const model = await engine.load(`${server.url}/mlp/manifest.json`, { cache: { type: 'memory' } });
-    expect((await model.run(feeds())).output).toBeDefined();
+    expect((await model.run(feeds())).output!.dims).toEqual(expected.outputs.output!.dims);
     await close();
   });
 
