@@ -23,7 +23,7 @@ import type { InferenceRequest, InferenceResponse, CoordinatorAction } from '../
 import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
 import type { CoordinatorConfig } from '../src/coordinator/config.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
-import { decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
+import { CLOSE_REPLACED, CLOSE_UNAUTHORIZED, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
@@ -178,14 +178,14 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       if (msg.type !== 'join' || !this.#tokenOk(msg.token)) {
         // Same answer for a missing and a wrong token: no hint of valid ones.
         ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('unauthorized', 'join first, with a valid token')) }));
-        ws.close(4401, 'unauthorized');
+        ws.close(CLOSE_UNAUTHORIZED, 'unauthorized');
         return;
       }
       const old = msg.sessionId ? this.#socketOf(msg.sessionId) : undefined;
       const { sessionId, actions } = c.join(msg, now);
       if (old && old !== ws) {
         old.serializeAttachment(null);
-        old.close(4002, 'replaced by a newer connection');
+        old.close(CLOSE_REPLACED, 'replaced by a newer connection');
       }
       this.#sockets.set(sessionId, ws);
       ws.serializeAttachment(c.snapshotSession(sessionId) ?? null);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { JoinMessage } from '../protocol/coordinator-messages.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 import type { CoordinatorAction } from './actions.ts';
-import { CLOSE_LEASE_EXPIRED, Coordinator } from './coordinator.ts';
+import { CLOSE_LEASE_EXPIRED, type JoinMessage } from '../protocol/coordinator-messages.ts';
+import { Coordinator } from './coordinator.ts';
 import { renderPrometheus } from './render-prometheus.ts';
 
 const joinMsg = (id: string, opts: Partial<JoinMessage> = {}): JoinMessage => ({

@@ -11,7 +11,7 @@
  * `timeout`, `unavailable`, or the session's own error).
  */
 import { TesseraError, toErrorData, type ErrorCode } from '../errors.ts';
-import type { JoinMessage, ModelOffer, SessionCapacity, SessionMessage } from '../protocol/coordinator-messages.ts';
+import { CLOSE_LEASE_EXPIRED, type JoinMessage, type ModelOffer, type SessionCapacity, type SessionMessage } from '../protocol/coordinator-messages.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 import type { CoordinatorAction, InferenceRequest, InferenceResponse } from './actions.ts';
 import { batchRows, batchSignature, batchTensors, splitBatch } from './batch-tensors.ts';
@@ -76,10 +76,6 @@ export interface CoordinatorOptions {
   /** New session ids; default crypto.randomUUID. */
   createId?: () => string;
 }
-
-/** Closing code for a lease that expired (4000-4999 are the application's). */
-export const CLOSE_LEASE_EXPIRED = 4001;
-export const CLOSE_REPLACED = 4002;
 
 /**
  * @example

@@ -12,6 +12,12 @@ import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
 import { isTensorType, validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
 
+/** WebSocket close codes the coordinator sends (4000-4999 are the application's). */
+export const CLOSE_LEASE_EXPIRED = 4001;
+export const CLOSE_REPLACED = 4002;
+/** A join without a valid token: the client stops reconnecting. */
+export const CLOSE_UNAUTHORIZED = 4401;
+
 /** A model a session has warm and can run right now. */
 export interface ModelOffer {
   name: string;

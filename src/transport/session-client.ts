@@ -13,6 +13,7 @@
  */
 import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
 import {
+  CLOSE_UNAUTHORIZED,
   decodeMessage,
   encodeMessage,
   parseCoordinatorMessage,
@@ -70,9 +71,6 @@ export interface SessionClient {
   /** Sends `leave` (the coordinator re-dispatches nothing: it stops sending) and closes. */
   close(): Promise<void>;
 }
-
-/** Close code the coordinator uses for a refused join. */
-export const CLOSE_UNAUTHORIZED = 4401;
 
 /**
  * @example
