@@ -8,8 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { TesseraError } from '../../errors.ts';
-import { validatePackPath } from '../../pack/build-manifest.ts';
-import type { PackManifest } from '../../pack/manifest.ts';
+import { validateManifest } from '../../fetch/validate-manifest.ts';
 import { publishPack, type PublishResult } from '../../pack/publish.ts';
 import type { RegisterCommand } from '../cli-context.ts';
 import { formatBytes } from '../parse-size.ts';
@@ -71,14 +70,13 @@ export async function publishDir(
   options: Omit<Parameters<typeof publishPack>[0], 'manifest' | 'readFile'>,
 ): Promise<PublishResult> {
   const manifestPath = join(packDir, 'manifest.json');
-  let manifest: PackManifest;
+  let json: unknown;
   try {
-    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as PackManifest;
+    json = JSON.parse(await readFile(manifestPath, 'utf8'));
   } catch (error) {
     throw new TesseraError('invalid-argument', `cannot read ${manifestPath}: ${(error as Error).message}; is "${packDir}" a pack folder?`, { cause: error });
   }
-  if (!Array.isArray(manifest.files)) throw new TesseraError('invalid-manifest', `${manifestPath} has no "files" list`);
-  // Checked before reading: a hostile manifest must not make us upload files from outside the pack.
-  for (const file of manifest.files) validatePackPath(file.path);
+  // Checked before reading (every path included): a hostile manifest must not make us upload files from outside the pack.
+  const manifest = validateManifest(json, manifestPath);
   return publishPack({ ...options, manifest, readFile: (path) => openAsBlob(join(packDir, path)) });
 }
