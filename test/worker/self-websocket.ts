@@ -22,9 +22,9 @@ export const SelfWebSocket = class extends EventTarget {
       ws.accept();
       this.#ws = ws;
       this.readyState = 1;
-      // Binary messages arrive as an ArrayBuffer of another realm (instanceof fails): copy into this one.
-      // Binary messages reach the test as Blobs; decode them in order (a chain, so
-      // a small frame cannot overtake a large one) into ArrayBuffers of this realm.
+      // Binary messages reach the test as Blobs or as ArrayBuffers of another realm
+      // (instanceof fails): copy each, in order (a chain, so a small frame cannot
+      // overtake a large one), into an ArrayBuffer of this realm.
       let chain = Promise.resolve();
       ws.addEventListener('message', (e) => {
         const raw = e.data as string | Blob | ArrayBuffer;
