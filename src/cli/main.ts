@@ -10,21 +10,20 @@ import { COMMANDS } from './commands/index.ts';
 
 /** Builds the program with every registered subcommand. */
 export function createProgram(context: CliContext = defaultCliContext()): Command {
+  const output = {
+    writeOut: (s: string) => void context.stdout.write(s),
+    writeErr: (s: string) => void context.stderr.write(s),
+    // Commander's own message starts with "error: "; ours carries the code.
+    outputError: () => undefined,
+  };
   const program = new Command('tessera')
     .description('Tessera: stream sharded ONNX models into a verified cache and run them on WebGPU or wasm')
     .exitOverride()
-    .configureOutput({
-      writeOut: (s) => context.stdout.write(s),
-      writeErr: (s) => context.stderr.write(s),
-      // Commander's own message starts with "error: "; ours carries the code.
-      outputError: () => undefined,
-    })
+    .configureOutput(output)
     .showHelpAfterError(false);
   for (const register of COMMANDS) register(program, context);
   // Subcommands inherit neither exitOverride nor output settings unless copied.
-  for (const sub of program.commands) {
-    sub.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s), outputError: () => undefined });
-  }
+  for (const sub of program.commands) sub.exitOverride().configureOutput(output);
   return program;
 }
 
