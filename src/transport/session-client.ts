@@ -11,7 +11,7 @@
  * not answered: the coordinator has already re-dispatched it elsewhere. A
  * refused join token (close code 4401) is final: retrying cannot fix it.
  */
-import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
+import { TesseraError, toErrorData } from '../errors.ts';
 import {
   CLOSE_UNAUTHORIZED,
   decodeMessage,
@@ -187,7 +187,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       }
       if (event.code === CLOSE_UNAUTHORIZED) {
         emit({ type: 'disconnected', code: event.code, reason: event.reason });
-        finish(fromErrorData({ name: 'TesseraError', code: 'unauthorized', message: 'the coordinator refused the join token' }));
+        finish(new TesseraError('unauthorized', 'the coordinator refused the join token'));
         return;
       }
       const retryInMs = Math.round(random() * Math.min(maxMs, baseMs * 2 ** attempt));
