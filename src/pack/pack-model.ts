@@ -80,8 +80,10 @@ export async function packModel(input: string, options: PackModelOptions): Promi
   // A stale manifest must not describe files this run is about to overwrite.
   await rm(join(outDir, 'manifest.json'), { force: true });
 
-  let bytesTotal = 0;
-  for (const p of sourceFiles) bytesTotal += (await stat(join(sourceDir, p))).size;
+  // Sizes are read once: they seed the progress total, and graphs take back what their data files counted.
+  const sourceSizes = new Map<string, number>();
+  for (const p of sourceFiles) sourceSizes.set(p, (await stat(join(sourceDir, ...p.split('/')))).size);
+  let bytesTotal = [...sourceSizes.values()].reduce((sum, n) => sum + n, 0);
   let bytesDone = 0;
   const progress = (file: string) => (n: number) => {
     bytesDone += n;
@@ -100,8 +102,6 @@ export async function packModel(input: string, options: PackModelOptions): Promi
     await mkdir(dirname(abs), { recursive: true });
     return abs;
   };
-  const sizeInEstimate = async (packPath: string) =>
-    sourceFiles.includes(packPath) ? (await stat(join(sourceDir, ...packPath.split('/')))).size : 0;
 
   for (const graphPath of graphPaths) {
     throwIfAborted(options.signal);
@@ -118,7 +118,7 @@ export async function packModel(input: string, options: PackModelOptions): Promi
       const packPath = location ? posix.normalize(posix.join(graphDir, location)) : undefined;
       if (packPath && !consumed.has(packPath)) {
         consumed.add(packPath);
-        bytesTotal -= await sizeInEstimate(packPath);
+        bytesTotal -= sourceSizes.get(packPath) ?? 0;
       }
     }
     const plan = externalizeInitializers(model, {
