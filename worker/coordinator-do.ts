@@ -25,6 +25,7 @@ import type { CoordinatorConfig } from '../src/coordinator/config.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
 import { CLOSE_REPLACED, CLOSE_UNAUTHORIZED, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
+import { errorResponse } from './http-error.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
 export interface ModelDescription extends ModelOffer {
@@ -103,7 +104,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   /** Session sockets: `Upgrade: websocket` requests forwarded by the Worker. */
   override async fetch(request: Request): Promise<Response> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
-      return Response.json({ error: { code: 'bad-request', message: 'session endpoint needs a WebSocket upgrade' } }, { status: 426 });
+      return errorResponse(426, 'bad-request', 'session endpoint needs a WebSocket upgrade');
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];

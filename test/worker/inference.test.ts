@@ -78,6 +78,8 @@ describe('auth', () => {
   it('needs a WebSocket upgrade on the session endpoint', async () => {
     const res = await get('/v1/sessions', {});
     expect(res.status).toBe(426);
+    expect(res.headers.get('Upgrade')).toBe('websocket');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('bad-request');
   });
 });
 
