@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateModel, generateModelFile, matmulChainReference, matmulChainWeights } from './generate-model.ts';
+import { generateModel, generateModelFile } from './generate-model.ts';
+import { matmulChainReference, matmulChainWeights } from './generate/matmul-chain.ts';
 import { randomFloats } from './generate/seeded-random.ts';
 import { encodeModel } from '../pack/onnx-model.ts';
 

@@ -9,10 +9,6 @@ import { writeModel } from '../pack/write-model.ts';
 import { matmulChainModel, matmulChainShape } from './generate/matmul-chain.ts';
 import { transformerBlockModel, transformerBlockShape } from './generate/transformer-block.ts';
 
-export { matmulChainModel, matmulChainReference, matmulChainShape, matmulChainWeights } from './generate/matmul-chain.ts';
-export type { MatmulChainLayer, MatmulChainOptions } from './generate/matmul-chain.ts';
-export { transformerBlockModel, transformerBlockShape } from './generate/transformer-block.ts';
-
 export const MODEL_KINDS = ['matmul-chain', 'transformer-block'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
@@ -33,8 +29,6 @@ export interface GeneratedModel {
   model: ModelProto;
   /** The shape chosen to hit the size: `d` and `layers` or `heads`. */
   shape: { d: number; layers?: number; heads?: number };
-  /** Input dims with symbolic dims filled by a small example (batch 2, seq 8). */
-  exampleInputDims: number[];
 }
 
 /**
@@ -47,15 +41,11 @@ export function generateModel(options: GenerateModelOptions): GeneratedModel {
   switch (options.kind) {
     case 'matmul-chain': {
       const { d, layers } = matmulChainShape(options.sizeBytes, options.layers);
-      return {
-        model: matmulChainModel({ d, layers, seed, layerSeeds: options.layerSeeds }),
-        shape: { d, layers },
-        exampleInputDims: [2, d],
-      };
+      return { model: matmulChainModel({ d, layers, seed, layerSeeds: options.layerSeeds }), shape: { d, layers } };
     }
     case 'transformer-block': {
       const { d, heads } = transformerBlockShape(options.sizeBytes, options.heads);
-      return { model: transformerBlockModel({ d, heads, seed }), shape: { d, heads }, exampleInputDims: [2, 8, d] };
+      return { model: transformerBlockModel({ d, heads, seed }), shape: { d, heads } };
     }
     default:
       throw new TypeError(`unknown model kind ${String(options.kind satisfies never)}`);
