@@ -14,7 +14,7 @@ import { sha256Hex } from '../pack/sha256.ts';
 import { fetchManifest } from './fetch-manifest.ts';
 import { fetchRange } from './fetch-range.ts';
 import { fetchWholeFile } from './full-file-fallback.ts';
-import { planLoad, distinctChunks, type LoadPlan, type PlannedChunk } from './plan-load.ts';
+import { planLoad, type LoadPlan, type PlannedChunk } from './plan-load.ts';
 import { createProgressTracker, type LoadProgress } from './progress.ts';
 import { abortedError, withRetry, type RetryOptions } from './retry.ts';
 import { fileUrl, resolveSource } from './resolve-source.ts';
@@ -115,7 +115,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     };
 
     // Plan and quota, before a single chunk byte is fetched.
-    let plan: LoadPlan = store ? await planLoad(manifest, store) : allMissing(manifest);
+    let plan = await planLoad(manifest, store);
     if (store && plan.neededBytes > 0) {
       plan = await ensureRoom(store, manifest, plan, options.allowEviction === true, stats);
       if (options.persist !== false) await store.persist();
@@ -258,11 +258,6 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
   } finally {
     options.signal?.removeEventListener('abort', onOuterAbort);
   }
-}
-
-function allMissing(manifest: PackManifest): LoadPlan {
-  const chunks = distinctChunks(manifest);
-  return { chunks, cached: [], missing: chunks, neededBytes: chunks.reduce((s, c) => s + c.size, 0) };
 }
 
 async function ensureRoom(store: ModelCache, manifest: PackManifest, plan: LoadPlan, allowEviction: boolean, stats: LoadStats): Promise<LoadPlan> {

@@ -31,7 +31,7 @@ export interface LoadPlan {
 }
 
 /** Groups a manifest's chunks by hash. */
-export function distinctChunks(manifest: PackManifest): PlannedChunk[] {
+function distinctChunks(manifest: PackManifest): PlannedChunk[] {
   const byHash = new Map<string, PlannedChunk>();
   manifest.files.forEach((file, fileIndex) => {
     file.chunks.forEach((hash, chunk) => {
@@ -51,9 +51,10 @@ export function distinctChunks(manifest: PackManifest): PlannedChunk[] {
  * const plan = await planLoad(manifest, cache);
  * console.log(`${plan.missing.length} chunks (${plan.neededBytes} bytes) to fetch`);
  */
-export async function planLoad(manifest: PackManifest, cache: ModelCache): Promise<LoadPlan> {
+export async function planLoad(manifest: PackManifest, cache: ModelCache | undefined): Promise<LoadPlan> {
   const chunks = distinctChunks(manifest);
-  const have = await cache.hasChunks(chunks.map((c) => c.hash));
+  // No cache (a load from memory): every chunk is missing.
+  const have = cache ? await cache.hasChunks(chunks.map((c) => c.hash)) : [];
   const cached = chunks.filter((_, i) => have[i]);
   const missing = chunks.filter((_, i) => !have[i]);
   return { chunks, cached, missing, neededBytes: missing.reduce((sum, c) => sum + c.size, 0) };
