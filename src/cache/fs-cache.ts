@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { TesseraError } from '../errors.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { CachedModel, ModelCache, StorageEstimate } from './model-cache.ts';
-import { modelKey, orphanChunks, partitionModels, type ModelRecord } from './orphan-chunks.ts';
+import { modelKey, orphanChunks, partitionModels, toCachedModel, type ModelRecord } from './orphan-chunks.ts';
 
 /** The default cache directory, read from the environment when called (never at import). */
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
@@ -107,12 +107,7 @@ export function createFsCache(options: { dir?: string; now?: () => number } = {}
       await atomicWrite(modelPath(name, revision), JSON.stringify(record));
     },
     async listModels(): Promise<CachedModel[]> {
-      return (await readRecords()).map(({ manifest, lastUsed }) => ({
-        name: manifest.name,
-        revision: manifest.revision,
-        bytes: manifest.totalBytes,
-        lastUsed,
-      }));
+      return (await readRecords()).map(toCachedModel);
     },
     async deleteModel(name, revision) {
       const { doomed, kept } = partitionModels(await readRecords(), name, revision);

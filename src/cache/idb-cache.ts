@@ -14,7 +14,7 @@ import { createStore, delMany, del, get, promisifyRequest, set, values, clear as
 import { TesseraError } from '../errors.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { CachedModel, ModelCache, StorageEstimate } from './model-cache.ts';
-import { modelKey, orphanChunks, partitionModels, type ModelRecord } from './orphan-chunks.ts';
+import { modelKey, orphanChunks, partitionModels, toCachedModel, type ModelRecord } from './orphan-chunks.ts';
 
 /**
  * @example
@@ -73,14 +73,7 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
       });
     },
     listModels(): Promise<CachedModel[]> {
-      return guard('list models', async () =>
-        (await values<ModelRecord>(open().models)).map(({ manifest, lastUsed }) => ({
-          name: manifest.name,
-          revision: manifest.revision,
-          bytes: manifest.totalBytes,
-          lastUsed,
-        })),
-      );
+      return guard('list models', async () => (await values<ModelRecord>(open().models)).map(toCachedModel));
     },
     deleteModel(name, revision) {
       return guard(`delete ${name}`, async () => {

@@ -5,7 +5,7 @@
  */
 import type { PackManifest } from '../pack/manifest.ts';
 import type { CachedModel, ModelCache, StorageEstimate } from './model-cache.ts';
-import { modelKey, orphanChunks, partitionModels, type ModelRecord } from './orphan-chunks.ts';
+import { modelKey, orphanChunks, partitionModels, toCachedModel, type ModelRecord } from './orphan-chunks.ts';
 
 /**
  * @example
@@ -40,12 +40,7 @@ export function createMemoryCache(options: { now?: () => number } = {}): ModelCa
       if (record) record.lastUsed = when;
     },
     async listModels(): Promise<CachedModel[]> {
-      return [...models.values()].map(({ manifest, lastUsed }) => ({
-        name: manifest.name,
-        revision: manifest.revision,
-        bytes: manifest.totalBytes,
-        lastUsed,
-      }));
+      return [...models.values()].map(toCachedModel);
     },
     async deleteModel(name, revision) {
       const { doomed, kept } = partitionModels([...models.values()], name, revision);

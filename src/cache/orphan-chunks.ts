@@ -4,6 +4,7 @@
  * so deleting a model must never take a chunk another cached model needs.
  */
 import type { PackManifest } from '../pack/manifest.ts';
+import type { CachedModel } from './model-cache.ts';
 
 /**
  * @example
@@ -29,6 +30,11 @@ export function modelKey(name: string, revision: string): string {
 export interface ModelRecord {
   manifest: PackManifest;
   lastUsed: number;
+}
+
+/** The `listModels()` entry for a stored record. */
+export function toCachedModel({ manifest, lastUsed }: ModelRecord): CachedModel {
+  return { name: manifest.name, revision: manifest.revision, bytes: manifest.totalBytes, lastUsed };
 }
 
 /** Splits records into those `deleteModel(name, revision?)` removes and the rest. */
