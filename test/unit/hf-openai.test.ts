@@ -28,6 +28,8 @@ describe('OpenAI embeddings through the local Worker', () => {
   let embed: HfPipeline;
   let session: SessionClient;
   const batches: number[] = [];
+  /** While set, the session holds each batch this long (a busy session, so requests queue up). */
+  let holdMs = 0;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'tessera-openai-'));
@@ -48,6 +50,7 @@ describe('OpenAI embeddings through the local Worker', () => {
       capacity: { maxInFlight: 1, requestsPerSecond: 50 },
       runModel: async (_model, inputs) => {
         batches.push(inputs.text?.dims[0] ?? 0);
+        if (holdMs > 0) await new Promise((r) => setTimeout(r, holdMs));
         return runner.run(inputs);
       },
     });
@@ -104,11 +107,16 @@ describe('OpenAI embeddings through the local Worker', () => {
     expect(decoded.length).toBe(d);
     decoded.forEach((v, j) => expect(v).toBeCloseTo(row(0)[j] as number, 5));
 
+    // The first request goes straight to the idle session, which then stays busy
+    // for 300 ms: the other two queue meanwhile and must reach it as ONE batch.
     batches.length = 0;
+    holdMs = 300;
     const many = await Promise.all(texts.map((t) => client.embeddings.create({ model: 'tiny-bert', input: t })));
+    holdMs = 0;
     many.forEach((r, i) => r.data[0]!.embedding.forEach((v, j) => expect(v).toBeCloseTo(row(i)[j] as number, 5)));
     console.log(`concurrent requests ran in batches of ${JSON.stringify(batches)}`);
     expect(batches.reduce((a, b) => a + b, 0)).toBe(3);
+    expect(batches).toEqual([1, 2]);
   });
 
   it('rejects bad requests with 400 and a code, and a wrong key with 401', async () => {
