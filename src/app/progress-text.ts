@@ -17,8 +17,6 @@ export function progressText(p: LoadProgress): string {
       return `Reading ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} from this device`;
     case 'download':
       return `Downloading ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)} · ${formatBytes(p.rateBytesPerSec)}/s · ${formatSeconds(p.etaSeconds)} left · ${sources}`;
-    case 'verify':
-      return `Verifying ${formatBytes(p.bytesDone)} of ${formatBytes(p.bytesTotal)}`;
     case 'session':
       return `Starting the model · ${sources}`;
     default: {

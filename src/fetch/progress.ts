@@ -8,10 +8,9 @@
  * - `plan`: manifest fetched, cache consulted, quota checked.
  * - `assemble`: cached chunks copied into the file buffers.
  * - `download`: chunks fetched, SHA-256-verified and stored.
- * - `verify`: cached chunks re-hashed (only with `verifyCached`).
  * - `session`: emitted by the engine while it creates the session.
  */
-export type LoadPhase = 'plan' | 'download' | 'verify' | 'assemble' | 'session';
+export type LoadPhase = 'plan' | 'download' | 'assemble' | 'session';
 
 export interface FileProgress {
   bytesDone: number;
