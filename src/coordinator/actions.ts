@@ -18,7 +18,13 @@ export interface InferenceRequest {
 }
 
 export type InferenceResponse =
-  | { type: 'result'; outputs: TensorMap; sessionId: string }
+  | {
+      type: 'result';
+      outputs: TensorMap;
+      sessionId: string;
+      /** The session's own time for the batch (ms), when it reported one. */
+      computeMs?: number;
+    }
   | {
       type: 'error';
       error: ErrorData;

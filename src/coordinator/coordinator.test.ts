@@ -111,8 +111,10 @@ describe('Coordinator', () => {
     expect(sent[0]?.inputs.x?.dims).toEqual([3, 2]);
     expect([...(sent[0]?.inputs.x?.data as Float32Array)]).toEqual([1, 1, 2, 2, 2, 2]);
     const y = { type: 'float32' as const, dims: [3], data: new Float32Array([10, 20, 21]) };
-    const out = responses(c.handle('a', { type: 'result', requestIds: ['r1', 'r2'], outputs: { y } }, 10));
+    const out = responses(c.handle('a', { type: 'result', requestIds: ['r1', 'r2'], outputs: { y }, computeMs: 7.5 }, 10));
     expect(out.map((r) => r.response.type === 'result' && [...(r.response.outputs.y?.data as Float32Array)])).toEqual([[10], [20, 21]]);
+    // Each request of the batch learns the session's compute time for it (Server-Timing's `compute`).
+    expect(out.map((r) => r.response.type === 'result' && r.response.computeMs)).toEqual([7.5, 7.5]);
     expect(out).toHaveLength(2);
   });
 

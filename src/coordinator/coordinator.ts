@@ -306,7 +306,7 @@ export class Coordinator {
       }
       batch.requests.forEach((r, i) => {
         const outputs = parts[i];
-        if (!r.done && outputs) this.#respond(r, { type: 'result', outputs, sessionId: s.id }, now, 'ok', out);
+        if (!r.done && outputs) this.#respond(r, { type: 'result', outputs, sessionId: s.id, ...(msg.computeMs !== undefined ? { computeMs: msg.computeMs } : {}) }, now, 'ok', out);
       });
     } else {
       for (const r of batch.requests) if (!r.done) this.#respond(r, { type: 'error', error: msg.error }, now, msg.error.code, out);

@@ -38,6 +38,8 @@ describe('session messages', () => {
     badField({ type: 'result', requestIds: [], outputs: {} }, /"requestIds" must be a non-empty array/);
     badField({ type: 'result', requestIds: ['a'], outputs: { y: { type: 'float32', dims: [2], data: [1, 2] } } }, /outputs\.y: .*Float32Array/);
     badField({ type: 'error', requestIds: ['a'] }, /missing field "error"/);
+    badField({ type: 'result', requestIds: ['a'], outputs: {}, computeMs: -1 }, /"computeMs" must be a number >= 0/);
+    badField({ type: 'result', requestIds: ['a'], outputs: {}, computeMs: '3' }, /"computeMs" must be a number >= 0/);
   });
 
   it('maps an unknown error code from a session to internal', () => {
@@ -47,7 +49,7 @@ describe('session messages', () => {
 
   it('round-trips a result with tensors through one binary frame', () => {
     const msg: SessionMessage = {
-      type: 'result', requestIds: ['a', 'b'],
+      type: 'result', requestIds: ['a', 'b'], computeMs: 20.125,
       outputs: { y: { type: 'float32', dims: [2, 2], data: new Float32Array([1, 2, 3, 4]) }, ids: { type: 'int64', dims: [2], data: new BigInt64Array([7n, 8n]) } },
     };
     const bytes = encodeMessage(msg);

@@ -61,7 +61,13 @@ export interface JoinMessage {
 export interface HeartbeatMessage { type: 'heartbeat' }
 /** Replaces the session's warm model list (a model finished loading or was dropped). */
 export interface ModelsMessage { type: 'models'; models: ModelOffer[] }
-export interface ResultMessage { type: 'result'; requestIds: string[]; outputs: TensorMap }
+export interface ResultMessage {
+  type: 'result';
+  requestIds: string[];
+  outputs: TensorMap;
+  /** How long the session spent running the batch (ms): lets the coordinator tell its own overhead from compute. */
+  computeMs?: number;
+}
 export interface SessionErrorMessage { type: 'error'; requestIds: string[]; error: ErrorData }
 export interface LeaveMessage { type: 'leave' }
 
@@ -229,8 +235,14 @@ export function parseSessionMessage(value: unknown): SessionMessage {
       return { type };
     case 'models':
       return { type, models: models(o, where) };
-    case 'result':
-      return { type, requestIds: ids(o, where), outputs: tensors(o, 'outputs', where) };
+    case 'result': {
+      const msg: ResultMessage = { type, requestIds: ids(o, where), outputs: tensors(o, 'outputs', where) };
+      if (o.computeMs !== undefined) {
+        if (typeof o.computeMs !== 'number' || !Number.isFinite(o.computeMs) || o.computeMs < 0) bad(`${where}: "computeMs" must be a number >= 0`);
+        msg.computeMs = o.computeMs;
+      }
+      return msg;
+    }
     case 'error':
       return { type, requestIds: ids(o, where), error: errorData(o, where) };
     default:

@@ -123,8 +123,10 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     running.set(key, controller);
     emit({ type: 'infer', model: msg.model, requestIds: msg.requestIds });
     try {
+      const started = performance.now();
       const outputs = await options.runModel(msg.model, msg.inputs, controller.signal);
-      if (!controller.signal.aborted) send(socket, { type: 'result', requestIds: msg.requestIds, outputs });
+      const computeMs = Math.round((performance.now() - started) * 1000) / 1000;
+      if (!controller.signal.aborted) send(socket, { type: 'result', requestIds: msg.requestIds, outputs, computeMs });
     } catch (err) {
       if (!controller.signal.aborted) send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(err) });
     } finally {

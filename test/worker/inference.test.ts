@@ -109,6 +109,11 @@ describe('round trips', () => {
     const res = await post('/v2/models/triple/infer', { id: 'q1', inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [[1, 2, 3]] }] });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ model_name: 'triple', model_version: 'r1', id: 'q1', outputs: [{ name: 'y', shape: [1, 3], datatype: 'FP32', data: [3, 6, 9] }] });
+    // Traced: Server-Timing says where the time went, including the session's own compute time.
+    const traced = await post('/v2/models/triple/infer', { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] }, { ...auth, 'X-Tessera-Timing': '1' });
+    expect(traced.status).toBe(200);
+    expect(traced.headers.get('Server-Timing')).toMatch(/^worker;dur=\d+, rpc;dur=\d+, queue;dur=\d+, session;dur=\d+, compute;dur=[\d.]+$/);
+    expect(res.headers.get('Server-Timing')).toBeNull();
     const metrics = await (await get('/metrics')).text();
     expect(metrics).toMatch(/tessera_sessions 1/);
     expect(metrics).toMatch(/model="triple"/);

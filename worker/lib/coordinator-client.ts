@@ -81,8 +81,8 @@ export const TRACE_HEADER = 'X-Tessera-Timing';
 
 /**
  * `Server-Timing` for a traced request: total time in the Worker, the RPC to
- * the coordinator, and inside it queueing and the session round trip
- * (durations in ms; the Worker's clock advances only at I/O, which is where
+ * the coordinator, and inside it queueing, the session round trip and the
+ * session's own compute time as it reported it (durations in ms; the Worker's clock advances only at I/O, which is where
  * these boundaries are).
  *
  * @example
@@ -92,6 +92,7 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
   const parts = [`worker;dur=${now - startedAt}`];
   if (trace.coordinatorMs !== undefined) parts.push(`rpc;dur=${trace.coordinatorMs}`);
   if (trace.timing) parts.push(`queue;dur=${trace.timing.queueMs}`, `session;dur=${trace.timing.sessionMs}`);
+  if (trace.timing?.computeMs !== undefined) parts.push(`compute;dur=${trace.timing.computeMs}`);
   return parts.join(', ');
 }
 
