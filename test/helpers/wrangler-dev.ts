@@ -13,6 +13,8 @@ export { freePort };
 export interface WranglerDev {
   /** `http://127.0.0.1:<port>` */
   base: string;
+  /** Process group of wrangler and its workerd children. */
+  pid: number;
   /** Everything wrangler printed so far (for failure messages). */
   log(): string;
   stop(): Promise<void>;
@@ -41,6 +43,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
     });
     return {
       base: dev.url,
+      pid: dev.pid,
       log: dev.output,
       stop: async () => {
         await dev.stop();
