@@ -3,12 +3,20 @@
  * per store (idb-keyval's `createStore` opens a database with exactly one
  * object store, so chunks and models each get their own):
  *
- *   `<prefix>-chunks` / `chunks`   key: chunk SHA-256, value: ArrayBuffer
+ *   `<prefix>-chunks` / `chunks`   key: chunk SHA-256, value: Blob (ArrayBuffer in caches written before 0.1)
  *   `<prefix>-models` / `models`   key: `<name>@<revision>`, value: { manifest, lastUsed }
  *
  * idb-keyval resolves a write when its transaction completes, so a put that
  * resolved is durable and a put that failed left nothing (IndexedDB
  * transactions are atomic): no half chunk is ever trusted.
+ *
+ * Chunks are stored as Blobs: Chromium keeps a large value in a file either
+ * way, but an ArrayBuffer value is structured-cloned through the renderer on
+ * every read, while a Blob is read straight from its file. Measured in
+ * headless Chromium, 64 x 8 MiB: reads 650-920 MiB/s as Blobs against
+ * 370-380 MiB/s as ArrayBuffers, writes 210-260 MiB/s either way. And
+ * `new Blob([view])` copies just the view's bytes, where cloning a view
+ * would copy its whole underlying buffer.
  */
 import { createStore, delMany, del, get, promisifyRequest, set, values, clear as idbClear, type UseStore } from 'idb-keyval';
 import { TesseraError } from '../errors.ts';
@@ -46,14 +54,23 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
     },
     getChunk(hash) {
       return guard(`read chunk ${hash}`, async () => {
-        const value = await get<ArrayBuffer>(hash, open().chunks);
-        return value === undefined ? undefined : new Uint8Array(value);
+        const value = await get<Blob | ArrayBuffer>(hash, open().chunks);
+        if (value === undefined) return undefined;
+        if (!(value instanceof Blob)) return new Uint8Array(value);
+        try {
+          return new Uint8Array(await value.arrayBuffer());
+        } catch (err) {
+          // The Blob's backing file is gone (site data cleared under us): the
+          // chunk is missing, and the loader fetches it again.
+          if ((err as DOMException | undefined)?.name === 'NotReadableError' || (err as DOMException | undefined)?.name === 'NotFoundError') return undefined;
+          throw err;
+        }
       });
     },
     putChunk(hash, bytes) {
-      // Structured clone of a view copies its whole underlying buffer: store exactly the chunk's bytes.
-      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-      return guard(`store chunk ${hash}`, () => set(hash, own, open().chunks));
+      // The Blob owns a copy of exactly these bytes: the caller's buffer may be reused or collected at once.
+      const blob = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+      return guard(`store chunk ${hash}`, () => set(hash, blob, open().chunks));
     },
     getManifest(name, revision) {
       return guard(`read manifest ${name}@${revision}`, async () => (await get<ModelRecord>(modelKey(name, revision), open().models))?.manifest);

@@ -1,4 +1,4 @@
-import { get, createStore } from 'idb-keyval';
+import { get, set, createStore } from 'idb-keyval';
 import { describe, expect, it } from 'vitest';
 import { defaultCache } from '../../src/cache/default-cache.ts';
 import { createIdbCache } from '../../src/cache/idb-cache.ts';
@@ -17,9 +17,18 @@ describe('IndexedDB cache in Chromium', () => {
     const view = big.subarray(4096, 8192);
     const hash = await sha256Hex(view);
     await cache.putChunk(hash, view);
-    const raw = await get<ArrayBuffer>(hash, createStore(`${p}-chunks`, 'chunks'));
-    expect(raw).toBeInstanceOf(ArrayBuffer);
-    expect(raw?.byteLength).toBe(4096);
+    const raw = await get<Blob>(hash, createStore(`${p}-chunks`, 'chunks'));
+    expect(raw).toBeInstanceOf(Blob);
+    expect(raw?.size).toBe(4096);
+    expect(await cache.getChunk(hash)).toEqual(view.slice());
+  });
+
+  it('still reads chunks that older versions stored as ArrayBuffers', async () => {
+    const p = prefix();
+    const bytes = crypto.getRandomValues(new Uint8Array(4096));
+    const hash = await sha256Hex(bytes);
+    await set(hash, bytes.slice().buffer, createStore(`${p}-chunks`, 'chunks'));
+    expect(await createIdbCache({ prefix: p }).getChunk(hash)).toEqual(bytes);
   });
 
   it('reports the origin quota and asks for persistence', async () => {
