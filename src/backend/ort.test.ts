@@ -33,6 +33,13 @@ describe('createOrtSession (Node, onnxruntime-web wasm in-process)', () => {
     await expect(session.run({ input: { type: 'float32', dims: [2, d], data: input } })).rejects.toMatchObject({ code: 'session-closed' });
   });
 
+  it('prepack: false gives the same outputs (ORT skips repacking the weights)', async () => {
+    const session = await createOrtSession({ graph: model.graph, externalData: model.externalData, device: 'wasm', prepack: false });
+    const { output } = await session.run({ input: { type: 'float32', dims: [2, d], data: input } });
+    expectClose(output?.data as Float32Array, model.reference(input, 2));
+    await session.release();
+  });
+
   it('serialises concurrent runs and gives each its own result', async () => {
     const session = await createOrtSession({ graph: model.graph, externalData: model.externalData, device: 'wasm' });
     const inputs = [1, 2, 3].map((k) => input.map((v) => v * k));

@@ -67,7 +67,13 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       const { manifest } = pack;
       const { graph, externalData } = graphFiles(manifest, pack.files);
       sessionProgress(false);
-      const session = await createSession({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
+      const session = await createSession({
+        graph,
+        externalData,
+        device: loadOptions.device ?? 'auto',
+        ...(loadOptions.prepack === undefined ? {} : { prepack: loadOptions.prepack }),
+        ...(signal ? { signal } : {}),
+      });
       // ORT has copied the bytes into its own memory (wasm heap, GPU buffers):
       // drop ours so a large model is not held twice.
       pack.files.clear();

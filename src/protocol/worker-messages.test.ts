@@ -24,6 +24,7 @@ describe('parseWorkerRequest', () => {
       [{ type: 'load', id: 1, source: 'u', device: 'cuda', cache: { type: 'memory' } }, /device must be webgpu, wasm or auto, got "cuda"/],
       [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'redis' } }, /cache must be/],
       [{ type: 'load', id: 1, source: 42, device: 'auto', cache: { type: 'memory' } }, /source must be/],
+      [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory' }, prepack: 'no' }, /load.prepack must be a boolean/],
       [{ type: 'dispose', id: 1 }, /dispose.model must be a string/],
     ];
     for (const [msg, message] of bad) {

@@ -58,6 +58,8 @@ export type WorkerRequest =
       baseUrl?: string;
       /** Whether the page listens for progress (saves messages when not). */
       progress: boolean;
+      /** Absent: ORT's default (true). */
+      prepack?: boolean;
     }
   | { type: 'run'; id: number; model: string; feeds: TensorMap }
   /** Load a pipeline pack; answered by `pipeline-loaded`. */
@@ -111,6 +113,7 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
         bad('load.cache must be { type: default | indexeddb | fs | memory }');
       }
       if (msg.baseUrl !== undefined && typeof msg.baseUrl !== 'string') bad('load.baseUrl must be a string');
+      if (msg.prepack !== undefined && typeof msg.prepack !== 'boolean') bad('load.prepack must be a boolean');
       return msg as unknown as WorkerRequest;
     }
     case 'run':

@@ -280,6 +280,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       device: loadOptions.device ?? 'auto',
       cache,
       ...(baseUrl === undefined ? {} : { baseUrl }),
+      ...(loadOptions.prepack === undefined ? {} : { prepack: loadOptions.prepack }),
       progress: loadOptions.onProgress !== undefined,
     };
   }
