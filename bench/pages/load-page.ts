@@ -53,8 +53,8 @@ function graphOf(manifest: PackManifest) {
 }
 
 const bench = {
-  /** The physical limit: parallel ranged fetch into memory, then a session from those bytes. */
-  async limit(manifestUrl: string, concurrency: number) {
+  /** The physical limit: parallel ranged fetch into memory, then a session from those bytes, with the same session options Tessera used. */
+  async limit(manifestUrl: string, concurrency: number, prepack = true) {
     const t0 = performance.now();
     const manifest = await getManifest(manifestUrl);
     const files = await fetchAllRanged(manifestUrl, manifest, concurrency);
@@ -63,6 +63,8 @@ const bench = {
     const session = await ort.InferenceSession.create(files.get(graph)!, {
       executionProviders: ['wasm'],
       externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: files.get(p)! })),
+      graphOptimizationLevel: 'all',
+      ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }),
     });
     const t2 = performance.now();
     await session.release();
@@ -84,7 +86,7 @@ const bench = {
   },
 
   /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
-  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process' } = {}) {
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean } = {}) {
     const engine = await createEngine(options.transport ? { transport: options.transport } : {});
     const controller = new AbortController();
     let bytesFromNetwork = 0;
@@ -94,6 +96,7 @@ const bench = {
     try {
       const model = await engine.load(manifestUrl, {
         device: 'wasm',
+        ...(options.prepack === false ? { prepack: false } : {}),
         signal: controller.signal,
         onProgress: (p) => {
           bytesFromNetwork = p.bytesFromNetwork;
