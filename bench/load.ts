@@ -28,8 +28,12 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     size: { type: 'string', default: '512MiB' },
     json: { type: 'string' },
+    // `--device webgpu`: every session (Tessera, limit, naive) on WebGPU instead of wasm.
+    device: { type: 'string', default: 'wasm' },
   },
 });
+if (args.device !== 'wasm' && args.device !== 'webgpu') throw new Error(`--device must be wasm or webgpu, got ${args.device}`);
+const device = args.device as 'wasm' | 'webgpu';
 const runs = Number(args.runs);
 const sizeBytes = parseSize(args.size!);
 const root = resolve('.cache/bench/load');
@@ -77,6 +81,8 @@ const CONFIGS = [
   { name: 'prepack: false', prepack: false },
 ] as const;
 type ConfigName = (typeof CONFIGS)[number]['name'];
+/** WebGPU never prepacks: one configuration there. */
+const configs = device === 'webgpu' ? CONFIGS.slice(0, 1) : [...CONFIGS];
 
 const manifest = await preparePack();
 const modelBytes = manifest.totalBytes;
@@ -103,15 +109,15 @@ try {
     // A returning visitor without Tessera: the browser has ORT's wasm cached
     // from a first visit, the model is downloaded again (the second visit is measured).
     const naive = await inFreshBrowser(async (page, open) => {
-      await page.evaluate((url) => (window as unknown as Bench).bench.naive(url), manifestUrl);
+      await page.evaluate(([url, d]) => (window as unknown as Bench).bench.naive(url, d), [manifestUrl, device] as const);
       await open();
-      return page.evaluate((url) => (window as unknown as Bench).bench.naive(url), manifestUrl);
+      return page.evaluate(([url, d]) => (window as unknown as Bench).bench.naive(url, d), [manifestUrl, device] as const);
     });
     // Alternate which configuration goes first, so neither always meets the quieter machine.
-    const order = run % 2 === 1 ? CONFIGS : [...CONFIGS].reverse();
+    const order = run % 2 === 1 ? configs : [...configs].reverse();
     for (const config of order) {
       const result = await inFreshBrowser(async (page, open, browserPid) => {
-        const opts = { prepack: config.prepack };
+        const opts = { prepack: config.prepack, device };
         // A first visit, in a renderer that has run nothing else: its peak
         // memory is the load's own. Its time includes fetching and compiling
         // ORT's wasm, which the limit below (run second) would not pay: the
@@ -128,7 +134,7 @@ try {
 
         await open();
         const limitSampler = startRendererMemorySampler(browserPid);
-        const limit = await page.evaluate(([url, c, p]) => (window as unknown as Bench).bench.limit(url, c, p), [manifestUrl, DEFAULT_CONCURRENCY, config.prepack] as const);
+        const limit = await page.evaluate(([url, c, p, d]) => (window as unknown as Bench).bench.limit(url, c, p, d), [manifestUrl, DEFAULT_CONCURRENCY, config.prepack, device] as const);
         const limitPeakRendererBytes = limitSampler.stop();
 
         await open();
@@ -220,12 +226,13 @@ const summary = {
   chunkSize: chunk,
   runs,
   concurrency: DEFAULT_CONCURRENCY,
-  configs: Object.fromEntries(CONFIGS.map((c) => [c.name, summarize(results[c.name])])),
+  device,
+  configs: Object.fromEntries(configs.map((c) => [c.name, summarize(results[c.name])])),
 };
 const ratio = (a: number, b: number) => (a / b).toFixed(2);
 const pass = (ok: boolean) => (ok ? 'yes' : 'NO');
-console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), wasm, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
-for (const config of CONFIGS) {
+console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), ${device}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
+for (const config of configs) {
   const s = summary.configs[config.name]!;
   console.log(`\nsession options: ${config.name === 'default' ? 'ORT defaults (weights prepacked)' : 'prepack: false'}; the limit uses the same options, the naive peer ORT's defaults\n`);
   console.log(

@@ -3,9 +3,10 @@
  * strategy; the Node harness calls them through Playwright and times nothing
  * itself (all times are taken here with performance.now()).
  *
- * All sessions use the wasm execution provider: WebGPU on SwiftShader is a
- * CPU emulation whose upload speed says nothing about real GPUs, and its 1 GiB
- * maxBufferSize would dominate a 512 MiB model. The load path is the same.
+ * Sessions use the wasm execution provider unless the harness passes
+ * `--device webgpu`: WebGPU on SwiftShader is a CPU emulation whose upload
+ * speed says nothing about real GPUs, so its times are not the product's; its
+ * renderer memory is (the weights leave the renderer for GPU buffers).
  */
 import * as ort from 'onnxruntime-web';
 import { createEngine } from '../../src/engine/create-engine.ts';
@@ -54,14 +55,14 @@ function graphOf(manifest: PackManifest) {
 
 const bench = {
   /** The physical limit: parallel ranged fetch into memory, then a session from those bytes, with the same session options Tessera used. */
-  async limit(manifestUrl: string, concurrency: number, prepack = true) {
+  async limit(manifestUrl: string, concurrency: number, prepack = true, device: 'wasm' | 'webgpu' = 'wasm') {
     const t0 = performance.now();
     const manifest = await getManifest(manifestUrl);
     const files = await fetchAllRanged(manifestUrl, manifest, concurrency);
     const t1 = performance.now();
     const { graph, externalData } = graphOf(manifest);
     const session = await ort.InferenceSession.create(files.get(graph)!, {
-      executionProviders: ['wasm'],
+      executionProviders: [device],
       externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: files.get(p)! })),
       graphOptimizationLevel: 'all',
       ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }),
@@ -72,12 +73,12 @@ const bench = {
   },
 
   /** What a user writes without Tessera: ORT fetches the graph and its data itself, every visit. */
-  async naive(manifestUrl: string) {
+  async naive(manifestUrl: string, device: 'wasm' | 'webgpu' = 'wasm') {
     const t0 = performance.now();
     const manifest = await getManifest(manifestUrl);
     const { graph, externalData } = graphOf(manifest);
     const session = await ort.InferenceSession.create(fileUrl(manifestUrl, graph), {
-      executionProviders: ['wasm'],
+      executionProviders: [device],
       externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: fileUrl(manifestUrl, p) })),
     });
     const t1 = performance.now();
@@ -86,7 +87,7 @@ const bench = {
   },
 
   /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
-  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean } = {}) {
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean; device?: 'wasm' | 'webgpu' } = {}) {
     const engine = await createEngine(options.transport ? { transport: options.transport } : {});
     const controller = new AbortController();
     let bytesFromNetwork = 0;
@@ -95,7 +96,7 @@ const bench = {
     const t0 = performance.now();
     try {
       const model = await engine.load(manifestUrl, {
-        device: 'wasm',
+        device: options.device ?? 'wasm',
         ...(options.prepack === false ? { prepack: false } : {}),
         signal: controller.signal,
         onProgress: (p) => {
