@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { matmulChainModel } from '../cli/generate/matmul-chain.ts';
-import { floatValueInfo } from '../cli/generate/onnx-builder.ts';
+import { matmulChainModel } from '../pack/generate/matmul-chain.ts';
+import { floatValueInfo } from '../pack/generate/onnx-builder.ts';
 import { encodeModel } from '../pack/onnx-model.ts';
 import { DataType } from '../pack/onnx-types.ts';
 import { readModelRequirements } from './model-requirements.ts';

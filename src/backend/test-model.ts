@@ -2,7 +2,7 @@
  * Test-only: a generated matmul-chain model split into a graph and external
  * data buffers in memory (the shape a loaded pack hands to a session).
  */
-import { matmulChainModel, matmulChainReference, matmulChainWeights, type MatmulChainOptions } from '../cli/generate/matmul-chain.ts';
+import { matmulChainModel, matmulChainReference, matmulChainWeights, type MatmulChainOptions } from '../pack/generate/matmul-chain.ts';
 import { externalizeInitializers } from '../pack/externalize-initializers.ts';
 import { encodeModel } from '../pack/onnx-model.ts';
 import type { ExternalDataFile } from './ort.ts';

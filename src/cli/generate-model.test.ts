@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateModel, generateModelFile } from './generate-model.ts';
-import { matmulChainReference, matmulChainWeights } from './generate/matmul-chain.ts';
-import { randomFloats } from './generate/seeded-random.ts';
+import { matmulChainReference, matmulChainWeights } from '../pack/generate/matmul-chain.ts';
+import { randomFloats } from '../pack/generate/seeded-random.ts';
 import { encodeModel } from '../pack/onnx-model.ts';
 
 let dir: string;

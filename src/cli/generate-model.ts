@@ -6,8 +6,8 @@
  */
 import type { ModelProto } from '../pack/onnx-types.ts';
 import { writeModel } from '../pack/write-model.ts';
-import { matmulChainModel, matmulChainShape } from './generate/matmul-chain.ts';
-import { transformerBlockModel, transformerBlockShape } from './generate/transformer-block.ts';
+import { matmulChainModel, matmulChainShape } from '../pack/generate/matmul-chain.ts';
+import { transformerBlockModel, transformerBlockShape } from '../pack/generate/transformer-block.ts';
 
 export const MODEL_KINDS = ['matmul-chain', 'transformer-block'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../errors.ts';
-import { matmulChainModel } from '../cli/generate/matmul-chain.ts';
+import { matmulChainModel } from './generate/matmul-chain.ts';
 import { alignmentFor, externalizeInitializers } from './externalize-initializers.ts';
 import { externalDataEntries } from './onnx-model.ts';
 import { DataType, type ModelProto } from './onnx-types.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../errors.ts';
-import { matmulChainModel } from '../cli/generate/matmul-chain.ts';
+import { matmulChainModel } from './generate/matmul-chain.ts';
 import { decodeModel, encodeModel, inlineTensorBytes, tensorByteLength } from './onnx-model.ts';
 import { DataType } from './onnx-types.ts';
 

@@ -6,8 +6,8 @@ import type protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { onnxType } from './onnx-schema.ts';
 import { decodeModel, encodeModel } from './onnx-model.ts';
-import { matmulChainModel } from '../cli/generate/matmul-chain.ts';
-import { transformerBlockModel } from '../cli/generate/transformer-block.ts';
+import { matmulChainModel } from './generate/matmul-chain.ts';
+import { transformerBlockModel } from './generate/transformer-block.ts';
 import type { ModelProto } from './onnx-types.ts';
 
 /** A model that sets fields of every message kind, so a missing or misnumbered field shows up. */

@@ -17,7 +17,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { generateModelFile, type GenerateModelOptions } from '../../src/cli/generate-model.ts';
-import { randomFloats } from '../../src/cli/generate/seeded-random.ts';
+import { randomFloats } from '../../src/pack/generate/seeded-random.ts';
 import type { PackManifest } from '../../src/pack/manifest.ts';
 import { packModel } from '../../src/pack/pack-model.ts';
 

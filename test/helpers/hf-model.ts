@@ -15,8 +15,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, node } from '../../src/cli/generate/onnx-builder.ts';
-import { deriveSeed, randomFloats } from '../../src/cli/generate/seeded-random.ts';
+import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, node } from '../../src/pack/generate/onnx-builder.ts';
+import { deriveSeed, randomFloats } from '../../src/pack/generate/seeded-random.ts';
 import { DataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../src/pack/onnx-types.ts';
 import { writeModel } from '../../src/pack/write-model.ts';
 

@@ -3,7 +3,7 @@
  * after the last layer)). Its weights are seeded, so a pure-JS reference can
  * recompute the exact same model and check ONNX Runtime's outputs.
  */
-import type { ModelProto, NodeProto, TensorProto } from '../../pack/onnx-types.ts';
+import type { ModelProto, NodeProto, TensorProto } from '../onnx-types.ts';
 import { floatTensor, floatValueInfo, node } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 

@@ -1,7 +1,7 @@
 /**
  * Tiny helpers that build ONNX protobuf objects for the test-model generator.
  */
-import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../pack/onnx-types.ts';
+import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx-types.ts';
 
 export function floatTensor(name: string, dims: number[], data: Float32Array): TensorProto {
   return { name, dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };

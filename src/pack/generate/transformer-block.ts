@@ -4,7 +4,7 @@
  * projection + residual -> LayerNorm -> FFN (4d, Relu) + residual.
  * Input and output are [batch, seq, d].
  */
-import type { ModelProto, NodeProto, TensorProto } from '../../pack/onnx-types.ts';
+import type { ModelProto, NodeProto, TensorProto } from '../onnx-types.ts';
 import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, node } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
