@@ -68,8 +68,10 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
       });
     },
     putChunk(hash, bytes) {
-      // The Blob owns a copy of exactly these bytes: the caller's buffer may be reused or collected at once.
-      const blob = new Blob([bytes as Uint8Array<ArrayBuffer>]);
+      // The Blob owns a copy of exactly these bytes: the caller's buffer may be
+      // reused or collected at once. A Blob refuses views of shared memory.
+      const own = bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice();
+      const blob = new Blob([own]);
       return guard(`store chunk ${hash}`, () => set(hash, blob, open().chunks));
     },
     getManifest(name, revision) {

@@ -23,6 +23,17 @@ describe('IndexedDB cache in Chromium', () => {
     expect(await cache.getChunk(hash)).toEqual(view.slice());
   });
 
+  it('stores a chunk handed over in shared memory', async () => {
+    const cache = createIdbCache({ prefix: prefix() });
+    // This page is not cross-origin isolated, so no SharedArrayBuffer constructor: shared wasm memory is one.
+    const shared = new Uint8Array(new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true }).buffer, 0, 4096);
+    expect(shared.buffer).not.toBeInstanceOf(ArrayBuffer);
+    shared.set(crypto.getRandomValues(new Uint8Array(4096)));
+    const hash = await sha256Hex(shared.slice());
+    await cache.putChunk(hash, shared);
+    expect(await cache.getChunk(hash)).toEqual(shared.slice());
+  });
+
   it('still reads chunks that older versions stored as ArrayBuffers', async () => {
     const p = prefix();
     const bytes = crypto.getRandomValues(new Uint8Array(4096));
