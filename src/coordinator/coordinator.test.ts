@@ -205,7 +205,7 @@ describe('Coordinator', () => {
     c.join(joinMsg('a'), 0);
     c.submit({ id: 'r1', model: 'm', inputs: x() }, 0);
     c.submit({ id: 'r2', model: 'm', inputs: x() }, 0);
-    c.handle('a', { type: 'result', requestIds: ['r1'], outputs: x() }, 30);
+    c.handle('a', { type: 'result', requestIds: ['r1'], outputs: x(), computeMs: 20 }, 30);
     c.submit({ id: 'r3', model: 'na"me', inputs: x() }, 0);
     const text = renderPrometheus(c.metrics());
     expect(text).toContain('# HELP tessera_sessions ');
@@ -219,6 +219,10 @@ describe('Coordinator', () => {
     expect(text).toContain('tessera_request_duration_seconds_bucket{model="m",le="+Inf"} 1');
     expect(text).toContain('tessera_request_duration_seconds_sum{model="m"} 0.03');
     expect(text).toContain('tessera_request_duration_seconds_count{model="m"} 1');
+    // The session's 20 ms of the request's 30: the other 10 were the coordinator's.
+    expect(text).toContain('tessera_batch_compute_seconds_bucket{model="m",le="0.01"} 0');
+    expect(text).toContain('tessera_batch_compute_seconds_bucket{model="m",le="0.025"} 1');
+    expect(text).toContain('tessera_batch_compute_seconds_sum{model="m"} 0.02');
     // Every sample line is "name{labels} value"; each family declared once.
     for (const line of text.trim().split('\n')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{.*\})? [-+\d.eInf]+)$/);
     const types = text.split('\n').filter((l) => l.startsWith('# TYPE')).map((l) => l.split(' ')[2]);

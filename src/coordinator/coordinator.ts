@@ -297,6 +297,7 @@ export class Coordinator {
     s.busyMark = now;
     if (msg.type === 'result') {
       this.#backoff.delete(s.id);
+      if (msg.computeMs !== undefined) this.#metrics.batchCompute(batch.model, msg.computeMs / 1000);
       let parts: TensorMap[];
       try {
         parts = splitBatch(msg.outputs, batch.batchSizes);
@@ -473,6 +474,7 @@ export class Coordinator {
       inFlight: [...inFlight].map(([model, count]) => ({ model, count })),
       redispatched: this.#metrics.redispatched,
       latency: this.#metrics.latency(),
+      compute: this.#metrics.compute(),
     };
   }
 

@@ -26,6 +26,33 @@ export interface MetricsSnapshot {
   /** Requests sent to a second session after their first one failed. */
   redispatched: number;
   latency: LatencyHistogram[];
+  /**
+   * The sessions' own time per batch, as they reported it: beside `latency`
+   * it tells the coordinator's share (queueing, hops) from the model's.
+   */
+  compute: LatencyHistogram[];
+}
+
+/** Per-model histograms over LATENCY_BUCKETS_S. */
+class Histograms {
+  readonly #byModel = new Map<string, { bucketCounts: number[]; sum: number; count: number }>();
+
+  observe(model: string, seconds: number): void {
+    const h = this.#byModel.get(model) ?? { bucketCounts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 };
+    const i = LATENCY_BUCKETS_S.findIndex((le) => seconds <= le);
+    if (i >= 0) h.bucketCounts[i] = (h.bucketCounts[i] as number) + 1;
+    h.sum += seconds;
+    h.count += 1;
+    this.#byModel.set(model, h);
+  }
+
+  snapshot(): LatencyHistogram[] {
+    return [...this.#byModel].map(([model, h]) => {
+      let running = 0;
+      const buckets = LATENCY_BUCKETS_S.map((le, i) => ({ le, count: (running += h.bucketCounts[i] as number) }));
+      return { model, buckets, sumSeconds: h.sum, count: h.count };
+    });
+  }
 }
 
 /**
@@ -36,20 +63,20 @@ export interface MetricsSnapshot {
  */
 export class MetricsRecorder {
   readonly #requests = new Map<string, Map<string, number>>();
-  readonly #latency = new Map<string, { bucketCounts: number[]; sum: number; count: number }>();
+  readonly #latency = new Histograms();
+  readonly #compute = new Histograms();
   redispatched = 0;
 
   response(model: string, status: string, seconds: number | undefined): void {
     const byStatus = this.#requests.get(model) ?? new Map<string, number>();
     byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
     this.#requests.set(model, byStatus);
-    if (seconds === undefined) return;
-    const h = this.#latency.get(model) ?? { bucketCounts: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 };
-    const i = LATENCY_BUCKETS_S.findIndex((le) => seconds <= le);
-    if (i >= 0) h.bucketCounts[i] = (h.bucketCounts[i] as number) + 1;
-    h.sum += seconds;
-    h.count += 1;
-    this.#latency.set(model, h);
+    if (seconds !== undefined) this.#latency.observe(model, seconds);
+  }
+
+  /** One batch's compute time, as its session reported it. */
+  batchCompute(model: string, seconds: number): void {
+    this.#compute.observe(model, seconds);
   }
 
   requests(): MetricsSnapshot['requests'] {
@@ -57,10 +84,10 @@ export class MetricsRecorder {
   }
 
   latency(): LatencyHistogram[] {
-    return [...this.#latency].map(([model, h]) => {
-      let running = 0;
-      const buckets = LATENCY_BUCKETS_S.map((le, i) => ({ le, count: (running += h.bucketCounts[i] as number) }));
-      return { model, buckets, sumSeconds: h.sum, count: h.count };
-    });
+    return this.#latency.snapshot();
+  }
+
+  compute(): LatencyHistogram[] {
+    return this.#compute.snapshot();
   }
 }

@@ -39,14 +39,16 @@ export function renderPrometheus(s: MetricsSnapshot): string {
   for (const r of s.inFlight) out.push(`tessera_in_flight${labels({ model: r.model })} ${r.count}`);
   family('tessera_redispatched_total', 'counter', 'Requests re-sent to another session after a session failed.');
   out.push(`tessera_redispatched_total ${s.redispatched}`);
-  family('tessera_request_duration_seconds', 'histogram', 'Time from submit to a successful response.');
-  for (const h of s.latency) {
-    for (const b of h.buckets) {
-      out.push(`tessera_request_duration_seconds_bucket${labels({ model: h.model, le: num(b.le) })} ${b.count}`);
+  const histogram = (name: string, help: string, hs: MetricsSnapshot['latency']): void => {
+    family(name, 'histogram', help);
+    for (const h of hs) {
+      for (const b of h.buckets) out.push(`${name}_bucket${labels({ model: h.model, le: num(b.le) })} ${b.count}`);
+      out.push(`${name}_bucket${labels({ model: h.model, le: '+Inf' })} ${h.count}`);
+      out.push(`${name}_sum${labels({ model: h.model })} ${num(h.sumSeconds)}`);
+      out.push(`${name}_count${labels({ model: h.model })} ${h.count}`);
     }
-    out.push(`tessera_request_duration_seconds_bucket${labels({ model: h.model, le: '+Inf' })} ${h.count}`);
-    out.push(`tessera_request_duration_seconds_sum${labels({ model: h.model })} ${num(h.sumSeconds)}`);
-    out.push(`tessera_request_duration_seconds_count${labels({ model: h.model })} ${h.count}`);
-  }
+  };
+  histogram('tessera_request_duration_seconds', 'Time from submit to a successful response.', s.latency);
+  histogram('tessera_batch_compute_seconds', "Sessions' own time per batch, as they reported it.", s.compute);
   return out.join('\n') + '\n';
 }

@@ -117,6 +117,8 @@ describe('round trips', () => {
     const metrics = await (await get('/metrics')).text();
     expect(metrics).toMatch(/tessera_sessions 1/);
     expect(metrics).toMatch(/model="triple"/);
+    // Both answered requests carried the session's compute time.
+    expect(metrics).toContain('tessera_batch_compute_seconds_count{model="triple"} 2');
   });
 });
 
