@@ -9,6 +9,7 @@
  * renderer memory is (the weights leave the renderer for GPU buffers).
  */
 import * as ort from 'onnxruntime-web';
+import { prepackOptions } from '../../src/backend/prepack-options.ts';
 import { createEngine } from '../../src/engine/create-engine.ts';
 import { createIdbCache } from '../../src/cache/idb-cache.ts';
 import { loadPack } from '../../src/fetch/load-pack.ts';
@@ -65,7 +66,7 @@ const bench = {
       executionProviders: [device],
       externalData: externalData.map((p) => ({ path: p.split('/').pop()!, data: files.get(p)! })),
       graphOptimizationLevel: 'all',
-      ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }),
+      ...prepackOptions(prepack),
     });
     const t2 = performance.now();
     await session.release();

@@ -16,6 +16,7 @@ import { validateTensorMap } from '../protocol/tensor.ts';
 import { chooseDevice, type Device, type DeviceRequest } from './choose-device.ts';
 import { readModelRequirements, type ModelRequirements } from './model-requirements.ts';
 import { createSerialQueue, type SerialQueue } from './serial-queue.ts';
+import { prepackOptions } from './prepack-options.ts';
 
 export interface ExternalDataFile {
   /** The path as written in the graph's initializer `location` fields. */
@@ -28,15 +29,7 @@ export interface OrtSessionOptions {
   graph: Uint8Array;
   externalData?: ExternalDataFile[];
   device?: DeviceRequest;
-  /**
-   * Let ORT repack MatMul/Gemm weights for its CPU kernels when the session
-   * is created (default true, ORT's own default; the wasm device only, WebGPU
-   * never prepacks). `false` trades some speed on multi-row inputs for a
-   * session ready sooner and no second copy of the weights in the wasm heap:
-   * measured on a 512 MiB MatMul chain in onnxruntime-web 1.30, creation
-   * 0.68 s instead of 1.35-1.78 s and 380 MiB less memory; calls with 1 row
-   * 25 ms instead of 33 ms, with 64 rows 805 ms instead of 695 ms.
-   */
+  /** Default true (ORT's default): see {@link prepackOptions} for what `false` trades. */
   prepack?: boolean;
   /** What the model needs from a GPU; read from `graph` when absent. */
   requirements?: ModelRequirements;
@@ -146,7 +139,7 @@ async function createInference(
       executionProviders: [device],
       externalData: externalData.map(({ path, data }) => ({ path, data })),
       graphOptimizationLevel: 'all',
-      ...(prepack ? {} : { extra: { session: { disable_prepacking: '1' } } }),
+      ...prepackOptions(prepack),
     });
   } catch (err) {
     throw backendError(`${device} session creation failed`, err);

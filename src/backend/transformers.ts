@@ -14,6 +14,7 @@
  * works. The router is installed on the first pipeline, never at import.
  */
 import { TesseraError } from '../errors.ts';
+import { prepackOptions } from './prepack-options.ts';
 
 /** Files of one model, by path relative to the model root (`config.json`, `onnx/model.onnx`). */
 export interface HfFileProvider {
@@ -131,8 +132,7 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
   const tf = await installed;
   const id = nextId++;
   providers.set(id, options.files);
-  const sessionOptions: Record<string, unknown> = {};
-  if (options.prepack === false) sessionOptions.extra = { session: { disable_prepacking: '1' } };
+  const sessionOptions: Record<string, unknown> = { ...prepackOptions(options.prepack !== false) };
   if (options.externalData && options.externalData.length > 0) {
     sessionOptions.externalData = options.externalData.map((e) => ({ path: e.path, data: e.file }));
   }

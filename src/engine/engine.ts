@@ -26,13 +26,9 @@ export interface LoadOptions {
   /** Default `auto`: WebGPU when the adapter fits the model, else wasm. */
   device?: DeviceRequest;
   /**
-   * Let ORT repack MatMul/Gemm weights for its CPU kernels when the session
-   * is created (default true, ORT's own default; the wasm device only, WebGPU
-   * never prepacks). `false` trades some speed on multi-row inputs for a
-   * session ready sooner and no second copy of the weights in the wasm heap:
-   * measured on a 512 MiB MatMul chain in onnxruntime-web 1.30, creation
-   * 0.68 s instead of 1.35-1.78 s and 380 MiB less memory; calls with 1 row
-   * 25 ms instead of 33 ms, with 64 rows 805 ms instead of 695 ms.
+   * Default true (ORT's default). `false`: every session of this load (a
+   * pipeline's too) skips repacking its weights: ready sooner, less memory,
+   * some speed lost on multi-row inputs (numbers in src/backend/prepack-options.ts).
    */
   prepack?: boolean;
   /** A spec, or (in-process transport only) a ModelCache object. Default `{ type: 'default' }`. */

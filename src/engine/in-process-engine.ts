@@ -47,6 +47,9 @@ export interface InProcessEngineOptions {
  */
 export function createInProcessEngine(options: InProcessEngineOptions = {}): Engine {
   const createSession = options.createSession ?? createOrtSession;
+  /** The sessions of one load (a model's, or each of a pipeline's) all get its prepack choice. */
+  const sessionsFor = ({ prepack }: LoadOptions): typeof createSession =>
+    prepack === undefined ? createSession : (sessionOptions) => createSession({ ...sessionOptions, prepack });
   const models = new Map<string, { dispose(): Promise<void> }>();
   let nextId = 1;
 
@@ -67,13 +70,7 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       const { manifest } = pack;
       const { graph, externalData } = graphFiles(manifest, pack.files);
       sessionProgress(false);
-      const session = await createSession({
-        graph,
-        externalData,
-        device: loadOptions.device ?? 'auto',
-        ...(loadOptions.prepack === undefined ? {} : { prepack: loadOptions.prepack }),
-        ...(signal ? { signal } : {}),
-      });
+      const session = await sessionsFor(loadOptions)({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
       // ORT has copied the bytes into its own memory (wasm heap, GPU buffers):
       // drop ours so a large model is not held twice.
       pack.files.clear();
@@ -109,7 +106,7 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       sessionProgress(false);
       const id = `${pack.manifest.name}@${pack.manifest.revision.slice(0, 12)}#${nextId++}`;
       const pipeline = await buildPipeline(kind, {
-        id, manifest: pack.manifest, files: pack.files, createSession,
+        id, manifest: pack.manifest, files: pack.files, createSession: sessionsFor(loadOptions),
         device: loadOptions.device ?? 'auto',
         ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
       });

@@ -49,6 +49,7 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
           device: request.device,
           cache: request.cache,
           ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
+          ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
           ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
           signal: signal,
         });

@@ -72,6 +72,7 @@ export type WorkerRequest =
       cache: WorkerCacheSpec;
       baseUrl?: string;
       progress: boolean;
+      prepack?: boolean;
     }
   /** Run an OCR pipeline on one image; answered by `recognized`. */
   | { type: 'recognize'; id: number; pipeline: string; image: WorkerImage; options: { classify?: boolean; dropScore?: number } }
@@ -122,7 +123,7 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       return msg as unknown as WorkerRequest;
     case 'load-pipeline': {
       if (msg.kind !== 'ocr') bad(`load-pipeline.kind must be "ocr", got ${JSON.stringify(msg.kind)}`);
-      // Same source, device and cache rules as a model load.
+      // Same source, device, cache and prepack rules as a model load.
       parseWorkerRequest({ ...msg, type: 'load' });
       return msg as unknown as WorkerRequest;
     }

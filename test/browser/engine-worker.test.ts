@@ -79,9 +79,6 @@ describe('engine in a Web Worker (Chromium, WebGPU on SwiftShader)', () => {
       const cpu = await engine.load(url, { device: 'wasm', cache });
       expect(cpu).toMatchObject({ device: 'wasm', deviceReason: 'wasm: requested' });
       expect(worstError(await cpu.run(feedsOf(expected)), expected)).toBeLessThanOrEqual(1e-4);
-      // prepack: false crosses into the worker and changes nothing in the results.
-      const unpacked = await engine.load(url, { device: 'wasm', cache, prepack: false });
-      expect(worstError(await unpacked.run(feedsOf(expected)), expected)).toBeLessThanOrEqual(1e-4);
       await engine.dispose();
 
       // A fresh engine (a new worker) finds everything in IndexedDB.

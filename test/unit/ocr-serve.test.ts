@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDefaultModel, type PrepareResult } from '../../src/cli/commands/prepare.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { serve } from '../../src/cli/commands/serve.ts';
+import { createOrtSession } from '../../src/backend/ort.ts';
 import { createInProcessEngine } from '../../src/engine/in-process-engine.ts';
 import { parsePipelineConfig } from '../../src/engine/pipelines/pipeline-config.ts';
 import { serveEngine } from '../../src/engine/serve-engine.ts';
@@ -94,19 +95,25 @@ describe('ppocr-v4 pack and pipeline', () => {
     await expect(ocr.recognize(png)).rejects.toMatchObject({ code: 'session-closed' });
 
     server.resetStats();
-    const warm = await createInProcessEngine().loadPipeline('ocr', url, { cache });
+    // prepack: false reaches every session of the pipeline (det, cls, rec).
+    const asked: (boolean | undefined)[] = [];
+    const engine = createInProcessEngine({ createSession: (o) => (asked.push(o.prepack), createOrtSession(o)) });
+    const warm = await engine.loadPipeline('ocr', url, { cache, prepack: false });
     expect(weightBytes(server.stats())).toBe(0);
+    expect(asked).toEqual([false, false, false]);
     expect((await warm.recognize(image)).text).toBe(LINES.join('\n'));
     await warm.dispose();
   });
 
   it('runs over the worker transport (MessageChannel): bytes transferred, RGBA too, errors with codes', async () => {
     const { port1, port2 } = new MessageChannel();
-    const stop = serveEngine(createInProcessEngine(), port2 as unknown as PortLike);
+    const asked: (boolean | undefined)[] = [];
+    const stop = serveEngine(createInProcessEngine({ createSession: (o) => (asked.push(o.prepack), createOrtSession(o)) }), port2 as unknown as PortLike);
     const engine = createWorkerEngine({ worker: port1 as unknown as WorkerLike });
     try {
-      const ocr = await engine.loadPipeline('ocr', `${server.url}/ppocr-v4/manifest.json`, { cache: { type: 'fs', dir: join(work, 'cache-b') } });
+      const ocr = await engine.loadPipeline('ocr', `${server.url}/ppocr-v4/manifest.json`, { cache: { type: 'fs', dir: join(work, 'cache-b') }, prepack: false });
       expect(ocr).toMatchObject({ kind: 'ocr', device: 'wasm' });
+      expect(asked).toEqual([false, false, false]); // prepack crossed the port
       const bytes = png.slice();
       expect((await ocr.recognize(bytes, { transfer: true })).text).toBe(LINES.join('\n'));
       expect(bytes.length).toBe(0); // transferred, not copied
