@@ -55,8 +55,6 @@ export interface InferTiming {
   queueMs: number;
   /** Dispatched to answered: the session's run plus both WebSocket hops. */
   sessionMs: number;
-  /** The session's own time for the batch, as it reported it (absent from older sessions). */
-  computeMs?: number;
 }
 
 export type TimedResponse = InferenceResponse & { timing?: InferTiming };
@@ -130,9 +128,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     this.#traces.delete(request.id);
     const now = Date.now();
     const dispatched = t?.dispatched ?? now;
-    const timing: InferTiming = { queueMs: dispatched - (t?.submitted ?? now), sessionMs: now - dispatched };
-    if (response.type === 'result' && response.computeMs !== undefined) timing.computeMs = response.computeMs;
-    return { ...response, timing };
+    return { ...response, timing: { queueMs: dispatched - (t?.submitted ?? now), sessionMs: now - dispatched } };
   }
 
   async metricsText(): Promise<string> {

@@ -61,6 +61,7 @@ export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string,
   if (trace) {
     trace.coordinatorMs = Date.now() - started;
     if (response.timing) trace.timing = response.timing;
+    if (response.type === 'result' && response.computeMs !== undefined) trace.computeMs = response.computeMs;
   }
   if (response.type === 'result') return response.outputs;
   const { code, message, details } = response.error;
@@ -74,6 +75,8 @@ export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string,
 export interface TraceSink {
   coordinatorMs?: number;
   timing?: InferTiming;
+  /** The session's own time for the batch, as it reported it (absent from older sessions). */
+  computeMs?: number;
 }
 
 /** The request header that asks for a `Server-Timing` breakdown (the benchmark sends it). */
@@ -92,7 +95,7 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
   const parts = [`worker;dur=${now - startedAt}`];
   if (trace.coordinatorMs !== undefined) parts.push(`rpc;dur=${trace.coordinatorMs}`);
   if (trace.timing) parts.push(`queue;dur=${trace.timing.queueMs}`, `session;dur=${trace.timing.sessionMs}`);
-  if (trace.timing?.computeMs !== undefined) parts.push(`compute;dur=${trace.timing.computeMs}`);
+  if (trace.computeMs !== undefined) parts.push(`compute;dur=${trace.computeMs}`);
   return parts.join(', ');
 }
 
