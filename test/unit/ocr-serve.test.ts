@@ -6,7 +6,6 @@
  * bad input refused by the Worker before any session sees it.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
@@ -25,19 +24,9 @@ import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-
 import type { SessionClient } from '../../src/transport/session-client.ts';
 import { startRangeServer, type RangeServer } from '../helpers/range-server.ts';
 import { renderText } from '../helpers/render-text.ts';
+import { runCliCaptured as cli } from '../helpers/run-cli.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
-import { runCli } from '../../src/cli/main.ts';
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await runCli(args, { stdout, stderr });
-  return { code, out, err };
-}
 
 const LINES = ['Tessera serves PP-OCR', 'second line 2024'];
 let work: string;

@@ -8,11 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest } from '../../src/pack/build-manifest.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
-import { runCli } from '../../src/cli/main.ts';
+import { runCliCaptured } from '../helpers/run-cli.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const TOKEN = 'e2e-admin-token';
@@ -52,16 +51,10 @@ describe('wrangler dev end to end', () => {
     writeFileSync(join(packDir, 'manifest.json'), JSON.stringify(manifest));
 
     // First through the command itself, as a user would run it.
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const noToken = await runCli(['publish', packDir, '--to', base, '--token', 'wrong'], { stdout, stderr });
-    expect(noToken).toBe(1);
-    expect(err).toContain('error [unauthorized]');
-    const code = await runCli(['publish', packDir, '--to', base, '--token', TOKEN], { stdout, stderr });
+    const noToken = await runCliCaptured(['publish', packDir, '--to', base, '--token', 'wrong']);
+    expect(noToken.code).toBe(1);
+    expect(noToken.err).toContain('error [unauthorized]');
+    const { code, out, err } = await runCliCaptured(['publish', packDir, '--to', base, '--token', TOKEN]);
     expect(code, err).toBe(0);
     expect(out).toContain(`published e2e-mlp revision ${manifest.revision}`);
     expect(out).toContain('uploaded 2 file(s)');
