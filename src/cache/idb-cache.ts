@@ -62,7 +62,8 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
         } catch (err) {
           // The Blob's backing file is gone (site data cleared under us): the
           // chunk is missing, and the loader fetches it again.
-          if ((err as DOMException | undefined)?.name === 'NotReadableError' || (err as DOMException | undefined)?.name === 'NotFoundError') return undefined;
+          const name = (err as DOMException | undefined)?.name;
+          if (name === 'NotReadableError' || name === 'NotFoundError') return undefined;
           throw err;
         }
       });
