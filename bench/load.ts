@@ -10,7 +10,7 @@
  * - resume: a cold load aborted at 50% then resumed, vs an uninterrupted cold load.
  * - peak renderer memory during a cold load vs the model size.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateModelFile } from '../src/cli/generate-model.ts';
@@ -20,6 +20,7 @@ import { DEFAULT_CONCURRENCY } from '../src/fetch/load-pack.ts';
 import type { PackManifest } from '../src/pack/manifest.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
 import { launchBenchBrowser, serveBenchPage, type BenchBrowser } from './lib/bench-page.ts';
+import { findBrowserPid } from './lib/proc.ts';
 import { formatTable, median, mib } from './lib/stats.ts';
 import { startRendererMemorySampler } from './lib/renderer-memory.ts';
 
@@ -179,28 +180,6 @@ function weightBytes(byPath: Record<string, { bytes: number }>): number {
   return Object.entries(byPath)
     .filter(([path]) => !path.endsWith('manifest.json'))
     .reduce((sum, [, s]) => sum + s.bytes, 0);
-}
-
-function findBrowserPid(profile: string): number {
-  // The browser process is the one whose command line names this profile and is not a child type.
-  for (const entry of readdirSafe('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.includes(profile) && !cmd.includes('--type=')) return Number(entry);
-    } catch {
-      // gone
-    }
-  }
-  return 0;
-}
-
-function readdirSafe(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
 }
 
 const chunk = manifest.chunkSize;

@@ -4,43 +4,21 @@
  * benchmark can report the peak during a load. Linux only; where /proc is
  * missing the sampler reports NaN rather than a made-up figure.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { cmdline, pids, statOf } from './proc.ts';
 
+/** This browser's renderer processes (every renderer when `browserPid` is 0). */
 function rendererPids(browserPid: number): number[] {
-  const pids: number[] = [];
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return pids;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (!cmdline.includes('--type=renderer')) continue;
-      // Only this benchmark's browser: the renderer's ancestry is checked loosely
-      // through the user-data-dir flag the browser passed down.
-      if (browserPid > 0 && !isDescendant(Number(entry), browserPid)) continue;
-      pids.push(Number(entry));
-    } catch {
-      // The process ended between readdir and read: skip it.
-    }
-  }
-  return pids;
+  return pids().filter((pid) => cmdline(pid)?.includes('--type=renderer') && (browserPid <= 0 || isDescendant(pid, browserPid)));
 }
 
 function isDescendant(pid: number, ancestor: number): boolean {
   let current = pid;
   for (let depth = 0; depth < 8 && current > 1; depth++) {
     if (current === ancestor) return true;
-    try {
-      const stat = readFileSync(`/proc/${current}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      current = ppid;
-    } catch {
-      return false;
-    }
+    const stat = statOf(current);
+    if (!stat) return false;
+    current = stat.ppid;
   }
   return current === ancestor;
 }

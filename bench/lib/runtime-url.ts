@@ -8,6 +8,7 @@
  * latency both ways. Linux only (reads /proc); undefined when not found.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { pids, statOf } from './proc.ts';
 
 /** Loopback TCP ports in LISTEN state, by socket inode (from /proc/net/tcp). */
 function listeningInodes(): Map<string, number> {
@@ -21,23 +22,6 @@ function listeningInodes(): Map<string, number> {
   return ports;
 }
 
-/** Pids whose process group is `pgid`. */
-function groupMembers(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // Fields after the command's closing paren: state ppid pgrp ...
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(rest[2]) === pgid) pids.push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
 /**
  * @example
  * const direct = await runtimeUrl(dev.pid, dev.base); // 'http://127.0.0.1:39287' or undefined
@@ -47,7 +31,7 @@ export async function runtimeUrl(pgid: number, publicBase: string): Promise<stri
   try {
     const listening = listeningInodes();
     const ports = new Set<number>();
-    for (const pid of groupMembers(pgid)) {
+    for (const pid of pids().filter((p) => statOf(p)?.pgrp === pgid)) {
       for (const fd of readdirSync(`/proc/${pid}/fd`)) {
         try {
           const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
