@@ -15,9 +15,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, node } from '../../src/pack/generate/onnx-builder.ts';
+import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, modelOf, node, tensorValueInfo } from '../../src/pack/generate/onnx-builder.ts';
 import { deriveSeed, randomFloats } from '../../src/pack/generate/seeded-random.ts';
-import { DataType, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../../src/pack/onnx-types.ts';
+import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../../src/pack/onnx-types.ts';
 import { writeModel } from '../../src/pack/write-model.ts';
 
 export interface HfEncoderOptions {
@@ -163,10 +163,6 @@ function tokenizerJson(vocab: Map<string, number>): unknown {
   };
 }
 
-function int64ValueInfo(name: string, dims: string[]): ValueInfoProto {
-  return { name, type: { tensor_type: { elem_type: DataType.INT64, shape: { dim: dims.map((d) => ({ dim_param: d })) } } } };
-}
-
 function int64Scalar(name: string, value: number): TensorProto {
   return { name, dims: [], data_type: DataType.INT64, raw_data: new Uint8Array(new BigInt64Array([BigInt(value)]).buffer) };
 }
@@ -285,16 +281,9 @@ function bertModel(s: BertShape): ModelProto {
     nodes.push(ln(`${p}.res2`, `${p}.ln2`, out));
     h = out;
   }
-  return {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'tessera-test-hf-encoder',
-    graph: {
-      name: 'bert_encoder',
-      node: nodes,
-      initializer: inits,
-      input: [int64ValueInfo('input_ids', ['batch', 'seq']), int64ValueInfo('attention_mask', ['batch', 'seq']), int64ValueInfo('token_type_ids', ['batch', 'seq'])],
-      output: [floatValueInfo('last_hidden_state', ['batch', 'seq', d])],
-    },
-  };
+  return modelOf({
+    name: 'bert_encoder', producer: 'tessera-test-hf-encoder', nodes, initializers: inits,
+    inputs: ['input_ids', 'attention_mask', 'token_type_ids'].map((n) => tensorValueInfo(n, DataType.INT64, ['batch', 'seq'])),
+    outputs: [floatValueInfo('last_hidden_state', ['batch', 'seq', d])],
+  });
 }

@@ -4,7 +4,7 @@
  * recompute the exact same model and check ONNX Runtime's outputs.
  */
 import type { ModelProto, NodeProto, TensorProto } from '../onnx-types.ts';
-import { floatTensor, floatValueInfo, node } from './onnx-builder.ts';
+import { floatTensor, floatValueInfo, modelOf, node } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
 export interface MatmulChainOptions {
@@ -70,18 +70,11 @@ export function matmulChainModel(options: MatmulChainOptions): ModelProto {
       x = `layer${i}.relu`;
     }
   });
-  return {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'tessera-generate',
-    graph: {
-      name: 'matmul_chain',
-      node: nodes,
-      initializer: initializers,
-      input: [floatValueInfo('input', ['batch', d])],
-      output: [floatValueInfo('output', ['batch', d])],
-    },
-  };
+  return modelOf({
+    name: 'matmul_chain', producer: 'tessera-generate', nodes, initializers,
+    inputs: [floatValueInfo('input', ['batch', d])],
+    outputs: [floatValueInfo('output', ['batch', d])],
+  });
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Tiny helpers that build ONNX protobuf objects for the test-model generator.
  */
-import { AttributeType, DataType, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx-types.ts';
+import { AttributeType, DataType, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from '../onnx-types.ts';
 
 export function floatTensor(name: string, dims: number[], data: Float32Array): TensorProto {
   return { name, dims, data_type: DataType.FLOAT, raw_data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
@@ -28,15 +28,34 @@ export function intsAttr(name: string, values: number[]): AttributeProto {
   return { name, type: AttributeType.INTS, ints: values };
 }
 
-/** A float tensor value info; strings in `dims` are symbolic dimensions. */
-export function floatValueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+/** A tensor value info (`elemType` a DataType value); strings in `dims` are symbolic dimensions. */
+export function tensorValueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
   return {
     name,
     type: {
       tensor_type: {
-        elem_type: DataType.FLOAT,
+        elem_type: elemType,
         shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
       },
     },
+  };
+}
+
+export function floatValueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+  return tensorValueInfo(name, DataType.FLOAT, dims);
+}
+
+/**
+ * A model around one graph, at the IR version and opset every generated model uses.
+ *
+ * @example
+ * const model = modelOf({ name: 'mlp', producer: 'tessera-generate', nodes, initializers, inputs, outputs });
+ */
+export function modelOf(g: { name: string; producer: string; nodes: NodeProto[]; initializers: TensorProto[]; inputs: ValueInfoProto[]; outputs: ValueInfoProto[] }): ModelProto {
+  return {
+    ir_version: 8,
+    opset_import: [{ domain: '', version: 17 }],
+    producer_name: g.producer,
+    graph: { name: g.name, node: g.nodes, initializer: g.initializers, input: g.inputs, output: g.outputs },
   };
 }

@@ -5,7 +5,7 @@
  * Input and output are [batch, seq, d].
  */
 import type { ModelProto, NodeProto, TensorProto } from '../onnx-types.ts';
-import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, node } from './onnx-builder.ts';
+import { floatAttr, floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, modelOf, node } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
 export interface TransformerBlockOptions {
@@ -87,16 +87,9 @@ export function transformerBlockModel(options: TransformerBlockOptions): ModelPr
     node('Add', ['ffn.o', 'ffn.b2'], ['ffn.out']),
     node('Add', ['residual1', 'ffn.out'], ['output']),
   ];
-  return {
-    ir_version: 8,
-    opset_import: [{ domain: '', version: 17 }],
-    producer_name: 'tessera-generate',
-    graph: {
-      name: 'transformer_block',
-      node: nodes,
-      initializer: initializers,
-      input: [floatValueInfo('input', ['batch', 'seq', d])],
-      output: [floatValueInfo('output', ['batch', 'seq', d])],
-    },
-  };
+  return modelOf({
+    name: 'transformer_block', producer: 'tessera-generate', nodes, initializers,
+    inputs: [floatValueInfo('input', ['batch', 'seq', d])],
+    outputs: [floatValueInfo('output', ['batch', 'seq', d])],
+  });
 }
