@@ -19,7 +19,7 @@ import { DEFAULT_CHUNK_SIZE } from '../src/pack/manifest.ts';
 import { hfEncoderShapeFor, writeHfEncoder } from '../test/helpers/hf-model.ts';
 import { startHfServer } from '../test/helpers/hf-server.ts';
 import { launchBenchBrowser, serveBenchPage } from './lib/bench-page.ts';
-import { formatTable, median, mib } from './lib/stats.ts';
+import { formatTable, median, mib, pass, ratio } from './lib/stats.ts';
 
 const { values: args } = parseArgs({
   allowNegative: true,
@@ -223,8 +223,6 @@ const summary = {
   tesseraWarmWeightBytes: Math.max(...results.map((r) => r.tesseraWarmWeightBytes)),
   runsDetail: results,
 };
-const ratio = (a: number, b: number) => (b === 0 ? '-' : (a / b).toFixed(2));
-const pass = (ok: boolean) => (ok ? 'yes' : 'NO');
 console.log(`\nbench:hf  onnx/model.onnx ${mib(fileBytes)} MiB (${mib(weightBytes)} MiB float32 weights), wasm, ${chunk / 1048576} MiB chunks, median of ${runs} runs${args.prepack ? '' : ', Tessera with prepack: false'}\n`);
 console.log(
   formatTable(

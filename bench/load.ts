@@ -21,7 +21,7 @@ import type { PackManifest } from '../src/pack/manifest.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
 import { launchBenchBrowser, serveBenchPage, type BenchBrowser } from './lib/bench-page.ts';
 import { findBrowserPid } from './lib/proc.ts';
-import { formatTable, median, mib } from './lib/stats.ts';
+import { formatTable, median, mib, pass, ratio } from './lib/stats.ts';
 import { startRendererMemorySampler } from './lib/renderer-memory.ts';
 
 const { values: args } = parseArgs({
@@ -208,8 +208,6 @@ const summary = {
   device,
   configs: Object.fromEntries(configs.map((c) => [c.name, summarize(results[c.name])])),
 };
-const ratio = (a: number, b: number) => (a / b).toFixed(2);
-const pass = (ok: boolean) => (ok ? 'yes' : 'NO');
 console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), ${device}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
 for (const config of configs) {
   const s = summary.configs[config.name]!;

@@ -32,3 +32,13 @@ export function formatTable(header: readonly string[], rows: readonly (readonly 
 export function mib(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
 }
+
+/** `a / b` for a table cell, `-` when there is nothing to divide by. */
+export function ratio(a: number, b: number): string {
+  return b === 0 ? '-' : (a / b).toFixed(2);
+}
+
+/** A table's "met" cell. */
+export function pass(ok: boolean): string {
+  return ok ? 'yes' : 'NO';
+}
