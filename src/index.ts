@@ -10,7 +10,7 @@
  * });
  * const outputs = await model.run({ x: { type: 'float32', dims: [1, 4], data: new Float32Array(4) } });
  */
-export { createEngine, type CreateEngineOptions } from './engine/create-engine.ts';
+export { createEngine, type CreateEngineOptions } from './transport/create-engine.ts';
 export type { Engine, ModelHandle, ModelInfo, LoadOptions, RunOptions, CacheSpec, ModelSource } from './engine/engine.ts';
 export { loadPack, DEFAULT_CONCURRENCY, type LoadPackOptions, type LoadPackResult, type LoadStats } from './fetch/load-pack.ts';
 export type { LoadProgress, LoadPhase, FileProgress } from './fetch/progress.ts';
@@ -20,4 +20,4 @@ export { detectCapabilities, type Capabilities } from './env.ts';
 export { TesseraError, isTesseraError, toErrorData, fromErrorData, type ErrorCode, type ErrorData } from './errors.ts';
 export type { PackManifest, PackFile, PackGraph, FileRole } from './pack/manifest.ts';
 export type { TensorData, TensorMap, TensorType } from './protocol/tensor.ts';
-export { pipeline, type HfPipeline, type HfPipelineOptions } from './engine/hf/pipeline.ts';
+export { pipeline, type HfPipeline, type HfPipelineOptions } from './transport/hf-pipeline.ts';

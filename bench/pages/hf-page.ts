@@ -15,7 +15,7 @@
 import { env, pipeline as hfPipeline } from '@huggingface/transformers';
 import { createIdbCache } from '../../src/cache/idb-cache.ts';
 import { transformersWasmPaths } from '../../src/backend/transformers-wasm-paths.ts';
-import { pipeline } from '../../src/engine/hf/pipeline.ts';
+import { pipeline } from '../../src/transport/hf-pipeline.ts';
 import { loadHfFile } from '../../src/fetch/hf-file.ts';
 
 const TEXT = 'tessera loads model weights fast';

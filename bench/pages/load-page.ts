@@ -10,7 +10,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { prepackOptions } from '../../src/backend/prepack-options.ts';
-import { createEngine } from '../../src/engine/create-engine.ts';
+import { createEngine } from '../../src/transport/create-engine.ts';
 import { createIdbCache } from '../../src/cache/idb-cache.ts';
 import { loadPack } from '../../src/fetch/load-pack.ts';
 import type { PackManifest } from '../../src/pack/manifest.ts';

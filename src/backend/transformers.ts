@@ -14,6 +14,7 @@
  * works. The router is installed on the first pipeline, never at import.
  */
 import { TesseraError } from '../errors.ts';
+import type { HfDevice } from '../protocol/hf-worker-messages.ts';
 import { prepackOptions } from './prepack-options.ts';
 
 /** Files of one model, by path relative to the model root (`config.json`, `onnx/model.onnx`). */
@@ -24,7 +25,7 @@ export interface HfFileProvider {
   release?(): void;
 }
 
-export type HfDevice = 'webgpu' | 'wasm' | 'cpu';
+export type { HfDevice };
 
 export interface TransformersPipelineOptions {
   task: string;

@@ -9,7 +9,7 @@ import { TesseraError, isTesseraError } from '../errors.ts';
 import { fetchManifest } from '../fetch/fetch-manifest.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { Engine } from '../engine/engine.ts';
-import { createEngine } from '../engine/create-engine.ts';
+import { createEngine } from '../transport/create-engine.ts';
 import { createInProcessEngine } from '../engine/in-process-engine.ts';
 import type { OcrCallOptions } from '../engine/pipelines/pipeline.ts';
 import type { OcrResult, RgbaImage } from '../engine/ocr/types.ts';

@@ -8,7 +8,7 @@ import type { Engine, LoadOptions, ModelHandle, ModelSource, RunOptions } from '
 import type { ImageInput, OcrCallOptions, OcrPipeline, PipelineKind, PipelineOf } from '../engine/pipelines/pipeline.ts';
 import type { OcrResult } from '../engine/ocr/types.ts';
 import { isCacheSpec } from '../engine/resolve-cache.ts';
-import { TesseraError, fromErrorData, throwIfAborted } from '../errors.ts';
+import { TesseraError } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import { transferablesOf, type TensorMap } from '../protocol/tensor.ts';
 import {
@@ -18,8 +18,8 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from '../protocol/worker-messages.ts';
-
 import type { WorkerLike } from '../protocol/worker-like.ts';
+import { createRpcClient } from './rpc-client.ts';
 
 export type { WorkerLike };
 
@@ -27,18 +27,9 @@ export type { WorkerLike };
 const LOAD_CANCEL_GRACE_MS = 2000;
 
 export interface WorkerEngineOptions {
-  /** Defaults to a new module Worker running src/engine/engine-worker.ts, created on first use. The engine owns it: `dispose()` ends it. */
+  /** Defaults to a new module Worker running src/transport/engine-worker.ts, created on first use. The engine owns it: `dispose()` ends it. */
   worker?: WorkerLike;
 }
-
-interface Pending {
-  resolve(response: WorkerResponse): void;
-  reject(error: unknown): void;
-  onProgress?: ((progress: LoadProgress) => void) | undefined;
-}
-
-/** Posts `type: 'loaded'` | `'result'` | `'disposed'` replies to whoever waits on their id. */
-type Reply<T extends WorkerResponse['type']> = Extract<WorkerResponse, { type: T }>;
 
 /**
  * @example
@@ -49,164 +40,34 @@ type Reply<T extends WorkerResponse['type']> = Extract<WorkerResponse, { type: T
  */
 export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
   let worker: WorkerLike | undefined = options.worker;
-  let nextId = 1;
   let closed = false;
-  const pending = new Map<number, Pending>();
   const handles = new Set<{ dispose(): Promise<void> }>();
-  /** Loads cancelled on this side that the worker may still finish: their models are disposed on arrival. */
-  const abandoned = new Set<number>();
 
-  function connect(): WorkerLike {
-    if (closed) throw new TesseraError('session-closed', 'this engine was disposed; create a new one');
-    if (!worker) {
-      worker = new Worker(new URL('../engine/engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' }) as unknown as WorkerLike;
-    }
-    if (!listening) {
-      worker.addEventListener('message', onMessage);
-      worker.addEventListener('error', onError);
-      worker.addEventListener('messageerror', onError);
-      worker.start?.();
-      listening = true;
-    }
-    return worker;
-  }
-  let listening = false;
+  const rpc = createRpcClient<WorkerRequest, WorkerResponse>({
+    name: 'the engine worker',
+    parse: parseWorkerResponse,
+    connect() {
+      if (closed) throw new TesseraError('session-closed', 'this engine was disposed; create a new one');
+      worker ??= new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' }) as unknown as WorkerLike;
+      return worker;
+    },
+  });
 
-  function onMessage(event: Event): void {
-    let response: WorkerResponse;
-    try {
-      response = parseWorkerResponse((event as MessageEvent).data);
-    } catch (err) {
-      // A reply we cannot read cannot be matched to its caller; fail them all
-      // rather than leave them waiting forever.
-      failAll(err);
-      return;
-    }
-    const waiter = pending.get(response.id);
-    switch (response.type) {
-      case 'progress':
-        waiter?.onProgress?.(response.progress);
-        return;
-      case 'loaded':
-        if (!waiter && abandoned.delete(response.id)) {
-          // Cancelled here after the worker had already finished the load.
-          post({ type: 'dispose', id: nextId++, model: response.model.id });
-          return;
-        }
-        break;
-      case 'pipeline-loaded':
-        if (!waiter && abandoned.delete(response.id)) {
-          post({ type: 'dispose', id: nextId++, model: response.pipeline.id });
-          return;
-        }
-        break;
-      case 'result':
-      case 'disposed':
-      case 'recognized':
-        break;
-      case 'error':
-        abandoned.delete(response.id);
-        if (response.id === -1 && !waiter) {
-          failAll(fromErrorData(response.error));
-          return;
-        }
-        pending.delete(response.id);
-        waiter?.reject(fromErrorData(response.error));
-        return;
-      default: {
-        const unknown: never = response;
-        failAll(new TesseraError('internal', `unhandled worker response ${JSON.stringify(unknown)}`));
-        return;
-      }
-    }
-    pending.delete(response.id);
-    waiter?.resolve(response);
-  }
-
-  function onError(event: Event): void {
-    const message = (event as ErrorEvent).message || `worker ${event.type}`;
-    failAll(new TesseraError('internal', `the engine worker failed: ${message}`));
-  }
-
-  function failAll(error: unknown): void {
-    for (const waiter of pending.values()) waiter.reject(error);
-    pending.clear();
-  }
-
-  function post(request: WorkerRequest, transfer: Transferable[] = []): void {
-    connect().postMessage(request, transfer);
-  }
-
-  /** Sends a request and waits for its reply; an abort sends `cancel` and rejects (a load within LOAD_CANCEL_GRACE_MS). */
-  function request<T extends WorkerResponse['type']>(
-    build: (id: number) => WorkerRequest,
-    options: { signal?: AbortSignal | undefined; transfer?: Transferable[]; onProgress?: ((p: LoadProgress) => void) | undefined },
-  ): Promise<Reply<T>> {
-    throwIfAborted(options.signal);
-    const id = nextId++;
-    const message = build(id);
-    return new Promise<Reply<T>>((resolve, reject) => {
-      const signal = options.signal;
-      const onAbort = () => {
-        if (!pending.has(id)) return;
-        post({ type: 'cancel', id });
-        const aborted = new TesseraError('aborted', `${message.type} was aborted`, { cause: signal?.reason });
-        if (message.type !== 'load' && message.type !== 'load-pipeline') {
-          pending.delete(id);
-          cleanup();
-          reject(aborted);
-          return;
-        }
-        // A load gets a moment to stop cleanly: chunks it already downloaded are
-        // still being written to the cache, and letting those writes land is what
-        // keeps the next load's refetch small. Bounded, so an abort stays prompt.
-        const timer = setTimeout(() => {
-          if (!pending.delete(id)) return;
-          abandoned.add(id); // a late 'loaded' is disposed on arrival
-          cleanup();
-          reject(aborted);
-        }, LOAD_CANCEL_GRACE_MS);
-        pending.set(id, {
-          onProgress: undefined,
-          resolve: (reply) => {
-            // It finished before the cancel arrived: release what it loaded.
-            clearTimeout(timer);
-            const loaded = reply as { model?: { id: string }; pipeline?: { id: string } };
-            const modelId = loaded.model?.id ?? loaded.pipeline?.id;
-            if (modelId !== undefined) post({ type: 'dispose', id: nextId++, model: modelId });
-            cleanup();
-            reject(aborted);
-          },
-          reject: () => {
-            clearTimeout(timer);
-            cleanup();
-            reject(aborted);
-          },
-        });
-      };
-      const cleanup = () => signal?.removeEventListener('abort', onAbort);
-      pending.set(id, {
-        resolve: (r) => {
-          cleanup();
-          resolve(r as Reply<T>);
-        },
-        reject: (e) => {
-          cleanup();
-          reject(e);
-        },
-        onProgress: options.onProgress,
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
-      try {
-        post(message, options.transfer ?? []);
-      } catch (err) {
-        pending.delete(id);
-        cleanup();
-        // DataCloneError: something in the message cannot cross (a function, a ModelCache).
-        reject(err instanceof TesseraError ? err : new TesseraError('invalid-argument', `cannot send ${message.type} to the engine worker: ${(err as Error).message}`, { cause: err }));
-      }
-    });
-  }
+  /**
+   * A load gets a moment to stop cleanly after an abort: chunks it already
+   * downloaded are still being written to the cache, and letting those writes
+   * land is what keeps the next load's refetch small. A model it finishes
+   * anyway is disposed on arrival.
+   */
+  const loadCall = (signal: AbortSignal | undefined, onProgress: LoadOptions['onProgress']) => ({
+    signal,
+    graceMs: LOAD_CANCEL_GRACE_MS,
+    ...(onProgress ? { onProgress: (event: { progress: LoadProgress }) => onProgress(event.progress) } : {}),
+    onLateReply: (reply: { model: { id: string } } | { pipeline: { id: string } }) => {
+      const model = 'model' in reply ? reply.model.id : reply.pipeline.id;
+      rpc.post((id) => ({ type: 'dispose', id, model }));
+    },
+  });
 
   function handleFor(info: WorkerModelInfo): ModelHandle {
     let disposed = false;
@@ -214,7 +75,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       ...info,
       async run(feeds: TensorMap, runOptions: RunOptions = {}) {
         if (disposed) throw new TesseraError('session-closed', `model ${info.id} was disposed; load it again to run it`);
-        const reply = await request<'result'>((id) => ({ type: 'run', id, model: info.id, feeds }), {
+        const reply = await rpc.request<'result'>((id) => ({ type: 'run', id, model: info.id, feeds }), {
           signal: runOptions.signal,
           transfer: runOptions.transfer ? transferablesOf(feeds) : [],
         });
@@ -225,7 +86,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         disposed = true;
         handles.delete(handle);
         if (closed) return;
-        await request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
       },
     };
     handles.add(handle);
@@ -243,7 +104,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
           ...(call.dropScore === undefined ? {} : { dropScore: call.dropScore }),
         };
         const buffer = image instanceof Uint8Array ? image.buffer : image.data.buffer;
-        const reply = await request<'recognized'>((id) => ({ type: 'recognize', id, pipeline: info.id, image, options }), {
+        const reply = await rpc.request<'recognized'>((id) => ({ type: 'recognize', id, pipeline: info.id, image, options }), {
           signal: call.signal,
           transfer: call.transfer && buffer instanceof ArrayBuffer ? [buffer] : [],
         });
@@ -254,7 +115,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         disposed = true;
         handles.delete(pipeline);
         if (closed) return;
-        await request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
       },
     };
     handles.add(pipeline);
@@ -290,16 +151,13 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
 
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelHandle> {
       const fields = loadFields(source, loadOptions);
-      const reply = await request<'loaded'>((id) => ({ type: 'load', id, ...fields }), { signal: loadOptions.signal, onProgress: loadOptions.onProgress });
+      const reply = await rpc.request<'loaded'>((id) => ({ type: 'load', id, ...fields }), loadCall(loadOptions.signal, loadOptions.onProgress));
       return handleFor(reply.model);
     },
 
     async loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, loadOptions: LoadOptions = {}): Promise<PipelineOf[K]> {
       const fields = loadFields(source, loadOptions);
-      const reply = await request<'pipeline-loaded'>((id) => ({ type: 'load-pipeline', id, kind, ...fields }), {
-        signal: loadOptions.signal,
-        onProgress: loadOptions.onProgress,
-      });
+      const reply = await rpc.request<'pipeline-loaded'>((id) => ({ type: 'load-pipeline', id, kind, ...fields }), loadCall(loadOptions.signal, loadOptions.onProgress));
       return pipelineFor(reply.pipeline) as PipelineOf[K];
     },
 
@@ -307,11 +165,8 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       if (closed) return;
       await Promise.allSettled([...handles].map((h) => h.dispose()));
       closed = true;
-      failAll(new TesseraError('session-closed', 'the engine was disposed'));
+      rpc.close(new TesseraError('session-closed', 'the engine was disposed'));
       if (worker) {
-        worker.removeEventListener('message', onMessage);
-        worker.removeEventListener('error', onError);
-        worker.removeEventListener('messageerror', onError);
         // The engine owns its worker, handed in or not: dispose ends it.
         worker.terminate?.();
         worker.close?.();

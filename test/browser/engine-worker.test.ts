@@ -4,7 +4,7 @@
  * and on wasm, checked against onnxruntime-node's outputs (expected.json).
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createEngine } from '../../src/engine/create-engine.ts';
+import { createEngine } from '../../src/transport/create-engine.ts';
 import type { Engine, ModelHandle } from '../../src/engine/engine.ts';
 import { isTesseraError } from '../../src/errors.ts';
 import type { LoadProgress } from '../../src/fetch/progress.ts';

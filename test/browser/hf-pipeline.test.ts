@@ -8,7 +8,7 @@
  * origin (there is no CDN here: a CDN URL would fail the load).
  */
 import { describe, expect, inject, it } from 'vitest';
-import { pipeline, type HfPipeline } from '../../src/engine/hf/pipeline.ts';
+import { pipeline, type HfPipeline } from '../../src/transport/hf-pipeline.ts';
 import { isTesseraError } from '../../src/errors.ts';
 
 const hub = inject('hfServerUrl');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { embeddingsRunner } from '../../src/engine/hf/embeddings-runner.ts';
-import { pipeline, type HfPipeline } from '../../src/engine/hf/pipeline.ts';
+import { pipeline, type HfPipeline } from '../../src/transport/hf-pipeline.ts';
 import { connectSession, type SessionClient } from '../../src/transport/session-client.ts';
 import { writeHfEncoder } from '../helpers/hf-model.ts';
 import { startHfServer, type HfServer } from '../helpers/hf-server.ts';

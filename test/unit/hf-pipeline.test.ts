@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFsCache } from '../../src/cache/fs-cache.ts';
-import { pipeline } from '../../src/engine/hf/pipeline.ts';
+import { pipeline } from '../../src/transport/hf-pipeline.ts';
 import { isTesseraError } from '../../src/errors.ts';
 import { packModel } from '../../src/pack/pack-model.ts';
 import { HF_SENTENCES, referenceEmbeddings } from '../helpers/hf-fixtures.ts';

@@ -83,7 +83,7 @@ export async function serve(options: ServeOptions): Promise<SessionClient> {
     runModel = simulatedModel(options.simulateMs);
     device = 'simulated';
   } else {
-    const { createEngine } = await import('../../engine/create-engine.ts');
+    const { createEngine } = await import('../../transport/create-engine.ts');
     const engine = await createEngine({ transport: 'in-process' });
     const base = options.coordinator.replace(/\/+$/, '');
     const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');

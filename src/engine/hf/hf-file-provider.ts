@@ -8,14 +8,9 @@ import { fetchManifest } from '../../fetch/fetch-manifest.ts';
 import { loadHfFile } from '../../fetch/hf-file.ts';
 import { loadPack } from '../../fetch/load-pack.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
+import type { HfLoadStats } from '../../protocol/hf-worker-messages.ts';
 
-/** Counters for one pipeline's files. */
-export interface HfLoadStats {
-  bytesFromNetwork: number;
-  bytesFromCache: number;
-  chunksFetched: number;
-  files: string[];
-}
+export type { HfLoadStats };
 
 export interface HfFileProviderOptions {
   cache: ModelCache;

@@ -4,14 +4,9 @@
  * repository (`<host>/<org>/<model>/resolve/<rev>/`) with no manifest.
  */
 import { TesseraError } from '../../errors.ts';
+import type { HfSource } from '../../protocol/hf-worker-messages.ts';
 
-export type HfSource =
-  /** `manifest.json` of a pack made with `tessera pack <hf-folder>`. */
-  | { type: 'pack'; url: string }
-  /** A repository folder URL ending in `/resolve/<rev>/`. */
-  | { type: 'hf-repo'; url: string }
-  /** A hub-like host: files at `<host>/<modelId>/resolve/<revision>/`. */
-  | { type: 'hf-hub'; host: string; revision?: string };
+export type { HfSource };
 
 export type ResolvedHfSource = { type: 'pack'; url: string } | { type: 'hf-repo'; url: string };
 

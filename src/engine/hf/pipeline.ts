@@ -1,5 +1,6 @@
 /**
- * `tessera.pipeline(task, modelId, options)`: a transformers.js pipeline
+ * A transformers.js pipeline in this realm (`tessera.pipeline(...)`, in
+ * src/transport/hf-pipeline.ts, runs it here or in its worker)
  * whose files come through Tessera (parallel ranged downloads, per-chunk
  * SHA-256, resume, IndexedDB / the cache directory, shared chunk store).
  *
@@ -60,20 +61,16 @@ export interface HfPipeline {
 }
 
 /**
+ * The pipeline in this realm (`options.worker` is not looked at: the
+ * transport layer's `pipeline` decides where it runs and calls this here or
+ * in its worker).
+ *
  * @example
- * const embed = await pipeline('feature-extraction', 'org/bert', { source: 'https://models.example', device: 'auto' });
+ * const embed = await inProcessPipeline('feature-extraction', 'org/bert', { source: 'https://models.example', device: 'auto' });
  * const { dims, data } = await embed(['hello world'], { pooling: 'mean', normalize: true });
  */
-export async function pipeline(task: string, modelId: string, options: HfPipelineOptions): Promise<HfPipeline> {
-  if (typeof task !== 'string' || task.length === 0) throw new TesseraError('invalid-argument', `task must be a transformers.js task name such as 'feature-extraction', got ${JSON.stringify(task)}`);
-  if (options === undefined || options.source === undefined) {
-    throw new TesseraError('invalid-argument', 'pipeline needs options.source: a pack manifest URL, a repository URL ending in /resolve/<rev>/, or a hub host');
-  }
-  throwIfAborted(options.signal);
-  if (options.worker !== false && isPage()) {
-    const { workerPipeline } = await import('./hf-worker-client.ts');
-    return workerPipeline(task, modelId, options);
-  }
+export async function inProcessPipeline(task: string, modelId: string, options: HfPipelineOptions): Promise<HfPipeline> {
+  checkPipelineArgs(task, options);
   const source = resolveHfSource(options.source, modelId);
   const { device, reason } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32');
   const cache = await resolveCache(options.cache);
@@ -108,9 +105,18 @@ export async function pipeline(task: string, modelId: string, options: HfPipelin
   return Object.assign(run, { task, modelId, device, reason, stats: files.stats });
 }
 
-/** A window with Worker support (a worker or Node runs pipelines in-process). */
-function isPage(): boolean {
-  return typeof document !== 'undefined' && typeof Worker !== 'undefined';
+/**
+ * What every `pipeline(...)` call checks first, wherever it then runs.
+ *
+ * @example
+ * checkPipelineArgs('feature-extraction', { source: 'https://hub.example' });
+ */
+export function checkPipelineArgs(task: string, options: HfPipelineOptions | undefined): asserts options is HfPipelineOptions {
+  if (typeof task !== 'string' || task.length === 0) throw new TesseraError('invalid-argument', `task must be a transformers.js task name such as 'feature-extraction', got ${JSON.stringify(task)}`);
+  if (options === undefined || options.source === undefined) {
+    throw new TesseraError('invalid-argument', 'pipeline needs options.source: a pack manifest URL, a repository URL ending in /resolve/<rev>/, or a hub host');
+  }
+  throwIfAborted(options.signal);
 }
 
 /** transformers.js's file name for a dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING). */

@@ -4,8 +4,8 @@
  * `new Worker(new URL(...), { type: 'module' })` there). Like the engine
  * worker's entry, it does its work when it loads: serving is its only use.
  */
-import type { PortLike } from '../serve-requests.ts';
-import { pipeline } from './pipeline.ts';
+import type { PortLike } from './rpc-server.ts';
+import { inProcessPipeline } from '../engine/hf/pipeline.ts';
 import { serveHfPipelines } from './serve-hf-pipelines.ts';
 
-serveHfPipelines(pipeline, globalThis as unknown as PortLike);
+serveHfPipelines(inProcessPipeline, globalThis as unknown as PortLike);

@@ -1,16 +1,32 @@
 /**
- * Messages between a page and the HF pipeline worker (hf-worker.ts). Kept
+ * Messages between a page and the HF pipeline worker (src/transport/hf-worker.ts). Kept
  * apart from the engine worker's protocol: a transformers.js pipeline takes
  * texts and gives tensors, not tensor maps, and its worker loads
  * @huggingface/transformers, which the engine worker never should.
  * Everything that arrives is validated before it is trusted.
  */
-import type { DeviceRequest } from '../../protocol/device.ts';
-import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData, type WorkerCacheSpec } from '../../protocol/worker-messages.ts';
-import type { ErrorData } from '../../errors.ts';
-import type { HfDevice } from '../../backend/transformers.ts';
-import type { HfLoadStats } from './hf-file-provider.ts';
-import type { HfSource } from './hf-source.ts';
+import type { DeviceRequest } from './device.ts';
+import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData, type WorkerCacheSpec } from './worker-messages.ts';
+import type { ErrorData } from '../errors.ts';
+
+/** Where a transformers.js pipeline runs (`cpu`: onnxruntime-node in Node). */
+export type HfDevice = 'webgpu' | 'wasm' | 'cpu';
+
+/** Counters for one pipeline's files. */
+export interface HfLoadStats {
+  bytesFromNetwork: number;
+  bytesFromCache: number;
+  chunksFetched: number;
+  files: string[];
+}
+
+export type HfSource =
+  /** `manifest.json` of a pack made with `tessera pack <hf-folder>`. */
+  | { type: 'pack'; url: string }
+  /** A repository folder URL ending in `/resolve/<rev>/`. */
+  | { type: 'hf-repo'; url: string }
+  /** A hub-like host: files at `<host>/<modelId>/resolve/<revision>/`. */
+  | { type: 'hf-hub'; host: string; revision?: string };
 
 /** The cache, as data (a ModelCache object cannot cross into a worker); `fs` is for Node, never a page. */
 export type HfWorkerCacheSpec = Exclude<WorkerCacheSpec, { type: 'fs' }>;

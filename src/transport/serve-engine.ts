@@ -6,9 +6,9 @@
 import { TesseraError } from '../errors.ts';
 import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../protocol/worker-messages.ts';
 import { transferablesOf } from '../protocol/tensor.ts';
-import type { Engine, ModelHandle } from './engine.ts';
-import type { OcrPipeline } from './pipelines/pipeline.ts';
-import { serveRequests, type PortLike } from './serve-requests.ts';
+import type { Engine, ModelHandle } from '../engine/engine.ts';
+import type { OcrPipeline } from '../engine/pipelines/pipeline.ts';
+import { serveRequests, type PortLike } from './rpc-server.ts';
 
 /**
  * Serves `engine` on `port` until the returned function is called.

@@ -1,8 +1,9 @@
 /**
- * The plumbing both worker servers share (the engine's and the HF
- * pipelines'): parse each message, answer a bad one or a failed one with an
- * `error` response, and abort an in-flight request when the page sends
- * `cancel` for its id.
+ * The RPC kit, server side (the client side and the protocol's conventions
+ * are in rpc-client.ts): parse each message, answer a bad one or a failed one
+ * with an `error` response, and abort an in-flight request when the page
+ * sends `cancel` for its id. The handler posts its own replies: any number of
+ * `progress` / `chunk` events, then one final reply.
  */
 import { TesseraError, toErrorData } from '../errors.ts';
 

@@ -3,10 +3,10 @@
  * the pipelines a given loader makes (injected, so a test can serve a fake or
  * the real one over a MessageChannel, and the entry decides).
  */
-import { TesseraError } from '../../errors.ts';
-import { serveRequests, type PortLike } from '../serve-requests.ts';
-import { parseHfWorkerRequest, type HfWorkerRequest, type HfWorkerResponse } from './hf-worker-messages.ts';
-import type { HfPipeline, HfPipelineOptions } from './pipeline.ts';
+import { TesseraError } from '../errors.ts';
+import { serveRequests, type PortLike } from './rpc-server.ts';
+import { parseHfWorkerRequest, type HfWorkerRequest, type HfWorkerResponse } from '../protocol/hf-worker-messages.ts';
+import type { HfPipeline, HfPipelineOptions } from '../engine/hf/pipeline.ts';
 
 export type HfPipelineLoader = (task: string, modelId: string, options: HfPipelineOptions) => Promise<HfPipeline>;
 

@@ -5,8 +5,8 @@
  * Node never loads the Worker client.
  */
 import { TesseraError } from '../errors.ts';
-import type { Engine } from './engine.ts';
-import type { WorkerLike } from '../transport/worker-client.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { WorkerLike } from '../protocol/worker-like.ts';
 
 export interface CreateEngineOptions {
   /**
@@ -29,13 +29,11 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   const transport = options.transport ?? defaultTransport();
   switch (transport) {
     case 'worker': {
-      // The transport layer sits above the engine; this factory is the one
-      // place the engine reaches up, by dynamic import only, to offer both.
-      const { createWorkerEngine } = await import('../transport/worker-client.ts');
+      const { createWorkerEngine } = await import('./worker-client.ts');
       return createWorkerEngine(options.worker ? { worker: options.worker } : {});
     }
     case 'in-process': {
-      const { createInProcessEngine } = await import('./in-process-engine.ts');
+      const { createInProcessEngine } = await import('../engine/in-process-engine.ts');
       return createInProcessEngine();
     }
     default: {
