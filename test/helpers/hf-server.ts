@@ -18,7 +18,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize, sep } from 'node:path';
-import { parseRange } from './range-server.ts';
+import { rangeOf } from './range-server.ts';
 
 export interface HfServer {
   /** e.g. `http://127.0.0.1:40123` (no trailing slash). */
@@ -87,7 +87,7 @@ export async function startHfServer(options: { repos: Record<string, string>; lf
     if (lfs) Object.assign(headers, { 'X-Linked-Etag': etag, 'X-Linked-Size': String(info.size) });
     const stats = (byPath[url.pathname] ??= { requests: 0, bytes: 0 });
     stats.requests += 1;
-    let range = parseRange(req.headers.range, info.size);
+    let range = rangeOf(req.headers.range, info.size);
     const ifRange = req.headers['if-range'];
     if (ifRange !== undefined && ifRange !== etag) range = undefined;
     if (range === 'unsatisfiable') return void res.writeHead(416, { ...headers, 'Content-Range': `bytes */${info.size}` }).end();

@@ -7,9 +7,9 @@
  * Range semantics (RFC 9110 §14):
  * - one satisfiable range -> 206 with `Content-Range: bytes a-b/size`;
  * - an unsatisfiable one -> 416 with `Content-Range: bytes * /size`;
- * - several ranges (`bytes=0-1,5-6`) -> 200 with the whole file: a server MAY
- *   ignore Range, and multipart/byteranges is something Tessera never asks for;
- * - a malformed Range header is ignored (200), as the RFC requires;
+ * - several ranges (`bytes=0-1,5-6`) -> 416, as the Worker answers (never multipart);
+ * - a malformed Range header is ignored (200), as the RFC allows;
+ * all decided by the Worker's own parseRange (src/protocol/parse-range.ts);
  * - `If-Range` that does not match the current ETag -> 200 with the whole file.
  *
  * Fault rules without a `path` apply to every file except `manifest.json`
@@ -24,6 +24,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve, sep } from 'node:path';
+import { parseRange } from '../../src/protocol/parse-range.ts';
 
 interface RuleBase {
   path?: string;
@@ -190,9 +191,8 @@ export async function startRangeServer(options: { root: string; port?: number })
     // Pretend the file was replaced: a new strong ETag, so If-Range no longer matches.
     if (has('change-etag')) etag = `"${etag.slice(1, -1)}-changed"`;
 
-    let range = has('ignore-range') ? undefined : parseRange(req.headers.range, size);
     const ifRange = req.headers['if-range'];
-    if (ifRange !== undefined && ifRange !== etag) range = undefined;
+    const range = has('ignore-range') || (ifRange !== undefined && ifRange !== etag) ? undefined : rangeOf(req.headers.range, size);
 
     const headers: Record<string, string> = {
       ...CORS_HEADERS,
@@ -312,23 +312,25 @@ function isUnder(root: string, full: string): boolean {
   return full.startsWith(root + sep);
 }
 
-/** Parses one `bytes=` range; undefined means "serve the whole file" (absent, malformed or multi-range). */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
-  if (!header) return undefined;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!m) return undefined; // malformed or several ranges: ignore Range (RFC 9110 allows it)
-  const [, a = '', b = ''] = m;
-  if (a === '' && b === '') return undefined;
-  if (a === '') {
-    const suffix = Number(b);
-    if (suffix === 0) return 'unsatisfiable';
-    return { start: Math.max(0, size - suffix), end: size - 1 };
+/**
+ * The range a test server sends: the Worker's parseRange, as the simple
+ * shape these servers use (`undefined`: the whole file; several ranges are
+ * unsatisfiable for them, as they are 416 at the Worker).
+ *
+ * @example
+ * const range = rangeOf(req.headers.range, size);
+ */
+export function rangeOf(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | undefined {
+  const decision = parseRange(header, size);
+  switch (decision.type) {
+    case 'ignore':
+      return undefined;
+    case 'multiple':
+    case 'unsatisfiable':
+      return 'unsatisfiable';
+    case 'range':
+      return { start: decision.start, end: decision.end };
   }
-  const start = Number(a);
-  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
-  if (b !== '' && Number(b) < start) return undefined; // invalid: ignore
-  if (start >= size) return 'unsatisfiable';
-  return { start, end };
 }
 
 /** Random bytes helper kept here so fixtures need no other import. */

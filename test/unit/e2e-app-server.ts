@@ -12,7 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import type { PackManifest } from '../../src/pack/manifest.ts';
-import { parseRange, resolveUnderRoot } from '../helpers/range-server.ts';
+import { rangeOf, resolveUnderRoot } from '../helpers/range-server.ts';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -116,7 +116,7 @@ export async function startAppServer(options: {
 async function sendFile(file: string, range: string | undefined, etag: string, res: import('node:http').ServerResponse, state: { packBytesSent: number }): Promise<void> {
   const size = (await stat(file)).size;
   const headers = { ETag: etag, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream', 'Cache-Control': 'public, max-age=31536000, immutable' };
-  const r = parseRange(range, size);
+  const r = rangeOf(range, size);
   if (r === 'unsatisfiable') {
     res.writeHead(416, { 'Content-Range': `bytes */${size}` });
     return void res.end();

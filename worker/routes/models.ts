@@ -14,7 +14,7 @@ import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 import { blobKey, checkModelName, checkRevision } from '../lib/keys.ts';
 import { ManifestStore } from '../lib/manifest-store.ts';
-import { parseRange } from '../lib/parse-range.ts';
+import { parseRange } from '../../src/protocol/parse-range.ts';
 import { ifRangeAllows, noneMatchHits } from '../lib/etag-match.ts';
 import { contentTypeOf } from '../lib/content-type.ts';
 
@@ -89,7 +89,7 @@ async function fileResponse(c: Context<AppEnv>, file: PackFile): Promise<Respons
   if (noneMatchHits(c.req.header('If-None-Match'), etag)) return new Response(null, { status: 304, headers });
 
   const size = file.size;
-  const decision = ifRangeAllows(c.req.header('If-Range'), etag) ? parseRange(c.req.header('Range'), size) : { type: 'ignore' as const };
+  const decision = ifRangeAllows(c.req.header('If-Range'), etag) ? parseRange(c.req.header('Range'), size) : ({ type: 'ignore', code: 'no-range' } as const);
   const head = c.req.method === 'HEAD';
   switch (decision.type) {
     case 'ignore': {
