@@ -17,6 +17,10 @@ const noGpu: Capabilities = { ...withGpu(), webgpu: { available: false, reason: 
 const small = { largestTensorBytes: 4096, usesFloat16: false };
 
 describe('chooseDevice', () => {
+  it('refuses onnxruntime-node providers outside Node with device-unavailable', () => {
+    expect(() => chooseDevice('cuda', withGpu(), small)).toThrow(expect.objectContaining({ code: 'device-unavailable', message: expect.stringMatching(/'cuda' is an onnxruntime-node provider.*use 'auto', 'webgpu' or 'wasm'/) }));
+  });
+
   it('auto takes WebGPU when the adapter fits and names it', () => {
     expect(chooseDevice('auto', withGpu(), small)).toEqual({ device: 'webgpu', reason: 'webgpu: adapter google/swiftshader' });
   });

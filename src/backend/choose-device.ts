@@ -6,7 +6,7 @@ import { TesseraError } from '../errors.ts';
 import type { Capabilities } from '../env.ts';
 import type { ModelRequirements } from './model-requirements.ts';
 
-import type { Device, DeviceRequest } from '../protocol/device.ts';
+import { isNativeDevice, type Device, type DeviceRequest } from '../protocol/device.ts';
 
 export type { Device, DeviceRequest };
 
@@ -27,6 +27,12 @@ export function chooseDevice(
   requirements: ModelRequirements,
 ): DeviceChoice {
   if (requested === 'wasm') return { device: 'wasm', reason: 'wasm: requested' };
+  if (isNativeDevice(requested)) {
+    // onnxruntime-node's providers; src/backend/ort-node.ts chooses among them in Node.
+    throw new TesseraError('device-unavailable', `device '${requested}' is an onnxruntime-node provider, which runs only in Node; here use 'auto', 'webgpu' or 'wasm'`, {
+      details: { requested, available: ['webgpu', 'wasm'] },
+    });
+  }
   const misfit = webGpuMisfit(capabilities, requirements);
   if (misfit === undefined) {
     const gpu = capabilities.webgpu;

@@ -11,12 +11,12 @@ import * as ort from 'onnxruntime-web';
 import { TesseraError, isTesseraError, throwIfAborted } from '../errors.ts';
 import { detectCapabilities, type Capabilities } from '../env.ts';
 import type { ValueInfo } from '../protocol/device.ts';
-import type { TensorData, TensorMap, TensorType } from '../protocol/tensor.ts';
-import { validateTensorMap } from '../protocol/tensor.ts';
+import type { TensorData, TensorMap } from '../protocol/tensor.ts';
 import { chooseDevice, type Device, type DeviceRequest } from './choose-device.ts';
 import { readModelRequirements, type ModelRequirements } from './model-requirements.ts';
 import { createSerialQueue, type SerialQueue } from './serial-queue.ts';
 import { prepackOptions } from './prepack-options.ts';
+import { checkFeeds, closedError, fromOrtTensor, toValueInfo, withAbort } from './ort-values.ts';
 
 export interface ExternalDataFile {
   /** The path as written in the graph's initializer `location` fields. */
@@ -205,66 +205,12 @@ async function wrapSession(
   };
 }
 
-function checkFeeds(feeds: TensorMap, inputNames: readonly string[]): void {
-  validateTensorMap(feeds, 'feeds');
-  for (const name of Object.keys(feeds)) {
-    if (!inputNames.includes(name)) {
-      throw new TesseraError('invalid-argument', `unknown input "${name}"; the model's inputs are: ${inputNames.join(', ')}`, {
-        details: { input: name, inputNames: [...inputNames] },
-      });
-    }
-  }
-  const missing = inputNames.filter((name) => !(name in feeds));
-  if (missing.length > 0) {
-    throw new TesseraError('invalid-argument', `missing input${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`, {
-      details: { missing },
-    });
-  }
-}
-
 function toOrtTensor(tensor: TensorData): ort.Tensor {
   return new ort.Tensor(tensor.type, tensor.data as ort.Tensor.DataType, tensor.dims);
-}
-
-function fromOrtTensor(name: string, tensor: ort.Tensor): TensorData {
-  const type = tensor.type as string;
-  if (type === 'string') {
-    throw new TesseraError('backend-error', `output "${name}" is a string tensor, which Tessera does not carry`);
-  }
-  let data = tensor.data as ArrayBufferView;
-  if (type === 'float16' && !(data instanceof Uint16Array)) {
-    // ORT hands out Float16Array where the runtime has one; carry the raw bits.
-    data = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
-  }
-  // A view into a larger buffer (ORT's heap or a pooled buffer) would drag the
-  // whole buffer along when transferred: copy it out.
-  const copy = data.byteOffset !== 0 || data.byteLength !== data.buffer.byteLength || !(data.buffer instanceof ArrayBuffer);
-  const out = (copy ? (data as unknown as { slice(): ArrayBufferView }).slice() : data) as TensorData['data'];
-  return { type: type as TensorType, dims: [...tensor.dims], data: out };
-}
-
-function toValueInfo(meta: ort.InferenceSession.ValueMetadata): ValueInfo {
-  if (!meta.isTensor) return { name: meta.name };
-  return { name: meta.name, type: meta.type, shape: [...meta.shape] };
-}
-
-function withAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  // ORT cannot stop a run in the middle; an abort rejects at once and the
-  // result, when it comes, is dropped.
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new TesseraError('aborted', 'The run was aborted', { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 function backendError(what: string, err: unknown): TesseraError {
   if (isTesseraError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new TesseraError('backend-error', `onnxruntime-web: ${what}: ${message}`, { cause: err });
-}
-
-function closedError(): TesseraError {
-  return new TesseraError('session-closed', 'The session was released; load the model again to run it');
 }

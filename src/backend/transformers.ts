@@ -35,6 +35,8 @@ export interface TransformersPipelineOptions {
   dtype: string;
   /** External data of the graph, as ORT expects it: the name in the graph and the model-relative path. */
   externalData?: Array<{ path: string; file: string }>;
+  /** Node (onnxruntime-node): intra-op threads, as raw native sessions get them. */
+  threads?: number;
   /** `false`: ORT skips repacking weights at session creation (faster ready, slower calls). */
   prepack?: boolean;
   /** Browsers: where ORT's `.wasm`/`.mjs` live (transformers.js would otherwise ask a CDN). */
@@ -134,6 +136,7 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
   const id = nextId++;
   providers.set(id, options.files);
   const sessionOptions: Record<string, unknown> = { ...prepackOptions(options.prepack !== false) };
+  if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
   if (options.externalData && options.externalData.length > 0) {
     sessionOptions.externalData = options.externalData.map((e) => ({ path: e.path, data: e.file }));
   }

@@ -3,11 +3,38 @@
  * (which chooses), the engine (which reports) and the messages that carry them.
  */
 
-/** What a caller asks for. `auto`: WebGPU when an adapter fits the model, else wasm. */
-export type DeviceRequest = 'webgpu' | 'wasm' | 'auto';
+/**
+ * Where a session can run. Browsers: `webgpu`, `wasm`. Node adds
+ * onnxruntime-node's execution providers: `cpu` (native, always there) and
+ * `cuda` / `dml` / `coreml` where the installed build offers them; `wasm`
+ * stays available in Node too (onnxruntime-web in-process).
+ */
+export type Device = 'webgpu' | 'wasm' | NativeDevice;
 
-/** Where a session actually runs. */
-export type Device = 'webgpu' | 'wasm';
+/** onnxruntime-node's execution providers that Tessera offers (Node only). */
+export type NativeDevice = 'cpu' | 'cuda' | 'dml' | 'coreml';
+
+/**
+ * What a caller asks for. `auto`: in browsers WebGPU when an adapter fits the
+ * model, else wasm; in Node the best installed native provider (a GPU one,
+ * else `cpu`).
+ */
+export type DeviceRequest = Device | 'auto';
+
+/** The native devices, for checking requests. */
+export const NATIVE_DEVICES: readonly NativeDevice[] = ['cpu', 'cuda', 'dml', 'coreml'];
+
+/** Every DeviceRequest value, for checking messages and flags. */
+export const DEVICE_REQUEST_NAMES: readonly DeviceRequest[] = ['auto', 'webgpu', 'wasm', ...NATIVE_DEVICES];
+
+/**
+ * @example
+ * isNativeDevice('cuda'); // true
+ * isNativeDevice('wasm'); // false
+ */
+export function isNativeDevice(device: string): device is NativeDevice {
+  return (NATIVE_DEVICES as readonly string[]).includes(device);
+}
 
 /** A model input or output, serialisable. */
 export interface ValueInfo {

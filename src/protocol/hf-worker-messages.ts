@@ -5,12 +5,12 @@
  * @huggingface/transformers, which the engine worker never should.
  * Everything that arrives is validated before it is trusted.
  */
-import type { DeviceRequest } from './device.ts';
+import type { DeviceRequest, NativeDevice } from './device.ts';
 import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData, type WorkerCacheSpec } from './worker-messages.ts';
 import type { ErrorData } from '../errors.ts';
 
-/** Where a transformers.js pipeline runs (`cpu`: onnxruntime-node in Node). */
-export type HfDevice = 'webgpu' | 'wasm' | 'cpu';
+/** Where a transformers.js pipeline runs (`cpu`, `cuda`, ...: onnxruntime-node in Node). */
+export type HfDevice = 'webgpu' | 'wasm' | NativeDevice;
 
 /** Counters for one pipeline's files. */
 export interface HfLoadStats {
@@ -84,7 +84,7 @@ export function parseHfWorkerRequest(data: unknown): HfWorkerRequest {
       const o = msg.options as Partial<HfWorkerLoadOptions> | undefined;
       if (typeof o !== 'object' || o === null) bad('load.options must be an object');
       if (typeof o.source !== 'string' && (typeof o.source !== 'object' || o.source === null)) bad('load.options.source must be a URL or an HfSource');
-      if (typeof o.device !== 'string' || !DEVICE_REQUESTS.has(o.device)) bad(`load.options.device must be webgpu, wasm or auto, got ${JSON.stringify(o.device)}`);
+      if (typeof o.device !== 'string' || !DEVICE_REQUESTS.has(o.device)) bad(`load.options.device must be one of ${[...DEVICE_REQUESTS].join(', ')}, got ${JSON.stringify(o.device)}`);
       const cache = o.cache as { type?: unknown } | undefined;
       if (typeof cache?.type !== 'string' || !CACHES.has(cache.type)) bad("load.options.cache must be { type: 'default' | 'indexeddb' | 'memory' }");
       return msg as unknown as HfWorkerRequest;

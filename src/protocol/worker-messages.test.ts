@@ -21,7 +21,7 @@ describe('parseWorkerRequest', () => {
       [{ id: 1 }, /needs a string type/],
       [{ type: 'run', model: 'm', feeds: {} }, /run needs an integer id/],
       [{ type: 'launch', id: 1 }, /unknown request type "launch"/],
-      [{ type: 'load', id: 1, source: 'u', device: 'cuda', cache: { type: 'memory' } }, /device must be webgpu, wasm or auto, got "cuda"/],
+      [{ type: 'load', id: 1, source: 'u', device: 'tpu', cache: { type: 'memory' } }, /device must be one of auto, webgpu, wasm, cpu, cuda, dml, coreml, got "tpu"/],
       [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'redis' } }, /cache must be/],
       [{ type: 'load', id: 1, source: 42, device: 'auto', cache: { type: 'memory' } }, /source must be/],
       [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory' }, prepack: 'no' }, /load.prepack must be a boolean/],

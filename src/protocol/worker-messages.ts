@@ -6,7 +6,7 @@
  * of half-working.
  */
 import { TesseraError, type ErrorData } from '../errors.ts';
-import type { Device, DeviceRequest, ValueInfo } from './device.ts';
+import { DEVICE_REQUEST_NAMES, type Device, type DeviceRequest, type ValueInfo } from './device.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
@@ -92,7 +92,7 @@ export type WorkerResponse =
   | { type: 'error'; id: number; error: ErrorData };
 
 /** The DeviceRequest values, for checking messages. */
-export const DEVICE_REQUESTS: ReadonlySet<string> = new Set<DeviceRequest>(['webgpu', 'wasm', 'auto']);
+export const DEVICE_REQUESTS: ReadonlySet<string> = new Set<DeviceRequest>(DEVICE_REQUEST_NAMES);
 const CACHE_TYPES = new Set(['default', 'indexeddb', 'fs', 'memory']);
 
 /**
@@ -108,7 +108,7 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) {
         throw bad('load.source must be a manifest URL or a manifest object');
       }
-      if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`load.device must be webgpu, wasm or auto, got ${JSON.stringify(msg.device)}`);
+      if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`load.device must be one of ${DEVICE_REQUEST_NAMES.join(', ')}, got ${JSON.stringify(msg.device)}`);
       const cache = msg.cache as { type?: unknown } | undefined;
       if (typeof cache !== 'object' || cache === null || typeof cache.type !== 'string' || !CACHE_TYPES.has(cache.type)) {
         bad('load.cache must be { type: default | indexeddb | fs | memory }');

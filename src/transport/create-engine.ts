@@ -4,6 +4,7 @@
  * downloads onnxruntime-web into its main thread (only the worker does), and
  * Node never loads the Worker client.
  */
+import { importNodeOnly } from '../backend/node-only.ts';
 import { TesseraError } from '../errors.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { WorkerLike } from '../protocol/worker-like.ts';
@@ -17,6 +18,8 @@ export interface CreateEngineOptions {
   transport?: 'worker' | 'in-process';
   /** Worker transport only: the worker (or MessagePort) to talk to instead of spawning one. */
   worker?: WorkerLike;
+  /** Node, in-process: intra-op threads of native CPU sessions (default: the machine's cores). */
+  threads?: number;
 }
 
 /**
@@ -34,6 +37,8 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
     }
     case 'in-process': {
       const { createInProcessEngine } = await import('../engine/in-process-engine.ts');
+      // In Node, onnxruntime-node for cpu/auto/GPU providers, onnxruntime-web for wasm.
+      if (isNode()) return createInProcessEngine({ createSession: (await importNodeOnly('./node-session.ts')).nodeSessionFactory(options.threads === undefined ? {} : { threads: options.threads }) });
       return createInProcessEngine();
     }
     default: {
@@ -41,6 +46,11 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
       throw new TesseraError('invalid-argument', `unknown transport ${JSON.stringify(unknown)}; use 'worker' or 'in-process'`);
     }
   }
+}
+
+function isNode(): boolean {
+  const g = globalThis as { process?: { versions?: { node?: unknown } }; window?: unknown };
+  return typeof g.process?.versions?.node === 'string' && g.window === undefined;
 }
 
 /** A browser page gets a worker; everything else (Node, a worker itself, workerd) runs in-process. */

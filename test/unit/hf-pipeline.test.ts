@@ -51,6 +51,8 @@ describe('pipeline from a Hugging Face-style repository (no manifest)', () => {
     const options = { source: hub.url, cache, chunkSize: 64 * 1024, device: 'auto' as const };
     const embed = await pipeline('feature-extraction', 'test/tiny-bert', options);
     expect(embed.device).toBe('cpu');
+    // The same choice and reason as a raw native session's.
+    expect(embed.reason).toMatch(/^cpu: onnxruntime-node 1\.\d+\.\d+, \d+ threads?/);
     expectClose(await embed(HF_SENTENCES, { pooling: 'mean', normalize: true }), reference);
     const weightPath = '/test/tiny-bert/resolve/main/onnx/model.onnx';
     const cold = hub.stats();

@@ -6,11 +6,15 @@
  *
  * Device: `auto` picks WebGPU when an adapter exists, else wasm, with the
  * reason, as raw sessions do (chooseDevice). In Node transformers.js runs on
- * onnxruntime-node, whose CPU provider plays the part of wasm: `wasm` and
- * `auto` run there as `cpu`.
+ * onnxruntime-node, so the choice and the threads are the raw native
+ * sessions' (chooseNativeDevice, src/backend/ort-node.ts): `auto` takes the
+ * best installed provider, `cpu`/`cuda`/... are checked against what is
+ * installed, and `wasm` runs as native `cpu` (transformers.js has no wasm
+ * build in Node), saying so.
  */
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { chooseDevice, type DeviceRequest } from '../../backend/choose-device.ts';
+import { importNodeOnly } from '../../backend/node-only.ts';
 import { createTransformersPipeline, type HfDevice, type TransformersOutput } from '../../backend/transformers.ts';
 import { detectCapabilities } from '../../env.ts';
 import { TesseraError, throwIfAborted } from '../../errors.ts';
@@ -39,6 +43,8 @@ export interface HfPipelineOptions {
    * (its creation was ~3x faster on a 97 MiB encoder) at a slower call (~1.5x).
    */
   prepack?: boolean;
+  /** Node: intra-op threads of the native session (default: the machine's cores, as raw native sessions). */
+  threads?: number;
   /** Browsers: where ORT's wasm files live (default: this app's origin; transformers.js would ask a CDN). */
   wasmPaths?: string | { wasm: string; mjs: string };
   /**
@@ -72,7 +78,7 @@ export interface HfPipeline {
 export async function inProcessPipeline(task: string, modelId: string, options: HfPipelineOptions): Promise<HfPipeline> {
   checkPipelineArgs(task, options);
   const source = resolveHfSource(options.source, modelId);
-  const { device, reason } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32');
+  const { device, reason, threads } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32', options.threads);
   const cache = await resolveCache(options.cache);
   let received = 0;
   const providerOptions = {
@@ -100,6 +106,7 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
     ...(graph && graph.externalData.length > 0 ? { externalData: graph.externalData.map((p) => ({ path: p.slice(p.lastIndexOf('/') + 1), file: p })) } : {}),
     ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}),
     ...(options.prepack !== undefined ? { prepack: options.prepack } : {}),
+    ...(threads !== undefined ? { threads } : {}),
   });
   throwIfAborted(options.signal);
   return Object.assign(run, { task, modelId, device, reason, stats: files.stats });
@@ -125,11 +132,20 @@ function graphName(dtype: string): string {
   return `model${suffix[dtype] ?? `_${dtype}`}.onnx`;
 }
 
-async function pickDevice(requested: DeviceRequest, dtype: string): Promise<{ device: HfDevice; reason: string }> {
+async function pickDevice(requested: DeviceRequest, dtype: string, threads: number | undefined): Promise<{ device: HfDevice; reason: string; threads?: number }> {
   const caps = await detectCapabilities();
-  if (caps.runtime === 'node' || caps.runtime === 'workerd') {
+  if (caps.runtime === 'node') {
+    if (requested === 'webgpu') throw new TesseraError('device-unavailable', "WebGPU was requested but transformers.js runs on onnxruntime-node here; use device 'auto', 'cpu' or a GPU provider");
+    const { chooseNativeDevice, defaultThreads, detectNativeProviders } = await importNodeOnly('./ort-node.ts');
+    const n = threads ?? defaultThreads();
+    const native = requested === 'wasm' ? 'cpu' : requested;
+    const choice = chooseNativeDevice(native, await detectNativeProviders(), n);
+    const reason = requested === 'wasm' ? `${choice.reason} (wasm requested; transformers.js runs on onnxruntime-node in Node)` : choice.reason;
+    return { device: choice.device, reason, threads: n };
+  }
+  if (caps.runtime === 'workerd') {
     if (requested === 'webgpu') throw new TesseraError('device-unavailable', "WebGPU was requested but transformers.js runs on onnxruntime-node here; use device 'auto' or 'wasm'");
-    return { device: 'cpu', reason: 'cpu: onnxruntime-node in Node (stands in for wasm)' };
+    return { device: 'cpu', reason: 'cpu: onnxruntime-node (stands in for wasm)' };
   }
   const choice = chooseDevice(requested, caps, { largestTensorBytes: 0, usesFloat16: dtype.includes('16') });
   return { device: choice.device, reason: choice.reason };
