@@ -88,7 +88,7 @@ export function detectNativeProviders(): Promise<NativeProviders> {
       }
       const lib = process.platform === 'win32' ? `onnxruntime_providers_${name}.dll` : `libonnxruntime_providers_${name}.so`;
       if (existsSync(join(binDir, lib))) installed.push(device);
-      else missing.push({ device, why: `${lib} is not installed (onnxruntime-node's install script skipped it)` });
+      else missing.push({ device, why: `${lib} is not installed` });
     }
     if (!installed.includes('cpu')) installed.unshift('cpu');
     return { version, platform, installed, missing };

