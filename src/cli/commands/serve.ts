@@ -4,7 +4,9 @@
  * Models are loaded from the same Worker (`<url>/models/<name>/manifest.json`)
  * with the engine; `--simulate-ms N` instead serves an echo model that takes
  * N ms per batch (y = x), which is how the coordinator benchmark measures the
- * coordinator alone.
+ * coordinator alone. `--device` picks where models run (default `auto`:
+ * onnxruntime-node's best provider) and the session prints what it chose and
+ * why, and the capacity it measured and declared at join.
  */
 import { TesseraError } from '../../errors.ts';
 import type { ModelOffer, TensorSpec } from '../../protocol/coordinator-messages.ts';
@@ -12,7 +14,11 @@ import type { TensorMap, TensorType } from '../../protocol/tensor.ts';
 import type { ValueInfo } from '../../protocol/device.ts';
 import { connectSession, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
 import type { RegisterCommand } from '../cli-context.ts';
-import type { LoadOptions } from '../../engine/engine.ts';
+import type { Engine, LoadOptions } from '../../engine/engine.ts';
+import type { PackManifest } from '../../pack/manifest.ts';
+import type { ComputeHost, ComputeHostEvent, ServedModel } from '../../transport/compute-host.ts';
+import { measureCapacity } from '../measure-capacity.ts';
+import { DEVICE_FLAG_HELP, parseDeviceFlag, parseThreadsFlag } from '../device-flag.ts';
 import type { DeviceRequest } from '../../protocol/device.ts';
 import type { LoadProgress } from '../../fetch/progress.ts';
 
@@ -28,8 +34,14 @@ export interface ServeOptions {
   signal?: AbortSignal;
   /** Where loaded weights are cached (default: the user's cache directory). */
   cache?: LoadOptions['cache'];
-  /** Default `auto`. */
+  /** Default `auto`: onnxruntime-node's best installed provider; `wasm`: onnxruntime-web. */
   device?: DeviceRequest;
+  /** Intra-op threads of native CPU sessions (default: the machine's cores). */
+  threads?: number;
+  /** A batch computing longer than this fails with `timeout` and the compute worker is replaced. Default {@link DEFAULT_COMPUTE_TIMEOUT_MS}. */
+  computeTimeoutMs?: number;
+  /** Compute worker restarts and reloads. */
+  onComputeEvent?: (event: ComputeHostEvent) => void;
   /** Loading progress per model (bytes, rate, from cache vs network). */
   onProgress?: (model: string, progress: LoadProgress) => void;
 }
@@ -66,65 +78,153 @@ function specsOf(values: ValueInfo[]): TensorSpec[] | undefined {
   return values.map((v) => ({ name: v.name, type: v.type as TensorType, shape: (v.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) }));
 }
 
+/** The compute deadline of one batch when none is given: the coordinator's own request deadline (30 s), after which nobody waits for the answer. */
+export const DEFAULT_COMPUTE_TIMEOUT_MS = 30_000;
+
+/** A joined session and what it runs on. */
+export interface ServeSession extends SessionClient {
+  /** `cpu`, `wasm`, `cuda`, ... or `simulated`. */
+  readonly device: string;
+  /** Why that device: `cpu: onnxruntime-node 1.30.0, 2 threads`. */
+  readonly deviceReason: string;
+  /** Requests per second declared at join (measured by a warm-up run). */
+  readonly requestsPerSecond: number;
+  /** Compute workers replaced after a compute timeout or a crash. */
+  readonly restarts: number;
+}
+
 /**
- * Loads (or simulates) the models and joins the coordinator.
+ * Loads (or simulates) the models and joins the coordinator. Real models run
+ * in a worker_threads engine worker (src/transport/compute-host.ts), so this
+ * thread, which holds the coordinator socket and its heartbeats, never runs a
+ * model; a batch that computes longer than `computeTimeoutMs` fails with
+ * `timeout` and its worker is replaced.
  *
  * @example
  * const session = await serve({ coordinator: 'http://127.0.0.1:8787', models: ['echo'], joinToken: 't', simulateMs: 20 });
  * await session.joined();
  */
-export async function serve(options: ServeOptions): Promise<SessionClient> {
-  const maxBatch = options.maxBatch ?? 1;
-  let offers: ModelOffer[];
-  let runModel: RunModel;
-  let device: string;
-  if (options.simulateMs !== undefined) {
-    offers = options.models.map((name) => ({ name, revision: 'simulated', maxBatch, inputs: SIMULATED_SPEC, outputs: [{ name: 'y', type: 'float32', shape: [-1, -1] }] }));
-    runModel = simulatedModel(options.simulateMs);
-    device = 'simulated';
-  } else {
-    const { createEngine } = await import('../../transport/create-engine.ts');
-    const engine = await createEngine({ transport: 'in-process' });
-    const base = options.coordinator.replace(/\/+$/, '');
-    const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');
-    const { isPipelinePack } = await import('../../engine/pipelines/pipeline-config.ts');
-    const { ocrServable } = await import('../../engine/pipelines/ocr-servable.ts');
-    const served = new Map(await Promise.all(options.models.map(async (name) => {
-      const url = `${base}/models/${encodeURIComponent(name)}/manifest.json`;
-      const manifest = await fetchManifest(url, { signal: options.signal });
-      // The current manifest moves on publish; the files live under its immutable revision.
-      const loadOptions: LoadOptions = {
-        baseUrl: `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.cache ? { cache: options.cache } : {}),
-        ...(options.device ? { device: options.device } : {}),
-        ...(options.onProgress ? { onProgress: (p: LoadProgress) => options.onProgress?.(name, p) } : {}),
-      };
-      // A pipeline pack (tessera.json, e.g. ppocr-v4) is served with its own request format.
-      if (isPipelinePack(manifest)) {
-        const pipeline = await engine.loadPipeline('ocr', manifest, loadOptions);
-        return [name, { device: pipeline.device, ...ocrServable(name, pipeline) }] as const;
-      }
-      const h = await engine.load(manifest, loadOptions);
-      const inputs = specsOf(h.inputMetadata);
-      const offer: ModelOffer = { name, revision: h.manifest.revision, maxBatch, ...(inputs ? { inputs } : {}) };
-      return [name, { device: h.device, offer, run: (feeds: TensorMap, signal: AbortSignal) => h.run(feeds, { signal }) }] as const;
-    })));
-    offers = [...served.values()].map((s) => s.offer);
-    runModel = (model, inputs, signal) => {
-      const s = served.get(model);
-      if (!s) return Promise.reject(new TesseraError('not-found', `this session does not serve model "${model}"`));
-      return s.run(inputs, signal);
-    };
-    device = [...served.values()][0]?.device ?? 'wasm';
-  }
+export async function serve(options: ServeOptions): Promise<ServeSession> {
   const maxInFlight = options.maxInFlight ?? 1;
+  if (options.simulateMs !== undefined) {
+    const maxBatch = options.maxBatch ?? 1;
+    const offers = options.models.map((name) => ({ name, revision: 'simulated', maxBatch, inputs: SIMULATED_SPEC, outputs: [{ name: 'y', type: 'float32' as const, shape: [-1, -1] }] }));
+    const requestsPerSecond = (1000 / options.simulateMs) * maxInFlight;
+    const session = join(options, offers, 'simulated', simulatedModel(options.simulateMs), requestsPerSecond);
+    return describeSession(session, { device: 'simulated', deviceReason: 'simulated: echo model', requestsPerSecond, restarts: () => 0, close: () => session.close() });
+  }
+  const host = await startServeCompute(options);
+  try {
+    const served = [...host.served.values()];
+    const offers = served.map((s) => s.offer);
+    const first = served[0];
+    const device = first?.device ?? 'wasm';
+    const signal = options.signal ?? new AbortController().signal;
+    const measured = await measureCapacity(offers, (model, inputs) => host.run(model, inputs, signal), maxInFlight);
+    const session = join(options, offers, device, (model, inputs, runSignal) => host.run(model, inputs, runSignal), measured.requestsPerSecond);
+    return describeSession(session, {
+      device, deviceReason: first?.deviceReason ?? '', requestsPerSecond: measured.requestsPerSecond, restarts: () => host.restarts,
+      close: async () => {
+        await session.close();
+        await host.close();
+      },
+    });
+  } catch (err) {
+    await host.close();
+    throw err;
+  }
+}
+
+/**
+ * The engine worker with the served models loaded: the part of `serve` that
+ * `tessera serve` and any other Node session (e.g. one serving generation
+ * models) share. Manifests are resolved once, so a replacement worker loads the
+ * same revisions the session joined with.
+ *
+ * @example
+ * const host = await startServeCompute({ coordinator, models: ['ppocr-v4'], joinToken, device: 'cpu' });
+ * const { json } = await host.run('ppocr-v4', { image }, signal);
+ */
+export async function startServeCompute(options: ServeOptions): Promise<ComputeHost> {
+  const base = options.coordinator.replace(/\/+$/, '');
+  const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');
+  const manifests = await Promise.all(options.models.map(async (name) => {
+    const manifest = await fetchManifest(`${base}/models/${encodeURIComponent(name)}/manifest.json`, { signal: options.signal });
+    return { name, manifest };
+  }));
+  const { startComputeHost } = await import('../../transport/compute-host.ts');
+  const { spawnNodeEngineWorker } = await import('../../transport/node-engine-worker-client.ts');
+  return startComputeHost({
+    spawn: () => spawnNodeEngineWorker(options.threads === undefined ? {} : { threads: options.threads }),
+    load: (engine) => loadServed(engine, base, manifests, options),
+    computeTimeoutMs: options.computeTimeoutMs ?? DEFAULT_COMPUTE_TIMEOUT_MS,
+    ...(options.onComputeEvent ? { onEvent: options.onComputeEvent } : {}),
+  });
+}
+
+/**
+ * Loads each model into `engine` (a pipeline pack as its pipeline) and says
+ * how it is served.
+ *
+ * @example
+ * const served = await loadServed(engine, 'http://127.0.0.1:8787', [{ name: 'mlp', manifest }], { device: 'cpu' });
+ */
+export async function loadServed(
+  engine: Engine,
+  base: string,
+  manifests: { name: string; manifest: PackManifest }[],
+  options: Pick<ServeOptions, 'signal' | 'cache' | 'device' | 'onProgress' | 'maxBatch'>,
+): Promise<Map<string, ServedModel>> {
+  const { isPipelinePack } = await import('../../engine/pipelines/pipeline-config.ts');
+  const { ocrServable } = await import('../../engine/pipelines/ocr-servable.ts');
+  const maxBatch = options.maxBatch ?? 1;
+  return new Map(await Promise.all(manifests.map(async ({ name, manifest }) => {
+    // The current manifest moves on publish; the files live under its immutable revision.
+    const loadOptions: LoadOptions = {
+      baseUrl: `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.cache ? { cache: options.cache } : {}),
+      device: options.device ?? 'auto',
+      ...(options.onProgress ? { onProgress: (p: LoadProgress) => options.onProgress?.(name, p) } : {}),
+    };
+    // A pipeline pack (tessera.json, e.g. ppocr-v4) is served with its own request format.
+    if (isPipelinePack(manifest)) {
+      const pipeline = await engine.loadPipeline('ocr', manifest, loadOptions);
+      return [name, { device: pipeline.device, deviceReason: pipeline.deviceReason, ...ocrServable(name, pipeline) }] as const;
+    }
+    const h = await engine.load(manifest, loadOptions);
+    const inputs = specsOf(h.inputMetadata);
+    const offer: ModelOffer = { name, revision: h.manifest.revision, maxBatch, ...(inputs ? { inputs } : {}) };
+    return [name, { device: h.device, deviceReason: h.deviceReason, offer, run: (feeds: TensorMap, signal: AbortSignal) => h.run(feeds, { signal }) }] as const;
+  })));
+}
+
+function join(options: ServeOptions, offers: ModelOffer[], device: string, runModel: RunModel, requestsPerSecond: number): SessionClient {
   return connectSession({
     url: options.coordinator, token: options.joinToken, models: offers, device, runModel,
-    capacity: { maxInFlight, requestsPerSecond: options.simulateMs ? (1000 / options.simulateMs) * maxInFlight : 10 },
+    capacity: { maxInFlight: options.maxInFlight ?? 1, requestsPerSecond },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
+}
+
+/** The session client with what it runs on; close() also ends the compute worker. */
+function describeSession(
+  session: SessionClient,
+  info: { device: string; deviceReason: string; requestsPerSecond: number; restarts: () => number; close: () => Promise<void> },
+): ServeSession {
+  return {
+    get sessionId() { return session.sessionId; },
+    get state() { return session.state; },
+    get running() { return session.running; },
+    joined: () => session.joined(),
+    setModels: (models) => session.setModels(models),
+    close: info.close,
+    device: info.device,
+    deviceReason: info.deviceReason,
+    requestsPerSecond: info.requestsPerSecond,
+    get restarts() { return info.restarts(); },
+  };
 }
 
 const positiveInt = (value: string, flag: string): number => {
@@ -143,7 +243,10 @@ export const registerServe: RegisterCommand = (program, context) => {
     .option('--simulate-ms <n>', 'serve an echo model taking n ms per batch instead of loading models')
     .option('--max-in-flight <n>', 'batches run at once', '1')
     .option('--max-batch <n>', 'largest batch accepted per model', '1')
-    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; maxInFlight: string; maxBatch: string }) => {
+    .option('--device <device>', DEVICE_FLAG_HELP, 'auto')
+    .option('--threads <n>', "intra-op threads of native cpu sessions (default: the machine's cores)")
+    .option('--compute-timeout <ms>', 'a batch computing longer fails with timeout and the compute worker is restarted', String(DEFAULT_COMPUTE_TIMEOUT_MS))
+    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; maxInFlight: string; maxBatch: string; device: string; threads?: string; computeTimeout: string }) => {
       const joinToken = flags.joinToken ?? process.env.TESSERA_JOIN_TOKEN;
       if (!joinToken) throw new TesseraError('invalid-argument', 'no join token: pass --join-token or set TESSERA_JOIN_TOKEN');
       const models = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
@@ -156,12 +259,21 @@ export const registerServe: RegisterCommand = (program, context) => {
         coordinator: flags.coordinator, models, joinToken, signal: controller.signal,
         maxInFlight: positiveInt(flags.maxInFlight, '--max-in-flight'), maxBatch: positiveInt(flags.maxBatch, '--max-batch'),
         ...(flags.simulateMs !== undefined ? { simulateMs: positiveInt(flags.simulateMs, '--simulate-ms') } : {}),
+        device: parseDeviceFlag(flags.device),
+        ...(flags.threads !== undefined ? { threads: parseThreadsFlag(flags.threads) } : {}),
+        computeTimeoutMs: positiveInt(flags.computeTimeout, '--compute-timeout'),
+        onComputeEvent: (e) => {
+          if (e.type === 'restarting') context.stderr.write(`compute worker restarting: ${e.why}\n`);
+          else if (e.type === 'ready' && e.generation > 1) context.stderr.write(`compute worker ready again (models reloaded in ${e.loadMs} ms)\n`);
+          else if (e.type === 'load-failed') context.stderr.write(`compute worker could not reload the models: ${e.message}\n`);
+        },
         onEvent: (e) => {
           if (e.type === 'joined') context.stderr.write(`joined ${flags.coordinator} as session ${e.sessionId}, serving ${models.join(', ')}\n`);
           else if (e.type === 'disconnected') context.stderr.write(`disconnected (${e.code} ${e.reason})${e.retryInMs !== undefined ? `; retrying in ${e.retryInMs} ms` : ''}\n`);
           else if (e.type === 'protocol-error') context.stderr.write(`coordinator: ${e.message}\n`);
         },
       });
+      context.stderr.write(`device ${session.device} (${session.deviceReason}); declared capacity ${session.requestsPerSecond} requests/s (measured)\n`);
       await session.joined();
       // Serve until SIGINT/SIGTERM closes the session.
       await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
