@@ -24,7 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL, prepareDefaultModel } from '../src/cli/commands/prepare.ts';
 import { publishDir } from '../src/cli/commands/publish.ts';
 import { serve } from '../src/cli/commands/serve.ts';
-import type { SessionClient } from '../src/transport/session-client.ts';
+import { parseDeviceFlag } from '../src/cli/device-flag.ts';
+import type { DeviceRequest } from '../src/protocol/device.ts';
+import type { ServeSession } from '../src/cli/commands/serve.ts';
 import { progressLine } from './lib/progress-line.ts';
 import { startWranglerDev, type WranglerDev } from './lib/wrangler-dev.ts';
 import { packRuntimeAssets, RUNTIME_PACK } from './lib/runtime-pack.ts';
@@ -34,6 +36,13 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const STATE = process.env.TESSERA_HOME ?? join(ROOT, '.tessera');
 const DEMO = join(ROOT, 'public', 'demo', 'hello.png');
 const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** `npm start -- --device cpu` (or TESSERA_DEVICE): where the local session runs its models; default auto. */
+function deviceArg(argv: string[]): DeviceRequest {
+  const i = argv.findIndex((a) => a === '--device' || a.startsWith('--device='));
+  const value = i < 0 ? process.env.TESSERA_DEVICE : argv[i]!.includes('=') ? argv[i]!.slice('--device='.length) : argv[i + 1];
+  return value === undefined ? 'auto' : parseDeviceFlag(value);
+}
 const token = () => randomBytes(24).toString('base64url');
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -90,7 +99,7 @@ async function waitReady(url: string, apiKey: string, timeoutMs = 120_000): Prom
 }
 
 let dev: WranglerDev | undefined;
-let session: SessionClient | undefined;
+let session: ServeSession | undefined;
 const controller = new AbortController();
 let stopping = false;
 
@@ -116,6 +125,7 @@ async function main(): Promise<void> {
   if (!(await portIsFree(port))) throw new Error(`port ${port} is in use (another npm start?); stop it or run PORT=<other> npm start`);
   const apiKey = process.env.TESSERA_API_KEY ?? token();
   const adminToken = token();
+  const device = deviceArg(process.argv.slice(2));
   const joinToken = token();
 
   await buildWebAssets();
@@ -158,7 +168,7 @@ async function main(): Promise<void> {
   let fromCache = 0;
   let fromNetwork = 0;
   session = await serve({
-    coordinator: dev.url, models: [DEFAULT_MODEL], joinToken, signal: controller.signal,
+    coordinator: dev.url, models: [DEFAULT_MODEL], joinToken, signal: controller.signal, device,
     cache: { type: 'fs', dir: join(STATE, 'cache') },
     onProgress: (_model, p) => {
       fromCache = p.bytesFromCache;
@@ -171,6 +181,7 @@ async function main(): Promise<void> {
   });
   await session.joined();
   loading.end(`session joined in ${((Date.now() - tLoad) / 1000).toFixed(1)} s (${(fromNetwork / 1e6).toFixed(1)} MB from the network, ${(fromCache / 1e6).toFixed(1)} MB from cache)`);
+  log(`session: device ${session.device} (${session.deviceReason}); declared ${session.requestsPerSecond} requests/s (measured)`);
   await waitReady(dev.url, apiKey);
 
   // Prove it works: the demo image through the public API, as a user would send it.

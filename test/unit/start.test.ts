@@ -108,6 +108,8 @@ describe('npm start', () => {
     expect(cold.stdout()).toContain('Demo image read as "Hello from Tessera"');
     expect(cold.stderr()).toMatch(/packing ppocr-v4: packed revision/);
     expect(cold.stderr()).toMatch(/publishing ppocr-v4: 5 file\(s\) uploaded, 0 already/);
+    // --device defaults to auto: native onnxruntime-node here, said with its reason and measured capacity.
+    expect(cold.stderr()).toMatch(/session: device cpu \(cpu: onnxruntime-node 1\.\d+\.\d+, \d+ threads?.*\); declared [\d.]+ requests\/s \(measured\)/);
     const t0 = performance.now();
     const answer = await runPrintedCurl(cold.stdout());
     const requestMs = performance.now() - t0;
