@@ -1,7 +1,7 @@
 /**
  * A session's declared capacity, measured rather than guessed: each served
- * model runs a small sample twice when the session starts (the first run pays
- * ORT's one-time costs) and the second is timed. The coordinator takes the
+ * model runs a small sample when the session starts, once untimed (it pays
+ * ORT's one-time costs) and then three times, timed; the median counts. The coordinator takes the
  * result as the prior of its own rate estimate (src/coordinator/rate-estimator.ts),
  * which then follows measured completions; so a native session starts with
  * proportionally more work than a wasm one instead of the same guess for both.
@@ -34,9 +34,13 @@ export async function measureCapacity(
     if (!sample) continue;
     try {
       await run(offer.name, sample);
-      const started = performance.now();
-      await run(offer.name, sample);
-      perModelMs[offer.name] = Math.max(0.01, performance.now() - started);
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now();
+        await run(offer.name, sample);
+        times.push(performance.now() - started);
+      }
+      perModelMs[offer.name] = Math.max(0.01, times.sort((a, b) => a - b)[1] as number);
     } catch {
       // A model that refuses the generic sample (a fixed shape we guessed wrong) keeps the default.
     }

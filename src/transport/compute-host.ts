@@ -1,6 +1,6 @@
 /**
  * Compute off the session's thread, bounded in time. A session's socket and
- * heartbeats live on one thread; its models run in an engine worker the host
+ * heartbeats live on one thread; its models run in an engine worker (in Node a child process) the host
  * owns. Each batch gets a compute deadline: when it passes, the batch fails
  * with `timeout`, the worker is terminated (ORT cannot stop a run midway, and
  * a worker stuck in one would hold a core forever), and a fresh worker loads
@@ -33,7 +33,7 @@ export type ComputeHostEvent =
   | { type: 'load-failed'; message: string };
 
 export interface ComputeHostOptions {
-  /** A fresh worker (in Node: spawnNodeEngineWorker). */
+  /** A fresh worker (in Node: spawnNodeEngineProcess). */
   spawn: () => HostedWorker;
   /** Loads what the session serves into a fresh worker's engine; called at start and after every restart. */
   load: (engine: Engine) => Promise<Map<string, ServedModel>>;
@@ -63,7 +63,7 @@ interface Generation {
 
 /**
  * @example
- * const host = await startComputeHost({ spawn: () => spawnNodeEngineWorker(), load: (engine) => loadServed(engine, ...), computeTimeoutMs: 30_000 });
+ * const host = await startComputeHost({ spawn: () => spawnNodeEngineProcess(), load: (engine) => loadServed(engine, ...), computeTimeoutMs: 30_000 });
  * const outputs = await host.run('ppocr-v4', inputs, signal);
  */
 export async function startComputeHost(options: ComputeHostOptions): Promise<ComputeHost> {

@@ -41,7 +41,7 @@ describe('browser bundles (vite build of src/app and src/embed)', () => {
       ['the native binding', /onnxruntime_binding|napi-v6/],
       ["onnxruntime-node's provider list", /listSupportedBackends/],
       // Not `worker_threads` itself: onnxruntime-web's Emscripten glue names it for its own Node path.
-      ['the Node engine worker', /node-engine-worker/],
+      ['the Node engine process', /node-engine-process/],
     ];
     const found = files.flatMap((f) => forbidden.filter(([, re]) => re.test(f.text)).map(([what]) => `${what} in ${f.path.slice(out.length + 1)}`));
     expect(found).toEqual([]);

@@ -3,7 +3,7 @@
  * `wrangler dev`, with a short lease (2 s) so the timing matters:
  * - `--device cpu` joins and answers KServe v1 and OIP v2 with the reference outputs;
  * - a batch that computes for several leases keeps its session joined (compute
- *   runs in a worker_threads worker; the socket's thread keeps heartbeating);
+ *   runs in an engine child process; the socket's thread keeps heartbeating);
  * - a batch past `computeTimeoutMs` fails with `timeout`, the worker is
  *   replaced, and the same session answers the next request.
  */
@@ -59,7 +59,7 @@ const slowInfer = (rows: number) => post('/v2/models/slow/infer', {
   ],
 });
 
-async function start(models: string[], extra: { computeTimeoutMs?: number; device?: 'cpu' | 'wasm' } = {}): Promise<{ session: ServeSession; events: SessionClientEvent[] }> {
+async function start(models: string[], extra: { computeTimeoutMs?: number; device?: 'cpu' | 'wasm'; maxBatch?: number } = {}): Promise<{ session: ServeSession; events: SessionClientEvent[] }> {
   const events: SessionClientEvent[] = [];
   const session = await serve({
     coordinator: dev.base, models, joinToken: JOIN, device: 'cpu', maxBatch: 4,
@@ -102,12 +102,12 @@ describe('tessera serve --device cpu (onnxruntime-node) against wrangler dev', (
   it('a batch that computes for several leases keeps its session joined', async () => {
     // On wasm: onnxruntime-web computes on the thread that runs it, so had the
     // session run it on its socket's thread, no heartbeat could go out.
-    const { session, events } = await start(['slow'], { device: 'wasm' });
+    const { session, events } = await start(['slow'], { maxBatch: 1, device: 'wasm' });
     expect(session.device).toBe('wasm');
     const id = session.sessionId;
-    // ~0.5 ms per row on wasm on this machine: 12k rows compute for several 2 s leases.
+    // 0.15-0.5 ms per row on wasm on this machine: 24k rows compute for several 2 s leases.
     const started = performance.now();
-    const res = await slowInfer(12_000);
+    const res = await slowInfer(24_000);
     const elapsed = performance.now() - started;
     expect(res.status).toBe(200);
     expect(elapsed).toBeGreaterThan(2 * LEASE_MS);
@@ -118,12 +118,12 @@ describe('tessera serve --device cpu (onnxruntime-node) against wrangler dev', (
     expect(events.filter((e) => e.type === 'infer')).toHaveLength(1);
     expect(session.sessionId).toBe(id);
     expect(session.state).toBe('joined');
-    console.log(`slow batch: ${elapsed.toFixed(0)} ms with a ${LEASE_MS} ms lease, session stayed joined`);
+    console.log(`slow batch: ${elapsed.toFixed(0)} ms with a ${LEASE_MS} ms lease on ${session.device}, session stayed joined`);
     await session.close();
   }, 90_000);
 
   it('a batch past the compute timeout fails with timeout, the worker is replaced, and the session serves on', async () => {
-    const { session, events } = await start(['slow'], { computeTimeoutMs: 1500 });
+    const { session, events } = await start(['slow'], { maxBatch: 1, computeTimeoutMs: 1500 });
     const started = performance.now();
     const res = await slowInfer(100_000);
     const elapsed = performance.now() - started;
@@ -137,5 +137,23 @@ describe('tessera serve --device cpu (onnxruntime-node) against wrangler dev', (
     expect(events.filter((e) => e.type === 'disconnected')).toEqual([]);
     expect(session.state).toBe('joined');
     await session.close();
+  }, 90_000);
+
+  it('a native and a wasm session in one pool: the native one declares more capacity and gets more of the work', async () => {
+    const cpu = await start(['slow'], { maxBatch: 1, device: 'cpu' });
+    const wasm = await start(['slow'], { maxBatch: 1, device: 'wasm' });
+    expect(cpu.session.requestsPerSecond).toBeGreaterThan(1.3 * wasm.session.requestsPerSecond);
+    // Four closed-loop clients, 4 requests each (2048 rows: ~0.3 s native, ~0.8 s wasm when the machine is quiet).
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 4; i++) {
+        const res = await slowInfer(1024);
+        expect(res.status, await res.clone().text()).toBe(200);
+      }
+    }));
+    const served = (events: SessionClientEvent[]) => events.filter((e) => e.type === 'infer').length;
+    expect(served(cpu.events) + served(wasm.events)).toBe(16);
+    expect(served(cpu.events)).toBeGreaterThan(1.5 * served(wasm.events));
+    console.log(`mixed pool: declared cpu ${cpu.session.requestsPerSecond} / wasm ${wasm.session.requestsPerSecond} requests/s; served cpu ${served(cpu.events)}, wasm ${served(wasm.events)}`);
+    await Promise.all([cpu.session.close(), wasm.session.close()]);
   }, 90_000);
 });

@@ -95,7 +95,7 @@ export interface ServeSession extends SessionClient {
 
 /**
  * Loads (or simulates) the models and joins the coordinator. Real models run
- * in a worker_threads engine worker (src/transport/compute-host.ts), so this
+ * in an engine child process (src/transport/compute-host.ts), so this
  * thread, which holds the coordinator socket and its heartbeats, never runs a
  * model; a batch that computes longer than `computeTimeoutMs` fails with
  * `timeout` and its worker is replaced.
@@ -136,7 +136,7 @@ export async function serve(options: ServeOptions): Promise<ServeSession> {
 }
 
 /**
- * The engine worker with the served models loaded: the part of `serve` that
+ * The engine process with the served models loaded: the part of `serve` that
  * `tessera serve` and any other Node session (e.g. one serving generation
  * models) share. Manifests are resolved once, so a replacement worker loads the
  * same revisions the session joined with.
@@ -153,9 +153,9 @@ export async function startServeCompute(options: ServeOptions): Promise<ComputeH
     return { name, manifest };
   }));
   const { startComputeHost } = await import('../../transport/compute-host.ts');
-  const { spawnNodeEngineWorker } = await import('../../transport/node-engine-worker-client.ts');
+  const { spawnNodeEngineProcess } = await import('../../transport/node-engine-process-client.ts');
   return startComputeHost({
-    spawn: () => spawnNodeEngineWorker(options.threads === undefined ? {} : { threads: options.threads }),
+    spawn: () => spawnNodeEngineProcess(options.threads === undefined ? {} : { threads: options.threads }),
     load: (engine) => loadServed(engine, base, manifests, options),
     computeTimeoutMs: options.computeTimeoutMs ?? DEFAULT_COMPUTE_TIMEOUT_MS,
     ...(options.onComputeEvent ? { onEvent: options.onComputeEvent } : {}),
