@@ -115,7 +115,10 @@ export async function startComputeHost(options: ComputeHostOptions): Promise<Com
     },
     async run(model, inputs, signal, timeoutMs) {
       if (closed) throw new TesseraError('session-closed', 'the compute host is closed');
-      const gen = await current;
+      let gen = await current;
+      // Replaced while this call waited for it: take the replacement.
+      while (gen.dead && !closed) gen = await current;
+      if (closed) throw new TesseraError('session-closed', 'the compute host is closed');
       const servable = gen.served.get(model);
       if (!servable) throw new TesseraError('not-found', `this session does not serve model "${model}"`);
       const limit = Math.min(options.computeTimeoutMs, timeoutMs ?? Infinity);

@@ -128,7 +128,8 @@ describe('ppocr-v4 pack and pipeline', () => {
       const { code, out, err } = await cli(['ocr', pngPath, '--cache', join(work, 'cache-cli')]);
       expect(code, err).toBe(0);
       expect(out).toBe(`${LINES.join('\n')}\n`);
-      expect(err).toMatch(/2 line\(s\) in \d+x\d+; .* \(wasm\)/);
+      // The default device is auto: native onnxruntime-node here.
+      expect(err).toMatch(/^device cpu \(cpu: onnxruntime-node .*\)\n2 line\(s\) in \d+x\d+; .* \(cpu\)/);
     } finally {
       if (previous === undefined) delete process.env.TESSERA_HOME;
       else process.env.TESSERA_HOME = previous;
