@@ -1,7 +1,7 @@
 /**
  * A Node engine in a child process: the worker transport's Engine
  * (createWorkerEngine, the same protocol as the browser's engine worker) over
- * the IPC channel of a process running src/engine/node-engine-process.ts.
+ * the IPC channel of a process running node-engine-process.ts.
  * Node only. The process that calls this never runs a model, so its event
  * loop (a coordinator socket, heartbeats) stays free while the child computes,
  * and a stuck child is ended with SIGKILL (see node-engine-process.ts for why
@@ -33,7 +33,7 @@ export interface NodeEngineProcess {
  * await terminate();
  */
 export function spawnNodeEngineProcess(options: NodeEngineProcessOptions = {}): NodeEngineProcess {
-  const child = fork(fileURLToPath(new URL('../engine/node-engine-process.ts', import.meta.url)), [], {
+  const child = fork(fileURLToPath(new URL('./node-engine-process.ts', import.meta.url)), [], {
     serialization: 'advanced',
     // Not the parent's flags (a test runner's loaders): the entry is plain TypeScript Node runs as is.
     execArgv: [],

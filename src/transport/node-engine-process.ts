@@ -1,6 +1,6 @@
 /**
  * Entry of the Node engine process (a child process forked by
- * src/transport/node-engine-process-client.ts): the same engine server as the
+ * node-engine-process-client.ts): the same engine server as the
  * browser's engine worker, over the IPC channel, with Node's sessions
  * (onnxruntime-node, or onnxruntime-web's wasm when asked). A process rather
  * than a worker_threads Worker because a stuck run must be ended from outside:
@@ -10,9 +10,9 @@
  * safe. Like engine-worker.ts this file does its work when it loads.
  */
 import { nodeSessionFactory } from '../backend/node-session.ts';
-import { createInProcessEngine } from './in-process-engine.ts';
+import { createInProcessEngine } from '../engine/in-process-engine.ts';
 import { serveEngine } from './serve-engine.ts';
-import type { PortLike } from './serve-requests.ts';
+import type { PortLike } from './rpc-server.ts';
 
 const listeners = new Set<(event: MessageEvent) => void>();
 process.on('message', (data) => {
