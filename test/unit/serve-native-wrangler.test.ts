@@ -7,6 +7,7 @@
  * - a batch past `computeTimeoutMs` fails with `timeout`, the worker is
  *   replaced, and the same session answers the next request.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +98,30 @@ describe('tessera serve --device cpu (onnxruntime-node) against wrangler dev', (
     expect(body.outputs[0]).toMatchObject({ name: 'output', shape: output.dims, datatype: 'FP32' });
     close(body.outputs[0]!.data);
     await session.close();
+  }, 60_000);
+
+  it('the CLI: `tessera serve --device cpu` prints its device and capacity, joins, and answers', async () => {
+    const child = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', dev.base, '--models', 'mlp', '--join-token', JOIN, '--device', 'cpu', '--max-batch', '4'], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(work, 'cli-cache') },
+    });
+    try {
+      let err = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          if (err.includes('joined ')) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}: ${err}`)));
+      });
+      expect(err).toMatch(/^device cpu \(cpu: onnxruntime-node 1\.\d+\.\d+, \d+ threads?, requested\); declared capacity [\d.]+ requests\/s \(measured\)\njoined /);
+      const input = (await readExpected(fixtures.packs.mlp)).inputs.input!;
+      const res = await post('/v2/models/mlp/infer', { inputs: [{ name: 'input', shape: input.dims, datatype: 'FP32', data: input.data }] });
+      expect(res.status).toBe(200);
+    } finally {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }, 60_000);
 
   it('a batch that computes for several leases keeps its session joined', async () => {
