@@ -122,6 +122,8 @@ export async function serve(options: ServeOptions): Promise<ServeSession> {
     const signal = options.signal ?? new AbortController().signal;
     const measured = await measureCapacity(offers, (model, inputs) => host.run(model, inputs, signal), maxInFlight);
     const session = join(options, offers, device, (model, inputs, runSignal) => host.run(model, inputs, runSignal), measured.requestsPerSecond);
+    // Aborting closes the session (connectSession); the engine process goes with it.
+    options.signal?.addEventListener('abort', () => void host.close(), { once: true });
     return describeSession(session, {
       device, deviceReason: first?.deviceReason ?? '', requestsPerSecond: measured.requestsPerSecond, restarts: () => host.restarts,
       close: async () => {
