@@ -7,7 +7,9 @@
  * the same models again (from the local cache). Batches that were running
  * beside the stuck one fail with `unavailable`, to be retried elsewhere; batches
  * sent while the replacement loads wait for it. A worker that dies by itself is
- * replaced the same way.
+ * replaced the same way. The deadline counts from when the batch is handed to
+ * the worker, so with maxInFlight > 1 it includes waiting there behind another
+ * batch of the same session (sessions run one batch at a time).
  */
 import type { Engine } from '../engine/engine.ts';
 import type { Servable } from '../engine/pipelines/ocr-servable.ts';
