@@ -91,6 +91,14 @@ export interface InferMessage {
   model: string;
   inputs: TensorMap;
   batchSizes: number[];
+  /**
+   * Optional: milliseconds left before the batch's earliest deadline when it
+   * was sent. A session may bound its compute by it (stop and answer
+   * `timeout`); the coordinator answers `timeout` itself when it passes, and
+   * never re-dispatches a batch a session timed out on. Absent from older
+   * coordinators.
+   */
+  deadlineMs?: number;
 }
 /** These requests were answered elsewhere (timeout); the session may skip them. */
 export interface CancelMessage { type: 'cancel'; requestIds: string[] }
@@ -269,7 +277,12 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
       if (!Array.isArray(sizes) || sizes.length !== requestIds.length || !sizes.every((s) => Number.isSafeInteger(s) && s >= 0)) {
         bad(`${where}: "batchSizes" must hold one non-negative integer per request id`);
       }
-      return { type, requestIds, model: str(o, 'model', where), inputs: tensors(o, 'inputs', where), batchSizes: [...(sizes as number[])] };
+      const deadlineMs = o.deadlineMs;
+      if (deadlineMs !== undefined && (typeof deadlineMs !== 'number' || !Number.isFinite(deadlineMs) || deadlineMs <= 0)) bad(`${where}: "deadlineMs" must be a positive number when present`);
+      return {
+        type, requestIds, model: str(o, 'model', where), inputs: tensors(o, 'inputs', where), batchSizes: [...(sizes as number[])],
+        ...(deadlineMs !== undefined ? { deadlineMs: deadlineMs as number } : {}),
+      };
     }
     case 'cancel':
       return { type, requestIds: ids(o, where) };
