@@ -131,6 +131,16 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     return { ...response, timing: { queueMs: dispatched - (t?.submitted ?? now), sessionMs: now - dispatched } };
   }
 
+  /**
+   * RPC: the HTTP client of request `requestId` went away. It leaves the
+   * queue, or its session is told to stop it; its pending infer() answers
+   * `aborted`. Unknown or finished ids are ignored (the answer raced the
+   * disconnect).
+   */
+  async cancel(requestId: string): Promise<void> {
+    this.#run(this.#get().cancel(requestId, Date.now()));
+  }
+
   async metricsText(): Promise<string> {
     return renderPrometheus(this.#get().metrics());
   }
