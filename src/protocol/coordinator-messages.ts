@@ -17,6 +17,10 @@ export const CLOSE_LEASE_EXPIRED = 4001;
 export const CLOSE_REPLACED = 4002;
 /** A join without a valid token: the client stops reconnecting. */
 export const CLOSE_UNAUTHORIZED = 4401;
+/** No `join` arrived within JOIN_TIMEOUT_MS of the upgrade: the client may reconnect and join promptly. */
+export const CLOSE_JOIN_TIMEOUT = 4408;
+/** How long a new socket may stay silent before it must have sent `join`. */
+export const JOIN_TIMEOUT_MS = 5_000;
 
 /** A model a session has warm and can run right now. */
 export interface ModelOffer {

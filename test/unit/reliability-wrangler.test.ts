@@ -7,7 +7,7 @@
  * that never join, or join without a token, are closed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelOffer } from '../../src/protocol/coordinator-messages.ts';
+import { CLOSE_JOIN_TIMEOUT, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, type ModelOffer } from '../../src/protocol/coordinator-messages.ts';
 import { TesseraError } from '../../src/errors.ts';
 import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
@@ -75,17 +75,17 @@ describe('reliability against wrangler dev', () => {
     const goneRunning = new AbortController();
     const goneQueued = new AbortController();
     const running = predict('cancel', 1, goneRunning.signal).catch((e: unknown) => e);
-    await expect.poll(() => stats.runs, { timeout: 3000 }).toBe(1);
+    await expect.poll(() => stats.runs, { timeout: 10_000 }).toBe(1);
     const queued = predict('cancel', 2, goneQueued.signal).catch((e: unknown) => e);
-    await expect.poll(() => metric('tessera_queue_depth', 'cancel'), { timeout: 3000 }).toBe(1);
+    await expect.poll(() => metric('tessera_queue_depth', 'cancel'), { timeout: 10_000 }).toBe(1);
     goneQueued.abort();
     await queued;
-    await expect.poll(() => metric('tessera_queue_depth', 'cancel'), { timeout: 3000 }).toBe(0);
+    await expect.poll(() => metric('tessera_queue_depth', 'cancel'), { timeout: 10_000 }).toBe(0);
     expect(stats.runs).toBe(1);
     goneRunning.abort();
     await running;
     // The session got a cancel frame for the running one, well before its 5 s run would end.
-    await expect.poll(() => stats.aborted, { timeout: 3000 }).toBe(1);
+    await expect.poll(() => stats.aborted, { timeout: 10_000 }).toBe(1);
     // The next request runs at once, not behind the abandoned ones.
     const started = Date.now();
     const next = await predict('cancel', 3);
@@ -93,4 +93,71 @@ describe('reliability against wrangler dev', () => {
     expect(stats.runs).toBe(2);
     expect(Date.now() - started).toBeLessThan(1000);
   }, 30_000);
+
+  it('a burst beyond what the session can finish before the deadline gets 429 at once, with Retry-After, and nothing times out', async () => {
+    // 100 ms per request, declared honestly (10/s), deadline 3 s: about 30 can finish.
+    await join('burst', slowEcho(() => 100), 10).joined();
+    const results = await Promise.all(Array.from({ length: 80 }, async (_, i) => {
+      const sent = Date.now();
+      const res = await predict('burst', i);
+      await res.arrayBuffer();
+      return { status: res.status, ms: Date.now() - sent, retryAfter: res.headers.get('Retry-After') };
+    }));
+    const by = (status: number) => results.filter((r) => r.status === status);
+    expect(by(504)).toEqual([]);
+    expect(by(200).length + by(429).length).toBe(80);
+    expect(by(200).length).toBeGreaterThanOrEqual(15);
+    expect(by(429).length).toBeGreaterThanOrEqual(30);
+    for (const r of by(429)) expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(1);
+    // Refused at admission: far sooner than the deadline (loaded machine: generous bound).
+    const refusedMs = by(429).map((r) => r.ms).sort((a, b) => a - b);
+    expect(refusedMs[Math.floor(refusedMs.length / 2)]).toBeLessThan(2000);
+  }, 30_000);
+
+  it('a request a session timed out on fails alone, is not re-dispatched, and the pool keeps serving', async () => {
+    const seen: string[] = [];
+    const poisonable = (name: string): RunModel => async (_m, inputs) => {
+      const x = (inputs.x!.data as Float32Array)[0]!;
+      seen.push(`${name}:${x}`);
+      if (x === 666) throw new TesseraError('timeout', 'compute deadline passed; send a smaller input');
+      return { y: inputs.x! };
+    };
+    await join('poison', poisonable('a')).joined();
+    await join('poison', poisonable('b')).joined();
+    const [poison, ...good] = await Promise.all([predict('poison', 666), ...[1, 2, 3, 4].map((v) => predict('poison', v))]);
+    expect(poison!.status).toBe(504);
+    expect((await poison!.json()).error.code).toBe('timeout');
+    for (const g of good) expect(g.status).toBe(200);
+    expect(seen.filter((v) => v.endsWith(':666'))).toHaveLength(1);
+    expect((await predict('poison', 5)).status).toBe(200);
+  }, 30_000);
+
+  it('closes a socket that sends a tokenless join with 4401, and one that never joins with 4408', async () => {
+    const url = `${dev.base.replace('http', 'ws')}/v1/sessions`;
+    const closed = (ws: WebSocket) => new Promise<{ code: number; at: number }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, at: Date.now() }), { once: true }));
+    const tokenless = new WebSocket(url);
+    const tokenlessClosed = closed(tokenless);
+    tokenless.addEventListener('open', () => tokenless.send(JSON.stringify({ type: 'join', models: [], device: 'x', capacity: { maxInFlight: 1, requestsPerSecond: 1 } })));
+    const empty = new WebSocket(url);
+    const emptyClosed = closed(empty);
+    empty.addEventListener('open', () => empty.send(JSON.stringify({ type: 'join', token: '', models: [], device: 'x', capacity: { maxInFlight: 1, requestsPerSecond: 1 } })));
+    const garbage = new WebSocket(url);
+    const garbageClosed = closed(garbage);
+    garbage.addEventListener('open', () => garbage.send('not json'));
+    expect((await tokenlessClosed).code).toBe(CLOSE_UNAUTHORIZED);
+    expect((await emptyClosed).code).toBe(CLOSE_UNAUTHORIZED);
+    expect((await garbageClosed).code).toBe(CLOSE_UNAUTHORIZED);
+
+    const silent = new WebSocket(url);
+    const opened = await new Promise<number>((resolve) => silent.addEventListener('open', () => resolve(Date.now()), { once: true }));
+    const told = new Promise<{ data: unknown; at: number }>((resolve) => silent.addEventListener('message', (e) => resolve({ data: e.data, at: Date.now() }), { once: true }));
+    const silentClosed = closed(silent);
+    const frame = await told;
+    const text = new TextDecoder().decode(new Uint8Array(await (frame.data as Blob).arrayBuffer()));
+    expect(text).toContain('"code":"timeout"');
+    expect(frame.at - opened).toBeGreaterThanOrEqual(JOIN_TIMEOUT_MS - 500);
+    expect(frame.at - opened).toBeLessThan(JOIN_TIMEOUT_MS + 3000);
+    // The close handshake happens with the frame; Node's WebSocket fires `close` when the TCP connection ends (~10 s later here).
+    expect((await silentClosed).code).toBe(CLOSE_JOIN_TIMEOUT);
+  }, 40_000);
 });
