@@ -126,7 +126,7 @@ describe('reliability against wrangler dev', () => {
     await join('poison', poisonable('b')).joined();
     const [poison, ...good] = await Promise.all([predict('poison', 666), ...[1, 2, 3, 4].map((v) => predict('poison', v))]);
     expect(poison!.status).toBe(504);
-    expect((await poison!.json()).error.code).toBe('timeout');
+    expect(((await poison!.json()) as { error: { code: string } }).error.code).toBe('timeout');
     for (const g of good) expect(g.status).toBe(200);
     expect(seen.filter((v) => v.endsWith(':666'))).toHaveLength(1);
     expect((await predict('poison', 5)).status).toBe(200);
