@@ -6,6 +6,7 @@
  * session timed out on fails alone while the pool keeps serving; sockets
  * that never join, or join without a token, are closed.
  */
+import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, type ModelOffer } from '../../src/protocol/coordinator-messages.ts';
 import { TesseraError } from '../../src/errors.ts';
@@ -160,4 +161,30 @@ describe('reliability against wrangler dev', () => {
     // The close handshake happens with the frame; Node's WebSocket fires `close` when the TCP connection ends (~10 s later here).
     expect((await silentClosed).code).toBe(CLOSE_JOIN_TIMEOUT);
   }, 40_000);
+
+  it('edges: a non-JSON body type is 415, an oversized URL or header block is JSON 414/431 where the Worker sees it', async () => {
+    await join('edge', slowEcho(() => 1)).joined();
+    const plain = await fetch(`${dev.base}/v1/models/edge:predict`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'text/plain' }, body: '{"instances":[[1]]}' });
+    expect(plain.status).toBe(415);
+    expect(await plain.json()).toMatchObject({ error: { code: 'bad-request', details: { contentType: 'text/plain' } } });
+    const get = (path: string, headers: Record<string, string>) => new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+      const u = new URL(dev.base);
+      const req = httpRequest({ host: u.hostname, port: u.port, path, headers, maxHeaderSize: 1 << 24 }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const longUrl = await get(`/v1/models/${'a'.repeat(20_000)}`, {});
+    expect(longUrl.status).toBe(414);
+    expect(JSON.parse(longUrl.body)).toMatchObject({ error: { code: 'bad-request' } });
+    const bigHeaders = await get('/v1/models', { 'x-big': 'a'.repeat(100 * 1024) });
+    expect(bigHeaders.status).toBe(431);
+    expect(JSON.parse(bigHeaders.body)).toMatchObject({ error: { code: 'bad-request' } });
+    // Past workerd's own limit the runtime answers before the Worker runs (documented in worker/README.md).
+    const huge = await get('/v1/models', { 'x-big': 'a'.repeat(600 * 1024) });
+    expect(huge).toMatchObject({ status: 431, type: expect.stringContaining('text/plain') });
+  }, 30_000);
 });
