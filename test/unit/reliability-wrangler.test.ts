@@ -10,17 +10,24 @@ import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, type ModelOffer } from '../../src/protocol/coordinator-messages.ts';
 import { TesseraError } from '../../src/errors.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { publishDir } from '../../src/cli/commands/publish.ts';
+import { loadPack } from '../../src/fetch/load-pack.ts';
+import { writeRandomPack } from '../helpers/random-pack.ts';
 import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const JOIN = 'reliability-join';
 const KEY = 'reliability-key';
+const ADMIN = 'reliability-admin';
 let dev: WranglerDev;
 const sessions: SessionClient[] = [];
 
 beforeAll(async () => {
   dev = await startWranglerDev({
-    vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0, requestTimeoutMs: 3000, maxBatch: 1 }) },
+    vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0, requestTimeoutMs: 3000, maxBatch: 1 }) },
   });
 }, 60_000);
 afterEach(async () => {
@@ -186,5 +193,22 @@ describe('reliability against wrangler dev', () => {
     // Past workerd's own limit the runtime answers before the Worker runs (documented in worker/README.md).
     const huge = await get('/v1/models', { 'x-big': 'a'.repeat(600 * 1024) });
     expect(huge).toMatchObject({ status: 431, type: expect.stringContaining('text/plain') });
+  }, 30_000);
+
+  it('loads a pack from the current-manifest URL: files resolve against the revision the Worker names', async () => {
+    const dir = await mkdtemp(joinPath(tmpdir(), 'tessera-current-'));
+    try {
+      const pack = await writeRandomPack(dir, { name: 'current', chunkSize: 4096, files: [{ path: 'model.onnx', size: 3000 }, { path: 'sub/w.bin', size: 10_000 }] });
+      await publishDir(dir, { baseUrl: dev.base, token: ADMIN });
+      const url = `${dev.base}/models/current/manifest.json`;
+      const head = await fetch(url);
+      expect(head.headers.get('Content-Location')).toBe(`/models/current/${pack.manifest.revision}/manifest.json`);
+      await head.arrayBuffer();
+      const loaded = await loadPack(url, { cache: 'memory' });
+      expect(loaded.manifest.revision).toBe(pack.manifest.revision);
+      for (const [path, bytes] of pack.files) expect(Buffer.from(loaded.files.get(path)!).equals(Buffer.from(bytes))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 });

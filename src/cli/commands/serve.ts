@@ -86,15 +86,15 @@ export async function serve(options: ServeOptions): Promise<SessionClient> {
     const { createEngine } = await import('../../transport/create-engine.ts');
     const engine = await createEngine({ transport: 'in-process' });
     const base = options.coordinator.replace(/\/+$/, '');
-    const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');
+    const { fetchManifestSource } = await import('../../fetch/fetch-manifest.ts');
     const { isPipelinePack } = await import('../../engine/pipelines/pipeline-config.ts');
     const { ocrServable } = await import('../../engine/pipelines/ocr-servable.ts');
     const served = new Map(await Promise.all(options.models.map(async (name) => {
       const url = `${base}/models/${encodeURIComponent(name)}/manifest.json`;
-      const manifest = await fetchManifest(url, { signal: options.signal });
-      // The current manifest moves on publish; the files live under its immutable revision.
+      // Read once here to tell a pipeline pack from a plain model; files resolve where the Worker says (the revision).
+      const { manifest, manifestUrl } = await fetchManifestSource(url, { signal: options.signal });
       const loadOptions: LoadOptions = {
-        baseUrl: `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
+        baseUrl: manifestUrl,
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.cache ? { cache: options.cache } : {}),
         ...(options.device ? { device: options.device } : {}),
