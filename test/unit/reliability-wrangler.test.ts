@@ -211,4 +211,33 @@ describe('reliability against wrangler dev', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it('OCR caps: a JPEG over the pixel cap is 413 at the Worker; a session refusing the work is 413 too', async () => {
+    const seen: number[] = [];
+    const s = connectSession({
+      url: dev.base, token: JOIN, device: 'test', capacity: { maxInFlight: 1, requestsPerSecond: 5 }, backoff: { baseMs: 20, maxMs: 100 },
+      models: [{ name: 'ocr-caps', revision: 'r1', maxBatch: 1, pipeline: 'ocr' }],
+      runModel: async (_m, inputs) => {
+        seen.push(inputs.image!.dims[1]!);
+        throw new TesseraError('payload-too-large', 'the image has 900 text lines; OCR reads at most 256 per image: split it');
+      },
+    });
+    sessions.push(s);
+    await s.joined();
+    const post = (bytes: Uint8Array) => fetch(`${dev.base}/v1/models/ocr-caps:predict`, {
+      method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ instances: [{ image: Buffer.from(bytes).toString('base64') }] }),
+    });
+    // SOI, then a baseline frame header: 8000 x 8000, 3 components.
+    const bigJpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x1f, 0x40, 0x1f, 0x40, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]);
+    const refused = await post(bigJpeg);
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ error: { code: 'payload-too-large', details: { pixels: 64_000_000 } } });
+    expect(seen).toEqual([]);
+    const smallJpeg = new Uint8Array([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x11, 0x08, 0x00, 0x10, 0x00, 0x10, 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]);
+    const bySession = await post(smallJpeg);
+    expect(bySession.status).toBe(413);
+    expect(await bySession.json()).toMatchObject({ error: { code: 'payload-too-large' } });
+    expect(seen).toHaveLength(1);
+  }, 30_000);
 });

@@ -109,6 +109,8 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
 /** HTTP status for a coordinator or session error code; anything else is a 502 (the session failed). */
 const STATUS_OF: Partial<Record<string, number>> = {
   'rate-limited': 429,
+  // A session refused the work one request would cause (OCR lines or pixels over its caps).
+  'payload-too-large': 413,
   unavailable: 503,
   aborted: 503,
   'session-closed': 503,
