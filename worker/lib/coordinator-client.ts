@@ -126,6 +126,12 @@ const STATUS_OF: Partial<Record<string, number>> = {
  * `enable_request_signal` in wrangler.jsonc; without it the signal never
  * fires), and `waitUntil`, because once the client is gone the invocation
  * only lives on for work handed to it.
+ *
+ * Where it works: on Cloudflare's network. Under `wrangler dev` (4.164) the
+ * signal never fires: the local stack does not pass a client's disconnect on
+ * to the Worker, whose invocation runs to its end (checked with a bare Worker
+ * too; workerd PR #5062, workers-sdk #9334). Tests therefore hand the Worker a
+ * Request whose signal they abort, which is what the runtime does in production.
  */
 export interface ClientLink {
   signal: AbortSignal;
@@ -170,5 +176,13 @@ export function cancelOnDisconnect(env: Pick<Env, 'COORDINATOR'>, requestId: str
     return () => undefined;
   }
   client.signal.addEventListener('abort', onAbort, { once: true });
-  return () => client.signal.removeEventListener('abort', onAbort);
+  // Without pending waitUntil work, workerd tears the whole request context
+  // down the moment the client goes away, before the abort event can run
+  // (workerd PR #5062): hold it open until the request is answered.
+  let answered!: () => void;
+  client.waitUntil(new Promise<void>((resolve) => (answered = resolve)));
+  return () => {
+    client.signal.removeEventListener('abort', onAbort);
+    answered();
+  };
 }
