@@ -71,8 +71,8 @@ type Attachment = SessionSnapshot | PendingJoin | null;
 interface PendingJoin { joinBy: number }
 
 /** The session snapshot of a joined socket, or undefined. */
-function joinedOf(attachment: Attachment): SessionSnapshot | undefined {
-  return attachment !== null && 'id' in attachment ? attachment : undefined;
+function joinedOf(attachment: Attachment | undefined): SessionSnapshot | undefined {
+  return typeof attachment === 'object' && attachment !== null && 'id' in attachment ? attachment : undefined;
 }
 
 export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
@@ -99,8 +99,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const now = Date.now();
     const snaps: SessionSnapshot[] = [];
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = ws.deserializeAttachment() as Attachment;
-      if (attachment !== null && 'joinBy' in attachment) this.#pendingJoins.set(ws, attachment.joinBy);
+      const attachment = ws.deserializeAttachment() as Attachment | undefined;
+      if (typeof attachment === 'object' && attachment !== null && 'joinBy' in attachment) this.#pendingJoins.set(ws, attachment.joinBy);
       const snap = joinedOf(attachment);
       if (!snap) continue;
       this.#sockets.set(snap.id, ws);
@@ -123,10 +123,11 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
       return errorResponse(426, 'bad-request', 'session endpoint needs a WebSocket upgrade');
     }
+    // Rebuild first (after a hibernation), so the new socket is not read before it has an attachment.
+    this.#get();
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    this.#get();
     const joinBy = Date.now() + JOIN_TIMEOUT_MS;
     server.serializeAttachment({ joinBy } satisfies PendingJoin);
     this.#pendingJoins.set(server, joinBy);
