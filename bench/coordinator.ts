@@ -1,5 +1,5 @@
 /**
- * `npm run bench:coordinator [-- --json FILE] [-- --seconds S]`: the coordinator
+ * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only]`: the coordinator
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
@@ -18,11 +18,17 @@
  * is measured twice: through `wrangler dev`'s public port, and at the Worker's
  * own runtime port behind it, which skips the dev-only proxy hop (a Durable
  * Object in a second workerd process) that a deployed Worker does not have.
+ *
+ * The last sections use a real OCR session (bench/lib/ocr-overload.ts): a
+ * burst of --ocr-burst (500) concurrent predicts against one session, and
+ * --abandoned (150) clients that disconnect after 300 ms followed by one good
+ * request. `--ocr-only` runs just those.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { dirname } from 'node:path';
+import { formatOcrOverload, ocrOverload } from './lib/ocr-overload.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { median, percentile } from './lib/stats.ts';
 import { startWranglerDev, type WranglerDev } from '../test/helpers/wrangler-dev.ts';
@@ -36,6 +42,9 @@ const WARMUP_MS = 500;
 const args = process.argv.slice(2);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds') + 1]) : 3;
+const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr-burst') + 1]) : 500;
+const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
+const OCR_ONLY = args.includes('--ocr-only');
 
 const startWorker = (config: object): Promise<WranglerDev> =>
   startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify(config) } });
@@ -177,6 +186,14 @@ function breakdown(samples: Sample[]): Record<string, number> {
   };
 }
 
+/** The OCR overload sections alone (`--ocr-only`). */
+async function ocrOnly(): Promise<void> {
+  const t0 = performance.now();
+  const ocr = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
+  console.log([...formatOcrOverload(ocr), `wall time ${((performance.now() - t0) / 1000).toFixed(1)} s`].join('\n'));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ ocrOverload: ocr }, null, 2));
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const report: Record<string, any> = { serviceMs: SERVICE_MS, maxInFlight: MAX_IN_FLIGHT, runs: RUNS, secondsPerRun: SECONDS, warmupMs: WARMUP_MS };
@@ -233,6 +250,7 @@ async function main(): Promise<void> {
     await Promise.all(stops.splice(0).map((s) => s()));
     await rr.stop();
   }
+  report.ocrOverload = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
   report.wallSeconds = (performance.now() - t0) / 1000;
   print(report);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
@@ -263,9 +281,10 @@ function print(r: Record<string, any>): void {
     `  least-expected-delay  ${f(r.heterogeneous.leastExpectedDelay.rps)} req/s = ${f(r.heterogeneous.leastExpectedDelay.ratio, 3)} of capacity (target >= 0.9)`,
     `  blind round-robin     ${f(r.heterogeneous.blindRoundRobin.rps)} req/s = ${f(r.heterogeneous.blindRoundRobin.ratio, 3)} of capacity (ignores load and free slots)`,
     `overload (1000 concurrent, 4 sessions): answered ${r.overload.answered}, 429 ${r.overload.rateLimited} (with Retry-After ${r.overload.rateLimitedWithRetryAfter}), other errors ${r.overload.otherErrors}, lost ${r.overload.lost}`,
+    ...formatOcrOverload(r.ocrOverload),
     `wall time ${f(r.wallSeconds)} s`,
   ];
   console.log(lines.join('\n'));
 }
 
-await main();
+await (OCR_ONLY ? ocrOnly() : main());

@@ -13,7 +13,8 @@
  *
  * Ctrl-C (SIGINT/SIGTERM) stops all of it: the session leaves, and wrangler's
  * process group (wrangler, esbuild, workerd) is terminated.
- * Environment: PORT, TESSERA_API_KEY, TESSERA_SKIP_BUILD=1, TESSERA_HOME (default .tessera).
+ * Environment: PORT, TESSERA_API_KEY, TESSERA_ADMIN_TOKEN, TESSERA_SKIP_BUILD=1, TESSERA_HOME (default .tessera).
+ * Secrets reach wrangler through a 0600 file in the state folder, never its command line (scripts/lib/wrangler-dev.ts).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -124,7 +125,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a TCP port number, got "${process.env.PORT}"`);
   if (!(await portIsFree(port))) throw new Error(`port ${port} is in use (another npm start?); stop it or run PORT=<other> npm start`);
   const apiKey = process.env.TESSERA_API_KEY ?? token();
-  const adminToken = token();
+  const adminToken = process.env.TESSERA_ADMIN_TOKEN ?? token();
   const device = deviceArg(process.argv.slice(2));
   const joinToken = token();
 
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
       `  Metrics     ${app}/metrics`,
       `  Model       ${app}/v2/models/${DEFAULT_MODEL}`,
       `  API key     ${apiKey}`,
+      `  Admin token ${adminToken}   (npx tessera publish <pack> --to ${app} --token ...)`,
       `  Join token  ${joinToken}   (the app's "Serve requests" switch, or npx tessera serve)`,
       '',
       'Try it:',

@@ -9,6 +9,7 @@ import { toErrorData } from '../src/errors.ts';
 import type { AppEnv } from './env.ts';
 import { HttpError, errorResponse } from './http-error.ts';
 import { crossOriginResource, packCors } from './middleware/headers.ts';
+import { edgeLimits } from './middleware/edge-limits.ts';
 import { modelRoutes } from './routes/models.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { homeRoutes } from './routes/home.ts';
@@ -31,6 +32,7 @@ export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('*', crossOriginResource());
   app.use('*', packCors());
+  app.use('*', edgeLimits());
   app.route('/', homeRoutes());
   app.route('/', catalogueRoutes());
   app.route('/', modelRoutes({ manifestCache }));

@@ -23,7 +23,7 @@ import type { InferenceRequest, InferenceResponse, CoordinatorAction } from '../
 import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
 import type { CoordinatorConfig } from '../src/coordinator/config.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
-import { CLOSE_REPLACED, CLOSE_UNAUTHORIZED, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
+import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
 
@@ -37,6 +37,9 @@ export interface CoordinatorEnv {
   /** JSON of Partial<CoordinatorConfig>. */
   TESSERA_COORDINATOR_CONFIG?: string;
 }
+
+/** Alarms fire up to ~100 ms early under wrangler dev: a join due this soon counts as due. */
+const ALARM_EARLY_MS = 250;
 
 /** Wake-ups closer than this use a timer rather than the storage alarm. */
 const SHORT_WAKE_MS = 1_000;
@@ -59,8 +62,18 @@ export interface InferTiming {
 
 export type TimedResponse = InferenceResponse & { timing?: InferTiming };
 
-/** A socket's attachment: absent until the session has joined. */
-type Attachment = SessionSnapshot | null;
+/**
+ * A socket's attachment: the session's snapshot once joined; before that,
+ * when its join is due (so the deadline survives hibernation); null once
+ * closed or replaced.
+ */
+type Attachment = SessionSnapshot | PendingJoin | null;
+interface PendingJoin { joinBy: number }
+
+/** The session snapshot of a joined socket, or undefined. */
+function joinedOf(attachment: Attachment | undefined): SessionSnapshot | undefined {
+  return typeof attachment === 'object' && attachment !== null && 'id' in attachment ? attachment : undefined;
+}
 
 export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #coordinator: Coordinator | undefined;
@@ -71,6 +84,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   readonly #attachedAt = new Map<string, number>();
   /** Traced requests: submitted and dispatched times. */
   readonly #traces = new Map<string, { submitted: number; dispatched?: number }>();
+  /** Sockets upgraded but not joined yet, and when their join is due (rebuilt from attachments after hibernation). */
+  readonly #pendingJoins = new Map<WebSocket, number>();
   #alarmAt: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt: number | undefined;
@@ -84,7 +99,9 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const now = Date.now();
     const snaps: SessionSnapshot[] = [];
     for (const ws of this.ctx.getWebSockets()) {
-      const snap = ws.deserializeAttachment() as Attachment;
+      const attachment = ws.deserializeAttachment() as Attachment | undefined;
+      if (typeof attachment === 'object' && attachment !== null && 'joinBy' in attachment) this.#pendingJoins.set(ws, attachment.joinBy);
+      const snap = joinedOf(attachment);
       if (!snap) continue;
       this.#sockets.set(snap.id, ws);
       snaps.push(snap);
@@ -106,10 +123,15 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
       return errorResponse(426, 'bad-request', 'session endpoint needs a WebSocket upgrade');
     }
+    // Rebuild first (after a hibernation), so the new socket is not read before it has an attachment.
+    this.#get();
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.serializeAttachment(null);
+    const joinBy = Date.now() + JOIN_TIMEOUT_MS;
+    server.serializeAttachment({ joinBy } satisfies PendingJoin);
+    this.#pendingJoins.set(server, joinBy);
+    this.#run([]);
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -129,6 +151,16 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const now = Date.now();
     const dispatched = t?.dispatched ?? now;
     return { ...response, timing: { queueMs: dispatched - (t?.submitted ?? now), sessionMs: now - dispatched } };
+  }
+
+  /**
+   * RPC: the HTTP client of request `requestId` went away. It leaves the
+   * queue, or its session is told to stop it; its pending infer() answers
+   * `aborted`. Unknown or finished ids are ignored (the answer raced the
+   * disconnect).
+   */
+  async cancel(requestId: string): Promise<void> {
+    this.#run(this.#get().cancel(requestId, Date.now()));
   }
 
   async metricsText(): Promise<string> {
@@ -167,21 +199,24 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const c = this.#get();
     const now = Date.now();
-    const joined = ws.deserializeAttachment() as Attachment;
+    const joined = joinedOf(ws.deserializeAttachment() as Attachment);
     let msg;
     try {
       msg = parseSessionMessage(decodeMessage(data));
     } catch (err) {
       ws.send(encodeMessage({ type: 'error', error: toErrorData(err) }));
+      // Before a join, a malformed message (a join without a token included) is refused like a wrong token.
+      if (!joined) this.#refuse(ws);
       return;
     }
     if (!joined) {
       if (msg.type !== 'join' || !this.#tokenOk(msg.token)) {
         // Same answer for a missing and a wrong token: no hint of valid ones.
         ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('unauthorized', 'join first, with a valid token')) }));
-        ws.close(CLOSE_UNAUTHORIZED, 'unauthorized');
+        this.#refuse(ws);
         return;
       }
+      this.#pendingJoins.delete(ws);
       const old = msg.sessionId ? this.#socketOf(msg.sessionId) : undefined;
       const { sessionId, actions } = c.join(msg, now);
       if (old && old !== ws) {
@@ -213,7 +248,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     } catch {
       // Already closed (the runtime replied itself).
     }
-    const snap = ws.deserializeAttachment() as Attachment;
+    this.#pendingJoins.delete(ws);
+    const snap = joinedOf(ws.deserializeAttachment() as Attachment);
     if (!snap) return;
     const c = this.#get();
     // Only the socket that holds the id: a replaced one has a null attachment already.
@@ -228,7 +264,56 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
 
   override async alarm(): Promise<void> {
     this.#alarmAt = undefined;
-    this.#run(this.#get().tick(Date.now()));
+    const c = this.#get();
+    this.#closeSilentSockets(Date.now());
+    this.#run(c.tick(Date.now()));
+    this.#armJoinAlarm();
+  }
+
+  /** Closes an unjoined socket as unauthorized (the client stops retrying). */
+  #refuse(ws: WebSocket): void {
+    this.#pendingJoins.delete(ws);
+    ws.serializeAttachment(null);
+    ws.close(CLOSE_UNAUTHORIZED, 'unauthorized');
+  }
+
+  /**
+   * Sockets that never sent `join` within JOIN_TIMEOUT_MS of the upgrade get
+   * a `timeout` error frame and are closed with CLOSE_JOIN_TIMEOUT. (Under
+   * wrangler dev the frame and the close handshake happen at once, while
+   * Node's WebSocket reports `close` only ~10 s later, when the TCP
+   * connection ends.)
+   */
+  #closeSilentSockets(now: number): void {
+    for (const [ws, joinBy] of this.#pendingJoins) {
+      if (joinBy > now + ALARM_EARLY_MS) continue;
+      this.#pendingJoins.delete(ws);
+      try {
+        ws.serializeAttachment(null);
+        ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('timeout', `no join within ${JOIN_TIMEOUT_MS} ms of the upgrade`)) }));
+        ws.close(CLOSE_JOIN_TIMEOUT, `no join within ${JOIN_TIMEOUT_MS} ms`);
+      } catch {
+        // Already closed.
+      }
+    }
+  }
+
+  /**
+   * Join deadlines always go to the storage alarm, never to the in-memory
+   * timer: an unjoined socket leaves the object idle, so it may hibernate
+   * (which drops timers), and a close sent from a timer callback reached the
+   * client only ~10 s later under wrangler dev, where one sent from the alarm
+   * handler arrives at once.
+   */
+  #armJoinAlarm(): void {
+    let at: number | undefined;
+    for (const joinBy of this.#pendingJoins.values()) if (at === undefined || joinBy < at) at = joinBy;
+    if (at === undefined) return;
+    const now = Date.now();
+    if (this.#alarmAt === undefined || at < this.#alarmAt || this.#alarmAt <= now) {
+      this.#alarmAt = at;
+      void this.ctx.storage.setAlarm(at);
+    }
   }
 
   #tokenOk(token: string): boolean {
@@ -278,6 +363,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
         }
       }
     }
+    this.#armJoinAlarm();
     const at = this.#coordinator?.nextWakeAt();
     if (at === undefined) return;
     const now = Date.now();

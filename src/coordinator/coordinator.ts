@@ -19,6 +19,7 @@ import { resolveConfig, type CoordinatorConfig } from './config.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
 import { initialRate, rateOf, recordCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
+import { admit, shouldShed, type PoolLoad } from './admission.ts';
 
 interface Pending {
   id: string;
@@ -32,6 +33,8 @@ interface Pending {
   enqueuedAt: number;
   /** Times dispatched; a second session failure is final. */
   attempts: number;
+  /** Set once a session was lost with it in flight: it runs alone from then on (it may be the poison). */
+  suspect: boolean;
   done: boolean;
 }
 
@@ -211,6 +214,7 @@ export class Coordinator {
           this.#respondError(r, 'unavailable', `request failed on two sessions (the last, ${sessionId}, disconnected with it in flight)`, now, out);
         } else {
           r.enqueuedAt = now;
+          r.suspect = true;
           retry.set(r.model, [...(retry.get(r.model) ?? []), r]);
         }
       }
@@ -235,7 +239,7 @@ export class Coordinator {
     const signature = batchSignature(request.inputs);
     const r: Pending = {
       id: request.id, model: request.model, inputs: request.inputs, signature, rows: batchRows(request.inputs),
-      deadline: request.deadline ?? now + this.config.requestTimeoutMs, submittedAt: now, enqueuedAt: now, attempts: 0, done: false,
+      deadline: request.deadline ?? now + this.config.requestTimeoutMs, submittedAt: now, enqueuedAt: now, attempts: 0, suspect: false, done: false,
     };
     this.#requests.set(r.id, r);
     if (!this.#hasModel(r.model)) {
@@ -243,6 +247,7 @@ export class Coordinator {
       return out;
     }
     const queue = this.#queues.get(r.model) ?? [];
+    if (this.#refuseByDeadline(r, queue.length, now, out)) return out;
     if (queue.length >= this.config.queueLimit) {
       const retryAfterSeconds = this.retryAfterSeconds(r.model);
       this.#respond(r, {
@@ -264,7 +269,82 @@ export class Coordinator {
     if (!r || r.done) return out;
     this.#unqueue(r);
     this.#respondError(r, 'aborted', 'the client cancelled the request', now, out);
+    this.#cancelRunning(r, out);
     return out;
+  }
+
+  /**
+   * A cancelled request that is running: when nobody else waits on its batch,
+   * the session is told to stop it. The batch keeps its slot until the
+   * session answers (it may still be computing; the slot is freed when it
+   * says so, or by tick() if it never does).
+   */
+  #cancelRunning(r: Pending, out: CoordinatorAction[]): void {
+    for (const s of this.#sessions.values()) {
+      for (const batch of s.batches.values()) {
+        if (!batch.requests.includes(r)) continue;
+        if (batch.requests.every((q) => q.done)) {
+          out.push({ type: 'send', sessionId: s.id, message: { type: 'cancel', requestIds: batch.requests.map((q) => q.id) } });
+        }
+        return;
+      }
+    }
+  }
+
+  /** What the pool can do for a model right now: summed measured rates and free slots. */
+  #loadOf(model: string, now: number): PoolLoad {
+    let rate = 0;
+    let sessions = 0;
+    let freeSlots = 0;
+    for (const s of this.#sessions.values()) {
+      if (!s.models.has(model)) continue;
+      sessions += 1;
+      rate += rateOf(s.rate);
+      // A backed-off session's slots are not free: pump() will not use them yet.
+      if ((this.#backoff.get(s.id)?.until ?? 0) <= now) freeSlots += Math.max(0, s.capacity.maxInFlight - s.batches.size);
+    }
+    return { rate, sessions, freeSlots };
+  }
+
+  /**
+   * Admission by deadline (admission.ts): a request that the pool cannot
+   * answer before its deadline gets `rate-limited` now, with a Retry-After
+   * from the same estimate, rather than a `timeout` when the deadline passes.
+   */
+  #refuseByDeadline(r: Pending, ahead: number, now: number, out: CoordinatorAction[]): boolean {
+    const verdict = admit(this.#loadOf(r.model, now), ahead, r.deadline - now);
+    if (verdict.admit) return false;
+    const { retryAfterSeconds, expectedMs } = verdict;
+    const expected = Number.isFinite(expectedMs) ? `${(expectedMs / 1000).toFixed(1)} s` : 'unbounded';
+    this.#respond(r, {
+      type: 'error', retryAfterSeconds,
+      error: toErrorData(new TesseraError('rate-limited', `model "${r.model}" cannot answer before the deadline: ${ahead} requests are queued ahead and the expected wait is ${expected}, over the ${((r.deadline - now) / 1000).toFixed(1)} s left; retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead } })),
+    }, now, 'rate-limited', out);
+    return true;
+  }
+
+  /**
+   * Queued requests the measured rates now say cannot finish by their
+   * deadline are answered `rate-limited` before they wait it out (admission
+   * used the rates known when they arrived).
+   */
+  #shedHopeless(model: string, queue: Pending[], now: number, out: CoordinatorAction[]): void {
+    if (queue.length === 0) return;
+    const load = this.#loadOf(model, now);
+    let ahead = 0;
+    for (const r of [...queue]) {
+      // Re-dispatched work was admitted and already ran once: it keeps its place.
+      if (r.attempts === 0 && shouldShed(load, ahead, r.deadline - now)) {
+        this.#unqueue(r);
+        const retryAfterSeconds = Math.max(1, Math.ceil(this.retryAfterSeconds(model)));
+        this.#respond(r, {
+          type: 'error', retryAfterSeconds,
+          error: toErrorData(new TesseraError('rate-limited', `model "${model}" cannot answer before the deadline at its measured rate (${ahead} requests ahead); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead } })),
+        }, now, 'rate-limited', out);
+        continue;
+      }
+      ahead += 1;
+    }
   }
 
   /**
@@ -293,7 +373,9 @@ export class Coordinator {
     }
     s.batches.delete(key);
     s.inFlight -= batch.requests.length;
-    s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
+    // A batch everyone stopped waiting for (cancelled) ended early: its time says nothing about the session's rate.
+    const cutShort = msg.type === 'error' && batch.requests.every((r) => r.done);
+    if (!cutShort) s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
     s.busyMark = now;
     if (msg.type === 'result') {
       this.#backoff.delete(s.id);
@@ -390,10 +472,11 @@ export class Coordinator {
       const head = queue[0] as Pending;
       const batch = [head];
       let rows = head.rows;
-      if (head.signature !== undefined && limit > 1) {
+      // A suspect (in flight on a session that was lost) runs alone, so it can cost at most itself.
+      if (head.signature !== undefined && limit > 1 && !head.suspect) {
         for (let i = 1; i < queue.length && rows < limit; i++) {
           const r = queue[i] as Pending;
-          if (r.signature === head.signature && rows + r.rows <= limit) {
+          if (r.signature === head.signature && !r.suspect && rows + r.rows <= limit) {
             batch.push(r);
             rows += r.rows;
           }
@@ -411,6 +494,7 @@ export class Coordinator {
       for (const r of batch) this.#unqueue(r);
       this.#dispatch(s, model, batch, now, out);
     }
+    this.#shedHopeless(model, queue, now, out);
     if (queue.length === 0) {
       this.#queues.delete(model);
       this.#queueWake.delete(model);
@@ -432,7 +516,9 @@ export class Coordinator {
     s.batches.set(key, { key, model, requests, batchSizes, sentAt: now });
     s.inFlight += requests.length;
     for (const r of requests) r.attempts += 1;
-    out.push({ type: 'send', sessionId: s.id, message: { type: 'infer', requestIds: requests.map((r) => r.id), model, inputs, batchSizes } });
+    // The time the batch's earliest deadline leaves, so the session can bound its compute (optional on the wire).
+    const deadlineMs = Math.max(1, Math.min(...requests.map((r) => r.deadline)) - now);
+    out.push({ type: 'send', sessionId: s.id, message: { type: 'infer', requestIds: requests.map((r) => r.id), model, inputs, batchSizes, deadlineMs } });
   }
 
   #unqueue(r: Pending): void {

@@ -6,7 +6,7 @@
  */
 import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, isTesseraError } from '../errors.ts';
-import { fetchManifest } from '../fetch/fetch-manifest.ts';
+import { fetchManifestSource } from '../fetch/fetch-manifest.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { Engine } from '../engine/engine.ts';
 import { createEngine } from '../transport/create-engine.ts';
@@ -50,9 +50,7 @@ export interface LoadOcrOptions {
  */
 export async function loadOcrPipeline(options: LoadOcrOptions): Promise<OcrPipeline> {
   const { cache, signal } = options;
-  const { manifest, from } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
-  // Files live under the revision (`/models/<name>/<revision>/<path>`), immutable.
-  const baseUrl = new URL(`${manifest.revision}/`, new URL('./', options.manifestUrl)).href;
+  const { manifest, from, baseUrl } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
   const ownEngine = options.engine === undefined;
   const engine = options.engine ?? (await defaultEngine(options.manifestUrl, options.fetch));
   const pipeline = await engine.loadPipeline('ocr', manifest, {
@@ -103,9 +101,11 @@ async function resolveManifest(
   cache: ModelCache,
   fetchFn: typeof globalThis.fetch | undefined,
   signal: AbortSignal | undefined,
-): Promise<{ manifest: PackManifest; from: 'network' | 'cache' }> {
+): Promise<{ manifest: PackManifest; from: 'network' | 'cache'; baseUrl: string }> {
   try {
-    return { manifest: await fetchManifest(url, { ...(fetchFn ? { fetch: fetchFn } : {}), signal }), from: 'network' };
+    // Files resolve against the revision the Worker names (Content-Location).
+    const { manifest, manifestUrl } = await fetchManifestSource(url, { ...(fetchFn ? { fetch: fetchFn } : {}), signal });
+    return { manifest, from: 'network', baseUrl: manifestUrl };
   } catch (error) {
     if (!isTesseraError(error, 'network-error') && !(error instanceof TypeError)) throw error;
     const name = new URL(url).pathname.split('/').slice(-2, -1)[0] ?? '';
@@ -114,6 +114,7 @@ async function resolveManifest(
     if (!manifest) {
       throw new TesseraError('network-error', `cannot reach ${url} and model "${name}" is not in the cache; connect once to download it`, { cause: error });
     }
-    return { manifest, from: 'cache' };
+    // Offline: every chunk comes from the cache, so the files' URL is never fetched.
+    return { manifest, from: 'cache', baseUrl: url };
   }
 }

@@ -11,7 +11,7 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, throwIfAborted } from '../errors.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import { sha256Hex } from '../pack/sha256.ts';
-import { fetchManifest } from './fetch-manifest.ts';
+import { fetchManifestSource } from './fetch-manifest.ts';
 import { fetchRange } from './fetch-range.ts';
 import { fetchWholeFile } from './full-file-fallback.ts';
 import { planLoad, type LoadPlan, type PlannedChunk } from './plan-load.ts';
@@ -94,8 +94,12 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
   const signal = controller.signal;
   try {
     const store = options.cache === 'memory' ? undefined : (options.cache ?? (await (await import('../cache/default-cache.ts')).defaultCache()));
-    const { manifestUrl, manifest: given } = resolveSource(source, options.baseUrl);
-    const manifest = given ? validateManifest(given) : await fetchManifest(manifestUrl, { fetch: fetchFn, signal });
+    const resolved = resolveSource(source, options.baseUrl);
+    let manifestRetries = 0;
+    // Files resolve against the revision the server names (Content-Location), not the current-manifest URL.
+    const { manifest, manifestUrl } = resolved.manifest
+      ? { manifest: validateManifest(resolved.manifest), manifestUrl: resolved.manifestUrl }
+      : await fetchManifestSource(resolved.manifestUrl, { fetch: fetchFn, signal, retry: options.retry, onRetry: () => void (manifestRetries += 1) });
 
     const tracker = createProgressTracker({
       files: manifest.files,
@@ -103,7 +107,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       now,
       ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
     });
-    const stats: LoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, chunksFromCache: 0, retries: 0, rangeFallbackFiles: [], evicted: [], ms: 0 };
+    const stats: LoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, chunksFromCache: 0, retries: manifestRetries, rangeFallbackFiles: [], evicted: [], ms: 0 };
     const buffers = manifest.files.map((f) => new Uint8Array(f.size));
     const place = (chunk: PlannedChunk, bytes: Uint8Array, from: 'cache' | 'network') => {
       for (const p of chunk.places) {

@@ -17,6 +17,10 @@ export const CLOSE_LEASE_EXPIRED = 4001;
 export const CLOSE_REPLACED = 4002;
 /** A join without a valid token: the client stops reconnecting. */
 export const CLOSE_UNAUTHORIZED = 4401;
+/** No `join` arrived within JOIN_TIMEOUT_MS of the upgrade: the client may reconnect and join promptly. */
+export const CLOSE_JOIN_TIMEOUT = 4408;
+/** How long a new socket may stay silent before it must have sent `join`. */
+export const JOIN_TIMEOUT_MS = 5_000;
 
 /** A model a session has warm and can run right now. */
 export interface ModelOffer {
@@ -91,6 +95,14 @@ export interface InferMessage {
   model: string;
   inputs: TensorMap;
   batchSizes: number[];
+  /**
+   * Optional: milliseconds left before the batch's earliest deadline when it
+   * was sent. A session may bound its compute by it (stop and answer
+   * `timeout`); the coordinator answers `timeout` itself when it passes, and
+   * never re-dispatches a batch a session timed out on. Absent from older
+   * coordinators.
+   */
+  deadlineMs?: number;
 }
 /** These requests were answered elsewhere (timeout); the session may skip them. */
 export interface CancelMessage { type: 'cancel'; requestIds: string[] }
@@ -269,7 +281,12 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
       if (!Array.isArray(sizes) || sizes.length !== requestIds.length || !sizes.every((s) => Number.isSafeInteger(s) && s >= 0)) {
         bad(`${where}: "batchSizes" must hold one non-negative integer per request id`);
       }
-      return { type, requestIds, model: str(o, 'model', where), inputs: tensors(o, 'inputs', where), batchSizes: [...(sizes as number[])] };
+      const deadlineMs = o.deadlineMs;
+      if (deadlineMs !== undefined && (typeof deadlineMs !== 'number' || !Number.isFinite(deadlineMs) || deadlineMs <= 0)) bad(`${where}: "deadlineMs" must be a positive number when present`);
+      return {
+        type, requestIds, model: str(o, 'model', where), inputs: tensors(o, 'inputs', where), batchSizes: [...(sizes as number[])],
+        ...(deadlineMs !== undefined ? { deadlineMs: deadlineMs as number } : {}),
+      };
     }
     case 'cancel':
       return { type, requestIds: ids(o, where) };

@@ -127,8 +127,13 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       const outputs = await options.runModel(msg.model, msg.inputs, controller.signal);
       const computeMs = Math.round((performance.now() - started) * 1000) / 1000;
       if (!controller.signal.aborted) send(socket, { type: 'result', requestIds: msg.requestIds, outputs, computeMs });
+      else send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.reason) });
     } catch (err) {
-      if (!controller.signal.aborted) send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(err) });
+      // A cancelled batch is answered too, once its run has stopped: the
+      // coordinator keeps the batch's slot until then, so the session is not
+      // sent more work while it is still computing. (On a closed socket the
+      // send is a no-op.)
+      send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.aborted ? controller.signal.reason : err) });
     } finally {
       running.delete(key);
     }

@@ -5,7 +5,7 @@
  * start reuses the pack, the uploaded blobs and the cached weights.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -82,6 +82,20 @@ function workerdOn(port: number): number[] {
   return found;
 }
 
+/** Processes whose command line holds any of these strings (other users could read it with `ps`). */
+function cmdlinesHolding(secrets: string[]): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (secrets.some((s) => cmd.includes(s))) found.push(`${pid}: ${cmd.replaceAll('\0', ' ').slice(0, 200)}`);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
 /** The curl the script printed, replayed with fetch: URL, API key, and the demo image it names. */
 async function runPrintedCurl(stdout: string): Promise<{ status: number; body: { predictions: { text: string }[] } }> {
   const url = /curl -s (\S+:predict)/.exec(stdout)?.[1];
@@ -100,11 +114,17 @@ describe('npm start', () => {
   it('starts everything, answers the printed curl, stops on SIGINT; a second start reuses what the first built', async () => {
     home = await mkdtemp(join(tmpdir(), 'tessera-start-'));
     const port = await freePort();
-    const env = { TESSERA_HOME: home, TESSERA_API_KEY: 'start-test-key' };
+    const env = { TESSERA_HOME: home, TESSERA_API_KEY: 'start-test-key', TESSERA_ADMIN_TOKEN: 'start-test-admin-token' };
 
     const cold = await start(port, env);
     expect(cold.stdout()).toContain(`App         http://localhost:${port}/`);
     expect(cold.stdout()).toContain('API key     start-test-key');
+    expect(cold.stdout()).toContain('Admin token start-test-admin-token');
+    // No secret on any command line (wrangler, esbuild, workerd): they travel in a 0600 file.
+    const joinToken = /Join token  (\S+)/.exec(cold.stdout())?.[1];
+    expect(joinToken).toBeTruthy();
+    expect(cmdlinesHolding(['start-test-key', 'start-test-admin-token', joinToken!])).toEqual([]);
+    expect(statSync(join(home, 'state', '.dev.vars')).mode & 0o777).toBe(0o600);
     expect(cold.stdout()).toContain('Demo image read as "Hello from Tessera"');
     expect(cold.stderr()).toMatch(/packing ppocr-v4: packed revision/);
     expect(cold.stderr()).toMatch(/publishing ppocr-v4: 5 file\(s\) uploaded, 0 already/);

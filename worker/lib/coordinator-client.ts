@@ -55,9 +55,16 @@ export function createModelDirectory(clock: () => number = Date.now): {
  * @example
  * const outputs = await inferOrThrow(c.env, 'mlp', { x });
  */
-export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap, trace?: TraceSink): Promise<TensorMap> {
+export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap, trace?: TraceSink, client?: ClientLink): Promise<TensorMap> {
   const started = Date.now();
-  const response = (await coordinatorOf(env).infer({ id: crypto.randomUUID(), model, inputs }, trace !== undefined)) as TimedResponse;
+  const id = crypto.randomUUID();
+  const release = client ? cancelOnDisconnect(env, id, client) : undefined;
+  let response: TimedResponse;
+  try {
+    response = (await coordinatorOf(env).infer({ id, model, inputs }, trace !== undefined)) as TimedResponse;
+  } finally {
+    release?.();
+  }
   if (trace) {
     trace.coordinatorMs = Date.now() - started;
     if (response.timing) trace.timing = response.timing;
@@ -102,6 +109,8 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
 /** HTTP status for a coordinator or session error code; anything else is a 502 (the session failed). */
 const STATUS_OF: Partial<Record<string, number>> = {
   'rate-limited': 429,
+  // A session refused the work one request would cause (OCR lines or pixels over its caps).
+  'payload-too-large': 413,
   unavailable: 503,
   aborted: 503,
   'session-closed': 503,
@@ -110,3 +119,70 @@ const STATUS_OF: Partial<Record<string, number>> = {
   'bad-request': 400,
   'backend-error': 500,
 };
+
+/**
+ * What a route knows about its HTTP client's connection: the request's
+ * signal, which workerd aborts when the client goes away (compatibility flag
+ * `enable_request_signal` in wrangler.jsonc; without it the signal never
+ * fires), and `waitUntil`, because once the client is gone the invocation
+ * only lives on for work handed to it.
+ *
+ * Where it works: on Cloudflare's network. Under `wrangler dev` (4.164) the
+ * signal never fires: the local stack does not pass a client's disconnect on
+ * to the Worker, whose invocation runs to its end (checked with a bare Worker
+ * too; workerd PR #5062, workers-sdk #9334). Tests therefore hand the Worker a
+ * Request whose signal they abort, which is what the runtime does in production.
+ */
+export interface ClientLink {
+  signal: AbortSignal;
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/**
+ * The ClientLink of a Hono request context.
+ *
+ * @example
+ * const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
+ */
+export function clientLinkOf(c: { req: { raw: Request }; executionCtx: { waitUntil(promise: Promise<unknown>): void } }): ClientLink {
+  let waitUntil: ClientLink['waitUntil'];
+  try {
+    const ctx = c.executionCtx;
+    waitUntil = (p) => ctx.waitUntil(p);
+  } catch {
+    // Hono throws when there is no execution context (app.request() in tests): the promise still runs.
+    waitUntil = (p) => void p.catch(() => undefined);
+  }
+  return { signal: c.req.raw.signal, waitUntil };
+}
+
+/**
+ * Cancellation, in one place for every API (KServe, OIP, embeddings, and
+ * streamed generation): when the client disconnects, the coordinator is told
+ * to drop request `requestId` (out of the queue, or a `cancel` frame to the
+ * session running it). Returns the function that stops listening; call it
+ * once the request is answered.
+ *
+ * @example
+ * const release = cancelOnDisconnect(c.env, id, clientLinkOf(c));
+ * try { await stub.infer({ id, model, inputs }); } finally { release(); }
+ */
+export function cancelOnDisconnect(env: Pick<Env, 'COORDINATOR'>, requestId: string, client: ClientLink): () => void {
+  const onAbort = (): void => {
+    client.waitUntil(coordinatorOf(env).cancel(requestId).catch(() => undefined));
+  };
+  if (client.signal.aborted) {
+    onAbort();
+    return () => undefined;
+  }
+  client.signal.addEventListener('abort', onAbort, { once: true });
+  // Without pending waitUntil work, workerd tears the whole request context
+  // down the moment the client goes away, before the abort event can run
+  // (workerd PR #5062): hold it open until the request is answered.
+  let answered!: () => void;
+  client.waitUntil(new Promise<void>((resolve) => (answered = resolve)));
+  return () => {
+    client.signal.removeEventListener('abort', onAbort);
+    answered();
+  };
+}

@@ -2,15 +2,16 @@
  * KServe v1 for an OCR pipeline: `{"instances": [{"image": "<base64 PNG or
  * JPEG>"}]}` -> one `image` tensor per instance. Everything a session would
  * choke on is refused here first: not base64, not a PNG/JPEG magic number,
- * too many bytes or (PNG) pixels.
+ * too many bytes or pixels (read from the PNG or JPEG header).
  */
+import { imageSize } from '../../src/protocol/image-size.ts';
 import { OCR_INPUT, ocrImageTensor, sniffImageType } from '../../src/protocol/ocr-tensors.ts';
 import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { badRequest, HttpError } from '../http-error.ts';
 
 /** Largest decoded image: 4 MiB (a page scan as PNG/JPEG fits; the session decodes it whole). */
 export const MAX_OCR_IMAGE_BYTES = 4 * 1024 * 1024;
-/** Largest PNG by pixels (read from its header): 40 MP is ~160 MiB of RGBA in the session. */
+/** Largest image by pixels (read from its PNG or JPEG header): 40 MP is ~160 MiB of RGBA in the session. */
 export const MAX_OCR_PIXELS = 40_000_000;
 /** Instances per request; each runs as its own batch. */
 export const MAX_OCR_INSTANCES = 16;
@@ -51,11 +52,10 @@ function decodeInstance(instance: unknown, where: string): Uint8Array {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   const type = sniffImageType(bytes);
   if (type === undefined) return bad(`${where}.image is not a PNG or JPEG (its first bytes are not either magic number); convert it to one of those`);
-  if (type === 'png' && bytes.length >= 24) {
-    // IHDR: width and height, big-endian, at bytes 16..23.
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const pixels = view.getUint32(16) * view.getUint32(20);
-    if (pixels > MAX_OCR_PIXELS) tooLarge(`${where}.image is ${view.getUint32(16)}x${view.getUint32(20)} pixels; at most ${MAX_OCR_PIXELS / 1e6} MP`, { pixels, limitPixels: MAX_OCR_PIXELS });
+  const dims = imageSize(bytes);
+  if (dims && dims.width * dims.height > MAX_OCR_PIXELS) {
+    const pixels = dims.width * dims.height;
+    tooLarge(`${where}.image is ${dims.width}x${dims.height} pixels; at most ${MAX_OCR_PIXELS / 1e6} MP: scale it down`, { pixels, limitPixels: MAX_OCR_PIXELS });
   }
   return bytes;
 }

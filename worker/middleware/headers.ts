@@ -18,7 +18,7 @@ export function packCors(): MiddlewareHandler<AppEnv> {
     origin: '*',
     allowMethods: ['GET', 'HEAD', 'PUT', 'POST', 'OPTIONS'],
     allowHeaders: ['Range', 'If-Range', 'If-None-Match', 'Authorization', 'Content-Type'],
-    exposeHeaders: ['ETag', 'Content-Range', 'Content-Length', 'Accept-Ranges'],
+    exposeHeaders: ['ETag', 'Content-Range', 'Content-Length', 'Accept-Ranges', 'Content-Location'],
     maxAge: 86400,
   });
 }

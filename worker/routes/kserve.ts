@@ -16,7 +16,7 @@ import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
+import { clientLinkOf, createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, nest, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 import { ocrInstancesToInputs } from '../lib/ocr-instances.ts';
@@ -46,11 +46,11 @@ export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {
     if (model.pipeline === 'ocr') {
       // One batch per image (they cannot be stacked); the instances run in parallel.
       const requests = ocrInstancesToInputs(await readJsonBody(c.req.raw));
-      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await inferOrThrow(c.env, model.name, inputs))));
+      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)))));
       return c.json({ predictions });
     }
     const inputs = instancesToInputs(await readJsonBody(c.req.raw), model);
-    const outputs = await inferOrThrow(c.env, model.name, inputs);
+    const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
     return c.json({ predictions: outputsToPredictions(outputs, rowsOf(inputs)) });
   });
   return routes;

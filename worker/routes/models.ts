@@ -37,7 +37,11 @@ export function modelRoutes(options: { manifestCache?: Map<string, PackManifest>
     if (manifest === null) throw new HttpError(500, 'internal', `model "${name}" points at revision ${revision}, which is missing`);
     // The current manifest changes on publish: clients revalidate every time
     // (no-cache), and the revision id makes a cheap strong validator.
-    return manifestResponse(c, manifest, 'no-cache');
+    // Content-Location names the revision's own manifest, which is where the
+    // files are: loaders resolve file paths against it (src/fetch/fetch-manifest.ts).
+    const response = manifestResponse(c, manifest, 'no-cache');
+    response.headers.set('Content-Location', `/models/${encodeURIComponent(name)}/${revision}/manifest.json`);
+    return response;
   });
 
   routes.get('/models/:name/:revision/*', async (c) => {

@@ -15,7 +15,7 @@ import { apiKeyAuth } from '../auth.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { createModelDirectory, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink } from '../lib/coordinator-client.ts';
+import { clientLinkOf, createModelDirectory, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, MAX_REQUEST_ELEMENTS, OIP_TYPES, oipDatatypeOf, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 
@@ -42,7 +42,7 @@ export function oipRoutes(directory = createModelDirectory()): Hono<AppEnv> {
     const trace: TraceSink | undefined = c.req.header(TRACE_HEADER) ? {} : undefined;
     const model = await directory.get(c.env, c.req.param('name'));
     const { id, inputs, wanted } = parseInferRequest(await readJsonBody(c.req.raw), model);
-    const outputs = await inferOrThrow(c.env, model.name, inputs, trace);
+    const outputs = await inferOrThrow(c.env, model.name, inputs, trace, clientLinkOf(c));
     if (trace) c.header('Server-Timing', serverTiming(startedAt, trace));
     const names = wanted ?? Object.keys(outputs);
     for (const n of names) if (!(n in outputs)) bad(`requested output "${n}" is not one of the model's outputs (${Object.keys(outputs).join(', ')})`);

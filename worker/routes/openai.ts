@@ -15,7 +15,7 @@ import { EMBEDDINGS_OUTPUT, TEXT_INPUT, TEXT_ROW_BYTES, TOKENS_OUTPUT, encodeTex
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
+import { clientLinkOf, createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 
 /** Inputs per request, as OpenAI allows. */
@@ -34,7 +34,7 @@ export function openaiRoutes(directory = createModelDirectory()): Hono<AppEnv> {
       throw new HttpError(400, 'bad-request', `model "${model.name}" does not take text (no uint8 "${TEXT_INPUT}" input); serve a feature-extraction pipeline under that name`, { details: { param: 'model' } });
     }
     const inputs: TensorMap = { [TEXT_INPUT]: encodeTextRows(request.input) };
-    const outputs = await inferOrThrow(c.env, model.name, inputs);
+    const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
     const emb = outputs[EMBEDDINGS_OUTPUT];
     if (!emb || emb.type !== 'float32' || emb.dims.length !== 2 || emb.dims[0] !== request.input.length) {
       throw new HttpError(502, 'backend-error', `the session answered without a float32 [${request.input.length}, d] "${EMBEDDINGS_OUTPUT}" output`);

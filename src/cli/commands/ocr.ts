@@ -18,7 +18,6 @@ import type { DeviceRequest } from '../../protocol/device.ts';
 import { DEVICE_FLAG_HELP, parseDeviceFlag, parseThreadsFlag } from '../device-flag.ts';
 import { decodeImage } from '../../engine/ocr/decode-image.ts';
 import type { OcrPipeline } from '../../engine/pipelines/pipeline.ts';
-import { fetchManifest } from '../../fetch/fetch-manifest.ts';
 import { TesseraError } from '../../errors.ts';
 import type { RegisterCommand } from '../cli-context.ts';
 import { fileFetch } from '../file-fetch.ts';
@@ -63,10 +62,9 @@ export async function loadOcr(options: LoadOcrOptions = {}): Promise<OcrPipeline
       throw new TesseraError('invalid-argument', `--from ${options.from} is not a URL; give a Worker (http://127.0.0.1:8787) or a manifest.json URL`, { cause });
     }
     if (url.pathname.endsWith('.json')) return engine.loadPipeline('ocr', url.href, common);
-    // A Worker: its current manifest, files from that (immutable) revision.
+    // A Worker: its current manifest (the loader resolves the files against the revision it names).
     const base = url.href.replace(/\/+$/, '');
-    const manifest = await fetchManifest(`${base}/models/${DEFAULT_MODEL}/manifest.json`, { signal: options.signal });
-    return engine.loadPipeline('ocr', manifest, { ...common, baseUrl: `${base}/models/${DEFAULT_MODEL}/${manifest.revision}/manifest.json` });
+    return engine.loadPipeline('ocr', `${base}/models/${DEFAULT_MODEL}/manifest.json`, common);
   }
   const { packDir } = await prepareDefaultModel({ root: localRoot(), ...(options.modelsDir ? { modelsDir: options.modelsDir } : {}) });
   return engine.loadPipeline('ocr', pathToFileURL(join(packDir, 'manifest.json')).href, { ...common, fetch: fileFetch });

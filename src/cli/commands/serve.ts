@@ -149,10 +149,11 @@ export async function serve(options: ServeOptions): Promise<ServeSession> {
  */
 export async function startServeCompute(options: ServeOptions): Promise<ComputeHost> {
   const base = options.coordinator.replace(/\/+$/, '');
-  const { fetchManifest } = await import('../../fetch/fetch-manifest.ts');
+  const { fetchManifestSource } = await import('../../fetch/fetch-manifest.ts');
   const manifests = await Promise.all(options.models.map(async (name) => {
-    const manifest = await fetchManifest(`${base}/models/${encodeURIComponent(name)}/manifest.json`, { signal: options.signal });
-    return { name, manifest };
+    // Files resolve where the Worker says the current manifest lives (its revision, via Content-Location).
+    const { manifest, manifestUrl } = await fetchManifestSource(`${base}/models/${encodeURIComponent(name)}/manifest.json`, { signal: options.signal });
+    return { name, manifest, manifestUrl };
   }));
   const { startComputeHost } = await import('../../transport/compute-host.ts');
   const { spawnNodeEngineProcess } = await import('../../transport/node-engine-process-client.ts');
@@ -174,16 +175,16 @@ export async function startServeCompute(options: ServeOptions): Promise<ComputeH
 export async function loadServed(
   engine: Engine,
   base: string,
-  manifests: { name: string; manifest: PackManifest }[],
+  manifests: { name: string; manifest: PackManifest; manifestUrl?: string }[],
   options: Pick<ServeOptions, 'signal' | 'cache' | 'device' | 'onProgress' | 'maxBatch'>,
 ): Promise<Map<string, ServedModel>> {
   const { isPipelinePack } = await import('../../engine/pipelines/pipeline-config.ts');
   const { ocrServable } = await import('../../engine/pipelines/ocr-servable.ts');
   const maxBatch = options.maxBatch ?? 1;
-  return new Map(await Promise.all(manifests.map(async ({ name, manifest }) => {
+  return new Map(await Promise.all(manifests.map(async ({ name, manifest, manifestUrl }) => {
     // The current manifest moves on publish; the files live under its immutable revision.
     const loadOptions: LoadOptions = {
-      baseUrl: `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
+      baseUrl: manifestUrl ?? `${base}/models/${encodeURIComponent(name)}/${manifest.revision}/manifest.json`,
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.cache ? { cache: options.cache } : {}),
       device: options.device ?? 'auto',

@@ -4,7 +4,7 @@
  * (transformers.js may ask for a file twice: its cache, then its fetch).
  */
 import type { ModelCache } from '../../cache/model-cache.ts';
-import { fetchManifest } from '../../fetch/fetch-manifest.ts';
+import { fetchManifestSource } from '../../fetch/fetch-manifest.ts';
 import { loadHfFile } from '../../fetch/hf-file.ts';
 import { loadPack } from '../../fetch/load-pack.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
@@ -57,7 +57,8 @@ function memoize(load: (path: string) => Promise<Uint8Array | undefined>): { ope
  */
 export async function packFiles(manifestUrl: string, options: HfFileProviderOptions): Promise<HfFiles> {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const manifest = await fetchManifest(manifestUrl, { fetch: fetchFn, signal: options.signal });
+  // The current-manifest URL of a Worker names its revision (Content-Location): files resolve there.
+  const { manifest, manifestUrl: filesBase } = await fetchManifestSource(manifestUrl, { fetch: fetchFn, signal: options.signal });
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
   const { open, release } = memoize(async (path) => {
     const file = manifest.files.find((f) => f.path === path);
@@ -66,7 +67,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
     let reported = 0;
     const result = await loadPack(subset, {
       cache: options.cache,
-      baseUrl: manifestUrl,
+      baseUrl: filesBase,
       fetch: fetchFn,
       signal: options.signal,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),

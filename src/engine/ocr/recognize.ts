@@ -1,6 +1,7 @@
 import { TesseraError, throwIfAborted } from '../../errors.ts';
 import { classifyDirection } from './classify-direction.ts';
 import { detectText, type DetectOptions } from './detect-text.ts';
+import { checkOcrLines, checkRecognizerPixels, type OcrLimits } from './ocr-limits.ts';
 import { padQuad } from './pad-quad.ts';
 import { recognizeStrips } from './recognize-strips.ts';
 import type { OcrLine, OcrResult, OcrRunners, RgbaImage } from './types.ts';
@@ -24,6 +25,8 @@ export interface RecognizeOptions {
   /** Lines per classifier and recogniser batch. Default 6. */
   batchSize?: number;
   signal?: AbortSignal;
+  /** Caps on the lines and recogniser pixels one image may cost (ocr-limits.ts); default DEFAULT_OCR_LIMITS. */
+  limits?: OcrLimits;
   /** Clock for the timings; injected so tests can pin it. */
   now?: () => number;
 }
@@ -58,7 +61,10 @@ export async function recognize(
 
   t = now();
   const padding = options.cropPadding ?? 0.1;
+  // Refused before the expensive part (the classifier and the recogniser run per line).
+  checkOcrLines(boxes.length, options.limits);
   let strips = boxes.map((b) => cropBox(image, padding > 0 ? padQuad(b.box, padding) : b.box));
+  checkRecognizerPixels(strips, options.limits);
   if (options.classify !== false && strips.length > 0) {
     const classifyOptions = { batchSize, ...(signal ? { signal } : {}), ...(options.clsThreshold !== undefined ? { threshold: options.clsThreshold } : {}) };
     strips = (await classifyDirection(strips, runners.cls, classifyOptions)).strips;
