@@ -28,7 +28,11 @@ import type { TensorMap } from '../protocol/tensor.ts';
 
 /** How long close() waits for the coordinator's half of the closing handshake. */
 const CLOSE_TIMEOUT_MS = 2000;
-export type RunModel = (model: string, inputs: TensorMap, signal: AbortSignal) => Promise<TensorMap>;
+/**
+ * `deadlineMs`: how long the coordinator will still wait for this batch (the
+ * infer frame's budget); a session may stop computing once it has passed.
+ */
+export type RunModel = (model: string, inputs: TensorMap, signal: AbortSignal, deadlineMs?: number) => Promise<TensorMap>;
 
 export type SessionClientEvent =
   | { type: 'joined'; sessionId: string }
@@ -124,7 +128,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     emit({ type: 'infer', model: msg.model, requestIds: msg.requestIds });
     try {
       const started = performance.now();
-      const outputs = await options.runModel(msg.model, msg.inputs, controller.signal);
+      const outputs = await options.runModel(msg.model, msg.inputs, controller.signal, msg.deadlineMs);
       const computeMs = Math.round((performance.now() - started) * 1000) / 1000;
       if (!controller.signal.aborted) send(socket, { type: 'result', requestIds: msg.requestIds, outputs, computeMs });
       else send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.reason) });

@@ -94,6 +94,14 @@ export interface ServeSession extends SessionClient {
 }
 
 /**
+ * How long past the coordinator's deadline a batch may still compute before
+ * the session kills its worker: the answer is dropped either way, but a
+ * restart reloads every model, which costs more than letting a batch that is
+ * only slightly late finish. A stuck batch is still stopped.
+ */
+const DEADLINE_GRACE_MS = 5_000;
+
+/**
  * Loads (or simulates) the models and joins the coordinator. Real models run
  * in an engine child process (src/transport/compute-host.ts), so this
  * thread, which holds the coordinator socket and its heartbeats, never runs a
@@ -121,7 +129,7 @@ export async function serve(options: ServeOptions): Promise<ServeSession> {
     const device = first?.device ?? 'wasm';
     const signal = options.signal ?? new AbortController().signal;
     const measured = await measureCapacity(offers, (model, inputs) => host.run(model, inputs, signal), maxInFlight);
-    const session = join(options, offers, device, (model, inputs, runSignal) => host.run(model, inputs, runSignal), measured.requestsPerSecond);
+    const session = join(options, offers, device, (model, inputs, runSignal, deadlineMs) => host.run(model, inputs, runSignal, deadlineMs === undefined ? undefined : deadlineMs + DEADLINE_GRACE_MS), measured.requestsPerSecond);
     // Aborting closes the session (connectSession); the engine process goes with it.
     options.signal?.addEventListener('abort', () => void host.close(), { once: true });
     return describeSession(session, {
