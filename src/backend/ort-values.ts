@@ -25,16 +25,17 @@ export type OrtValueMetadataLike = { name: string; isTensor: false } | { name: s
  * @example
  * checkFeeds({ input: x }, ['input']); // throws invalid-argument for unknown or missing names
  */
-export function checkFeeds(feeds: TensorMap, inputNames: readonly string[]): void {
+export function checkFeeds(feeds: TensorMap, inputNames: readonly string[], keptNames: readonly string[] = []): void {
   validateTensorMap(feeds, 'feeds');
-  for (const name of Object.keys(feeds)) {
+  // keptNames: inputs fed with tensors ORT kept from an earlier run (a KV cache), checked by name only.
+  for (const name of [...Object.keys(feeds), ...keptNames]) {
     if (!inputNames.includes(name)) {
       throw new TesseraError('invalid-argument', `unknown input "${name}"; the model's inputs are: ${inputNames.join(', ')}`, {
         details: { input: name, inputNames: [...inputNames] },
       });
     }
   }
-  const missing = inputNames.filter((name) => !(name in feeds));
+  const missing = inputNames.filter((name) => !(name in feeds) && !keptNames.includes(name));
   if (missing.length > 0) {
     throw new TesseraError('invalid-argument', `missing input${missing.length > 1 ? 's' : ''}: ${missing.join(', ')}`, {
       details: { missing },

@@ -36,12 +36,39 @@ export interface OrtSessionOptions {
   /** Defaults to `detectCapabilities()`; tests inject their own. */
   capabilities?: Capabilities;
   signal?: AbortSignal;
+  /**
+   * WebGPU only: outputs ORT leaves in GPU buffers instead of reading them
+   * back (a decoder's present.* KV cache, fed back with {@link OrtSession.runKeeping}).
+   */
+  gpuOutputs?: readonly string[];
 }
 
 export type { ValueInfo };
 
 export interface RunOptions {
   signal?: AbortSignal;
+}
+
+/**
+ * An output kept where ORT produced it (`gpu-buffer` on WebGPU, `cpu`
+ * otherwise), to be fed back as an input without a copy through JS. Opaque:
+ * only the session that made it reads it. Free it with `dispose()` once the
+ * run it feeds has finished.
+ */
+export interface KeptTensor {
+  readonly kept: true;
+  readonly dims: readonly number[];
+  /** ORT's `Tensor.location`: `gpu-buffer`, `cpu`, ... */
+  readonly location: string;
+  dispose(): void;
+}
+
+const ortTensorOf = new WeakMap<KeptTensor, ort.Tensor>();
+
+function keep(tensor: ort.Tensor): KeptTensor {
+  const kept: KeptTensor = { kept: true, dims: [...tensor.dims], location: tensor.location, dispose: () => tensor.dispose() };
+  ortTensorOf.set(kept, tensor);
+  return kept;
 }
 
 export interface OrtSession {
@@ -52,6 +79,13 @@ export interface OrtSession {
   readonly outputNames: readonly string[];
   readonly inputMetadata: readonly ValueInfo[];
   run(feeds: TensorMap, options?: RunOptions): Promise<TensorMap>;
+  /**
+   * Like run, but the outputs named in `keep` stay with ORT as {@link KeptTensor}s
+   * (on the GPU when created with `gpuOutputs`), and feeds may be KeptTensors
+   * from an earlier run. An abort is seen before the run starts, not during
+   * it: the run's kept outputs must reach the caller to be freed.
+   */
+  runKeeping?(feeds: Record<string, TensorData | KeptTensor>, keep: readonly string[], options?: RunOptions): Promise<{ outputs: TensorMap; kept: Record<string, KeptTensor> }>;
   /** Frees the session's memory (wasm heap, GPU buffers). Runs after this fail with `session-closed`. */
   release(): Promise<void>;
 }
@@ -111,7 +145,7 @@ export async function createOrtSession(options: OrtSessionOptions): Promise<OrtS
 
   if (choice.device === 'webgpu') {
     try {
-      const session = await createInference(graph, externalData, 'webgpu', prepack);
+      const session = await createInference(graph, externalData, 'webgpu', prepack, options.gpuOutputs);
       return wrapSession(session, 'webgpu', choice.reason, signal);
     } catch (err) {
       if (isTesseraError(err, 'aborted') || requested === 'webgpu') {
@@ -133,6 +167,7 @@ async function createInference(
   externalData: ExternalDataFile[],
   device: Device,
   prepack: boolean,
+  gpuOutputs: readonly string[] = [],
 ): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(graph, {
@@ -140,6 +175,7 @@ async function createInference(
       externalData: externalData.map(({ path, data }) => ({ path, data })),
       graphOptimizationLevel: 'all',
       ...prepackOptions(prepack),
+      ...(gpuOutputs.length > 0 ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((name) => [name, 'gpu-buffer' as const])) } : {}),
     });
   } catch (err) {
     throw backendError(`${device} session creation failed`, err);
@@ -195,6 +231,41 @@ async function wrapSession(
         }),
         runSignal,
       );
+    },
+    async runKeeping(feeds, keepNames, runOptions = {}) {
+      const plain: TensorMap = {};
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, tensor] of Object.entries(feeds)) {
+        const kept = ortTensorOf.get(tensor as KeptTensor);
+        if (kept) ortFeeds[name] = kept;
+        else plain[name] = tensor as TensorData;
+      }
+      checkFeeds(plain, inputNames, Object.keys(ortFeeds));
+      for (const [name, tensor] of Object.entries(plain)) ortFeeds[name] = toOrtTensor(tensor);
+      return queue.run(async () => {
+        if (released) throw closedError();
+        throwIfAborted(runOptions.signal);
+        let results: ort.InferenceSession.OnnxValueMapType;
+        try {
+          results = await session.run(ortFeeds);
+        } catch (err) {
+          throw backendError('run failed', err);
+        }
+        const outputs: TensorMap = {};
+        const kept: Record<string, KeptTensor> = {};
+        for (const [name, value] of Object.entries(results)) {
+          const tensor = value as ort.Tensor;
+          if (keepNames.includes(name)) {
+            kept[name] = keep(tensor);
+            continue;
+          }
+          // An output left on the GPU that the caller wants as data is read back here.
+          if (tensor.location !== 'cpu' && tensor.location !== 'none') await tensor.getData();
+          outputs[name] = fromOrtTensor(name, tensor);
+          tensor.dispose();
+        }
+        return { outputs, kept };
+      });
     },
     async release() {
       if (released) return;

@@ -46,6 +46,22 @@ describe('tessera CLI', () => {
     for (const f of manifest.files) expect(f.size).toBeLessThanOrEqual(512 * 1024);
   });
 
+  it('generates a LLaMA-style decoder folder and packs it (onnx/ subfolder)', async () => {
+    const out = join(dir, 'llama');
+    const gen = await tessera('generate', 'llama-decoder', '--out', out, '--layers', '1', '--hidden', '32', '--vocab', '300', '--max-positions', '32');
+    expect(gen.stderr).toBe('');
+    expect(gen.stdout).toMatch(/generated llama-decoder \(layers=1, hidden=32, heads=4, intermediate=\d+, vocab=300, maxPositions=32, seed=1; 0\.\d+M parameters\)/);
+    expect(gen.stdout).toContain('onnx/model.onnx.data');
+    const packed = await tessera('pack', out, '--out', join(dir, 'llama-pack'), '--chunk-size', '64KiB');
+    expect(packed.code).toBe(0);
+    const manifest = JSON.parse(await readFile(join(dir, 'llama-pack', 'manifest.json'), 'utf8')) as PackManifest;
+    expect(manifest.graphs).toEqual([{ path: 'onnx/model.onnx', externalData: ['onnx/model.onnx.data'] }]);
+    expect(manifest.files.map((f) => f.path)).toEqual(expect.arrayContaining(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']));
+    const bad = await tessera('generate', 'llama-decoder', '--out', join(dir, 'bad'), '--hidden', '30');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/invalid-argument.*hidden \(30\) must be a multiple of 2 \* heads/);
+  });
+
   it('exits 2 with a clear message on bad arguments', async () => {
     const missingOut = await tessera('pack', join(dir, 'x.onnx'));
     expect(missingOut.code).toBe(2);
@@ -55,7 +71,7 @@ describe('tessera CLI', () => {
     expect(badSize.stderr).toMatch(/error \[invalid-argument\]: --chunk-size "lots" is not a size/);
     const badKind = await tessera('generate', 'resnet', '--out', join(dir, 'r.onnx'));
     expect(badKind.code).toBe(2);
-    expect(badKind.stderr).toMatch(/Allowed choices are matmul-chain, transformer-block/);
+    expect(badKind.stderr).toMatch(/Allowed choices are matmul-chain, transformer-block, llama-decoder/);
     const unknown = await tessera('frobnicate');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/error \[invalid-argument\]: unknown command 'frobnicate'/);

@@ -10,6 +10,9 @@ import type { PackManifest } from '../pack/manifest.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 import type { WorkerCacheSpec, WorkerModelInfo } from '../protocol/worker-messages.ts';
 import type { PipelineKind, PipelineOf } from './pipelines/pipeline.ts';
+import type { DecoderDtype, TextGenerator } from './generate/text-generator.ts';
+
+export type { DecoderDtype, TextGenerator };
 
 /** Where a model comes from: its `manifest.json` URL, or a manifest already in hand. */
 export type ModelSource = string | PackManifest;
@@ -42,6 +45,15 @@ export interface LoadOptions {
    * a pack from disk). Default: the global fetch.
    */
   fetch?: typeof globalThis.fetch;
+}
+
+export interface LoadGeneratorOptions extends LoadOptions {
+  /**
+   * The weight variant (onnx/model.onnx, model_fp16.onnx, model_q4.onnx,
+   * model_quantized.onnx). Default: the first the pack has of fp32, fp16, q8, q4.
+   * Only that variant's files are downloaded.
+   */
+  dtype?: DecoderDtype;
 }
 
 export interface RunOptions {
@@ -80,6 +92,18 @@ export interface Engine {
    * const { text, lines } = await ocr.recognize(pngBytes);
    */
   loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, options?: LoadOptions): Promise<PipelineOf[K]>;
+  /**
+   * Loads a decoder-only language model in the Hugging Face / Optimum layout
+   * (config.json, generation_config.json, tokenizer.json,
+   * tokenizer_config.json, onnx/model*.onnx), packed with `tessera pack <folder>`.
+   *
+   * @example
+   * const llm = await engine.loadGenerator('http://localhost:8787/models/llama/manifest.json', { device: 'auto' });
+   * const stream = llm.generate({ messages: [{ role: 'user', content: 'Hello' }], maxNewTokens: 64 });
+   * for await (const { text } of stream) process.stdout.write(text);
+   * console.log((await stream.result).finishReason);
+   */
+  loadGenerator(source: ModelSource, options?: LoadGeneratorOptions): Promise<TextGenerator>;
   /** Disposes every model; the worker transport also ends its worker. */
   dispose(): Promise<void>;
 }

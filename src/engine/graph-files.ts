@@ -28,7 +28,9 @@ export function graphFiles(
     // Locations are relative to the graph's folder; accept a pack-root path too.
     const data = files.get(folder + location) ?? files.get(location);
     if (!data) throw missing(manifest, folder + location);
-    return { path: location, data };
+    // ORT looks data up by the graph's own `location` (relative to the graph's
+    // folder), while the manifest lists pack paths (onnx/model.onnx.data).
+    return { path: folder && location.startsWith(folder) ? location.slice(folder.length) : location, data };
   });
   return { graph, externalData };
 }

@@ -8,7 +8,10 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, throwIfAborted } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
-import type { Engine, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
+import type { Engine, LoadGeneratorOptions, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
+import { chooseVariant, manifestForVariant } from './generate/choose-variant.ts';
+import { createTextGenerator } from './generate/create-text-generator.ts';
+import type { TextGenerator } from './generate/text-generator.ts';
 import { graphFiles } from './graph-files.ts';
 import { resolveCache } from './resolve-cache.ts';
 import { buildPipeline } from './pipelines/build-pipeline.ts';
@@ -121,10 +124,44 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       return pipeline;
     },
 
+    async loadGenerator(source: ModelSource, loadOptions: LoadGeneratorOptions = {}): Promise<TextGenerator> {
+      throwIfAborted(loadOptions.signal);
+      // The manifest first, to download only the variant asked for.
+      const { manifest, baseUrl } = await manifestOf(source, loadOptions);
+      const variant = chooseVariant(manifest, loadOptions.dtype);
+      const slim = manifestForVariant(manifest, variant.graphIndex);
+      const { pack, sessionProgress } = await fetchPack(slim, { ...loadOptions, baseUrl });
+      sessionProgress(false);
+      const id = `${manifest.name}@${manifest.revision.slice(0, 12)}#${nextId++}`;
+      const generator = await createTextGenerator({
+        id, manifest: pack.manifest, files: pack.files, dtype: variant.dtype, createSession: sessionsFor(loadOptions),
+        device: loadOptions.device ?? 'auto',
+        ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
+        onDispose: () => models.delete(id),
+      });
+      pack.files.clear();
+      sessionProgress(true);
+      models.set(id, generator);
+      return generator;
+    },
+
     async dispose() {
       await Promise.all([...models.values()].map((model) => model.dispose()));
     },
   };
+
+  /** A manifest in hand, and the URL its files resolve against. */
+  async function manifestOf(source: ModelSource, loadOptions: LoadOptions): Promise<{ manifest: PackManifest; baseUrl: string }> {
+    const { resolveSource } = await import('../fetch/resolve-source.ts');
+    if (typeof source !== 'string') return { manifest: source, baseUrl: resolveSource(source, loadOptions.baseUrl).manifestUrl };
+    const { manifestUrl } = resolveSource(source, loadOptions.baseUrl);
+    const { fetchManifest } = await import('../fetch/fetch-manifest.ts');
+    const manifest = await fetchManifest(manifestUrl, {
+      ...(loadOptions.fetch ? { fetch: loadOptions.fetch } : {}),
+      ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
+    });
+    return { manifest, baseUrl: manifestUrl };
+  }
 
   /** Cache -> loader -> whole files; the loader's progress passes through as not done until the sessions exist. */
   async function fetchPack(source: ModelSource, loadOptions: LoadOptions): Promise<{ pack: LoadedPack; sessionProgress: (done: boolean) => void }> {

@@ -161,6 +161,11 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       return pipelineFor(reply.pipeline) as PipelineOf[K];
     },
 
+    async loadGenerator(): Promise<never> {
+      // Generation across the worker boundary streams over the RPC kit (src/transport); until it is wired, in-process only.
+      throw new TesseraError('unavailable', 'text generation does not run in the engine worker yet: use createInProcessEngine() (or createEngine({ transport: "in-process" }))');
+    },
+
     async dispose() {
       if (closed) return;
       await Promise.allSettled([...handles].map((h) => h.dispose()));

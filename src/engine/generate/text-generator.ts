@@ -1,0 +1,62 @@
+/**
+ * A loaded decoder, as callers see it on every transport (in-process, the
+ * engine's Web Worker): generate() streams chunks and settles a result,
+ * countTokens() measures prompts with the model's own tokenizer. Plain data
+ * for the info, so it is the same on both sides of a worker.
+ */
+import type { Device } from '../../protocol/device.ts';
+import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from '../../protocol/generation.ts';
+import type { PackManifest } from '../../pack/manifest.ts';
+
+/** Weight variants of an Optimum export: onnx/model.onnx, model_fp16.onnx, model_q4.onnx, model_quantized.onnx. */
+export type DecoderDtype = 'fp32' | 'fp16' | 'q4' | 'q8';
+
+export interface GeneratorInfo {
+  id: string;
+  manifest: PackManifest;
+  device: Device;
+  deviceReason: string;
+  /** `config.json`'s model_type, e.g. `llama`. */
+  modelType: string;
+  /** Longest prompt + output in tokens; a prompt must be shorter. */
+  contextLength: number;
+  /** The weight variant loaded, and its graph's pack path. */
+  dtype: DecoderDtype;
+  graph: string;
+}
+
+export interface GenerateCallOptions {
+  /** Stops generation within one decoder step; the result then has finishReason `abort`. */
+  signal?: AbortSignal;
+  /** Called with each chunk as it is produced (the same chunks the iterator yields). */
+  onToken?: (chunk: GenerateChunk) => void;
+}
+
+/**
+ * What generate() returns: iterate it for the chunks (one per generated
+ * token, `text` '' while a character or a possible stop string is held
+ * back, plus a last chunk with the held-back text), or await `result`.
+ * Generation starts at once, whether or not anyone iterates; chunks are
+ * buffered for a late iterator. Leaving a `for await` early (break, throw)
+ * cancels the generation.
+ */
+export interface GenerationStream extends AsyncIterable<GenerateChunk> {
+  readonly result: Promise<GenerateResult>;
+}
+
+/** A prompt, or chat messages (through the model's chat template). */
+export type CountInput = string | readonly ChatMessage[];
+
+export interface TextGenerator extends GeneratorInfo {
+  /**
+   * @example
+   * const stream = generator.generate({ messages: [{ role: 'user', content: 'hi' }], maxNewTokens: 32 }, { signal });
+   * for await (const chunk of stream) out.textContent += chunk.text;
+   * const { finishReason, completionTokens, timeToFirstTokenMs } = await stream.result;
+   */
+  generate(request: GenerateRequest, options?: GenerateCallOptions): GenerationStream;
+  /** Prompt tokens, as generate() counts them (special tokens and chat template included). */
+  countTokens(input: CountInput): Promise<number>;
+  /** Releases the session. Calls after this fail with `session-closed`. */
+  dispose(): Promise<void>;
+}
