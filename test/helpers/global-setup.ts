@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { buildFixtures, type FixtureName } from './fixtures.ts';
 import { startHfFixtures } from './hf-fixtures.ts';
+import { startLlamaFixtures } from './llama-browser-fixtures.ts';
 import { writeRandomPack } from './random-pack.ts';
 import { startRangeServer } from './range-server.ts';
 
@@ -25,6 +26,8 @@ declare module 'vitest' {
     hfServerUrl: string;
     /** Manifest URL of the same encoder as a Tessera pack. */
     hfPackUrl: string;
+    /** Manifest URL of the tiny LLaMA-style decoder pack; `../tiny-llama-expected.json` beside it (see llama-browser-fixtures.ts). */
+    llamaPackUrl: string;
   }
 }
 
@@ -43,7 +46,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const hf = await startHfFixtures();
   project.provide('hfServerUrl', hf.hubUrl);
   project.provide('hfPackUrl', hf.packUrl);
+  const llama = await startLlamaFixtures();
+  project.provide('llamaPackUrl', llama.packUrl);
   return async () => {
-    await Promise.all([server.close(), hf.close()]);
+    await Promise.all([server.close(), hf.close(), llama.close()]);
   };
 }

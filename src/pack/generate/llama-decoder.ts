@@ -178,6 +178,9 @@ export function llamaDecoderModel(s: LlamaDecoderShape): ModelProto {
     int64Tensor('c.one', [1]),
     int64Tensor('c.axis1', [1]),
     int64Tensor('c.axis0', [0]),
+    int64Tensor('c.half', [half]),
+    int64Tensor('c.hd', [hd]),
+    int64Tensor('c.last', [-1]),
     int64Tensor('c.heads', [0, 0, heads, hd]),
     int64Tensor('c.merge', [0, 0, h]),
     floatTensor('c.eps', [], new Float32Array([RMS_EPS])),
@@ -227,7 +230,9 @@ export function llamaDecoderModel(s: LlamaDecoderShape): ModelProto {
   // Rotate-half RoPE on [b, heads, s, hd]: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin).
   const rope = (x: string, out: string) => {
     nodes.push(
-      node('Split', [x], [`${out}.x1`, `${out}.x2`], [intAttr('axis', -1)]),
+      // Slice, not Split: onnxruntime-web's WebGPU Split mis-sized equal halves without explicit sizes.
+      node('Slice', [x, 'c.zero', 'c.half', 'c.last'], [`${out}.x1`]),
+      node('Slice', [x, 'c.half', 'c.hd', 'c.last'], [`${out}.x2`]),
       node('Mul', [`${out}.x1`, 'rope.c'], [`${out}.a`]),
       node('Mul', [`${out}.x2`, 'rope.s'], [`${out}.b`]),
       node('Sub', [`${out}.a`, `${out}.b`], [`${out}.r1`]),

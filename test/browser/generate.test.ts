@@ -1,0 +1,76 @@
+/**
+ * Text generation in real Chromium: the tiny generated LLaMA-style decoder,
+ * loaded as a pack through the loader, generates greedily the same tokens as
+ * onnxruntime-node's reference loop (computed by the global setup) on wasm
+ * and on WebGPU (SwiftShader: few tokens), and on WebGPU its KV cache stays
+ * in GPU buffers between steps.
+ */
+import { describe, expect, inject, it } from 'vitest';
+import { createOrtSession } from '../../src/backend/ort.ts';
+import { graphFiles } from '../../src/engine/graph-files.ts';
+import { createInProcessEngine } from '../../src/engine/in-process-engine.ts';
+import { parseDecoderConfig } from '../../src/engine/generate/decoder-config.ts';
+import { argmax } from '../../src/engine/generate/pick-token.ts';
+import { createKvDecoder } from '../../src/engine/generate/kv-decoder.ts';
+import { loadPack } from '../../src/fetch/load-pack.ts';
+import type { GenerateChunk } from '../../src/protocol/generation.ts';
+import type { LlamaExpected } from '../helpers/llama-browser-fixtures.ts';
+
+const packUrl = inject('llamaPackUrl');
+const expected = (async () => (await fetch(new URL('../tiny-llama-expected.json', packUrl))).json() as Promise<LlamaExpected>)();
+
+async function greedyMatches(device: 'wasm' | 'webgpu', prompts: number) {
+  const want = await expected;
+  const engine = createInProcessEngine();
+  try {
+    const llm = await engine.loadGenerator(packUrl, { device, cache: { type: 'memory' } });
+    expect(llm.device).toBe(device);
+    for (const { prompt, promptIds, greedyIds } of want.prompts.slice(0, prompts)) {
+      const chunks: GenerateChunk[] = [];
+      const stream = llm.generate({ prompt, maxNewTokens: want.maxNewTokens }, { onToken: (c) => chunks.push(c) });
+      const iterated: GenerateChunk[] = [];
+      for await (const c of stream) iterated.push(c);
+      const result = await stream.result;
+      const ids = iterated.flatMap((c) => c.tokenIds);
+      const eos = greedyIds[greedyIds.length - 1] as number;
+      expect(result.finishReason === 'stop' ? [...ids, eos] : ids, prompt).toEqual(greedyIds);
+      expect(result.promptTokens).toBe(promptIds.length);
+      expect(chunks).toEqual(iterated);
+      expect(iterated.map((c) => c.text).join('')).toBe(result.text);
+    }
+  } finally {
+    await engine.dispose();
+  }
+}
+
+describe('generation in Chromium', () => {
+  it('greedy output equals the onnxruntime-node reference on wasm', async () => {
+    await greedyMatches('wasm', 2);
+  });
+
+  it('greedy output equals the onnxruntime-node reference on WebGPU', async () => {
+    await greedyMatches('webgpu', 1);
+  });
+
+  it('keeps the KV cache in GPU buffers between steps on WebGPU', async () => {
+    const want = await expected;
+    const { manifest, files } = await loadPack(packUrl, { cache: 'memory' });
+    const config = parseDecoderConfig(JSON.parse(new TextDecoder().decode(files.get('config.json'))), {});
+    const { graph, externalData } = graphFiles(manifest, files);
+    const gpuOutputs = Array.from({ length: config.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
+    const session = await createOrtSession({ graph, externalData, device: 'webgpu', gpuOutputs });
+    const decoder = createKvDecoder(session, config);
+    try {
+      const { promptIds, greedyIds } = want.prompts[0] as LlamaExpected['prompts'][number];
+      const first = argmax(await decoder.step(promptIds));
+      expect(decoder.cacheLocation).toBe('gpu-buffer');
+      const second = argmax(await decoder.step([first]));
+      expect(decoder.cacheLocation).toBe('gpu-buffer');
+      expect(decoder.length).toBe(promptIds.length + 1);
+      expect([first, second]).toEqual(greedyIds.slice(0, 2));
+    } finally {
+      decoder.dispose();
+      await session.release();
+    }
+  });
+});
