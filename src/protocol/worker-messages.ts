@@ -10,6 +10,7 @@ import { DEVICE_REQUEST_NAMES, type Device, type DeviceRequest, type ValueInfo }
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
+import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
 
 /** A cache named by data (see engine's CacheSpec; repeated here so protocol stays below engine). */
 export type WorkerCacheSpec =
@@ -35,6 +36,25 @@ export interface WorkerPipelineInfo {
   manifest: PackManifest;
   device: Device;
   deviceReason: string;
+}
+
+/** Weight variants of a decoder export: onnx/model.onnx, model_fp16.onnx, model_q4.onnx, model_quantized.onnx. */
+export type DecoderDtype = 'fp32' | 'fp16' | 'q4' | 'q8';
+export const DECODER_DTYPES: readonly DecoderDtype[] = ['fp32', 'fp16', 'q8', 'q4'];
+
+/** A loaded decoder as the worker describes it (the engine's GeneratorInfo). */
+export interface WorkerGeneratorInfo {
+  id: string;
+  manifest: PackManifest;
+  device: Device;
+  deviceReason: string;
+  /** `config.json`'s model_type, e.g. `llama`. */
+  modelType: string;
+  /** Longest prompt + output in tokens; a prompt must be shorter. */
+  contextLength: number;
+  /** The weight variant loaded, and its graph's pack path. */
+  dtype: DecoderDtype;
+  graph: string;
 }
 
 /** An image for a pipeline: encoded PNG/JPEG bytes, or RGBA like ImageData. Its buffer may be transferred. */
@@ -76,7 +96,23 @@ export type WorkerRequest =
     }
   /** Run an OCR pipeline on one image; answered by `recognized`. */
   | { type: 'recognize'; id: number; pipeline: string; image: WorkerImage; options: { classify?: boolean; dropScore?: number } }
-  /** Disposes a model or a pipeline, by its id. */
+  /** Load a decoder pack; answered by `generator-loaded`. */
+  | {
+      type: 'load-generator';
+      id: number;
+      source: string | PackManifest;
+      device: DeviceRequest;
+      cache: WorkerCacheSpec;
+      baseUrl?: string;
+      progress: boolean;
+      prepack?: boolean;
+      dtype?: DecoderDtype;
+    }
+  /** Generate: `chunk` events as tokens decode, then `generated`. A `cancel` ends it within one step (finishReason abort). */
+  | { type: 'generate'; id: number; generator: string; request: GenerateRequest }
+  /** Prompt tokens of a prompt or chat messages; answered by `token-count`. */
+  | { type: 'count-tokens'; id: number; generator: string; input: string | ChatMessage[] }
+  /** Disposes a model, a pipeline or a generator, by its id. */
   | { type: 'dispose'; id: number; model: string }
   /** Abort the request `id` (a load or a run). */
   | { type: 'cancel'; id: number };
@@ -89,6 +125,10 @@ export type WorkerResponse =
   | { type: 'disposed'; id: number }
   | { type: 'pipeline-loaded'; id: number; pipeline: WorkerPipelineInfo }
   | { type: 'recognized'; id: number; result: WorkerOcrResult }
+  | { type: 'generator-loaded'; id: number; generator: WorkerGeneratorInfo }
+  | { type: 'chunk'; id: number; chunk: GenerateChunk }
+  | { type: 'generated'; id: number; result: GenerateResult }
+  | { type: 'token-count'; id: number; count: number }
   | { type: 'error'; id: number; error: ErrorData };
 
 /** The DeviceRequest values, for checking messages. */
@@ -136,6 +176,20 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       if (typeof msg.options !== 'object' || msg.options === null) bad('recognize.options must be an object');
       return msg as unknown as WorkerRequest;
     }
+    case 'load-generator': {
+      if (msg.dtype !== undefined && !DECODER_DTYPES.includes(msg.dtype as DecoderDtype)) bad(`load-generator.dtype must be one of ${DECODER_DTYPES.join(', ')}, got ${JSON.stringify(msg.dtype)}`);
+      parseWorkerRequest({ ...msg, type: 'load' });
+      return msg as unknown as WorkerRequest;
+    }
+    case 'generate':
+      requireString(msg, 'generator');
+      // The loop checks the request's fields itself (invalid-argument, with what to fix).
+      if (typeof msg.request !== 'object' || msg.request === null) bad('generate.request must be an object with a prompt or messages');
+      return msg as unknown as WorkerRequest;
+    case 'count-tokens':
+      requireString(msg, 'generator');
+      if (typeof msg.input !== 'string' && !Array.isArray(msg.input)) bad('count-tokens.input must be a prompt string or a list of chat messages');
+      return msg as unknown as WorkerRequest;
     case 'dispose':
       requireString(msg, 'model');
       return msg as unknown as WorkerRequest;
@@ -181,6 +235,24 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       if (typeof r?.text !== 'string' || !Array.isArray(r.lines)) bad('recognized.result must be { text, lines, timings }');
       return msg as unknown as WorkerResponse;
     }
+    case 'generator-loaded': {
+      const g = msg.generator as Partial<WorkerGeneratorInfo> | undefined;
+      if (typeof g?.id !== 'string' || typeof g.device !== 'string' || typeof g.contextLength !== 'number') bad('generator-loaded.generator must describe the generator (id, device, contextLength)');
+      return msg as unknown as WorkerResponse;
+    }
+    case 'chunk': {
+      const c = msg.chunk as Partial<GenerateChunk> | undefined;
+      if (typeof c?.text !== 'string' || !Array.isArray(c.tokenIds)) bad('chunk.chunk must be { text, tokenIds }');
+      return msg as unknown as WorkerResponse;
+    }
+    case 'generated': {
+      const r = msg.result as Partial<GenerateResult> | undefined;
+      if (typeof r?.text !== 'string' || typeof r.finishReason !== 'string' || typeof r.completionTokens !== 'number') bad('generated.result must be { text, finishReason, promptTokens, completionTokens }');
+      return msg as unknown as WorkerResponse;
+    }
+    case 'token-count':
+      if (!Number.isInteger(msg.count)) bad('token-count.count must be an integer');
+      return msg as unknown as WorkerResponse;
     case 'error':
       requireErrorData(msg);
       return msg as unknown as WorkerResponse;

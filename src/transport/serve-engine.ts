@@ -8,6 +8,7 @@ import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../
 import { transferablesOf } from '../protocol/tensor.ts';
 import type { Engine, ModelHandle } from '../engine/engine.ts';
 import type { OcrPipeline } from '../engine/pipelines/pipeline.ts';
+import type { TextGenerator } from '../engine/generate/text-generator.ts';
 import { serveRequests, type PortLike } from './rpc-server.ts';
 
 /**
@@ -20,6 +21,7 @@ import { serveRequests, type PortLike } from './rpc-server.ts';
 export function serveEngine(engine: Engine, port: PortLike): () => void {
   const models = new Map<string, ModelHandle>();
   const pipelines = new Map<string, OcrPipeline>();
+  const generators = new Map<string, TextGenerator>();
   const post = (message: WorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
 
   async function handle(request: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<void> {
@@ -65,10 +67,39 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         post({ type: 'recognized', id: request.id, result });
         return;
       }
+      case 'load-generator': {
+        const generator = await engine.loadGenerator(request.source, {
+          device: request.device,
+          cache: request.cache,
+          ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
+          ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
+          ...(request.dtype === undefined ? {} : { dtype: request.dtype }),
+          ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
+          signal: signal,
+        });
+        generators.set(generator.id, generator);
+        const { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph } = generator;
+        post({ type: 'generator-loaded', id: request.id, generator: { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph } });
+        return;
+      }
+      case 'generate': {
+        // Each chunk leaves as soon as it is decoded; a cancel aborts `signal`, which stops the loop within one step.
+        const stream = generatorFor(request.generator).generate(request.request, {
+          signal,
+          onToken: (chunk) => post({ type: 'chunk', id: request.id, chunk }),
+        });
+        post({ type: 'generated', id: request.id, result: await stream.result });
+        return;
+      }
+      case 'count-tokens': {
+        post({ type: 'token-count', id: request.id, count: await generatorFor(request.generator).countTokens(request.input) });
+        return;
+      }
       case 'dispose': {
-        const model = models.get(request.model) ?? pipelines.get(request.model);
+        const model = models.get(request.model) ?? pipelines.get(request.model) ?? generators.get(request.model);
         models.delete(request.model);
         pipelines.delete(request.model);
+        generators.delete(request.model);
         await model?.dispose();
         post({ type: 'disposed', id: request.id });
         return;
@@ -78,6 +109,12 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         throw new TesseraError('bad-request', `unhandled request ${JSON.stringify(unknown)}`);
       }
     }
+  }
+
+  function generatorFor(id: string): TextGenerator {
+    const generator = generators.get(id);
+    if (!generator) throw new TesseraError('session-closed', `generator ${id} is not loaded in the engine worker (disposed?)`, { details: { id } });
+    return generator;
   }
 
   function modelFor(id: string): ModelHandle {

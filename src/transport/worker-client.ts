@@ -4,7 +4,9 @@
  * Same interface as the in-process engine; tensors cross as transferables,
  * errors as ErrorData rebuilt into TesseraErrors with their code.
  */
-import type { Engine, LoadOptions, ModelHandle, ModelSource, RunOptions } from '../engine/engine.ts';
+import type { Engine, LoadGeneratorOptions, LoadOptions, ModelHandle, ModelSource, RunOptions } from '../engine/engine.ts';
+import { generationStream } from '../engine/generate/generation-stream.ts';
+import type { TextGenerator } from '../engine/generate/text-generator.ts';
 import type { ImageInput, OcrCallOptions, OcrPipeline, PipelineKind, PipelineOf } from '../engine/pipelines/pipeline.ts';
 import type { OcrResult } from '../engine/ocr/types.ts';
 import { isCacheSpec } from '../engine/resolve-cache.ts';
@@ -13,6 +15,7 @@ import type { LoadProgress } from '../fetch/progress.ts';
 import { transferablesOf, type TensorMap } from '../protocol/tensor.ts';
 import {
   parseWorkerResponse,
+  type WorkerGeneratorInfo,
   type WorkerModelInfo,
   type WorkerPipelineInfo,
   type WorkerRequest,
@@ -63,8 +66,8 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     signal,
     graceMs: LOAD_CANCEL_GRACE_MS,
     ...(onProgress ? { onProgress: (event: { progress: LoadProgress }) => onProgress(event.progress) } : {}),
-    onLateReply: (reply: { model: { id: string } } | { pipeline: { id: string } }) => {
-      const model = 'model' in reply ? reply.model.id : reply.pipeline.id;
+    onLateReply: (reply: { model: { id: string } } | { pipeline: { id: string } } | { generator: { id: string } }) => {
+      const model = 'model' in reply ? reply.model.id : 'pipeline' in reply ? reply.pipeline.id : reply.generator.id;
       rpc.post((id) => ({ type: 'dispose', id, model }));
     },
   });
@@ -91,6 +94,58 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     };
     handles.add(handle);
     return handle;
+  }
+
+  /**
+   * Chunks arrive as the worker decodes them. An abort (the caller's signal,
+   * or leaving the iteration) sends `cancel` for the generate request and
+   * waits for the worker's final reply, so the result says `abort` with the
+   * real token counts, as in-process.
+   */
+  function generatorFor(info: WorkerGeneratorInfo): TextGenerator {
+    let disposed = false;
+    const closedError = () => new TesseraError('session-closed', `generator ${info.id} was disposed; load it again to generate`);
+    const generator: TextGenerator = {
+      ...info,
+      generate(request, call = {}) {
+        return generationStream(async (emit, signal) => {
+          if (disposed) throw closedError();
+          let requestId: number | undefined;
+          const cancel = () => {
+            if (requestId !== undefined) rpc.post(() => ({ type: 'cancel', id: requestId as number }));
+          };
+          // The request is built (and its id known) synchronously, before the listener is added.
+          const reply = rpc.request<'generated'>(
+            (id) => {
+              requestId = id;
+              return { type: 'generate', id, generator: info.id, request };
+            },
+            { onChunk: (event) => emit(event.chunk) },
+          );
+          signal.addEventListener('abort', cancel, { once: true });
+          if (signal.aborted) cancel();
+          try {
+            return (await reply).result;
+          } finally {
+            signal.removeEventListener('abort', cancel);
+          }
+        }, call);
+      },
+      async countTokens(input) {
+        if (disposed) throw closedError();
+        const reply = await rpc.request<'token-count'>((id) => ({ type: 'count-tokens', id, generator: info.id, input: typeof input === 'string' ? input : [...input] }), {});
+        return reply.count;
+      },
+      async dispose() {
+        if (disposed) return;
+        disposed = true;
+        handles.delete(generator);
+        if (closed) return;
+        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+      },
+    };
+    handles.add(generator);
+    return generator;
   }
 
   function pipelineFor(info: WorkerPipelineInfo): OcrPipeline {
@@ -161,9 +216,10 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
       return pipelineFor(reply.pipeline) as PipelineOf[K];
     },
 
-    async loadGenerator(): Promise<never> {
-      // Generation across the worker boundary streams over the RPC kit (src/transport); until it is wired, in-process only.
-      throw new TesseraError('unavailable', 'text generation does not run in the engine worker yet: use createInProcessEngine() (or createEngine({ transport: "in-process" }))');
+    async loadGenerator(source: ModelSource, loadOptions: LoadGeneratorOptions = {}): Promise<TextGenerator> {
+      const fields = loadFields(source, loadOptions);
+      const reply = await rpc.request<'generator-loaded'>((id) => ({ type: 'load-generator', id, ...fields, ...(loadOptions.dtype === undefined ? {} : { dtype: loadOptions.dtype }) }), loadCall(loadOptions.signal, loadOptions.onProgress));
+      return generatorFor(reply.generator);
     },
 
     async dispose() {

@@ -15,6 +15,7 @@ import { createKvDecoder } from '../../src/engine/generate/kv-decoder.ts';
 import { loadPack } from '../../src/fetch/load-pack.ts';
 import type { GenerateChunk } from '../../src/protocol/generation.ts';
 import type { LlamaExpected } from '../helpers/llama-browser-fixtures.ts';
+import { createEngine } from '../../src/transport/create-engine.ts';
 
 const packUrl = inject('llamaPackUrl');
 const expected = (async () => (await fetch(new URL('../tiny-llama-expected.json', packUrl))).json() as Promise<LlamaExpected>)();
@@ -50,6 +51,28 @@ describe('generation in Chromium', () => {
 
   it('greedy output equals the onnxruntime-node reference on WebGPU', async () => {
     await greedyMatches('webgpu', 1);
+  });
+
+  it('streams from the engine Web Worker: same tokens, abort stops it within a step', async () => {
+    const want = await expected;
+    const engine = await createEngine();
+    expect(engine.transport).toBe('worker');
+    try {
+      const llm = await engine.loadGenerator(packUrl, { device: 'wasm', cache: { type: 'memory' } });
+      const { prompt, greedyIds } = want.prompts[0] as LlamaExpected['prompts'][number];
+      const stream = llm.generate({ prompt, maxNewTokens: want.maxNewTokens });
+      const ids: number[] = [];
+      for await (const c of stream) ids.push(...c.tokenIds);
+      const result = await stream.result;
+      expect(result.finishReason === 'stop' ? [...ids, greedyIds[greedyIds.length - 1]] : ids).toEqual(greedyIds);
+      const controller = new AbortController();
+      let n = 0;
+      const aborted = await llm.generate({ prompt, maxNewTokens: 200 }, { signal: controller.signal, onToken: () => ++n === 2 && controller.abort() }).result;
+      expect(aborted.finishReason).toBe('abort');
+      expect(aborted.completionTokens).toBeLessThanOrEqual(3);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   it('keeps the KV cache in GPU buffers between steps on WebGPU', async () => {

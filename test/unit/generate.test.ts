@@ -18,6 +18,10 @@ import type { GenerateChunk, GenerateRequest } from '../../src/protocol/generati
 import { writeLlamaFixture, type LlamaFixture } from '../helpers/llama-fixture.ts';
 import { referenceGreedy } from '../helpers/reference-decoder.ts';
 import { readFile } from 'node:fs/promises';
+import { serveEngine } from '../../src/transport/serve-engine.ts';
+import type { PortLike } from '../../src/transport/rpc-server.ts';
+import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-client.ts';
+import { startRangeServer } from '../helpers/range-server.ts';
 
 let fx: LlamaFixture;
 let engine: Engine;
@@ -193,5 +197,51 @@ describe('engine.loadGenerator (in-process, Node)', () => {
       await other.dispose();
     }
     await expect(other.generate({ prompt }).result).rejects.toMatchObject({ code: 'session-closed' });
+  });
+});
+
+describe('generation across the worker transport (a real MessageChannel)', () => {
+  it('streams the same tokens as in-process, with counts, aborts within a step, and keeps error codes', async () => {
+    const server = await startRangeServer({ root: join(fx.root, 'packs') });
+    const { port1, port2 } = new MessageChannel();
+    const stop = serveEngine(createInProcessEngine(), port2 as unknown as PortLike);
+    const remote = createWorkerEngine({ worker: port1 as unknown as WorkerLike });
+    try {
+      const far = await remote.loadGenerator(`${server.url}/tiny-llama/manifest.json`, { device: 'wasm', cache: { type: 'memory' } });
+      expect(far).toMatchObject({ modelType: 'llama', contextLength: 256, dtype: 'fp32', device: 'wasm', graph: 'onnx/model.onnx' });
+      const request = { prompt: 'hello world, the cat sat on the mat', maxNewTokens: 12 };
+      const near = await collect(request);
+      const seen: GenerateChunk[] = [];
+      const stream = far.generate(request, { onToken: (c) => seen.push(c) });
+      const iterated: GenerateChunk[] = [];
+      for await (const c of stream) iterated.push(c);
+      const result = await stream.result;
+      expect(iterated.flatMap((c) => c.tokenIds)).toEqual(near.ids);
+      expect(seen).toEqual(iterated);
+      expect(result).toMatchObject({ text: near.result.text, finishReason: near.result.finishReason, promptTokens: near.result.promptTokens, completionTokens: near.result.completionTokens });
+      expect(await far.countTokens([{ role: 'user', content: 'hi' }])).toBe(await llm.countTokens([{ role: 'user', content: 'hi' }]));
+
+      // Abort from the callback: the cancel crosses while the worker may finish the step in hand.
+      const controller = new AbortController();
+      let n = 0;
+      const aborted = await far.generate({ prompt: 'hello', maxNewTokens: 100 }, { signal: controller.signal, onToken: () => ++n === 3 && controller.abort() }).result;
+      expect(aborted.finishReason).toBe('abort');
+      expect(aborted.completionTokens).toBeGreaterThanOrEqual(3);
+      expect(aborted.completionTokens).toBeLessThanOrEqual(4);
+      // Leaving the loop early cancels too.
+      const early = far.generate({ prompt: 'hello', maxNewTokens: 100 });
+      for await (const _ of early) break;
+      expect((await early.result).completionTokens).toBeLessThanOrEqual(3);
+
+      const err = await far.generate({ prompt: 'the cat '.repeat(200) }).result.catch((e: unknown) => e);
+      expect(isTesseraError(err, 'invalid-argument')).toBe(true);
+      await far.dispose();
+      await expect(far.generate({ prompt: 'x' }).result).rejects.toMatchObject({ code: 'session-closed' });
+    } finally {
+      await remote.dispose();
+      stop();
+      port2.close();
+      await server.close();
+    }
   });
 });

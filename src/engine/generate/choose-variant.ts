@@ -8,9 +8,9 @@
  */
 import { TesseraError } from '../../errors.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
-import type { DecoderDtype } from './text-generator.ts';
+import { DECODER_DTYPES, type DecoderDtype } from '../../protocol/worker-messages.ts';
 
-const ORDER: DecoderDtype[] = ['fp32', 'fp16', 'q8', 'q4'];
+const ORDER = DECODER_DTYPES;
 const SUFFIXES: Record<DecoderDtype, string[]> = {
   fp32: [''],
   fp16: ['_fp16'],

@@ -20,6 +20,7 @@ import { IncrementalDecoder } from './incremental-decoder.ts';
 import type { KvDecoder } from './kv-decoder.ts';
 import { pickToken } from './pick-token.ts';
 import { StopMatcher } from './stop-matcher.ts';
+import { yieldToEventLoop } from './yield-to-event-loop.ts';
 import type { CountInput } from './text-generator.ts';
 
 /** max_new_tokens when a request gives none. */
@@ -134,6 +135,8 @@ async function step(decoder: KvDecoder, ids: readonly number[], signal: AbortSig
   if (signal?.aborted) return undefined;
   try {
     const logits = await decoder.step(ids, signal);
+    // A cancel message that arrived during the run is read here.
+    await yieldToEventLoop();
     return signal?.aborted ? undefined : logits;
   } catch (err) {
     if (signal?.aborted) return undefined;

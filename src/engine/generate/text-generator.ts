@@ -4,26 +4,13 @@
  * countTokens() measures prompts with the model's own tokenizer. Plain data
  * for the info, so it is the same on both sides of a worker.
  */
-import type { Device } from '../../protocol/device.ts';
 import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from '../../protocol/generation.ts';
-import type { PackManifest } from '../../pack/manifest.ts';
+import type { DecoderDtype, WorkerGeneratorInfo } from '../../protocol/worker-messages.ts';
 
-/** Weight variants of an Optimum export: onnx/model.onnx, model_fp16.onnx, model_q4.onnx, model_quantized.onnx. */
-export type DecoderDtype = 'fp32' | 'fp16' | 'q4' | 'q8';
+export type { DecoderDtype };
 
-export interface GeneratorInfo {
-  id: string;
-  manifest: PackManifest;
-  device: Device;
-  deviceReason: string;
-  /** `config.json`'s model_type, e.g. `llama`. */
-  modelType: string;
-  /** Longest prompt + output in tokens; a prompt must be shorter. */
-  contextLength: number;
-  /** The weight variant loaded, and its graph's pack path. */
-  dtype: DecoderDtype;
-  graph: string;
-}
+/** What is known about a loaded decoder; plain data, one definition in the worker protocol. */
+export type GeneratorInfo = WorkerGeneratorInfo;
 
 export interface GenerateCallOptions {
   /** Stops generation within one decoder step; the result then has finishReason `abort`. */
