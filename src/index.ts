@@ -12,6 +12,9 @@
  */
 export { createEngine, type CreateEngineOptions } from './transport/create-engine.ts';
 export type { Engine, ModelHandle, ModelInfo, LoadOptions, RunOptions, CacheSpec, ModelSource } from './engine/engine.ts';
+export type { LoadGeneratorOptions, DecoderDtype } from './engine/engine.ts';
+export type { TextGenerator, GeneratorInfo, GenerationStream, GenerateCallOptions } from './engine/generate/text-generator.ts';
+export type { ChatMessage, GenerateRequest, GenerateChunk, GenerateResult, FinishReason } from './protocol/generation.ts';
 export { loadPack, DEFAULT_CONCURRENCY, type LoadPackOptions, type LoadPackResult, type LoadStats } from './fetch/load-pack.ts';
 export type { LoadProgress, LoadPhase, FileProgress } from './fetch/progress.ts';
 export { createMemoryCache, createIdbCache, defaultCache, evictLeastRecentlyUsed } from './cache/index.ts';
