@@ -5,13 +5,17 @@
  */
 import type { ErrorData } from '../errors.ts';
 
-export type TabMessage<Req = unknown, Res = unknown> =
+export type TabMessage<Req = unknown, Res = unknown, C = unknown> =
   /** A tab asks who leads (sent when it starts; the leader answers with `leader`). */
   | { type: 'hello'; from: string }
   /** The sender holds the lock and serves requests from now on. */
   | { type: 'leader'; from: string }
   | { type: 'request'; from: string; id: string; payload: Req }
   | { type: 'result'; from: string; to: string; id: string; result: Res }
+  /** Streamed output of request `id` (e.g. generated tokens), any number before its result. */
+  | { type: 'chunk'; from: string; to: string; id: string; chunk: C }
+  /** The asking tab gave up on request `id`: the leader stops serving it. */
+  | { type: 'cancel'; from: string; id: string }
   | { type: 'error'; from: string; to: string; id: string; error: ErrorData };
 
 /**
@@ -30,7 +34,9 @@ export function parseTabMessage(value: unknown): TabMessage | undefined {
     case 'leader':
       return m as TabMessage;
     case 'request':
+    case 'cancel':
       return typeof m.id === 'string' ? (m as TabMessage) : undefined;
+    case 'chunk':
     case 'result':
     case 'error':
       return typeof m.id === 'string' && typeof m.to === 'string' ? (m as TabMessage) : undefined;

@@ -6,20 +6,25 @@
  * the next tab in line, which loads the model (from the cache: no network
  * bytes) and announces itself, and every tab re-sends the requests that were
  * still unanswered. Requests carry ids, so none is lost or answered twice.
+ *
+ * A handler may stream: what it emits reaches the asking tab as `chunk`
+ * messages before the result (generated tokens). A request whose chunks had
+ * begun to arrive is not re-sent when the leader goes away (its answer would
+ * start over): it fails with `unavailable` instead of ending silently.
  */
 import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
 import { parseTabMessage, type TabMessage } from './tab-messages.ts';
 
-/** Serves one request in the leading tab. */
-export type TabHandler<Req, Res> = (request: Req, signal: AbortSignal) => Promise<Res>;
+/** Serves one request in the leading tab; `emit` streams a chunk to the asking tab. */
+export type TabHandler<Req, Res, C = never> = (request: Req, signal: AbortSignal, emit: (chunk: C) => void) => Promise<Res>;
 
 export type TabRole = 'leader' | 'follower';
 
-export interface TabShareOptions<Req, Res> {
+export interface TabShareOptions<Req, Res, C = never> {
   /** Names the lock and the channel, e.g. `tessera:ppocr-v4`. Tabs with the same name share. */
   name: string;
   /** Called once, when this tab becomes the leader: load the model, return the handler. */
-  lead: () => Promise<TabHandler<Req, Res>>;
+  lead: () => Promise<TabHandler<Req, Res, C>>;
   onRoleChange?: (role: TabRole, leaderId: string | undefined) => void;
   /** Called in the leader for each request it serves (its own or another tab's). */
   onServed?: (request: { id: string; from: string }) => void;
@@ -29,19 +34,33 @@ export interface TabShareOptions<Req, Res> {
   tabId?: string;
 }
 
-export interface TabShare<Req, Res> {
+export interface TabRequestOptions<C> {
+  signal?: AbortSignal;
+  /** Chunks the handler emits, as they arrive. */
+  onChunk?: (chunk: C) => void;
+  /**
+   * On abort, tell the leader to stop and wait for its answer (a generation
+   * answers with what it made) instead of rejecting with `aborted` at once.
+   */
+  waitOnAbort?: boolean;
+}
+
+export interface TabShare<Req, Res, C = never> {
   readonly tabId: string;
   readonly role: TabRole;
   /** The leading tab's id, once known. */
   readonly leaderId: string | undefined;
   /** Runs `request` in the leading tab (this one, or another). */
-  request(request: Req, options?: { signal?: AbortSignal }): Promise<{ result: Res; servedBy: string }>;
+  request(request: Req, options?: TabRequestOptions<C>): Promise<{ result: Res; servedBy: string }>;
   /** Leaves: releases the lock (if held) and fails pending requests with `session-closed`. */
   close(): void;
 }
 
-interface Pending<Req, Res> {
+interface Pending<Req, Res, C> {
   payload: Req;
+  onChunk: ((chunk: C) => void) | undefined;
+  /** A chunk came: the answer is under way and cannot move to another leader. */
+  streaming: boolean;
   resolve: (value: { result: Res; servedBy: string }) => void;
   reject: (error: unknown) => void;
   /** The leader this request was last posted to (re-sent when another leads). */
@@ -56,7 +75,7 @@ interface Pending<Req, Res> {
  * });
  * const { result, servedBy } = await share.request(pngBytes);
  */
-export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): TabShare<Req, Res> {
+export function shareAcrossTabs<Req, Res, C = never>(options: TabShareOptions<Req, Res, C>): TabShare<Req, Res, C> {
   const locks = options.locks ?? globalThis.navigator?.locks;
   const Channel = options.BroadcastChannel ?? globalThis.BroadcastChannel;
   if (!locks || !Channel) {
@@ -65,14 +84,15 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
   const tabId = options.tabId ?? crypto.randomUUID();
   const channel = new Channel(`${options.name}:channel`);
   const closing = new AbortController();
-  const pending = new Map<string, Pending<Req, Res>>();
-  const serving = new Set<string>();
+  const pending = new Map<string, Pending<Req, Res, C>>();
+  /** Requests this tab serves as leader, by id, each with its own abort. */
+  const serving = new Map<string, AbortController>();
   let role: TabRole = 'follower';
   let leaderId: string | undefined;
-  let handler: Promise<TabHandler<Req, Res>> | undefined;
+  let handler: Promise<TabHandler<Req, Res, C>> | undefined;
   let nextId = 0;
 
-  const post = (message: TabMessage<Req, Res>): void => channel.postMessage(message);
+  const post = (message: TabMessage<Req, Res, C>): void => channel.postMessage(message);
 
   const setLeader = (id: string, next: TabRole): void => {
     const changed = id !== leaderId || next !== role;
@@ -86,10 +106,17 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
     // A request re-sent after a leader change may reach us twice (once from
     // the channel backlog, once re-sent): serve it once.
     if (serving.has(id)) return;
-    serving.add(id);
+    const controller = new AbortController();
+    const stop = () => controller.abort(closing.signal.reason);
+    closing.signal.addEventListener('abort', stop, { once: true });
+    serving.set(id, controller);
+    const emit = (chunk: C) => {
+      if (from === tabId) receiveChunk(id, chunk);
+      else if (!closing.signal.aborted) post({ type: 'chunk', from: tabId, to: from, id, chunk });
+    };
     try {
-      const run = await (handler as Promise<TabHandler<Req, Res>>);
-      const result = await run(payload, closing.signal);
+      const run = await (handler as Promise<TabHandler<Req, Res, C>>);
+      const result = await run(payload, controller.signal, emit);
       options.onServed?.({ id, from });
       if (from === tabId) settle(id, { ok: true, result, servedBy: tabId });
       else if (!closing.signal.aborted) post({ type: 'result', from: tabId, to: from, id, result });
@@ -98,7 +125,15 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
       else if (!closing.signal.aborted) post({ type: 'error', from: tabId, to: from, id, error: toErrorData(error) });
     } finally {
       serving.delete(id);
+      closing.signal.removeEventListener('abort', stop);
     }
+  };
+
+  const receiveChunk = (id: string, chunk: C): void => {
+    const entry = pending.get(id);
+    if (!entry) return;
+    entry.streaming = true;
+    entry.onChunk?.(chunk);
   };
 
   const settle = (id: string, outcome: { ok: true; result: Res; servedBy: string } | { ok: false; error: unknown }): void => {
@@ -114,6 +149,11 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
     if (leaderId === undefined) return;
     for (const [id, entry] of pending) {
       if (entry.sentTo === leaderId) continue;
+      if (entry.streaming) {
+        // Its leader left mid-answer: re-running it elsewhere would repeat what was already streamed.
+        settle(id, { ok: false, error: new TesseraError('unavailable', 'the tab that was streaming this answer closed before it finished; send the request again') });
+        continue;
+      }
       entry.sentTo = leaderId;
       if (role === 'leader') void serve(id, tabId, entry.payload);
       else post({ type: 'request', from: tabId, id, payload: entry.payload });
@@ -121,7 +161,7 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
   };
 
   channel.onmessage = (event: MessageEvent) => {
-    const message = parseTabMessage(event.data) as TabMessage<Req, Res> | undefined;
+    const message = parseTabMessage(event.data) as TabMessage<Req, Res, C> | undefined;
     if (!message || message.from === tabId) return;
     switch (message.type) {
       case 'hello':
@@ -137,6 +177,12 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
         return;
       case 'result':
         if (message.to === tabId) settle(message.id, { ok: true, result: message.result, servedBy: message.from });
+        return;
+      case 'chunk':
+        if (message.to === tabId) receiveChunk(message.id, message.chunk);
+        return;
+      case 'cancel':
+        serving.get(message.id)?.abort(new TesseraError('aborted', 'the asking tab cancelled'));
         return;
       case 'error':
         if (message.to === tabId) settle(message.id, { ok: false, error: fromErrorData(message.error) });
@@ -176,17 +222,24 @@ export function shareAcrossTabs<Req, Res>(options: TabShareOptions<Req, Res>): T
     request(payload, requestOptions = {}) {
       const signal = requestOptions.signal;
       if (closing.signal.aborted) return Promise.reject(new TesseraError('session-closed', 'this tab left the shared session'));
-      if (signal?.aborted) return Promise.reject(new TesseraError('aborted', 'The operation was aborted', { cause: signal.reason }));
+      if (signal?.aborted && !requestOptions.waitOnAbort) return Promise.reject(new TesseraError('aborted', 'The operation was aborted', { cause: signal.reason }));
       const id = `${tabId}:${nextId++}`;
       return new Promise((resolve, reject) => {
-        const onAbort = () => settle(id, { ok: false, error: new TesseraError('aborted', 'The operation was aborted', { cause: signal?.reason }) });
-        signal?.addEventListener('abort', onAbort, { once: true });
+        const onAbort = () => {
+          const entry = pending.get(id);
+          // The leader stops serving it (this tab's own handler, or another tab's).
+          if (entry?.sentTo === tabId) serving.get(id)?.abort(new TesseraError('aborted', 'cancelled'));
+          else if (entry?.sentTo !== undefined) post({ type: 'cancel', from: tabId, id });
+          if (!requestOptions.waitOnAbort) settle(id, { ok: false, error: new TesseraError('aborted', 'The operation was aborted', { cause: signal?.reason }) });
+        };
         const done = <T>(f: (v: T) => void) => (v: T) => {
           signal?.removeEventListener('abort', onAbort);
           f(v);
         };
-        pending.set(id, { payload, resolve: done(resolve), reject: done(reject), sentTo: undefined });
+        pending.set(id, { payload, onChunk: requestOptions.onChunk, streaming: false, resolve: done(resolve), reject: done(reject), sentTo: undefined });
         flush();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        if (signal?.aborted) onAbort();
       });
     },
     close() {
