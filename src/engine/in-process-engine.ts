@@ -10,7 +10,6 @@ import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { Engine, LoadGeneratorOptions, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
 import { chooseVariant, manifestForVariant } from './generate/choose-variant.ts';
-import { createTextGenerator } from './generate/create-text-generator.ts';
 import type { TextGenerator } from './generate/text-generator.ts';
 import { graphFiles } from './graph-files.ts';
 import { resolveCache } from './resolve-cache.ts';
@@ -133,6 +132,8 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       const { pack, sessionProgress } = await fetchPack(slim, { ...loadOptions, baseUrl });
       sessionProgress(false);
       const id = `${manifest.name}@${manifest.revision.slice(0, 12)}#${nextId++}`;
+      // Imported on first use: the tokenizer and template engine stay out of bundles that never generate.
+      const { createTextGenerator } = await import('./generate/create-text-generator.ts');
       const generator = await createTextGenerator({
         id, manifest: pack.manifest, files: pack.files, dtype: variant.dtype, createSession: sessionsFor(loadOptions),
         device: loadOptions.device ?? 'auto',
