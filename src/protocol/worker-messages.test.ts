@@ -62,3 +62,35 @@ describe('errors across the boundary', () => {
     expect(toErrorData(new DOMException('stop', 'AbortError')).code).toBe('aborted');
   });
 });
+
+describe('generation messages', () => {
+  it('accepts well-formed generation requests and replies', () => {
+    const requests = [
+      { type: 'load-generator', id: 1, source: 'http://h/llm/manifest.json', device: 'wasm', cache: { type: 'memory' }, progress: false, dtype: 'q4' },
+      { type: 'generate', id: 2, generator: 'llm#1', request: { prompt: 'hi', maxNewTokens: 4 } },
+      { type: 'count-tokens', id: 3, generator: 'llm#1', input: [{ role: 'user', content: 'hi' }] },
+    ];
+    for (const msg of requests) expect(parseWorkerRequest(msg)).toBe(msg);
+    const replies = [
+      { type: 'chunk', id: 2, chunk: { text: 'a', tokenIds: [7] } },
+      { type: 'generated', id: 2, result: { text: 'a', finishReason: 'length', promptTokens: 2, completionTokens: 1 } },
+      { type: 'token-count', id: 3, count: 9 },
+    ];
+    for (const msg of replies) expect(parseWorkerResponse(msg)).toBe(msg);
+  });
+
+  it('rejects malformed ones with bad-request', () => {
+    const bad: [unknown, RegExp, 'req' | 'res'][] = [
+      [{ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'memory' }, dtype: 'int3' }, /dtype must be one of fp32, fp16, q8, q4/, 'req'],
+      [{ type: 'generate', id: 1, generator: 'g' }, /generate.request must be an object/, 'req'],
+      [{ type: 'count-tokens', id: 1, generator: 'g', input: 5 }, /count-tokens.input must be/, 'req'],
+      [{ type: 'chunk', id: 1, chunk: { text: 3 } }, /chunk.chunk must be/, 'res'],
+      [{ type: 'generated', id: 1, result: {} }, /generated.result must be/, 'res'],
+      [{ type: 'token-count', id: 1, count: 'x' }, /token-count.count must be an integer/, 'res'],
+    ];
+    for (const [msg, message, side] of bad) {
+      const parse = side === 'req' ? parseWorkerRequest : parseWorkerResponse;
+      expect(() => parse(msg)).toThrow(expect.objectContaining({ code: 'bad-request', message: expect.stringMatching(message) }));
+    }
+  });
+});
