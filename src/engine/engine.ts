@@ -95,7 +95,8 @@ export interface Engine {
   /**
    * Loads a decoder-only language model in the Hugging Face / Optimum layout
    * (config.json, generation_config.json, tokenizer.json,
-   * tokenizer_config.json, onnx/model*.onnx), packed with `tessera pack <folder>`.
+   * tokenizer_config.json, onnx/model*.onnx), packed with `tessera pack <folder>`,
+   * or straight from a Hugging Face-style repository URL (`.../resolve/<rev>/`).
    *
    * @example
    * const llm = await engine.loadGenerator('http://localhost:8787/models/llama/manifest.json', { device: 'auto' });

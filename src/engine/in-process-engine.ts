@@ -8,7 +8,8 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, throwIfAborted } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
-import type { Engine, LoadGeneratorOptions, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
+import type { DecoderDtype, Engine, LoadGeneratorOptions, LoadOptions, ModelHandle, ModelSource } from './engine.ts';
+import { isHfRepoUrl } from './generate/is-hf-repo-url.ts';
 import { chooseVariant, manifestForVariant } from './generate/choose-variant.ts';
 import type { TextGenerator } from './generate/text-generator.ts';
 import { graphFiles } from './graph-files.ts';
@@ -125,17 +126,14 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
 
     async loadGenerator(source: ModelSource, loadOptions: LoadGeneratorOptions = {}): Promise<TextGenerator> {
       throwIfAborted(loadOptions.signal);
-      // The manifest first, to download only the variant asked for.
-      const { manifest, baseUrl } = await manifestOf(source, loadOptions);
-      const variant = chooseVariant(manifest, loadOptions.dtype);
-      const slim = manifestForVariant(manifest, variant.graphIndex);
-      const { pack, sessionProgress } = await fetchPack(slim, { ...loadOptions, baseUrl });
+      const { pack, dtype, sessionProgress } = await fetchDecoder(source, loadOptions);
       sessionProgress(false);
+      const { manifest } = pack;
       const id = `${manifest.name}@${manifest.revision.slice(0, 12)}#${nextId++}`;
       // Imported on first use: the tokenizer and template engine stay out of bundles that never generate.
       const { createTextGenerator } = await import('./generate/create-text-generator.ts');
       const generator = await createTextGenerator({
-        id, manifest: pack.manifest, files: pack.files, dtype: variant.dtype, createSession: sessionsFor(loadOptions),
+        id, manifest: pack.manifest, files: pack.files, dtype, createSession: sessionsFor(loadOptions),
         device: loadOptions.device ?? 'auto',
         ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
         onDispose: () => models.delete(id),
@@ -150,6 +148,28 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       await Promise.all([...models.values()].map((model) => model.dispose()));
     },
   };
+
+  /**
+   * A decoder's files: from a pack (the manifest first, to download only the
+   * variant asked for) or from an HF-style repository URL (`.../resolve/<rev>/`).
+   */
+  async function fetchDecoder(source: ModelSource, loadOptions: LoadGeneratorOptions): Promise<{ pack: LoadedPack; dtype: DecoderDtype; sessionProgress: (done: boolean) => void }> {
+    if (typeof source === 'string' && isHfRepoUrl(source)) {
+      const { loadHfRepoDecoder } = await import('./generate/hf-repo-decoder.ts');
+      const { resolveSource } = await import('../fetch/resolve-source.ts');
+      const { manifest, files, dtype } = await loadHfRepoDecoder(resolveSource(source, loadOptions.baseUrl).manifestUrl, {
+        cache: await resolveCache(loadOptions.cache),
+        ...(loadOptions.fetch ? { fetch: loadOptions.fetch } : {}),
+        ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
+        ...(loadOptions.dtype ? { dtype: loadOptions.dtype } : {}),
+      });
+      return { pack: { manifest, files }, dtype, sessionProgress: () => {} };
+    }
+    const { manifest, baseUrl } = await manifestOf(source, loadOptions);
+    const variant = chooseVariant(manifest, loadOptions.dtype);
+    const { pack, sessionProgress } = await fetchPack(manifestForVariant(manifest, variant.graphIndex), { ...loadOptions, baseUrl });
+    return { pack, dtype: variant.dtype, sessionProgress };
+  }
 
   /** A manifest in hand, and the URL its files resolve against. */
   async function manifestOf(source: ModelSource, loadOptions: LoadOptions): Promise<{ manifest: PackManifest; baseUrl: string }> {

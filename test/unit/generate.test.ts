@@ -22,6 +22,7 @@ import { serveEngine } from '../../src/transport/serve-engine.ts';
 import type { PortLike } from '../../src/transport/rpc-server.ts';
 import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-client.ts';
 import { startRangeServer } from '../helpers/range-server.ts';
+import { startHfServer } from '../helpers/hf-server.ts';
 
 let fx: LlamaFixture;
 let engine: Engine;
@@ -242,6 +243,31 @@ describe('generation across the worker transport (a real MessageChannel)', () =>
       stop();
       port2.close();
       await server.close();
+    }
+  });
+});
+
+describe('a decoder from a Hugging Face-style repository URL (no manifest)', () => {
+  it('loads through the HF file loader and generates what the pack generates', async () => {
+    const hub = await startHfServer({ repos: { 'test/tiny-llama': fx.dir } });
+    const repo = `${hub.url}/test/tiny-llama/resolve/main/`;
+    try {
+      const fromHub = await engine.loadGenerator(repo, { cache: { type: 'memory' }, device: 'wasm' });
+      try {
+        expect(fromHub).toMatchObject({ modelType: 'llama', contextLength: 256, dtype: 'fp32', graph: 'onnx/model.onnx' });
+        expect(fromHub.manifest.name).toBe('test/tiny-llama');
+        expect(fromHub.manifest.graphs).toEqual([{ path: 'onnx/model.onnx', externalData: ['onnx/model.onnx.data'] }]);
+        const request = { prompt: 'hello world, the cat sat on the mat', maxNewTokens: 10 };
+        const a = await fromHub.generate(request).result;
+        const b = await llm.generate(request).result;
+        expect(a.text).toBe(b.text);
+        expect(a.completionTokens).toBe(b.completionTokens);
+      } finally {
+        await fromHub.dispose();
+      }
+      await expect(engine.loadGenerator(repo, { cache: { type: 'memory' }, dtype: 'q4' })).rejects.toMatchObject({ code: 'invalid-argument', message: expect.stringMatching(/has no q4 graph \(looked for onnx\/model_q4\.onnx/) });
+    } finally {
+      await hub.close();
     }
   });
 });

@@ -19,6 +19,17 @@ const SUFFIXES: Record<DecoderDtype, string[]> = {
 };
 const STEMS = ['model', 'decoder_model_merged', 'decoder_model'];
 
+/**
+ * Where a variant would be in an HF folder, most usual name first (for a
+ * repository without a manifest, which can only be probed).
+ *
+ * @example
+ * variantPaths('q8'); // ['onnx/model_quantized.onnx', 'onnx/model_int8.onnx', ...]
+ */
+export function variantPaths(dtype: DecoderDtype): string[] {
+  return STEMS.flatMap((stem) => SUFFIXES[dtype].map((suffix) => `onnx/${stem}${suffix}.onnx`));
+}
+
 /** The dtype a graph path names, or undefined when it is not a decoder variant. */
 export function dtypeOfGraph(path: string): DecoderDtype | undefined {
   const file = path.slice(path.lastIndexOf('/') + 1).toLowerCase();
