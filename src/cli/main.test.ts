@@ -48,14 +48,17 @@ describe('tessera CLI', () => {
 
   it('generates a LLaMA-style decoder folder and packs it (onnx/ subfolder)', async () => {
     const out = join(dir, 'llama');
-    const gen = await tessera('generate', 'llama-decoder', '--out', out, '--layers', '1', '--hidden', '32', '--vocab', '300', '--max-positions', '32');
+    const gen = await tessera('generate', 'llama-decoder', '--out', out, '--layers', '1', '--hidden', '32', '--vocab', '300', '--max-positions', '32', '--fp16');
     expect(gen.stderr).toBe('');
     expect(gen.stdout).toMatch(/generated llama-decoder \(layers=1, hidden=32, heads=4, intermediate=\d+, vocab=300, maxPositions=32, seed=1; 0\.\d+M parameters\)/);
     expect(gen.stdout).toContain('onnx/model.onnx.data');
     const packed = await tessera('pack', out, '--out', join(dir, 'llama-pack'), '--chunk-size', '64KiB');
     expect(packed.code).toBe(0);
     const manifest = JSON.parse(await readFile(join(dir, 'llama-pack', 'manifest.json'), 'utf8')) as PackManifest;
-    expect(manifest.graphs).toEqual([{ path: 'onnx/model.onnx', externalData: ['onnx/model.onnx.data'] }]);
+    expect(manifest.graphs).toEqual([
+      { path: 'onnx/model.onnx', externalData: ['onnx/model.onnx.data'] },
+      { path: 'onnx/model_fp16.onnx', externalData: ['onnx/model_fp16.onnx.data'] },
+    ]);
     expect(manifest.files.map((f) => f.path)).toEqual(expect.arrayContaining(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']));
     const bad = await tessera('generate', 'llama-decoder', '--out', join(dir, 'bad'), '--hidden', '30');
     expect(bad.code).toBe(2);

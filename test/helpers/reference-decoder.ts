@@ -21,14 +21,18 @@ export interface ReferenceOptions {
 export async function referenceGreedy(
   modelPath: string,
   promptIds: number[],
-  options: ReferenceOptions & { layers: number; heads: number; headDim: number },
+  options: ReferenceOptions & { layers: number; heads: number; headDim: number; /** A model_fp16.onnx: float16 past and logits. */ fp16?: boolean },
 ): Promise<number[]> {
   const session = await ort.InferenceSession.create(modelPath);
   try {
     const ids = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), [1, values.length]);
     let past: Record<string, ort.Tensor> = {};
     for (let l = 0; l < options.layers; l++) {
-      for (const kv of ['key', 'value']) past[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(0), [1, options.heads, 0, options.headDim]);
+      for (const kv of ['key', 'value']) {
+        past[`past_key_values.${l}.${kv}`] = options.fp16
+          ? new ort.Tensor('float16', new Uint16Array(0), [1, options.heads, 0, options.headDim])
+          : new ort.Tensor('float32', new Float32Array(0), [1, options.heads, 0, options.headDim]);
+      }
     }
     const out: number[] = [];
     let input = promptIds;
@@ -43,7 +47,8 @@ export async function referenceGreedy(
       });
       const logits = results.logits as ort.Tensor;
       const vocab = logits.dims[2] as number;
-      const data = logits.data as Float32Array;
+      const raw = logits.data as Float32Array | Uint16Array;
+      const data = raw instanceof Uint16Array ? Float32Array.from(raw, halfToFloat) : raw;
       const last = data.subarray((input.length - 1) * vocab, input.length * vocab);
       let best = 0;
       for (let i = 1; i < vocab; i++) if ((last[i] as number) > (last[best] as number)) best = i;
@@ -60,4 +65,14 @@ export async function referenceGreedy(
   } finally {
     await session.release();
   }
+}
+
+/** binary16 bits -> number (the textbook formula). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }

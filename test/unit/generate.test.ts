@@ -271,3 +271,41 @@ describe('a decoder from a Hugging Face-style repository URL (no manifest)', () 
     }
   });
 });
+
+describe('weight variants', () => {
+  it('dtype fp16 loads onnx/model_fp16.onnx alone (float16 weights and KV cache) and matches its reference loop', async () => {
+    const root = join(fx.root, 'variants');
+    const { writeLlamaDecoder } = await import('../../src/pack/generate/llama-decoder.ts');
+    const folder = await writeLlamaDecoder(join(root, 'tiny-llama'), { ...fx.shape }, { fp16: true });
+    expect(folder.files).toContain('onnx/model_fp16.onnx.data');
+    const packDir = join(root, 'pack');
+    await packModel(folder.dir, { out: packDir, chunkSize: 64 * 1024 });
+    const server = await startRangeServer({ root });
+    try {
+      const half = await engine.loadGenerator(`${server.url}/pack/manifest.json`, { device: 'wasm', cache: { type: 'memory' }, dtype: 'fp16' });
+      const sent = server.stats();
+      try {
+        expect(half).toMatchObject({ dtype: 'fp16', graph: 'onnx/model_fp16.onnx' });
+        // Only the fp16 variant's graph and weights were downloaded.
+        const paths = Object.keys(sent.byPath);
+        expect(paths.some((p) => p.endsWith('/onnx/model_fp16.onnx.data'))).toBe(true);
+        expect(paths.some((p) => p.endsWith('/onnx/model.onnx.data') || p.endsWith('/onnx/model.onnx'))).toBe(false);
+        const prompt = 'hello world';
+        const want = await referenceGreedy(join(folder.dir, 'onnx', 'model_fp16.onnx'), tokenizer.encode(prompt), { maxNewTokens: 10, eosTokenIds: [1, 5], fp16: true, ...fx.dims });
+        const stream = half.generate({ prompt, maxNewTokens: 10 });
+        const ids: number[] = [];
+        for await (const c of stream) ids.push(...c.tokenIds);
+        const result = await stream.result;
+        expect(result.finishReason === 'stop' ? [...ids, want[want.length - 1]] : ids).toEqual(want);
+      } finally {
+        await half.dispose();
+      }
+      // Without a dtype the full-precision graph is the default.
+      const full = await engine.loadGenerator(`${server.url}/pack/manifest.json`, { device: 'wasm', cache: { type: 'memory' } });
+      expect(full.dtype).toBe('fp32');
+      await full.dispose();
+    } finally {
+      await server.close();
+    }
+  });
+});

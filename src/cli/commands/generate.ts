@@ -27,6 +27,7 @@ export const registerGenerate: RegisterCommand = (program, context) => {
     .option('--intermediate <n>', 'llama-decoder: MLP width (default ~8/3 hidden)')
     .option('--vocab <n>', 'llama-decoder: vocabulary size (default 512)')
     .option('--max-positions <n>', 'llama-decoder: context length (default 256)')
+    .option('--fp16', 'llama-decoder: also write onnx/model_fp16.onnx (float16 weights and I/O)')
     .option('--external-data', 'write the weights to <out>.data next to the graph')
     .option('--max-file-size <size>', 'with --external-data: split data files at this size')
     .action(async (kind: (typeof KINDS)[number], flags: LlamaFlags & { out: string; size: string; seed: string; layers: string; externalData?: boolean; maxFileSize?: string }) => {
@@ -38,7 +39,7 @@ export const registerGenerate: RegisterCommand = (program, context) => {
         const options = { layers, seed, hidden: int(flags.hidden, '--hidden'), heads: int(flags.heads, '--heads'), intermediate: int(flags.intermediate, '--intermediate'), vocab: int(flags.vocab, '--vocab'), maxPositions: int(flags.maxPositions, '--max-positions') };
         let folder;
         try {
-          folder = await writeLlamaDecoder(flags.out, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)));
+          folder = await writeLlamaDecoder(flags.out, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)), { fp16: flags.fp16 === true });
         } catch (err) {
           if (err instanceof RangeError) throw new TesseraError('invalid-argument', err.message);
           throw err;
@@ -65,4 +66,5 @@ interface LlamaFlags {
   intermediate?: string;
   vocab?: string;
   maxPositions?: string;
+  fp16?: boolean;
 }

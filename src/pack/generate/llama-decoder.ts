@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx-types.ts';
 import { writeModel } from '../write-model.ts';
 import { BOS_TOKEN, CHAT_TEMPLATE, END_OF_TURN_TOKEN, EOS_TOKEN, SPECIAL_TOKENS, byteLevelBpe } from './byte-level-bpe.ts';
+import { fp16Variant } from './fp16-variant.ts';
 import { floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, modelOf, node, tensorValueInfo } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
@@ -41,7 +42,13 @@ export interface LlamaDecoderOptions {
   seed?: number;
 }
 
+export interface LlamaWriteOptions {
+  /** Also write onnx/model_fp16.onnx (float16 weights and I/O; see fp16-variant.ts). Default false. */
+  fp16?: boolean;
+}
+
 export type LlamaDecoderShape = Required<LlamaDecoderOptions>;
+
 
 export interface LlamaDecoderFolder {
   dir: string;
@@ -90,12 +97,15 @@ export function llamaParameterCount(s: LlamaDecoderShape): number {
  * @example
  * const { dir, parameters } = await writeLlamaDecoder('.cache/llama-tiny', { layers: 2, hidden: 64 });
  */
-export async function writeLlamaDecoder(dir: string, options: LlamaDecoderOptions = {}): Promise<LlamaDecoderFolder> {
+export async function writeLlamaDecoder(dir: string, options: LlamaDecoderOptions = {}, write: LlamaWriteOptions = {}): Promise<LlamaDecoderFolder> {
   const shape = llamaDecoderShape(options);
   const tokenizer = byteLevelBpe({ vocabSize: shape.vocab, seed: shape.seed });
   const model = llamaDecoderModel(shape);
   await mkdir(join(dir, 'onnx'), { recursive: true });
+  // The variant first: writeModel moves the fp32 model's weights out in place.
+  const fp16 = write.fp16 ? fp16Variant(model) : undefined;
   const written = await writeModel(model, join(dir, 'onnx', 'model.onnx'), { externalData: true });
+  if (fp16) written.push(...(await writeModel(fp16, join(dir, 'onnx', 'model_fp16.onnx'), { externalData: true })));
   const id = (t: string) => tokenizer.vocab.get(t) as number;
   const headDim = shape.hidden / shape.heads;
   const config = {
