@@ -309,3 +309,28 @@ describe('weight variants', () => {
     }
   });
 });
+
+describe('generation on onnxruntime-node (native cpu sessions)', () => {
+  it('the same loop, on a native session, equals the reference token for token', async () => {
+    const { nodeSessionFactory } = await import('../../src/backend/node-session.ts');
+    const native = createInProcessEngine({ createSession: nodeSessionFactory({ threads: 1 }) });
+    try {
+      const gen = await native.loadGenerator(url(fx.packDir), { fetch: fileFetch, cache: { type: 'memory' }, device: 'cpu' });
+      expect(gen.device).toBe('cpu');
+      const prompt = 'hello world, the cat sat on the mat';
+      const want = await referenceGreedy(fx.modelPath, tokenizer.encode(prompt), { maxNewTokens: 16, eosTokenIds: [1, 5], ...fx.dims });
+      const stream = gen.generate({ prompt, maxNewTokens: 16 });
+      const ids: number[] = [];
+      for await (const c of stream) ids.push(...c.tokenIds);
+      const result = await stream.result;
+      expect(result.finishReason === 'stop' ? [...ids, want[want.length - 1]] : ids).toEqual(want);
+      // Abort within one step there too.
+      const controller = new AbortController();
+      let n = 0;
+      const aborted = await gen.generate({ prompt, maxNewTokens: 100 }, { signal: controller.signal, onToken: () => ++n === 3 && controller.abort() }).result;
+      expect(aborted).toMatchObject({ finishReason: 'abort', completionTokens: 3 });
+    } finally {
+      await native.dispose();
+    }
+  });
+});
