@@ -175,6 +175,17 @@ describe('engine.loadGenerator (in-process, Node)', () => {
     expect((await llm.generate({ prompt: 'x', maxNewTokens: 2 }).result).completionTokens).toBe(2);
   });
 
+  it('a generator disposed mid-stream fails the stream with session-closed, never a silent end', async () => {
+    const other = await engine.loadGenerator(url(fx.packDir), load);
+    let n = 0;
+    const stream = other.generate({ prompt: 'hello', maxNewTokens: 200 }, { onToken: () => ++n === 2 && void other.dispose() });
+    await expect(stream.result).rejects.toMatchObject({ code: 'session-closed' });
+    await expect((async () => {
+      for await (const _ of stream);
+    })()).rejects.toMatchObject({ code: 'session-closed' });
+    expect(n).toBeLessThan(200);
+  });
+
   it('stops at an EOS id from generation_config.json (an int there)', async () => {
     const prompt = 'hello world';
     const want = await referenceGreedy(fx.modelPath, tokenizer.encode(prompt), { maxNewTokens: 6, ...fx.dims });
