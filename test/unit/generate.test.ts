@@ -175,6 +175,15 @@ describe('engine.loadGenerator (in-process, Node)', () => {
     expect((await llm.generate({ prompt: 'x', maxNewTokens: 2 }).result).completionTokens).toBe(2);
   });
 
+  it('runs two generations at once on one generator, each with its own KV cache', async () => {
+    const a = { prompt: 'hello world', maxNewTokens: 12 };
+    const b = { messages: [{ role: 'user' as const, content: 'tell me a story' }], maxNewTokens: 12 };
+    const [aloneA, aloneB] = [await collect(a), await collect(b)];
+    const [both1, both2] = await Promise.all([collect(a), collect(b)]);
+    expect(both1.ids).toEqual(aloneA.ids);
+    expect(both2.ids).toEqual(aloneB.ids);
+  });
+
   it('a generator disposed mid-stream fails the stream with session-closed, never a silent end', async () => {
     const other = await engine.loadGenerator(url(fx.packDir), load);
     let n = 0;
