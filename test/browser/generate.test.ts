@@ -69,7 +69,11 @@ describe('generation in Chromium', () => {
       let n = 0;
       const aborted = await llm.generate({ prompt, maxNewTokens: 200 }, { signal: controller.signal, onToken: () => ++n === 2 && controller.abort() }).result;
       expect(aborted.finishReason).toBe('abort');
-      expect(aborted.completionTokens).toBeLessThanOrEqual(3);
+      // The chunks and the cancel each cross the worker boundary while a tiny
+      // model makes a token in a few ms, so a few more than the two seen may be
+      // made (the one-step bound once the cancel is in is checked in Node, in
+      // test/unit/generate.test.ts); far fewer than the 200 asked for.
+      expect(aborted.completionTokens).toBeLessThan(30);
     } finally {
       await engine.dispose();
     }
