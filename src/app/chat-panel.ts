@@ -1,0 +1,26 @@
+/**
+ * The chat panel, shown when a text-generation model is picked: the shared
+ * chat view (src/embed/chat-view.ts, the same one `<tessera-chat>` uses) over
+ * the loaded generator. The first message loads the model if "Load model"
+ * was not pressed yet.
+ */
+import type { PageGenerator } from '../embed/load-generator.ts';
+import { CHAT_CSS, chatView, type ChatView } from '../embed/chat-view.ts';
+import { deferredStream } from '../embed/deferred-stream.ts';
+import { byId } from './dom.ts';
+
+/**
+ * @example
+ * const chat = chatPanel(() => loadChatModel());
+ */
+export function chatPanel(generator: () => Promise<PageGenerator>): ChatView {
+  const style = document.createElement('style');
+  style.textContent = CHAT_CSS;
+  document.head.append(style);
+  const view = chatView({
+    label: 'Message to the model',
+    chat: (messages, { signal }) => deferredStream(async () => (await generator()).generate({ messages }, { signal })),
+  });
+  byId('chat-root').replaceChildren(view.element);
+  return view;
+}
