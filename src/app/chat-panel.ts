@@ -6,7 +6,7 @@
  */
 import type { PageGenerator } from '../embed/load-generator.ts';
 import { CHAT_CSS, chatView, type ChatView } from '../embed/chat-view.ts';
-import { deferredStream } from '../embed/deferred-stream.ts';
+import { chatTurn } from '../embed/chat-turn.ts';
 import { byId } from './dom.ts';
 
 /**
@@ -19,7 +19,7 @@ export function chatPanel(generator: () => Promise<PageGenerator>): ChatView {
   document.head.append(style);
   const view = chatView({
     label: 'Message to the model',
-    chat: (messages, { signal }) => deferredStream(async () => (await generator()).generate({ messages }, { signal })),
+    chat: (messages, { signal }) => chatTurn(generator, messages, { signal }),
   });
   byId('chat-root').replaceChildren(view.element);
   return view;

@@ -14,7 +14,7 @@ import { TesseraError, toErrorData } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import { CHAT_CSS, chatView, type ChatView } from './chat-view.ts';
-import { deferredStream } from './deferred-stream.ts';
+import { chatTurn } from './chat-turn.ts';
 import type { TextGenerator } from './text-generator.ts';
 
 /** What the element needs from the embed script (injected so it holds no globals). */
@@ -42,12 +42,10 @@ export function createChatElement(context: ChatElementContext): CustomElementCon
       const view = chatView({
         label: this.getAttribute('label') ?? 'Message',
         ...(this.getAttribute('system') ? { system: this.getAttribute('system')! } : {}),
-        chat: (messages, { signal }) =>
-          deferredStream(async () => {
-            const generator = await this.#generator();
-            const maxTokens = Number(this.getAttribute('max-tokens'));
-            return generator.generate({ messages, ...(Number.isInteger(maxTokens) && maxTokens > 0 ? { maxNewTokens: maxTokens } : {}) }, { signal });
-          }),
+        chat: (messages, { signal }) => {
+          const maxTokens = Number(this.getAttribute('max-tokens'));
+          return chatTurn(() => this.#generator(), messages, { signal, ...(Number.isInteger(maxTokens) && maxTokens > 0 ? { maxNewTokens: maxTokens } : {}) });
+        },
         onAnswer: (answer) => this.dispatchEvent(new CustomEvent('tessera-answer', { detail: answer, bubbles: true, composed: true })),
         onError: (error) => this.dispatchEvent(new CustomEvent('tessera-error', { detail: toErrorData(error), bubbles: true, composed: true })),
       });

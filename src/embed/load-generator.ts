@@ -73,6 +73,7 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
         return generator.contextLength;
       },
       generate: (request, o) => generator.generate(request, o),
+      countTokens: (input) => generator.countTokens(input),
       dispose: async () => {
         await generator.dispose();
         if (ownEngine) await engine.dispose();

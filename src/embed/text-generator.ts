@@ -27,5 +27,7 @@ export interface TextGenerator {
   /** Prompt plus generated tokens the model can attend to. */
   readonly contextLength: number;
   generate(request: GenerateRequest, options?: GenerateOptions): GenerationStream;
+  /** Prompt tokens of a prompt or a conversation, as generate() counts them. */
+  countTokens(input: string | readonly ChatMessage[]): Promise<number>;
   dispose(): Promise<void>;
 }
