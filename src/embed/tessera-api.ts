@@ -179,9 +179,13 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       // transformers.js and its wasm load only when a page asks for a pipeline.
       const { pipeline } = await import('../engine/hf/pipeline.ts');
       const url = manifestUrl(model);
+      // The revision's own manifest URL: the pipeline resolves files beside
+      // the manifest, and the host serves them under the revision.
+      const { manifest } = await resolveManifest(url, await getCache(), fetchFn);
+      const source = `${revisionBaseUrl(url, manifest)}manifest.json`;
       // A page of another origin cannot start a Worker from our script: run in-process there.
       const worker = sameOriginAsPage(url) && options.fetch === undefined;
-      return pipeline(task, model, { ...o, source: url, ...(worker ? {} : { worker: false, cache: await getCache(), fetch: fetchFn }) });
+      return pipeline(task, model, { ...o, source, ...(worker ? {} : { worker: false, cache: await getCache(), fetch: fetchFn }) });
     },
     async run(image, o = {}) {
       const bytes = image instanceof Uint8Array ? image : new Uint8Array(await image.arrayBuffer());

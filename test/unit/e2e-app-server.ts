@@ -68,6 +68,11 @@ export async function startAppServer(options: {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
           return void res.end(JSON.stringify(manifest));
         }
+        if (parts.length === 5 && parts[3] === manifest.revision && parts[4] === 'manifest.json') {
+          // The revision's own manifest, as the Worker serves it (immutable).
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=31536000, immutable' });
+          return void res.end(JSON.stringify(manifest));
+        }
         const file = manifest.files.find((f) => f.path === parts.slice(4).join('/'));
         if (parts[3] === manifest.revision && file) return void (await sendFile(join(options.packs![parts[2]!]!, file.path), req.headers.range, `"${file.sha256}"`, res, state));
         res.writeHead(404);
