@@ -15,7 +15,7 @@ import type { LoadProgress } from '../fetch/progress.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import { CHAT_CSS, chatView, type ChatView } from './chat-view.ts';
 import { chatTurn } from './chat-turn.ts';
-import type { TextGenerator } from './text-generator.ts';
+import type { TextGenerator } from '../engine/generate/text-generator.ts';
 
 /** What the element needs from the embed script (injected so it holds no globals). */
 export interface ChatElementContext {

@@ -6,7 +6,7 @@
 import type { ChatMessage } from '../protocol/generation.ts';
 import { deferredStream } from './deferred-stream.ts';
 import { answerReserve, fitConversation } from './fit-conversation.ts';
-import type { GenerationStream, TextGenerator } from './text-generator.ts';
+import type { GenerationStream, TextGenerator } from '../engine/generate/text-generator.ts';
 
 /**
  * @example

@@ -12,7 +12,7 @@
  */
 import { toErrorData } from '../errors.ts';
 import type { ChatMessage, GenerateResult } from '../protocol/generation.ts';
-import type { GenerationStream } from './text-generator.ts';
+import type { GenerationStream } from '../engine/generate/text-generator.ts';
 import { formatTokenStats, tokenMeter, type TokenStats } from './token-meter.ts';
 
 export interface ChatViewOptions {
@@ -43,8 +43,9 @@ export interface ChatView {
 /** Styles for the view; the element adds them to its shadow root, the app to its document. */
 export const CHAT_CSS = `
 .tc { display: grid; gap: .6rem; font: inherit; color: inherit; }
-.tc-log { list-style: none; margin: 0; padding: .25rem; display: grid; gap: .5rem; max-height: 28rem; overflow-y: auto; }
-.tc-log:empty { display: none; }
+.tc-log { max-height: 28rem; overflow-y: auto; }
+.tc-turns { list-style: none; margin: 0; padding: .25rem; display: grid; gap: .5rem; }
+.tc-turns:empty { display: none; }
 .tc-turn { padding: .55rem .8rem; border-radius: 12px; white-space: pre-wrap; overflow-wrap: anywhere; max-width: 85%; }
 .tc-user { justify-self: end; background: #2457d6; color: #fff; border-bottom-right-radius: 4px; }
 .tc-assistant { justify-self: start; background: #eef1f6; color: #1b1f24; border-bottom-left-radius: 4px; }
@@ -74,9 +75,12 @@ export function chatView(options: ChatViewOptions, doc: Document = document): Ch
     return e;
   };
   const root = make('div', 'tc');
-  const log = make('ol', 'tc-log');
+  // The log role wraps the list (a list given another role would orphan its items).
+  const log = make('div', 'tc-log');
   log.setAttribute('role', 'log');
   log.setAttribute('aria-label', 'Conversation');
+  const turns = make('ol', 'tc-turns');
+  log.append(turns);
   const form = make('form', 'tc-form');
   const id = `tc-${Math.random().toString(36).slice(2, 10)}`;
   const label = make('label', 'tc-label', options.label ?? 'Message');
@@ -106,7 +110,7 @@ export function chatView(options: ChatViewOptions, doc: Document = document): Ch
   const turn = (role: ChatMessage['role'], text: string) => {
     const li = make('li', `tc-turn tc-${role}`, text);
     li.dataset.role = role;
-    log.append(li);
+    turns.append(li);
     log.scrollTop = log.scrollHeight;
     return li;
   };
@@ -131,13 +135,14 @@ export function chatView(options: ChatViewOptions, doc: Document = document): Ch
       const stream = options.chat(conversation, { signal: controller.signal });
       for await (const chunk of stream) {
         written += chunk.text;
-        answer.textContent = written;
+        // Models often open with a newline or a space: not worth an empty line on screen.
+        answer.textContent = written.trimStart();
         stats.textContent = formatTokenStats(meter.add(chunk));
         log.scrollTop = log.scrollHeight;
       }
       const result = await stream.result;
       // The result's text is authoritative (a held-back stop string is cut).
-      answer.textContent = result.text;
+      answer.textContent = result.text.trimStart();
       messages.push({ role: 'assistant', content: result.text });
       const final = meter.stats();
       stats.textContent = `${formatTokenStats(final)}${result.finishReason === 'abort' ? ' · stopped' : result.finishReason === 'length' ? ' · length limit' : ''}`;

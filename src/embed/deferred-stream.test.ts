@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { deferredStream } from './deferred-stream.ts';
 import type { GenerateChunk, GenerateResult } from '../protocol/generation.ts';
-import type { GenerationStream } from './text-generator.ts';
+import type { GenerationStream } from '../engine/generate/text-generator.ts';
 
 /** An in-test stream over fixed chunks; records whether the consumer left early. */
 function fixedStream(chunks: GenerateChunk[], result: GenerateResult): GenerationStream & { returned: boolean } {

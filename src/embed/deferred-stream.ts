@@ -5,7 +5,7 @@
  * as web-llm's API does, although the first call also fetches the model.
  */
 import type { GenerateChunk, GenerateResult } from '../protocol/generation.ts';
-import type { GenerationStream } from './text-generator.ts';
+import type { GenerationStream } from '../engine/generate/text-generator.ts';
 
 /**
  * @example

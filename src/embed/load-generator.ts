@@ -6,17 +6,16 @@
  */
 import type { ModelCache } from '../cache/model-cache.ts';
 import type { Engine } from '../engine/engine.ts';
-import { TesseraError } from '../errors.ts';
+import { TesseraError, isTesseraError } from '../errors.ts';
+import { createInProcessEngine } from '../engine/in-process-engine.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
-import type { PackManifest } from '../pack/manifest.ts';
 import { modelKind } from '../pack/model-kind.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import { pageEngine } from './page-engine.ts';
 import { resolveManifest, revisionBaseUrl } from './resolve-manifest.ts';
-import type { TextGenerator } from './text-generator.ts';
+import type { TextGenerator } from '../engine/generate/text-generator.ts';
 
 export interface PageGenerator extends TextGenerator {
-  manifest: PackManifest;
   /** Where the manifest came from: the network, or the cache when offline. */
   manifestFrom: 'network' | 'cache';
 }
@@ -48,10 +47,8 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
       details: { model: manifest.name, kind },
     });
   }
-  const ownEngine = options.engine === undefined;
-  const engine = options.engine ?? (await pageEngine(options.manifestUrl, options.fetch));
-  try {
-    const generator = await engine.loadGenerator(manifest, {
+  const load = (engine: Engine) =>
+    engine.loadGenerator(manifest, {
       // A cache object cannot cross into the worker; the worker opens the same IndexedDB store.
       cache: engine.transport === 'worker' ? { type: 'default' } : cache,
       baseUrl: revisionBaseUrl(options.manifestUrl, manifest),
@@ -60,27 +57,45 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(signal ? { signal } : {}),
     });
-    return {
-      manifest,
-      manifestFrom: from,
-      get device() {
-        return generator.device;
-      },
-      get deviceReason() {
-        return generator.deviceReason;
-      },
-      get contextLength() {
-        return generator.contextLength;
-      },
-      generate: (request, o) => generator.generate(request, o),
-      countTokens: (input) => generator.countTokens(input),
-      dispose: async () => {
-        await generator.dispose();
-        if (ownEngine) await engine.dispose();
-      },
-    };
+  if (options.engine) return withSource(await load(options.engine), from, async () => {});
+  let engine = await pageEngine(options.manifestUrl, options.fetch);
+  try {
+    let generator: TextGenerator;
+    try {
+      generator = await load(engine);
+    } catch (error) {
+      // An engine worker that cannot generate (yet) says `unavailable` before it
+      // loads a byte: generate in this page instead, as other origins' pages do.
+      if (engine.transport !== 'worker' || !isTesseraError(error, 'unavailable')) throw error;
+      await engine.dispose();
+      engine = createInProcessEngine();
+      generator = await load(engine);
+    }
+    const owned = engine;
+    return withSource(generator, from, () => owned.dispose());
   } catch (error) {
-    if (ownEngine) await engine.dispose();
+    await engine.dispose();
     throw error;
   }
+}
+
+/** The generator with where its manifest came from; disposing it also ends the engine it owns. */
+function withSource(generator: TextGenerator, from: 'network' | 'cache', disposeEngine: () => Promise<void>): PageGenerator {
+  return {
+    id: generator.id,
+    manifest: generator.manifest,
+    device: generator.device,
+    deviceReason: generator.deviceReason,
+    modelType: generator.modelType,
+    contextLength: generator.contextLength,
+    dtype: generator.dtype,
+    graph: generator.graph,
+    manifestFrom: from,
+    generate: (request, o) => generator.generate(request, o),
+    countTokens: (input) => generator.countTokens(input),
+    dispose: async () => {
+      await generator.dispose();
+      await disposeEngine();
+    },
+  };
 }

@@ -20,7 +20,7 @@ import { pageEngine, sameOriginAsPage } from './page-engine.ts';
 import { modelManifestUrl, resolveManifest, revisionBaseUrl } from './resolve-manifest.ts';
 import { createSharedOcr, type SharedOcr, type SharedOcrResult } from './shared-ocr.ts';
 import { serveOcr } from './serve-ocr.ts';
-import type { GenerateOptions, GenerationStream } from './text-generator.ts';
+import type { GenerateCallOptions, GenerationStream } from '../engine/generate/text-generator.ts';
 
 export interface ModelLoadOptions {
   device?: DeviceRequest;
@@ -36,7 +36,7 @@ export interface CatalogueEntry {
 }
 
 /** Options of one generation: sampling, streaming callback, cancellation, and how to load the model the first time. */
-export type StreamOptions = SamplingOptions & GenerateOptions & { device?: DeviceRequest; onProgress?: (p: LoadProgress) => void };
+export type StreamOptions = SamplingOptions & GenerateCallOptions & { device?: DeviceRequest; onProgress?: (p: LoadProgress) => void };
 
 export interface TesseraApi {
   /** The Worker the script came from, e.g. `https://tessera.example/`. */

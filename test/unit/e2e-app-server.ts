@@ -59,7 +59,7 @@ export async function startAppServer(options: {
       }
       if (path === '/models') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        return void res.end(JSON.stringify({ models: [...manifests.values()].map((m) => ({ name: m.name, revision: m.revision, kind: modelKind(m) })) }));
+        return void res.end(JSON.stringify({ models: [...manifests.values()].sort((a, b) => a.name.localeCompare(b.name)).map((m) => ({ name: m.name, revision: m.revision, kind: modelKind(m) })) }));
       }
       const parts = path.split('/');
       if (parts[1] === 'models' && manifests.has(parts[2] ?? '')) {
