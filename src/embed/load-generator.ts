@@ -6,8 +6,7 @@
  */
 import type { ModelCache } from '../cache/model-cache.ts';
 import type { Engine } from '../engine/engine.ts';
-import { TesseraError, isTesseraError } from '../errors.ts';
-import { createInProcessEngine } from '../engine/in-process-engine.ts';
+import { TesseraError } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import { modelKind } from '../pack/model-kind.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
@@ -58,21 +57,9 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
       ...(signal ? { signal } : {}),
     });
   if (options.engine) return withSource(await load(options.engine), from, async () => {});
-  let engine = await pageEngine(options.manifestUrl, options.fetch);
+  const engine = await pageEngine(options.manifestUrl, options.fetch);
   try {
-    let generator: TextGenerator;
-    try {
-      generator = await load(engine);
-    } catch (error) {
-      // An engine worker that cannot generate (yet) says `unavailable` before it
-      // loads a byte: generate in this page instead, as other origins' pages do.
-      if (engine.transport !== 'worker' || !isTesseraError(error, 'unavailable')) throw error;
-      await engine.dispose();
-      engine = createInProcessEngine();
-      generator = await load(engine);
-    }
-    const owned = engine;
-    return withSource(generator, from, () => owned.dispose());
+    return withSource(await load(engine), from, () => engine.dispose());
   } catch (error) {
     await engine.dispose();
     throw error;

@@ -177,7 +177,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
     },
     async pipeline(task, model, o = {}) {
       // transformers.js and its wasm load only when a page asks for a pipeline.
-      const { pipeline } = await import('../engine/hf/pipeline.ts');
+      const { pipeline } = await import('../transport/hf-pipeline.ts');
       const url = manifestUrl(model);
       // The revision's own manifest URL: the pipeline resolves files beside
       // the manifest, and the host serves them under the revision.
