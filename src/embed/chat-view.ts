@@ -144,7 +144,8 @@ export function chatView(options: ChatViewOptions, doc: Document = document): Ch
       // The result's text is authoritative (a held-back stop string is cut).
       answer.textContent = result.text.trimStart();
       messages.push({ role: 'assistant', content: result.text });
-      const final = meter.stats();
+      // The engine's own time to first token leaves out the first message's model download.
+      const final = { ...meter.stats(), ...(result.timeToFirstTokenMs !== undefined ? { timeToFirstTokenMs: result.timeToFirstTokenMs } : {}) };
       stats.textContent = `${formatTokenStats(final)}${result.finishReason === 'abort' ? ' · stopped' : result.finishReason === 'length' ? ' · length limit' : ''}`;
       answer.dataset.finish = result.finishReason;
       options.onAnswer?.({ result, stats: final });

@@ -89,6 +89,9 @@ beforeAll(async () => {
         <script type="module" src="${host.url}/embed.js"></script></head>
         <body style="font-family: system-ui; margin: 2rem"><main><h1>Ask the model</h1>
         <tessera-chat model="tiny-llama" device="wasm" max-tokens="${MAX_TOKENS}" label="Your question"></tessera-chat></main></body></html>`,
+      '/missing': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A model that is not there</title>
+        <script type="module" src="${host.url}/embed.js"></script></head>
+        <body><main><tessera-chat model="no-such-model"></tessera-chat></main></body></html>`,
     },
   });
   // The reference: the same pack, through the same engine code, in Node.
@@ -256,6 +259,19 @@ describe('embed script on a second origin', () => {
     expect(stats).toMatch(/ · stopped$/);
     expect(Number(stats.split(' ')[0])).toBeLessThan(200);
     expect(await page.getByRole('button', { name: 'Stop the answer' }).isDisabled()).toBe(true);
+
+    // A model the host does not have: the answer says why, the question leaves the history, the error event fires.
+    await page.goto(`${other.url}/missing`);
+    await page.evaluate(() => document.addEventListener('tessera-error', (e) => ((window as unknown as { lastError: unknown }).lastError = (e as CustomEvent).detail)));
+    await page.getByRole('textbox', { name: 'Message' }).fill('Anyone there?');
+    await page.keyboard.press('Enter');
+    const failed = page.locator('tessera-chat li[data-role="assistant"]');
+    await expect.poll(() => failed.getAttribute('class'), { timeout: 30_000 }).toMatch(/tc-error/);
+    expect(await failed.textContent()).toMatch(/^Could not answer: .*no-such-model/);
+    expect(await page.locator('tessera-chat .tc-status').textContent()).toMatch(/^Could not load no-such-model: /);
+    expect(await page.evaluate(() => (window as unknown as { lastError: { code: string } }).lastError.code)).toBe('not-found');
+    expect(await page.evaluate(() => (document.querySelector('tessera-chat') as unknown as { messages: unknown[] }).messages.length)).toBe(0);
+    expect(await page.getByRole('button', { name: 'Send' }).isDisabled()).toBe(false);
     await context.close();
   }, 180_000);
 });
