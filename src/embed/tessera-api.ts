@@ -84,6 +84,8 @@ export interface TesseraApi {
 export function createTesseraApi(options: { host: string; cache: () => Promise<ModelCache>; fetch?: typeof globalThis.fetch }): TesseraApi {
   const host = options.host;
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  // Only a caller's own fetch is handed to the loaders: with one they must stay in this page (a function cannot cross into the engine's worker).
+  const customFetch = options.fetch ? { fetch: options.fetch } : {};
   const manifestUrl = (model: string) => modelManifestUrl(host, model);
   const shared = new Map<string, Promise<SharedOcr>>();
   const generators = new Map<string, Promise<PageGenerator>>();
@@ -98,7 +100,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
     // callers get a SharedOcr synchronously (the element creates it lazily).
     let entry = shared.get(model);
     if (!entry) {
-      entry = getCache().then((c) => createSharedOcr({ manifestUrl: manifestUrl(model), cache: c, fetch: fetchFn, ...ocrOptions }));
+      entry = getCache().then((c) => createSharedOcr({ manifestUrl: manifestUrl(model), cache: c, ...customFetch, ...ocrOptions }));
       shared.set(model, entry);
     }
     const ready = entry;
@@ -118,7 +120,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
   const generator = (model: string, o: ModelLoadOptions = {}): Promise<PageGenerator> => {
     let entry = generators.get(model);
     if (!entry) {
-      entry = getCache().then((c) => loadPageGenerator({ manifestUrl: manifestUrl(model), cache: c, fetch: fetchFn, ...o }));
+      entry = getCache().then((c) => loadPageGenerator({ manifestUrl: manifestUrl(model), cache: c, ...customFetch, ...o }));
       generators.set(model, entry);
       // A failed load is not kept: the next call tries again (the network may be back).
       entry.catch(() => generators.delete(model));
