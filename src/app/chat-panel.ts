@@ -1,19 +1,18 @@
 /**
  * The chat panel, shown when a text-generation model is picked: the shared
  * chat view (src/embed/chat-view.ts, the same one `<tessera-chat>` uses) over
- * the loaded generator. The first message loads the model if "Load model"
- * was not pressed yet.
+ * the generator this origin's tabs share (the leading tab runs it). The
+ * first message loads the model if "Load model" was not pressed yet.
  */
-import type { PageGenerator } from '../embed/load-generator.ts';
 import { CHAT_CSS, chatView, type ChatView } from '../embed/chat-view.ts';
-import { chatTurn } from '../embed/chat-turn.ts';
+import { chatTurn, type ChatGenerator } from '../embed/chat-turn.ts';
 import { byId } from './dom.ts';
 
 /**
  * @example
  * const chat = chatPanel(() => loadChatModel());
  */
-export function chatPanel(generator: () => Promise<PageGenerator>): ChatView {
+export function chatPanel(generator: () => Promise<ChatGenerator>): ChatView {
   const style = document.createElement('style');
   style.textContent = CHAT_CSS;
   document.head.append(style);

@@ -11,7 +11,9 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { detectCapabilities } from '../env.ts';
 import { toErrorData } from '../errors.ts';
 import { createSharedOcr, type SharedOcr } from '../embed/shared-ocr.ts';
-import { loadPageGenerator, type PageGenerator } from '../embed/load-generator.ts';
+import { loadPageGenerator } from '../embed/load-generator.ts';
+import type { ChatGenerator } from '../embed/chat-turn.ts';
+import { shareGeneratorAcrossTabs, type SharedGenerator } from '../transport/tab-generator.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { ModelKind } from '../pack/model-kind.ts';
 import { serveOcr } from '../embed/serve-ocr.ts';
@@ -43,7 +45,7 @@ export async function main(): Promise<void> {
   if (presetModel !== null && kinds.has(presetModel)) modelSelect.value = presetModel;
 
   let shared: SharedOcr | undefined;
-  let chat: { model: string; generator: Promise<PageGenerator> } | undefined;
+  let chat: { model: string; share: SharedGenerator; contextLength: number | undefined } | undefined;
   let servedByTab = 0;
   const status = byId('model-status');
   const button = byId<HTMLButtonElement>('load-button');
@@ -75,21 +77,47 @@ export async function main(): Promise<void> {
     button.disabled = false;
   };
 
-  /** The picked text-generation model, loaded once (in the engine's worker). */
-  const loadChat = (): Promise<PageGenerator> => {
+  /**
+   * The picked text-generation model, shared by this origin's tabs like the
+   * OCR model: the leading tab loads it (in the engine's worker) and the
+   * others stream their answers from it.
+   */
+  const chatFor = (): NonNullable<typeof chat> => {
     const model = modelSelect.value;
-    if (chat?.model === model) return chat.generator;
+    if (chat?.model === model) return chat;
+    chat?.share.close();
     starting(model);
-    const generator = loadPageGenerator({ manifestUrl: manifestUrlOf(model), cache, device: deviceSelect.value as DeviceRequest, onProgress });
-    chat = { model, generator };
-    generator.then(
-      (g) => ready(g.manifest.name, g.manifest.revision, g.device, g.deviceReason, g.manifestFrom),
-      (error) => {
-        failed(model, error);
-        chat = undefined;
-      },
-    );
-    return generator;
+    const entry: NonNullable<typeof chat> = {
+      model,
+      contextLength: undefined,
+      share: shareGeneratorAcrossTabs({
+        name: `tessera:gen:${new URL(manifestUrlOf(model)).pathname}`,
+        load: async () => {
+          try {
+            const g = await loadPageGenerator({ manifestUrl: manifestUrlOf(model), cache, device: deviceSelect.value as DeviceRequest, onProgress });
+            entry.contextLength = g.contextLength;
+            ready(g.manifest.name, g.manifest.revision, g.device, g.deviceReason, g.manifestFrom);
+            return g;
+          } catch (error) {
+            failed(model, error);
+            if (chat === entry) chat = undefined;
+            // After the waiting requests got this error (closing now would answer them "session closed"); the next message starts afresh.
+            setTimeout(() => entry.share.close(), 0);
+            throw error;
+          }
+        },
+        onRoleChange: (role, leader) => {
+          byId('tab-role').textContent = role === 'leader' ? 'This tab runs the model for every tab of this site.' : `Another tab runs the model (${leader?.slice(0, 8)}); this one sends it messages.`;
+          if (role === 'follower') status.textContent = `${model} is loaded in another tab; answers here come from it.`;
+        },
+      }),
+    };
+    chat = entry;
+    return entry;
+  };
+  const chatGenerator = async (): Promise<ChatGenerator> => {
+    const c = chatFor();
+    return { generate: (request, o) => c.share.generate(request, o), countTokens: (input) => c.share.countTokens(input), ...(c.contextLength === undefined ? {} : { contextLength: c.contextLength }) };
   };
 
   const load = async (): Promise<SharedOcr> => {
@@ -135,11 +163,11 @@ export async function main(): Promise<void> {
   };
   modelSelect.addEventListener('change', showPanels);
   showPanels();
-  const chatView = chatPanel(() => loadChat());
+  const chatView = chatPanel(chatGenerator);
 
   byId<HTMLFormElement>('model-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    if (kindOf(modelSelect.value) === 'text-generation') void loadChat().catch(() => {});
+    if (kindOf(modelSelect.value) === 'text-generation') chatFor();
     else void load();
   });
   button.disabled = false;
@@ -149,7 +177,7 @@ export async function main(): Promise<void> {
   });
   servePanel(() => load(), () => kindOf(modelSelect.value) !== 'text-generation');
   if (params.has('autoload')) {
-    if (kindOf(modelSelect.value) === 'text-generation') void loadChat().catch(() => {});
+    if (kindOf(modelSelect.value) === 'text-generation') chatFor();
     else void load();
   }
   document.body.dataset.ready = 'true';
@@ -164,6 +192,9 @@ export async function main(): Promise<void> {
       },
       get chat() {
         return chatView;
+      },
+      get chatShare() {
+        return chat?.share;
       },
     },
   });

@@ -8,19 +8,23 @@ import { deferredStream } from './deferred-stream.ts';
 import { answerReserve, fitConversation } from './fit-conversation.ts';
 import type { GenerationStream, TextGenerator } from '../engine/generate/text-generator.ts';
 
+/** What a chat needs from a generator: a loaded one, or one shared from another tab (whose context length may be unknown here). */
+export type ChatGenerator = Pick<TextGenerator, 'generate' | 'countTokens'> & { contextLength?: number };
+
 /**
  * @example
  * const stream = chatTurn(() => api.generator('tiny-llama'), messages, { signal });
  */
 export function chatTurn(
-  generator: () => Promise<TextGenerator>,
+  generator: () => Promise<ChatGenerator>,
   messages: ChatMessage[],
   options: { signal?: AbortSignal; maxNewTokens?: number },
 ): GenerationStream {
   return deferredStream(async () => {
     const g = await generator();
-    const reserve = Math.min(answerReserve(g.contextLength), options.maxNewTokens ?? Infinity);
-    const fitted = await fitConversation(messages, (m) => g.countTokens(m), g.contextLength - reserve);
+    const context = g.contextLength;
+    // Unknown context (a follower tab): send it whole; the leader's engine says if it is too long.
+    const fitted = context === undefined ? messages : await fitConversation(messages, (m) => g.countTokens(m), context - Math.min(answerReserve(context), options.maxNewTokens ?? Infinity));
     return g.generate({ messages: fitted, ...(options.maxNewTokens ? { maxNewTokens: options.maxNewTokens } : {}) }, options.signal ? { signal: options.signal } : {});
   });
 }

@@ -150,9 +150,11 @@ export function chatView(options: ChatViewOptions, doc: Document = document): Ch
       answer.dataset.finish = result.finishReason;
       options.onAnswer?.({ result, stats: final });
     } catch (error) {
-      if (controller.signal.aborted && written !== '') {
-        // Stopped by the user, and the source said so by throwing: keep what was written.
-        messages.push({ role: 'assistant', content: written });
+      if (controller.signal.aborted) {
+        // Stopped by the user, and the source said so by throwing (e.g. before it began): keep what was written.
+        if (written !== '') messages.push({ role: 'assistant', content: written });
+        else messages.pop();
+        answer.textContent = written.trimStart() || '(stopped)';
         answer.dataset.finish = 'abort';
         stats.textContent = `${formatTokenStats(meter.stats())} · stopped`;
         return;
