@@ -11,7 +11,7 @@ import type { LoadProgress } from '../fetch/progress.ts';
 import { modelKind } from '../pack/model-kind.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import { pageEngine } from './page-engine.ts';
-import { resolveManifest, revisionBaseUrl } from './resolve-manifest.ts';
+import { resolveManifest } from './resolve-manifest.ts';
 import type { TextGenerator } from '../engine/generate/text-generator.ts';
 
 export interface PageGenerator extends TextGenerator {
@@ -38,7 +38,7 @@ export interface LoadGeneratorOptions {
  */
 export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<PageGenerator> {
   const { cache, signal } = options;
-  const { manifest, from } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
+  const { manifest, from, baseUrl } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
   const kind = modelKind(manifest);
   if (kind !== 'text-generation') {
     const what = { ocr: 'the OCR pipeline (use tessera.ocr)', hf: 'a transformers.js model (use tessera.pipeline)', onnx: 'a raw ONNX model (use tessera.load)' }[kind];
@@ -50,7 +50,7 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
     engine.loadGenerator(manifest, {
       // A cache object cannot cross into the worker; the worker opens the same IndexedDB store.
       cache: engine.transport === 'worker' ? { type: 'default' } : cache,
-      baseUrl: revisionBaseUrl(options.manifestUrl, manifest),
+      baseUrl,
       device: options.device ?? 'auto',
       ...(options.fetch && engine.transport === 'in-process' ? { fetch: options.fetch } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),

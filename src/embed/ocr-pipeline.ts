@@ -5,7 +5,7 @@
  * newest cached revision of the model is used instead.
  */
 import type { ModelCache } from '../cache/model-cache.ts';
-import { resolveManifest, revisionBaseUrl } from './resolve-manifest.ts';
+import { resolveManifest } from './resolve-manifest.ts';
 import { pageEngine } from './page-engine.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { Engine } from '../engine/engine.ts';
@@ -48,9 +48,7 @@ export interface LoadOcrOptions {
  */
 export async function loadOcrPipeline(options: LoadOcrOptions): Promise<OcrPipeline> {
   const { cache, signal } = options;
-  const { manifest, from } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
-  // Files live under the revision (`/models/<name>/<revision>/<path>`), immutable.
-  const baseUrl = revisionBaseUrl(options.manifestUrl, manifest);
+  const { manifest, from, baseUrl } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
   const ownEngine = options.engine === undefined;
   const engine = options.engine ?? (await pageEngine(options.manifestUrl, options.fetch));
   const pipeline = await engine.loadPipeline('ocr', manifest, {

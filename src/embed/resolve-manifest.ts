@@ -6,7 +6,7 @@
  */
 import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, isTesseraError } from '../errors.ts';
-import { fetchManifest } from '../fetch/fetch-manifest.ts';
+import { fetchManifestSource } from '../fetch/fetch-manifest.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 
 /**
@@ -37,19 +37,22 @@ export function revisionBaseUrl(manifestUrl: string, manifest: PackManifest): st
 
 /**
  * The current manifest from the network; when the network is unreachable,
- * the most recently used cached revision of the same model name.
+ * the most recently used cached revision of the same model name. With it,
+ * the URL its files resolve against: the revision the Worker names
+ * (`Content-Location`), else the revision's folder beside the manifest URL.
  *
  * @example
- * const { manifest, from } = await resolveManifest(url, cache); // from: 'network' | 'cache'
+ * const { manifest, from, baseUrl } = await resolveManifest(url, cache); // from: 'network' | 'cache'
  */
 export async function resolveManifest(
   url: string,
   cache: ModelCache,
   fetchFn?: typeof globalThis.fetch,
   signal?: AbortSignal,
-): Promise<{ manifest: PackManifest; from: 'network' | 'cache' }> {
+): Promise<{ manifest: PackManifest; from: 'network' | 'cache'; baseUrl: string }> {
   try {
-    return { manifest: await fetchManifest(url, { ...(fetchFn ? { fetch: fetchFn } : {}), signal }), from: 'network' };
+    const { manifest, manifestUrl } = await fetchManifestSource(url, { ...(fetchFn ? { fetch: fetchFn } : {}), signal });
+    return { manifest, from: 'network', baseUrl: manifestUrl !== url ? manifestUrl : revisionBaseUrl(url, manifest) };
   } catch (error) {
     if (!isTesseraError(error, 'network-error') && !(error instanceof TypeError)) throw error;
     const name = decodeURIComponent(new URL(url).pathname.split('/').slice(-2, -1)[0] ?? '');
@@ -58,6 +61,7 @@ export async function resolveManifest(
     if (!manifest) {
       throw new TesseraError('network-error', `cannot reach ${url} and model "${name}" is not in the cache; connect once to download it`, { cause: error });
     }
-    return { manifest, from: 'cache' };
+    // Offline every chunk comes from the cache, so this URL is never fetched.
+    return { manifest, from: 'cache', baseUrl: revisionBaseUrl(url, manifest) };
   }
 }

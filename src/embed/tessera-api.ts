@@ -17,7 +17,7 @@ import type { ChatMessage, GenerateRequest, SamplingOptions } from '../protocol/
 import { deferredStream } from './deferred-stream.ts';
 import { loadPageGenerator, type PageGenerator } from './load-generator.ts';
 import { pageEngine, sameOriginAsPage } from './page-engine.ts';
-import { modelManifestUrl, resolveManifest, revisionBaseUrl } from './resolve-manifest.ts';
+import { modelManifestUrl, resolveManifest } from './resolve-manifest.ts';
 import { createSharedOcr, type SharedOcr, type SharedOcrResult } from './shared-ocr.ts';
 import { serveOcr } from './serve-ocr.ts';
 import type { GenerateCallOptions, GenerationStream } from '../engine/generate/text-generator.ts';
@@ -161,7 +161,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
     async load(model, o = {}) {
       const url = manifestUrl(model);
       const c = await getCache();
-      const { manifest } = await resolveManifest(url, c, fetchFn, o.signal);
+      const { manifest, baseUrl } = await resolveManifest(url, c, fetchFn, o.signal);
       const k = modelKind(manifest);
       if (k !== 'onnx') {
         const use = { 'text-generation': 'tessera.generate / tessera.chat', ocr: 'tessera.ocr', hf: 'tessera.pipeline(task, name)' }[k];
@@ -170,7 +170,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       const e = await getEngine();
       return e.load(manifest, {
         cache: e.transport === 'worker' ? { type: 'default' } : c,
-        baseUrl: revisionBaseUrl(url, manifest),
+        baseUrl,
         device: o.device ?? 'auto',
         ...(e.transport === 'in-process' && options.fetch ? { fetch: options.fetch } : {}),
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -183,8 +183,8 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       const url = manifestUrl(model);
       // The revision's own manifest URL: the pipeline resolves files beside
       // the manifest, and the host serves them under the revision.
-      const { manifest } = await resolveManifest(url, await getCache(), fetchFn);
-      const source = `${revisionBaseUrl(url, manifest)}manifest.json`;
+      const { baseUrl } = await resolveManifest(url, await getCache(), fetchFn);
+      const source = new URL('manifest.json', baseUrl).href;
       // A page of another origin cannot start a Worker from our script: run in-process there.
       const worker = sameOriginAsPage(url) && options.fetch === undefined;
       return pipeline(task, model, { ...o, source, ...(worker ? {} : { worker: false, cache: await getCache(), fetch: fetchFn }) });
