@@ -1,7 +1,9 @@
 /**
- * The PWA: pick a model, watch it load, read images, manage the cache, lend
- * the tab to the coordinator. Tabs of this origin share one loaded model
- * (src/transport/tab-share.ts). `?device=wasm|webgpu|auto` presets the device.
+ * The PWA: pick a model, watch it load, read images or chat (the panel
+ * follows the model's kind), manage the cache, lend the tab to the
+ * coordinator. Tabs of this origin share one loaded OCR model
+ * (src/transport/tab-share.ts). `?device=wasm|webgpu|auto` presets the
+ * device, `?model=<name>` the model.
  */
 import { registerSW } from 'virtual:pwa-register';
 import { defaultCache } from '../cache/default-cache.ts';
@@ -9,10 +11,17 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { detectCapabilities } from '../env.ts';
 import { toErrorData } from '../errors.ts';
 import { createSharedOcr, type SharedOcr } from '../embed/shared-ocr.ts';
+import { loadPageGenerator } from '../embed/load-generator.ts';
+import type { ChatGenerator } from '../embed/chat-turn.ts';
+import { shareGeneratorAcrossTabs, type SharedGenerator } from '../transport/tab-generator.ts';
+import type { LoadProgress } from '../fetch/progress.ts';
+import type { ModelKind } from '../pack/model-kind.ts';
 import { serveOcr } from '../embed/serve-ocr.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import type { SessionClient } from '../transport/session-client.ts';
 import { cachePanel } from './cache-panel.ts';
+import { appCatalogue } from './catalogue.ts';
+import { chatPanel } from './chat-panel.ts';
 import { byId, el } from './dom.ts';
 import { ocrPanel } from './ocr-panel.ts';
 import { progressText } from './progress-text.ts';
@@ -26,37 +35,101 @@ export async function main(): Promise<void> {
   void caches.refresh();
   networkBadge();
   void deviceBadge();
-  await fillCatalogue(cache);
+  const kinds = await fillCatalogue(cache);
 
   const deviceSelect = byId<HTMLSelectElement>('device-select');
+  const modelSelect = byId<HTMLSelectElement>('model-select');
   const preset = params.get('device');
   if (preset === 'wasm' || preset === 'webgpu' || preset === 'auto') deviceSelect.value = preset;
+  const presetModel = params.get('model');
+  if (presetModel !== null && kinds.has(presetModel)) modelSelect.value = presetModel;
 
   let shared: SharedOcr | undefined;
+  let chat: { model: string; share: SharedGenerator; contextLength: number | undefined } | undefined;
   let servedByTab = 0;
   const status = byId('model-status');
   const button = byId<HTMLButtonElement>('load-button');
+  const kindOf = (model: string): ModelKind => kinds.get(model) ?? 'ocr';
+  const manifestUrlOf = (model: string) => new URL(`/models/${encodeURIComponent(model)}/manifest.json`, location.href).href;
 
-  const load = async (): Promise<SharedOcr> => {
-    if (shared) return shared;
-    const model = byId<HTMLSelectElement>('model-select').value;
-    const device = deviceSelect.value as DeviceRequest;
-    const progress = byId('progress');
+  const onProgress = (p: LoadProgress) => {
     const bar = byId<HTMLProgressElement>('progress-bar');
-    const text = byId('progress-text');
+    byId('progress').hidden = false;
+    bar.max = Math.max(1, p.bytesTotal);
+    bar.value = p.bytesDone;
+    byId('progress-text').textContent = p.done ? `Starting the model · ${progressText({ ...p, phase: 'session' }).split(' · ')[1]}` : progressText(p);
+  };
+  const starting = (model: string) => {
     button.disabled = true;
     status.classList.remove('error');
     status.textContent = `Loading ${model}…`;
+  };
+  const ready = (name: string, revision: string, device: string, deviceReason: string, from: string) => {
+    status.textContent = `${name} (${revision.slice(0, 8)}) is ready on ${device}. Manifest from ${from}.`;
+    badge(device, deviceReason);
+    byId('progress-text').textContent += ' · ready';
+    void caches.refresh();
+  };
+  const failed = (model: string, error: unknown) => {
+    status.classList.add('error');
+    status.textContent = `Could not load ${model}: ${toErrorData(error).message}`;
+    byId('progress').hidden = true;
+    button.disabled = false;
+  };
+
+  /**
+   * The picked text-generation model, shared by this origin's tabs like the
+   * OCR model: the leading tab loads it (in the engine's worker) and the
+   * others stream their answers from it.
+   */
+  const chatFor = (): NonNullable<typeof chat> => {
+    const model = modelSelect.value;
+    if (chat?.model === model) return chat;
+    chat?.share.close();
+    starting(model);
+    const entry: NonNullable<typeof chat> = {
+      model,
+      contextLength: undefined,
+      share: shareGeneratorAcrossTabs({
+        name: `tessera:gen:${new URL(manifestUrlOf(model)).pathname}`,
+        load: async () => {
+          try {
+            const g = await loadPageGenerator({ manifestUrl: manifestUrlOf(model), cache, device: deviceSelect.value as DeviceRequest, onProgress });
+            entry.contextLength = g.contextLength;
+            ready(g.manifest.name, g.manifest.revision, g.device, g.deviceReason, g.manifestFrom);
+            return g;
+          } catch (error) {
+            failed(model, error);
+            if (chat === entry) chat = undefined;
+            // After the waiting requests got this error (closing now would answer them "session closed"); the next message starts afresh.
+            setTimeout(() => entry.share.close(), 0);
+            throw error;
+          }
+        },
+        onRoleChange: (role, leader) => {
+          byId('tab-role').textContent = role === 'leader' ? 'This tab runs the model for every tab of this site.' : `Another tab runs the model (${leader?.slice(0, 8)}); this one sends it messages.`;
+          if (role === 'follower') status.textContent = `${model} is loaded in another tab; answers here come from it.`;
+        },
+      }),
+    };
+    chat = entry;
+    return entry;
+  };
+  const chatGenerator = async (): Promise<ChatGenerator> => {
+    const c = chatFor();
+    return { generate: (request, o) => c.share.generate(request, o), countTokens: (input) => c.share.countTokens(input), ...(c.contextLength === undefined ? {} : { contextLength: c.contextLength }) };
+  };
+
+  const load = async (): Promise<SharedOcr> => {
+    if (shared) return shared;
+    const model = modelSelect.value;
+    const device = deviceSelect.value as DeviceRequest;
+    starting(model);
     const ocr = createSharedOcr({
-      manifestUrl: new URL(`/models/${encodeURIComponent(model)}/manifest.json`, location.href).href,
+      manifestUrl: manifestUrlOf(model),
       cache,
       device,
-      onProgress: (p) => {
-        progress.hidden = false;
-        bar.max = Math.max(1, p.bytesTotal);
-        bar.value = p.bytesDone;
-        text.textContent = p.done ? `Starting the model · ${progressText({ ...p, phase: 'session' }).split(' · ')[1]}` : progressText(p);
-      },
+      onProgress,
       onRoleChange: (role, leader) => {
         byId('tab-role').textContent = role === 'leader' ? 'This tab runs the model for every tab of this site.' : `Another tab runs the model (${leader?.slice(0, 8)}); this one sends it images.`;
         if (role === 'follower') status.textContent = `${model} is loaded in another tab; images read here are sent to it.`;
@@ -67,54 +140,91 @@ export async function main(): Promise<void> {
     });
     shared = ocr;
     ocr.pipeline.then(
-      (p) => {
-        status.textContent = `${p.manifest.name} (${p.manifest.revision.slice(0, 8)}) is ready on ${p.device}. Manifest from ${p.manifestFrom}.`;
-        badge(p.device, p.deviceReason);
-        byId('progress-text').textContent += ' · ready';
-        void caches.refresh();
-      },
+      (p) => ready(p.manifest.name, p.manifest.revision, p.device, p.deviceReason, p.manifestFrom),
       (error) => {
-        status.classList.add('error');
-        status.textContent = `Could not load ${model}: ${toErrorData(error).message}`;
-        progress.hidden = true;
+        failed(model, error);
         shared = undefined;
-        button.disabled = false;
       },
     );
     return ocr;
   };
 
+  const showPanels = () => {
+    const isChat = kindOf(modelSelect.value) === 'text-generation';
+    byId('chat').hidden = !isChat;
+    byId('read').hidden = isChat;
+    const skip = document.querySelector<HTMLAnchorElement>('a.skip');
+    if (skip) {
+      skip.href = isChat ? '#chat' : '#read';
+      skip.textContent = isChat ? 'Skip to the chat' : 'Skip to reading an image';
+    }
+    // A loaded model of the other kind stays loaded; the button loads the picked one.
+    button.disabled = isChat ? chat?.model === modelSelect.value : shared !== undefined;
+  };
+  modelSelect.addEventListener('change', showPanels);
+  showPanels();
+  const chatView = chatPanel(chatGenerator);
+
   byId<HTMLFormElement>('model-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    void load();
+    if (kindOf(modelSelect.value) === 'text-generation') chatFor();
+    else void load();
   });
   button.disabled = false;
   ocrPanel(async (bytes) => (await load()).recognize(bytes), (r) => {
     document.body.dataset.lastServedBy = r.servedBy;
     void caches.refresh();
   });
-  servePanel(() => load());
-  if (params.has('autoload')) void load();
+  servePanel(() => load(), () => kindOf(modelSelect.value) !== 'text-generation');
+  if (params.has('autoload')) {
+    if (kindOf(modelSelect.value) === 'text-generation') chatFor();
+    else void load();
+  }
   document.body.dataset.ready = 'true';
   // For tests and curious users: the page's state, read-only.
-  Object.assign(window, { tesseraApp: { get shared() { return shared; }, get servedByTab() { return servedByTab; } } });
+  Object.assign(window, {
+    tesseraApp: {
+      get shared() {
+        return shared;
+      },
+      get servedByTab() {
+        return servedByTab;
+      },
+      get chat() {
+        return chatView;
+      },
+      get chatShare() {
+        return chat?.share;
+      },
+    },
+  });
 }
 
-async function fillCatalogue(cache: ModelCache): Promise<void> {
+/** Fills the model picker; returns each model's kind (the panel to show). */
+async function fillCatalogue(cache: ModelCache): Promise<Map<string, ModelKind>> {
   const select = byId<HTMLSelectElement>('model-select');
-  let names: string[] = [];
-  try {
-    const response = await fetch('/models', { headers: { Accept: 'application/json' } });
-    if (response.ok) names = ((await response.json()) as { models: { name: string }[] }).models.map((m) => m.name);
-  } catch {
-    // Offline: offer what is cached.
-  }
-  if (names.length === 0) names = [...new Set((await cache.listModels()).map((m) => m.name))];
-  if (names.length === 0) return;
+  const models = await appCatalogue(cache);
+  const kinds = new Map(models.map((m) => [m.name, m.kind]));
+  if (models.length === 0) return kinds;
   const current = select.value;
-  select.replaceChildren(...names.map((n) => el('option', { value: n, textContent: n })));
-  if (names.includes(current)) select.value = current;
+  // The option's text stays the bare name (what users type and scripts match); the kind rides along as data.
+  select.replaceChildren(
+    ...models.map((m) => {
+      const option = el('option', { value: m.name, textContent: m.name, title: KIND_LABEL[m.kind] });
+      option.dataset.kind = m.kind;
+      return option;
+    }),
+  );
+  if (kinds.has(current)) select.value = current;
+  return kinds;
 }
+
+const KIND_LABEL: Record<ModelKind, string> = {
+  'text-generation': 'Chat (text generation)',
+  ocr: 'Read text in images (OCR)',
+  hf: 'Hugging Face pipeline',
+  onnx: 'ONNX model',
+};
 
 function badge(device: string, reason: string): void {
   const b = byId('device-badge');
@@ -145,7 +255,7 @@ function networkBadge(): void {
   update();
 }
 
-function servePanel(load: () => Promise<SharedOcr>): void {
+function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): void {
   const toggle = byId<HTMLButtonElement>('serve-switch');
   const status = byId('serve-status');
   const token = byId<HTMLInputElement>('join-token');
@@ -157,6 +267,10 @@ function servePanel(load: () => Promise<SharedOcr>): void {
       session = undefined;
       toggle.setAttribute('aria-checked', 'false');
       status.textContent = `Off. ${served} request${served === 1 ? '' : 's'} served.`;
+      return;
+    }
+    if (!servable()) {
+      status.textContent = 'This app serves OCR models; pick ppocr-v4 to lend this tab to the coordinator.';
       return;
     }
     if (token.value.trim() === '') {

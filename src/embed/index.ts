@@ -1,9 +1,11 @@
 /**
  * The embed script's entry (built to `dist/embed.js`): sets `window.tessera`
- * and defines `<tessera-ocr>`. The host is where this script was served from,
+ * (the whole runtime: raw models, pipelines, OCR, text generation) and
+ * defines `<tessera-ocr>` and `<tessera-chat>`. The host is where this script was served from,
  * so a page on any origin loads models from the same Worker.
  */
 import { defaultCache } from '../cache/default-cache.ts';
+import { createChatElement } from './chat-element.ts';
 import { createOcrElement } from './ocr-element.ts';
 import { createTesseraApi, type TesseraApi } from './tessera-api.ts';
 import { serveOcr } from './serve-ocr.ts';
@@ -15,7 +17,7 @@ declare global {
 }
 
 /**
- * Installs the API and the element once (a page may include the script twice).
+ * Installs the API and the elements once (a page may include the script twice).
  *
  * @example
  * // The script's folder, cut by hand: Vite rewrites `new URL('./', import.meta.url)` into an asset.
@@ -35,6 +37,9 @@ export function install(host: string): TesseraApi {
           serveOcr({ host, token, manifest: pipeline.manifest, device: pipeline.device, ocr, onServed }),
       }),
     );
+  }
+  if (!customElements.get('tessera-chat')) {
+    customElements.define('tessera-chat', createChatElement({ generator: (model, options) => api.generator(model, options) }));
   }
   return api;
 }

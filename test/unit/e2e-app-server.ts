@@ -1,7 +1,7 @@
 /**
  * A stand-in for the Worker in the PWA/embed browser tests: the built app
  * (dist) with the headers public/_headers gives it (COOP/COEP, CORP, CORS),
- * GET /models (the catalogue), and packs at the Worker's URLs
+ * GET /models (the catalogue, with each model's kind as the Worker gives it), and packs at the Worker's URLs
  * (`/models/<name>/manifest.json`, `/models/<name>/<revision>/<path>` with
  * single ranges), on 127.0.0.1. Counts pack bytes sent, so tests can assert
  * that a load came from the cache. `extra` serves more pages (the second origin).
@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve } from 'node:path';
 import type { PackManifest } from '../../src/pack/manifest.ts';
+import { modelKind } from '../../src/pack/model-kind.ts';
 import { rangeOf, resolveUnderRoot } from '../helpers/range-server.ts';
 
 const TYPES: Record<string, string> = {
@@ -58,13 +59,18 @@ export async function startAppServer(options: {
       }
       if (path === '/models') {
         res.writeHead(200, { 'Content-Type': 'application/json' });
-        return void res.end(JSON.stringify({ models: [...manifests.values()].map((m) => ({ name: m.name, revision: m.revision })) }));
+        return void res.end(JSON.stringify({ models: [...manifests.values()].sort((a, b) => a.name.localeCompare(b.name)).map((m) => ({ name: m.name, revision: m.revision, kind: modelKind(m) })) }));
       }
       const parts = path.split('/');
       if (parts[1] === 'models' && manifests.has(parts[2] ?? '')) {
         const manifest = manifests.get(parts[2]!)!;
         if (parts.length === 4 && parts[3] === 'manifest.json') {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache' });
+          return void res.end(JSON.stringify(manifest));
+        }
+        if (parts.length === 5 && parts[3] === manifest.revision && parts[4] === 'manifest.json') {
+          // The revision's own manifest, as the Worker serves it (immutable).
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=31536000, immutable' });
           return void res.end(JSON.stringify(manifest));
         }
         const file = manifest.files.find((f) => f.path === parts.slice(4).join('/'));

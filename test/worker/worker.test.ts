@@ -3,6 +3,7 @@
  * test file boots its own runtime (~4 s) and its own isolated storage; the
  * suites use distinct model names so they cannot see each other's data.
  */
+import { catalogueSuite } from './catalogue.suite.ts';
 import { pathSafetySuite } from './path-safety.suite.ts';
 import { publishSuite } from './publish.suite.ts';
 import { runtimeAssetsSuite } from './runtime-assets.suite.ts';
@@ -12,3 +13,4 @@ serveSuite();
 pathSafetySuite();
 publishSuite();
 runtimeAssetsSuite();
+catalogueSuite();

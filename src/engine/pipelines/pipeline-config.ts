@@ -6,9 +6,10 @@
  */
 import { TesseraError } from '../../errors.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
+import { PIPELINE_CONFIG_PATH } from '../../pack/model-kind.ts';
 
-/** The pack path of the pipeline declaration. */
-export const PIPELINE_CONFIG_PATH = 'tessera.json';
+/** The pack path of the pipeline declaration (defined in the pack layer, where modelKind reads it too). */
+export { PIPELINE_CONFIG_PATH };
 
 /** The pipelines Tessera knows how to run. */
 export type PipelineKind = 'ocr';
