@@ -4,6 +4,7 @@
  * first call (never at import: asking for a GPU adapter is slow and may touch
  * the driver), and frozen so nobody mutates the shared answer.
  */
+import { TesseraError } from './errors.ts';
 
 export type Runtime = 'browser-window' | 'web-worker' | 'node' | 'workerd';
 
@@ -147,7 +148,7 @@ function detectSimd(): boolean {
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new TesseraError('timeout', `timed out after ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -6,36 +6,53 @@
  * not `instanceof`, because `instanceof` fails across realms).
  */
 
-/** Every error code Tessera produces. Tests assert on these, so they are stable API. */
-export type ErrorCode =
+/**
+ * Every error code Tessera produces, once: the `ErrorCode` type, the wire
+ * parsers and the HTTP status table all derive from this list. Tests assert
+ * on these, so they are stable API.
+ */
+export const ERROR_CODES = [
   // input and usage
-  | 'invalid-argument'
-  | 'invalid-model'
-  | 'invalid-manifest'
-  | 'bad-request'
-  | 'payload-too-large'
-  | 'not-found'
-  | 'unauthorized'
+  'invalid-argument',
+  'invalid-model',
+  'invalid-manifest',
+  'bad-request',
+  'payload-too-large',
+  'not-found',
+  'unauthorized',
   // network and range loading
-  | 'http-error'
-  | 'range-not-supported'
-  | 'range-not-satisfiable'
-  | 'etag-changed'
-  | 'truncated-body'
-  | 'network-error'
-  | 'integrity-error'
-  | 'aborted'
-  | 'timeout'
+  'http-error',
+  'range-not-supported',
+  'range-not-satisfiable',
+  'etag-changed',
+  'truncated-body',
+  'network-error',
+  'integrity-error',
+  'aborted',
+  'timeout',
   // storage
-  | 'quota-exceeded'
-  | 'cache-error'
+  'quota-exceeded',
+  'cache-error',
   // running
-  | 'device-unavailable'
-  | 'backend-error'
-  | 'session-closed'
-  | 'rate-limited'
-  | 'unavailable'
-  | 'internal';
+  'device-unavailable',
+  'backend-error',
+  'session-closed',
+  'rate-limited',
+  'unavailable',
+  'internal',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+const CODES: ReadonlySet<string> = new Set(ERROR_CODES);
+
+/**
+ * @example
+ * const code = isErrorCode(body.code) ? body.code : 'internal';
+ */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && CODES.has(value);
+}
 
 /** The shape an error takes on the wire (postMessage, WebSocket, HTTP JSON body). */
 export interface ErrorData {
@@ -108,13 +125,104 @@ export function toErrorData(error: unknown): ErrorData {
 }
 
 /**
- * Rebuilds a TesseraError from its wire form.
+ * Rebuilds a TesseraError from its wire form. A code this Tessera does not
+ * know (a newer peer, a foreign body) is not trusted: the error becomes
+ * `internal`, naming the code it came with (kept in `details.code`).
  *
  * @example
  * const err = fromErrorData(message.error); // err.code === 'integrity-error'
  */
-export function fromErrorData(data: ErrorData): TesseraError {
-  return new TesseraError(data.code, data.message, data.details ? { details: data.details } : {});
+export function fromErrorData(data: ErrorData | { name?: unknown; code?: unknown; message?: unknown; details?: unknown }): TesseraError {
+  const message = typeof data.message === 'string' ? data.message : 'an error without a message';
+  const details = typeof data.details === 'object' && data.details !== null && !Array.isArray(data.details) ? (data.details as Record<string, unknown>) : undefined;
+  if (!isErrorCode(data.code)) {
+    return new TesseraError('internal', `unknown error code ${JSON.stringify(data.code)}: ${message}`, { details: { ...details, code: data.code } });
+  }
+  return new TesseraError(data.code, message, details ? { details } : {});
+}
+
+/**
+ * The HTTP status for each code, in one table: the Worker's onError, the
+ * coordinator client and the session client answer with it, so a code means
+ * the same status everywhere.
+ */
+const STATUS_OF: Record<ErrorCode, number> = {
+  'invalid-argument': 400,
+  'invalid-model': 400,
+  'invalid-manifest': 400,
+  'bad-request': 400,
+  'payload-too-large': 413,
+  'not-found': 404,
+  unauthorized: 401,
+  'http-error': 502,
+  'range-not-supported': 416,
+  'range-not-satisfiable': 416,
+  'etag-changed': 412,
+  'truncated-body': 502,
+  'network-error': 502,
+  'integrity-error': 502,
+  aborted: 503,
+  timeout: 504,
+  'quota-exceeded': 507,
+  'cache-error': 500,
+  'device-unavailable': 503,
+  'backend-error': 500,
+  'session-closed': 503,
+  'rate-limited': 429,
+  unavailable: 503,
+  internal: 500,
+};
+
+/**
+ * Codes that keep their status when a session reports them through the
+ * coordinator: they describe the request (the caller's to fix) or the pool's
+ * state. Any other code from a session is the session failing: 502.
+ */
+const PASSED_THROUGH: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'invalid-argument',
+  'bad-request',
+  'payload-too-large',
+  'rate-limited',
+  'unavailable',
+  'aborted',
+  'session-closed',
+  'timeout',
+  'backend-error',
+]);
+
+/**
+ * @example
+ * statusOf('not-found');                // 404
+ * statusOf('integrity-error', 'session'); // 502: a session behind the coordinator failed
+ */
+export function statusOf(code: ErrorCode, from: 'here' | 'session' = 'here'): number {
+  if (from === 'session' && !PASSED_THROUGH.has(code)) return 502;
+  return STATUS_OF[code] ?? 500;
+}
+
+/**
+ * Rebuilds the TesseraError an HTTP error response carries
+ * (`{ "error": { "name", "code", "message", "details"? } }`), adding the
+ * status and what was asked to its message and details; a body that is not
+ * one becomes `http-error`.
+ *
+ * @example
+ * if (!response.ok) throw await fromErrorResponse(response, '/admin/blobs/missing');
+ */
+export async function fromErrorResponse(response: Response, what: string): Promise<TesseraError> {
+  const text = await response.text().catch(() => '');
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const error = (body as { error?: { name?: unknown; code?: unknown; message?: unknown; details?: unknown } } | undefined)?.error;
+  if (typeof error !== 'object' || error === null || typeof error.message !== 'string') {
+    return new TesseraError('http-error', `HTTP ${response.status} from ${what}: ${text.slice(0, 200)}`, { details: { status: response.status } });
+  }
+  const rebuilt = fromErrorData(error);
+  return new TesseraError(rebuilt.code, `${rebuilt.message} (HTTP ${response.status} from ${what})`, { details: { status: response.status, ...rebuilt.details } });
 }
 
 /** Throws `aborted` when the signal has fired; call at await points. */

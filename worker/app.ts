@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import type { PackManifest } from '../src/pack/manifest.ts';
-import { toErrorData } from '../src/errors.ts';
+import { statusOf, toErrorData } from '../src/errors.ts';
 import type { AppEnv } from './env.ts';
 import { HttpError, errorResponse } from './http-error.ts';
 import { crossOriginResource, packCors } from './middleware/headers.ts';
@@ -48,10 +48,13 @@ export function createApp(): Hono<AppEnv> {
   app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {
     if (error instanceof HttpError) return error.getResponse();
-    // Anything else is our bug: log it whole, answer with its code but no stack.
-    console.error(`${c.req.method} ${c.req.url}`, error);
+    // A TesseraError from shared code (a manifest check, a parser) answers
+    // with its code's status; anything else is our bug: log it whole, answer
+    // with its code but no stack.
     const data = toErrorData(error);
-    return errorResponse(500, data.code, data.message);
+    const status = statusOf(data.code);
+    if (status >= 500) console.error(`${c.req.method} ${c.req.url}`, error);
+    return errorResponse(status, data.code, data.message, data.details);
   });
   return app;
 }

@@ -1,7 +1,8 @@
 /**
  * The Worker's one error type: a TesseraError that also knows its HTTP status,
- * turned into `{ "error": { "code", "message", "details"? } }` by the app's
- * single onError (worker/app.ts).
+ * turned into `{ "error": { "name", "code", "message", "details"? } }` (the
+ * ErrorData shape, so any client rebuilds it with `fromErrorData`) by the
+ * app's single onError (worker/app.ts).
  */
 import { TesseraError, type ErrorCode } from '../src/errors.ts';
 
@@ -53,7 +54,7 @@ export function errorResponse(
   details: Record<string, unknown> = {},
   headers: Record<string, string> = {},
 ): Response {
-  const error: Record<string, unknown> = { code, message };
+  const error: Record<string, unknown> = { name: 'TesseraError', code, message };
   if (Object.keys(details).length > 0) error.details = details;
   return new Response(JSON.stringify({ error }), {
     status,

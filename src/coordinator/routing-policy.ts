@@ -14,6 +14,7 @@
  * 10 ms sessions and one 40 ms, four closed-loop clients) exact selection
  * reached 0.92 of summed capacity, power-of-two 0.82, round-robin 0.31.
  */
+import { TesseraError } from '../errors.ts';
 import type { RoutingPolicy } from './config.ts';
 
 export interface Candidate {
@@ -71,7 +72,7 @@ export function pickSession<C extends Candidate>(
     }
     default: {
       const never: never = policy;
-      throw new Error(`unknown policy ${String(never)}`);
+      throw new TesseraError('invalid-argument', `unknown routing policy ${JSON.stringify(never)}`);
     }
   }
 }

@@ -5,6 +5,7 @@
  * policy comparisons are exact and repeatable; the wrangler benchmark
  * measures the same things end to end.
  */
+import { TesseraError } from '../errors.ts';
 import type { CoordinatorAction } from './actions.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Coordinator } from './coordinator.ts';
@@ -130,7 +131,7 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
           break;
         default: {
           const never: never = a;
-          throw new Error(`unhandled ${JSON.stringify(never)}`);
+          throw new TesseraError('internal', `unhandled action ${JSON.stringify(never)}`);
         }
       }
     }

@@ -5,7 +5,7 @@
  * Runs anywhere with fetch and Blob (Node, browsers, workerd); the caller
  * supplies the file bytes, e.g. `fs.openAsBlob` in Node so nothing is buffered.
  */
-import { TesseraError, throwIfAborted, type ErrorCode } from '../errors.ts';
+import { TesseraError, fromErrorResponse, throwIfAborted } from '../errors.ts';
 import type { PackManifest } from './manifest.ts';
 
 /** Progress events, in order: one `plan`, `upload` as bytes go out, one `committed`. */
@@ -66,7 +66,7 @@ export async function publishPack(options: PublishOptions): Promise<PublishResul
       if (signal?.aborted) throw new TesseraError('aborted', 'publishing was aborted', { cause: error });
       throw new TesseraError('network-error', `could not reach ${base}: ${String(error)}`, { cause: error });
     }
-    if (!response.ok) throw await responseError(response, path);
+    if (!response.ok) throw await fromErrorResponse(response, path);
     return response;
   };
 
@@ -128,17 +128,4 @@ export async function publishPack(options: PublishOptions): Promise<PublishResul
     uploadedBytes: missingBytes,
     skippedFiles: byHash.size - toUpload.length,
   };
-}
-
-/** Rebuilds the Worker's `{ error: { code, message, details } }` as a TesseraError. */
-async function responseError(response: Response, path: string): Promise<TesseraError> {
-  const text = await response.text().catch(() => '');
-  try {
-    const { error } = JSON.parse(text) as { error: { code: ErrorCode; message: string; details?: Record<string, unknown> } };
-    return new TesseraError(error.code, `${error.message} (HTTP ${response.status} from ${path})`, {
-      details: { status: response.status, ...error.details },
-    });
-  } catch {
-    return new TesseraError('http-error', `HTTP ${response.status} from ${path}: ${text.slice(0, 200)}`, { details: { status: response.status } });
-  }
 }

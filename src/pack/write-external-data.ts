@@ -6,7 +6,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { throwIfAborted } from '../errors.ts';
+import { TesseraError, throwIfAborted } from '../errors.ts';
 import type { ExternalFilePlan } from './externalize-initializers.ts';
 import { HashingFileWriter, type HashedFile } from './hashing-file-writer.ts';
 
@@ -54,7 +54,7 @@ export async function writeExternalData(plan: ExternalFilePlan, outPath: string,
           for (let at = 0; at < source.length; ) {
             const want = Math.min(buffer.byteLength, source.length - at);
             const { bytesRead } = await handle.read(buffer, 0, want, source.offset + at);
-            if (bytesRead === 0) throw new Error(`${source.location} ended early at byte ${source.offset + at}`);
+            if (bytesRead === 0) throw new TesseraError('invalid-model', `${source.location} ended early at byte ${source.offset + at}: the external data file is shorter than the graph says; re-export the model`, { details: { file: source.location, at: source.offset + at } });
             await writer.write(buffer.subarray(0, bytesRead));
             options.onBytes?.(bytesRead);
             at += bytesRead;

@@ -8,7 +8,7 @@
  * Session -> coordinator: join, heartbeat, models, result, error, leave.
  * Coordinator -> session: joined, infer, cancel, error.
  */
-import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
+import { TesseraError, isErrorCode, type ErrorData } from '../errors.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
 import { isTensorType, validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
 
@@ -197,20 +197,12 @@ function tensors(o: Obj, key: string, where: string): TensorMap {
   return map as TensorMap;
 }
 
-const ERROR_CODES = new Set<ErrorCode>([
-  'invalid-argument', 'invalid-model', 'invalid-manifest', 'bad-request', 'payload-too-large', 'not-found',
-  'unauthorized', 'http-error', 'range-not-supported', 'range-not-satisfiable', 'etag-changed', 'truncated-body',
-  'network-error', 'integrity-error', 'aborted', 'timeout', 'quota-exceeded', 'cache-error', 'device-unavailable',
-  'backend-error', 'session-closed', 'rate-limited', 'unavailable', 'internal',
-]);
-
 function errorData(o: Obj, where: string): ErrorData {
   const e = obj(field(o, 'error', where), `${where}: "error"`);
   const code = e.code;
   // An unknown code from a newer session is kept as 'internal' rather than trusted.
-  const known = typeof code === 'string' && ERROR_CODES.has(code as ErrorCode);
   const message = typeof e.message === 'string' ? e.message : 'session reported an error without a message';
-  const data: ErrorData = { name: 'TesseraError', code: known ? (code as ErrorCode) : 'internal', message };
+  const data: ErrorData = { name: 'TesseraError', code: isErrorCode(code) ? code : 'internal', message };
   if (typeof e.details === 'object' && e.details !== null && !Array.isArray(e.details)) data.details = e.details as Obj;
   return data;
 }

@@ -6,6 +6,7 @@
  * edge would give rows of different lengths, which cannot be stacked, and
  * would put a tokenizer in the Worker).
  */
+import { TesseraError } from '../errors.ts';
 
 /** Longest input in UTF-8 bytes (about 512 tokens of English). */
 export const TEXT_ROW_BYTES = 2048;
@@ -23,7 +24,7 @@ export function encodeTextRows(texts: readonly string[]): { type: 'uint8'; dims:
   const encoder = new TextEncoder();
   texts.forEach((t, i) => {
     const bytes = encoder.encode(t);
-    if (bytes.byteLength > TEXT_ROW_BYTES) throw new RangeError(`text ${i} is ${bytes.byteLength} UTF-8 bytes; at most ${TEXT_ROW_BYTES}`);
+    if (bytes.byteLength > TEXT_ROW_BYTES) throw new TesseraError('payload-too-large', `text ${i} is ${bytes.byteLength} UTF-8 bytes; send texts of at most ${TEXT_ROW_BYTES} bytes each`, { details: { index: i, bytes: bytes.byteLength, limit: TEXT_ROW_BYTES } });
     data.set(bytes, i * TEXT_ROW_BYTES);
   });
   return { type: 'uint8', dims: [texts.length, TEXT_ROW_BYTES], data };

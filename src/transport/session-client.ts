@@ -11,7 +11,7 @@
  * not answered: the coordinator has already re-dispatched it elsewhere. A
  * refused join token (close code 4401) is final: retrying cannot fix it.
  */
-import { TesseraError, toErrorData } from '../errors.ts';
+import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
 import {
   CLOSE_UNAUTHORIZED,
   decodeMessage,
@@ -38,7 +38,8 @@ export type SessionClientEvent =
   | { type: 'joined'; sessionId: string }
   | { type: 'disconnected'; code: number; reason: string; retryInMs?: number }
   | { type: 'infer'; model: string; requestIds: string[] }
-  | { type: 'protocol-error'; message: string };
+  /** A frame it could not read, or an `error` frame from the coordinator: `error` keeps its code. */
+  | { type: 'protocol-error'; message: string; error: TesseraError };
 
 /** The subset of the WebSocket constructor this client uses (the global one fits). */
 export type WebSocketConstructor = new (url: string) => WebSocket;
@@ -156,7 +157,8 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       try {
         msg = parseCoordinatorMessage(decodeMessage(event.data as string | ArrayBuffer));
       } catch (err) {
-        emit({ type: 'protocol-error', message: (err as Error).message });
+        const error = err instanceof TesseraError ? err : new TesseraError('bad-request', `unreadable coordinator frame: ${(err as Error).message}`, { cause: err });
+        emit({ type: 'protocol-error', message: error.message, error });
         return;
       }
       switch (msg.type) {
@@ -177,12 +179,15 @@ export function connectSession(options: SessionClientOptions): SessionClient {
           // The coordinator keys a batch by its first request id.
           for (const id of msg.requestIds) running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
           break;
-        case 'error':
-          emit({ type: 'protocol-error', message: `${msg.error.code}: ${msg.error.message}` });
+        case 'error': {
+          const error = fromErrorData(msg.error);
+          emit({ type: 'protocol-error', message: `${error.code}: ${error.message}`, error });
           break;
+        }
         default: {
           const never: never = msg;
-          emit({ type: 'protocol-error', message: `unhandled message ${JSON.stringify(never)}` });
+          const error = new TesseraError('bad-request', `unhandled message ${JSON.stringify(never)}`);
+          emit({ type: 'protocol-error', message: error.message, error });
         }
       }
     });

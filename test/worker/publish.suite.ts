@@ -39,7 +39,7 @@ export function publishSuite(): void {
         expect(res.headers.get('WWW-Authenticate')).toContain('Bearer');
         bodies.add(await res.text());
       }
-      expect([...bodies]).toEqual([JSON.stringify({ error: { code: 'unauthorized', message: 'a valid admin token is required' } })]);
+      expect([...bodies]).toEqual([JSON.stringify({ error: { name: 'TesseraError', code: 'unauthorized', message: 'a valid admin token is required' } })]);
     });
 
     it('stores a blob whose bytes match its hash, and only once', async () => {

@@ -45,7 +45,7 @@ export function serveSuite(): void {
     it('answers 404 JSON for a model never published', async () => {
       const res = await get('/models/nobody/manifest.json');
       expect(res.status).toBe(404);
-      expect(await res.json()).toEqual({ error: { code: 'not-found', message: 'model "nobody" has no published revision' } });
+      expect(await res.json()).toEqual({ error: { name: 'TesseraError', code: 'not-found', message: 'model "nobody" has no published revision' } });
     });
 
     it('serves a whole file with strong ETag, ranges, caching, CORS and CORP headers', async () => {

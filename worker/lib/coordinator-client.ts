@@ -6,6 +6,7 @@
 import type { TensorMap } from '../../src/protocol/tensor.ts';
 import type { InferTiming, ModelDescription, TimedResponse } from '../coordinator-do.ts';
 import type { Env } from '../env.ts';
+import { statusOf } from '../../src/errors.ts';
 import { HttpError } from '../http-error.ts';
 
 /** How long a model list is reused before asking the object again. A miss always asks. */
@@ -72,7 +73,7 @@ export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string,
   }
   if (response.type === 'result') return response.outputs;
   const { code, message, details } = response.error;
-  const status = STATUS_OF[code] ?? 502;
+  const status = statusOf(code, 'session');
   const headers: Record<string, string> = {};
   if (code === 'rate-limited') headers['Retry-After'] = String(response.retryAfterSeconds ?? 1);
   throw new HttpError(status, code, message, { headers, ...(details ? { details } : {}) });
@@ -105,20 +106,6 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
   if (trace.computeMs !== undefined) parts.push(`compute;dur=${trace.computeMs}`);
   return parts.join(', ');
 }
-
-/** HTTP status for a coordinator or session error code; anything else is a 502 (the session failed). */
-const STATUS_OF: Partial<Record<string, number>> = {
-  'rate-limited': 429,
-  // A session refused the work one request would cause (OCR lines or pixels over its caps).
-  'payload-too-large': 413,
-  unavailable: 503,
-  aborted: 503,
-  'session-closed': 503,
-  timeout: 504,
-  'invalid-argument': 400,
-  'bad-request': 400,
-  'backend-error': 500,
-};
 
 /**
  * What a route knows about its HTTP client's connection: the request's

@@ -120,7 +120,7 @@ async function fileResponse(c: Context<AppEnv>, file: PackFile): Promise<Respons
     }
     default: {
       const never: never = decision;
-      throw new Error(`unhandled range decision ${JSON.stringify(never)}`);
+      throw new HttpError(500, 'internal', `unhandled range decision ${JSON.stringify(never)}`);
     }
   }
 }
