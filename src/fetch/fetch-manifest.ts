@@ -17,8 +17,8 @@
 import { TesseraError } from '../errors.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import { send, statusError } from './fetch-range.ts';
+import { validateManifest } from '../pack/validate-manifest.ts';
 import { withRetry, type RetryOptions } from './retry.ts';
-import { validateManifest } from './validate-manifest.ts';
 
 export interface FetchManifestOptions {
   fetch?: typeof globalThis.fetch;
@@ -59,7 +59,7 @@ export async function fetchManifestSource(url: string, options: FetchManifestOpt
     } catch (err) {
       throw new TesseraError('invalid-manifest', `${url} is not valid JSON (${(err as Error)?.message ?? err})`, { cause: err, details: { source: url } });
     }
-    return { manifest: validateManifest(json, url), manifestUrl: filesBaseOf(response, url) };
+    return { manifest: validateManifest(json, { source: url }), manifestUrl: filesBaseOf(response, url) };
   }, { retry: options.retry, signal: options.signal, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
 }
 

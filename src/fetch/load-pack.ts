@@ -19,7 +19,7 @@ import { createProgressTracker, type LoadProgress } from './progress.ts';
 import { abortedError, withRetry, type RetryOptions } from './retry.ts';
 import { fileUrl, resolveSource } from './resolve-source.ts';
 import { runPool } from './run-pool.ts';
-import { validateManifest } from './validate-manifest.ts';
+import { validateManifest } from '../pack/validate-manifest.ts';
 
 /**
  * Requests in flight. Measured on loopback (bench/concurrency.md): throughput

@@ -13,7 +13,7 @@ import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 import { adminAuth } from '../middleware/admin-auth.ts';
 import { blobKey, checkModelName, checkSha256 } from '../lib/keys.ts';
-import { checkManifest } from '../lib/check-manifest.ts';
+import { validateManifest, verifyRevision } from '../../src/pack/validate-manifest.ts';
 import { ManifestStore } from '../lib/manifest-store.ts';
 import { storeBlob } from '../lib/store-blob.ts';
 import type { PackManifest } from '../../src/pack/manifest.ts';
@@ -64,7 +64,8 @@ export function adminRoutes(options: { manifestCache?: Map<string, PackManifest>
 
   routes.post('/admin/models/:name/revisions', async (c) => {
     const name = checkModelName(c.req.param('name'));
-    const manifest = await checkManifest(await readJson(c), name);
+    const manifest = validateManifest(await readJson(c), { name });
+    await verifyRevision(manifest);
     const wanted = new Map(manifest.files.map((f) => [f.sha256, f.size]));
     const sizes = await headBlobs(c.env.PACKS, [...wanted.keys()]);
     const missing = [...wanted.keys()].filter((h) => !sizes.has(h));

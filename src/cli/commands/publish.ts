@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { TesseraError } from '../../errors.ts';
-import { validateManifest } from '../../fetch/validate-manifest.ts';
+import { validateManifest, verifyRevision } from '../../pack/validate-manifest.ts';
 import { publishPack, type PublishResult } from '../../pack/publish.ts';
 import type { RegisterCommand } from '../cli-context.ts';
 import { formatBytes } from '../parse-size.ts';
@@ -77,6 +77,7 @@ export async function publishDir(
     throw new TesseraError('invalid-argument', `cannot read ${manifestPath}: ${(error as Error).message}; is "${packDir}" a pack folder?`, { cause: error });
   }
   // Checked before reading (every path included): a hostile manifest must not make us upload files from outside the pack.
-  const manifest = validateManifest(json, manifestPath);
+  const manifest = validateManifest(json, { source: manifestPath });
+  await verifyRevision(manifest, manifestPath);
   return publishPack({ ...options, manifest, readFile: (path) => openAsBlob(join(packDir, path)) });
 }
