@@ -11,6 +11,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv, Env } from './env.ts';
 import { HttpError } from './http-error.ts';
+import { equalDigests, sha256Digest } from './lib/timing-safe-equal.ts';
 
 let generatedKey: string | undefined;
 
@@ -40,7 +41,7 @@ export function apiKeysOf(env: Pick<Env, 'TESSERA_API_KEYS' | 'TESSERA_API_KEY'>
 export function apiKeyAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const given = /^Bearer (.+)$/.exec(c.req.header('Authorization') ?? '')?.[1] ?? '';
-    const givenDigest = await sha256(given);
+    const givenDigest = await sha256Digest(given);
     let ok = false;
     // No early exit: the time taken does not say which key (if any) matched.
     for (const key of apiKeysOf(c.env)) ok = equalDigests(givenDigest, await keyDigest(key)) || ok;
@@ -60,19 +61,8 @@ const keyDigests = new Map<string, Promise<Uint8Array>>();
 function keyDigest(key: string): Promise<Uint8Array> {
   let digest = keyDigests.get(key);
   if (digest === undefined) {
-    digest = sha256(key);
+    digest = sha256Digest(key);
     keyDigests.set(key, digest);
   }
   return digest;
-}
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-}
-
-/** Constant time over equal-length digests. */
-function equalDigests(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
-  return diff === 0;
 }

@@ -26,6 +26,7 @@ import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
+import { timingSafeEqualText } from './lib/timing-safe-equal.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
 export interface ModelDescription extends ModelOffer {
@@ -210,7 +211,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       return;
     }
     if (!joined) {
-      if (msg.type !== 'join' || !this.#tokenOk(msg.token)) {
+      if (msg.type !== 'join' || !(await this.#tokenOk(msg.token))) {
         // Same answer for a missing and a wrong token: no hint of valid ones.
         ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('unauthorized', 'join first, with a valid token')) }));
         this.#refuse(ws);
@@ -316,15 +317,13 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     }
   }
 
-  #tokenOk(token: string): boolean {
+  async #tokenOk(token: string): Promise<boolean> {
     const expected = this.env.TESSERA_JOIN_TOKEN;
     if (!expected) return false;
-    const a = new TextEncoder().encode(token);
-    const b = new TextEncoder().encode(expected);
-    // Constant time over the expected length, so timing does not leak a prefix.
-    let diff = a.length ^ b.length;
-    for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ (b[i] as number);
-    return diff === 0;
+    // Hashing awaits, and an await is where a Durable Object takes the next
+    // event: block them, so a message that follows a join is never seen
+    // before the join is decided.
+    return this.ctx.blockConcurrencyWhile(() => timingSafeEqualText(token, expected));
   }
 
   #run(actions: CoordinatorAction[]): void {

@@ -1,6 +1,6 @@
 /**
  * `Authorization: Bearer <TESSERA_ADMIN_TOKEN>` for publishing routes. The
- * comparison is constant-time over SHA-256 digests (equal length whatever the
+ * comparison is constant-time over SHA-256 digests (lib/timing-safe-equal.ts) (equal length whatever the
  * input, so neither the content nor the length of the token leaks), and every
  * failure gets the same 401 body: no hint whether the token was missing, wrong
  * or unset on the server.
@@ -8,6 +8,7 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
+import { timingSafeEqualText } from '../lib/timing-safe-equal.ts';
 
 /**
  * @example
@@ -27,23 +28,4 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
     }
     await next();
   };
-}
-
-/**
- * Constant-time string equality (digests first, so lengths never differ).
- *
- * @example
- * await timingSafeEqualText('a', 'a'); // true
- */
-export async function timingSafeEqualText(a: string, b: string): Promise<boolean> {
-  const enc = new TextEncoder();
-  const [da, db] = await Promise.all([
-    crypto.subtle.digest('SHA-256', enc.encode(a)),
-    crypto.subtle.digest('SHA-256', enc.encode(b)),
-  ]);
-  const x = new Uint8Array(da);
-  const y = new Uint8Array(db);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-  return diff === 0;
 }
