@@ -29,8 +29,8 @@ describe('validateManifest', () => {
     ['a missing role', (m) => delete m.files[0].role, /files\[0\]\.role must be one of graph, external-data/],
     ['an unknown role', (m) => (m.files[1].role = 'weights'), /files\[1\]\.role must be one of/],
     ['a path that climbs out', (m) => (m.files[0].path = '../etc/passwd'), /files\[0\]\.path/],
-    ['a name with a slash', (m) => (m.name = 'org/model'), /"name" must be/],
-    ['a revision that is not hex', (m) => (m.revision = 'r1'), /"revision" must be/],
+    ['an empty name', (m) => (m.name = ''), /"name" must be a non-empty string/],
+    ['a revision that is not a string', (m) => (m.revision = 7), /"revision" must be a non-empty string/],
     ['no files', (m) => ((m.files = []), (m.graphs = []), (m.totalBytes = 0)), /"files" must be a non-empty array/],
     ['a wrong chunk count', (m) => m.files[1].chunks.pop(), /has 2 chunks; 9000 bytes in chunks of 4096 need 3/],
     ['a wrong total', (m) => (m.totalBytes = 1), /"totalBytes" is 1 but the files add up to 9100/],
@@ -51,6 +51,14 @@ describe('validateManifest', () => {
   it('refuses another model name when one is expected', async () => {
     const m = clone(await good());
     expect(() => validateManifest(m, { name: 'other' })).toThrow(/"name" is "mlp" but this is model "other"/);
+  });
+
+  it('takes the names and revisions the loader gives its own manifests; verifyRevision refuses them', async () => {
+    const m = clone(await good());
+    m.name = 'hf:https://hub.example/org/model/resolve/main/';
+    m.revision = `${m.revision}:model.onnx`;
+    expect(validateManifest(m).name).toBe(m.name);
+    await expect(verifyRevision(m as PackManifest)).rejects.toMatchObject({ code: 'invalid-manifest' });
   });
 
   it('verifyRevision refuses an edited manifest that kept its revision', async () => {

@@ -11,10 +11,7 @@ import { TesseraError } from '../errors.ts';
 import { revisionOf, validatePackPath } from './build-manifest.ts';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, MAX_FILE_SIZE, type FileRole, type PackManifest } from './manifest.ts';
 
-/** Model names: a letter or digit, then letters, digits, `.`, `_`, `-` (no `/`, no `..`). */
-export const MODEL_NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,99}$/;
-/** Revision ids are lower-case hex (16 digits from `revisionOf`; 8-64 accepted). */
-export const REVISION_RE = /^[0-9a-f]{8,64}$/;
+/** A file's or a chunk's SHA-256, as manifests and blob keys write it. */
 export const SHA256_RE = /^[0-9a-f]{64}$/;
 /** The smallest chunk a pack may use (`tessera pack` refuses smaller ones too): below it, per-request overhead dominates. */
 export const MIN_CHUNK_SIZE = 4096;
@@ -44,9 +41,15 @@ export function validateManifest(value: unknown, options: ValidateManifestOption
   const m = record(value, 'the manifest');
   if (m.format !== MANIFEST_FORMAT) fail(`"format" must be "${MANIFEST_FORMAT}", got ${JSON.stringify(m.format)}`);
   if (m.version !== MANIFEST_VERSION) fail(`"version" ${JSON.stringify(m.version)} is not supported (this Tessera reads version ${MANIFEST_VERSION})`);
-  if (typeof m.name !== 'string' || !MODEL_NAME_RE.test(m.name)) fail(`"name" must be 1-100 characters of A-Z, a-z, 0-9, ".", "_", "-", starting with a letter or digit, got ${JSON.stringify(m.name)}`);
+  // Any non-empty name and revision: the loader also keeps manifests it made
+  // itself (a Hugging Face repository's files, a pack's file subset) under
+  // names and revisions no server would publish. What a published one must
+  // carry is checked where it is published: its name against the URL's
+  // (`options.name`, which the Worker checks against its MODEL_NAME_RE) and its revision
+  // against its content (`verifyRevision`, always 16 hex digits).
+  if (typeof m.name !== 'string' || m.name.length === 0) fail('"name" must be a non-empty string');
   if (options.name !== undefined && m.name !== options.name) fail(`"name" is "${String(m.name)}" but this is model "${options.name}"`);
-  if (typeof m.revision !== 'string' || !REVISION_RE.test(m.revision)) fail('"revision" must be 8-64 lower-case hex digits');
+  if (typeof m.revision !== 'string' || m.revision.length === 0) fail('"revision" must be a non-empty string');
   const chunkSize = m.chunkSize;
   if (!Number.isSafeInteger(chunkSize) || (chunkSize as number) < MIN_CHUNK_SIZE) fail(`"chunkSize" must be an integer >= ${MIN_CHUNK_SIZE}, got ${JSON.stringify(chunkSize)}`);
   if (m.kind !== 'onnx' && m.kind !== 'hf') fail(`"kind" must be "onnx" or "hf", got ${JSON.stringify(m.kind)}`);

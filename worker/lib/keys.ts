@@ -7,8 +7,13 @@
  *   models/<name>/revisions/<rev>.json     that revision's manifest
  *   models/<name>/current                  the current revision id (text)
  */
-import { MODEL_NAME_RE, REVISION_RE, SHA256_RE } from '../../src/pack/validate-manifest.ts';
+import { SHA256_RE } from '../../src/pack/validate-manifest.ts';
 import { HttpError } from '../http-error.ts';
+
+/** Model names: a letter or digit, then letters, digits, `.`, `_`, `-` (no `/`, no `..`). */
+export const MODEL_NAME_RE = /^[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,99}$/;
+/** Revision ids are lower-case hex (16 digits from `revisionOf`; 8-64 accepted). */
+export const REVISION_RE = /^[0-9a-f]{8,64}$/;
 
 export const blobKey = (sha256: string): string => `blobs/${sha256}`;
 export const revisionKey = (name: string, revision: string): string => `models/${name}/revisions/${revision}.json`;
