@@ -12,7 +12,19 @@ describe('parseWorkerRequest', () => {
       { type: 'dispose', id: 3, model: 'mlp#1' },
       { type: 'cancel', id: 2 },
     ];
-    for (const msg of good) expect(parseWorkerRequest(msg)).toBe(msg);
+    for (const msg of good) {
+      const parsed = parseWorkerRequest(msg);
+      expect(parsed).toEqual(msg);
+      expect(parsed).not.toBe(msg); // built, not cast
+    }
+  });
+
+  it('builds fresh objects: fields it does not know do not ride along', () => {
+    const parsed = parseWorkerRequest({ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory', extra: 1 }, progress: true, evil: 'yes' });
+    expect(parsed).toEqual({ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory' }, progress: true });
+    const recognize = parseWorkerRequest({ type: 'recognize', id: 2, pipeline: 'p', image: new Uint8Array(1), options: { classify: true, nope: 1 } });
+    expect(recognize).toEqual({ type: 'recognize', id: 2, pipeline: 'p', image: new Uint8Array(1), options: { classify: true } });
+    expect(() => parseWorkerRequest({ type: 'recognize', id: 2, pipeline: 'p', image: new Uint8Array(1), options: { dropScore: 'high' } })).toThrow(/dropScore must be a number/);
   });
 
   it('rejects malformed requests with bad-request saying what is wrong', () => {
@@ -44,6 +56,11 @@ describe('parseWorkerResponse', () => {
     expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: {} })).toThrow(/loaded.model must describe/);
     expect(() => parseWorkerResponse({ type: 'error', id: 1, error: 'boom' })).toThrow(/ErrorData/);
     expect(() => parseWorkerResponse({ type: 'result', id: 1, outputs: { y: { ...x, type: 'float8' } } })).toThrow(/unknown type/);
+    const progress = { phase: 'download', bytesDone: 1, bytesTotal: 2, bytesFromCache: 0, bytesFromNetwork: 1, rateBytesPerSec: 5, etaSeconds: 1, files: { a: { bytesDone: 1, bytesTotal: 2 } }, rangeFallbackFiles: [], done: false };
+    expect(parseWorkerResponse({ type: 'progress', id: 1, progress: { ...progress, junk: true } })).toEqual({ type: 'progress', id: 1, progress });
+    expect(() => parseWorkerResponse({ type: 'progress', id: 1, progress: { ...progress, phase: 'warp' } })).toThrow(/phase must be/);
+    expect(() => parseWorkerResponse({ type: 'pipeline-loaded', id: 1, pipeline: { id: 'p', kind: 'ocr', device: 'tpu', deviceReason: '', manifest: {} } })).toThrow(/device must be one of webgpu, wasm, cpu/);
+    expect(() => parseWorkerResponse({ type: 'recognized', id: 1, result: { text: 'a', lines: [{ text: 'a', box: [[0]], score: 1 }], timings: { detMs: 1, clsMs: 1, recMs: 1 } } })).toThrow(/lines\[0\]/);
   });
 });
 

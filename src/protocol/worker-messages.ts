@@ -5,9 +5,9 @@
  * a message from an older or foreign script fails with `bad-request` instead
  * of half-working.
  */
-import { TesseraError, type ErrorData } from '../errors.ts';
-import { DEVICE_REQUEST_NAMES, type Device, type DeviceRequest, type ValueInfo } from './device.ts';
-import type { LoadProgress } from '../fetch/progress.ts';
+import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
+import { DEVICE_REQUEST_NAMES, NATIVE_DEVICES, type Device, type DeviceRequest, type ValueInfo } from './device.ts';
+import type { FileProgress, LoadPhase, LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
 import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
@@ -18,6 +18,8 @@ export type WorkerCacheSpec =
   | { type: 'indexeddb'; prefix?: string }
   | { type: 'fs'; dir?: string }
   | { type: 'memory' };
+
+const CACHE_TYPES: ReadonlySet<string> = new Set(['default', 'indexeddb', 'fs', 'memory']);
 
 export interface WorkerModelInfo {
   id: string;
@@ -133,48 +135,51 @@ export type WorkerResponse =
 
 /** The DeviceRequest values, for checking messages. */
 export const DEVICE_REQUESTS: ReadonlySet<string> = new Set<DeviceRequest>(DEVICE_REQUEST_NAMES);
-const CACHE_TYPES = new Set(['default', 'indexeddb', 'fs', 'memory']);
+const DEVICES: ReadonlySet<string> = new Set<Device>(['webgpu', 'wasm', ...NATIVE_DEVICES]);
+const PHASES: ReadonlySet<string> = new Set<LoadPhase>(['plan', 'download', 'assemble', 'session']);
 
 /**
+ * Parsers build a fresh object of the declared shape from the fields they
+ * checked (as the coordinator's do), never cast what arrived: an extra or
+ * misspelt field from an older or foreign script cannot ride along.
+ *
  * @example
  * self.onmessage = (event) => handle(parseWorkerRequest(event.data));
  */
 export function parseWorkerRequest(data: unknown): WorkerRequest {
   const msg = asMessage(data, 'request');
+  const id = msg.id as number;
   const type = msg.type as WorkerRequest['type'];
   switch (type) {
-    case 'load': {
-      const source = msg.source;
-      if (typeof source !== 'string' && (typeof source !== 'object' || source === null)) {
-        throw bad('load.source must be a manifest URL or a manifest object');
-      }
-      if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`load.device must be one of ${DEVICE_REQUEST_NAMES.join(', ')}, got ${JSON.stringify(msg.device)}`);
-      const cache = msg.cache as { type?: unknown } | undefined;
-      if (typeof cache !== 'object' || cache === null || typeof cache.type !== 'string' || !CACHE_TYPES.has(cache.type)) {
-        bad('load.cache must be { type: default | indexeddb | fs | memory }');
-      }
-      if (msg.baseUrl !== undefined && typeof msg.baseUrl !== 'string') bad('load.baseUrl must be a string');
-      if (msg.prepack !== undefined && typeof msg.prepack !== 'boolean') bad('load.prepack must be a boolean');
-      return msg as unknown as WorkerRequest;
-    }
-    case 'run':
-      requireString(msg, 'model');
+    case 'load':
+      return { type, id, ...loadFields(msg, 'load') };
+    case 'run': {
+      const model = requireString(msg, 'model');
       validateTensorMap(msg.feeds, 'run.feeds');
-      return msg as unknown as WorkerRequest;
+      return { type, id, model, feeds: msg.feeds };
+    }
     case 'load-pipeline': {
       if (msg.kind !== 'ocr') bad(`load-pipeline.kind must be "ocr", got ${JSON.stringify(msg.kind)}`);
       // Same source, device, cache and prepack rules as a model load.
-      parseWorkerRequest({ ...msg, type: 'load' });
-      return msg as unknown as WorkerRequest;
+      return { type, id, kind: 'ocr', ...loadFields(msg, 'load') };
     }
     case 'recognize': {
-      requireString(msg, 'pipeline');
+      const pipeline = requireString(msg, 'pipeline');
       const image = msg.image as { width?: unknown; height?: unknown; data?: unknown } | undefined;
-      const isBytes = image instanceof Uint8Array;
-      const isRgba = typeof image === 'object' && image !== null && Number.isInteger(image.width) && Number.isInteger(image.height) && image.data instanceof Uint8ClampedArray;
-      if (!isBytes && !isRgba) bad('recognize.image must be PNG/JPEG bytes (Uint8Array) or { width, height, data: Uint8ClampedArray }');
-      if (typeof msg.options !== 'object' || msg.options === null) bad('recognize.options must be an object');
-      return msg as unknown as WorkerRequest;
+      let picture: WorkerImage;
+      if (image instanceof Uint8Array) picture = image;
+      else if (typeof image === 'object' && image !== null && Number.isInteger(image.width) && Number.isInteger(image.height) && image.data instanceof Uint8ClampedArray) {
+        picture = { width: image.width as number, height: image.height as number, data: image.data };
+      } else throw bad('recognize.image must be PNG/JPEG bytes (Uint8Array) or { width, height, data: Uint8ClampedArray }');
+      const o = msg.options as { classify?: unknown; dropScore?: unknown } | null;
+      if (typeof o !== 'object' || o === null) throw bad('recognize.options must be an object');
+      if (o.classify !== undefined && typeof o.classify !== 'boolean') bad('recognize.options.classify must be a boolean');
+      if (o.dropScore !== undefined && typeof o.dropScore !== 'number') bad('recognize.options.dropScore must be a number');
+      const options = {
+        ...(o.classify === undefined ? {} : { classify: o.classify as boolean }),
+        ...(o.dropScore === undefined ? {} : { dropScore: o.dropScore as number }),
+      };
+      return { type, id, pipeline, image: picture, options };
     }
     case 'load-generator': {
       if (msg.dtype !== undefined && !DECODER_DTYPES.includes(msg.dtype as DecoderDtype)) bad(`load-generator.dtype must be one of ${DECODER_DTYPES.join(', ')}, got ${JSON.stringify(msg.dtype)}`);
@@ -191,14 +196,54 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
       if (typeof msg.input !== 'string' && !Array.isArray(msg.input)) bad('count-tokens.input must be a prompt string or a list of chat messages');
       return msg as unknown as WorkerRequest;
     case 'dispose':
-      requireString(msg, 'model');
-      return msg as unknown as WorkerRequest;
+      return { type, id, model: requireString(msg, 'model') };
     case 'cancel':
-      return msg as unknown as WorkerRequest;
+      return { type, id };
     default: {
       const unknown: never = type;
       throw bad(`unknown request type ${JSON.stringify(unknown)}`);
     }
+  }
+}
+
+/** The fields a model load and a pipeline load share. */
+function loadFields(msg: Record<string, unknown>, what: string) {
+  const source = msg.source;
+  if (typeof source !== 'string' && (typeof source !== 'object' || source === null || Array.isArray(source))) {
+    throw bad(`${what}.source must be a manifest URL or a manifest object`);
+  }
+  if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`${what}.device must be one of ${DEVICE_REQUEST_NAMES.join(', ')}, got ${JSON.stringify(msg.device)}`);
+  if (msg.baseUrl !== undefined && typeof msg.baseUrl !== 'string') bad(`${what}.baseUrl must be a string`);
+  if (msg.prepack !== undefined && typeof msg.prepack !== 'boolean') bad(`${what}.prepack must be a boolean`);
+  return {
+    // A manifest object is checked by the loader itself (validateManifest) before it is trusted.
+    source: source as string | PackManifest,
+    device: msg.device as DeviceRequest,
+    cache: cacheSpec(msg.cache, `${what}.cache`),
+    ...(msg.baseUrl === undefined ? {} : { baseUrl: msg.baseUrl as string }),
+    progress: msg.progress === true,
+    ...(msg.prepack === undefined ? {} : { prepack: msg.prepack as boolean }),
+  };
+}
+
+/**
+ * @example
+ * const cache = cacheSpec(msg.cache, 'load.cache'); // { type: 'indexeddb', prefix: 't' }
+ */
+export function cacheSpec(value: unknown, what: string): WorkerCacheSpec {
+  const cache = value as { type?: unknown; prefix?: unknown; dir?: unknown } | null | undefined;
+  if (typeof cache !== 'object' || cache === null || typeof cache.type !== 'string' || !CACHE_TYPES.has(cache.type)) {
+    throw bad(`${what} must be { type: default | indexeddb | fs | memory }`);
+  }
+  switch (cache.type) {
+    case 'indexeddb':
+      if (cache.prefix !== undefined && typeof cache.prefix !== 'string') bad(`${what}.prefix must be a string`);
+      return cache.prefix === undefined ? { type: 'indexeddb' } : { type: 'indexeddb', prefix: cache.prefix as string };
+    case 'fs':
+      if (cache.dir !== undefined && typeof cache.dir !== 'string') bad(`${what}.dir must be a string`);
+      return cache.dir === undefined ? { type: 'fs' } : { type: 'fs', dir: cache.dir as string };
+    default:
+      return { type: cache.type as 'default' | 'memory' };
   }
 }
 
@@ -208,33 +253,45 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
  */
 export function parseWorkerResponse(data: unknown): WorkerResponse {
   const msg = asMessage(data, 'response');
+  const id = msg.id as number;
   const type = msg.type as WorkerResponse['type'];
   switch (type) {
     case 'progress':
-      if (typeof msg.progress !== 'object' || msg.progress === null) bad('progress.progress must be an object');
-      return msg as unknown as WorkerResponse;
+      return { type, id, progress: loadProgress(msg.progress) };
     case 'loaded': {
-      const model = msg.model as Partial<WorkerModelInfo> | undefined;
-      if (typeof model?.id !== 'string' || !Array.isArray(model.inputNames) || !Array.isArray(model.outputNames)) {
-        bad('loaded.model must describe the model (id, inputNames, outputNames)');
+      const model = msg.model as Partial<Record<keyof WorkerModelInfo, unknown>> | undefined;
+      if (typeof model?.id !== 'string' || !isStringArray(model.inputNames) || !isStringArray(model.outputNames)) {
+        throw bad('loaded.model must describe the model (id, inputNames, outputNames)');
       }
-      return msg as unknown as WorkerResponse;
+      const { device, deviceReason } = deviceOf(model, 'loaded.model');
+      if (!Array.isArray(model.inputMetadata)) bad('loaded.model.inputMetadata must be an array');
+      return {
+        type,
+        id,
+        model: {
+          id: model.id,
+          manifest: manifestObject(model.manifest, 'loaded.model.manifest'),
+          device,
+          deviceReason,
+          inputNames: [...model.inputNames],
+          outputNames: [...model.outputNames],
+          inputMetadata: (model.inputMetadata as unknown[]).map((v, i) => valueInfo(v, `loaded.model.inputMetadata[${i}]`)),
+        },
+      };
     }
     case 'result':
       validateTensorMap(msg.outputs, 'result.outputs');
-      return msg as unknown as WorkerResponse;
+      return { type, id, outputs: msg.outputs };
     case 'disposed':
-      return msg as unknown as WorkerResponse;
+      return { type, id };
     case 'pipeline-loaded': {
-      const p = msg.pipeline as Partial<WorkerPipelineInfo> | undefined;
-      if (typeof p?.id !== 'string' || p.kind !== 'ocr' || typeof p.device !== 'string') bad('pipeline-loaded.pipeline must describe the pipeline (id, kind, device)');
-      return msg as unknown as WorkerResponse;
+      const p = msg.pipeline as Partial<Record<keyof WorkerPipelineInfo, unknown>> | undefined;
+      if (typeof p?.id !== 'string' || p.kind !== 'ocr' || typeof p.device !== 'string') throw bad('pipeline-loaded.pipeline must describe the pipeline (id, kind, device)');
+      const { device, deviceReason } = deviceOf(p, 'pipeline-loaded.pipeline');
+      return { type, id, pipeline: { id: p.id, kind: 'ocr', manifest: manifestObject(p.manifest, 'pipeline-loaded.pipeline.manifest'), device, deviceReason } };
     }
-    case 'recognized': {
-      const r = msg.result as Partial<WorkerOcrResult> | undefined;
-      if (typeof r?.text !== 'string' || !Array.isArray(r.lines)) bad('recognized.result must be { text, lines, timings }');
-      return msg as unknown as WorkerResponse;
-    }
+    case 'recognized':
+      return { type, id, result: ocrResult(msg.result) };
     case 'generator-loaded': {
       const g = msg.generator as Partial<WorkerGeneratorInfo> | undefined;
       if (typeof g?.id !== 'string' || typeof g.device !== 'string' || typeof g.contextLength !== 'number') bad('generator-loaded.generator must describe the generator (id, device, contextLength)');
@@ -254,13 +311,94 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       if (!Number.isInteger(msg.count)) bad('token-count.count must be an integer');
       return msg as unknown as WorkerResponse;
     case 'error':
-      requireErrorData(msg);
-      return msg as unknown as WorkerResponse;
+      return { type, id, error: requireErrorData(msg) };
     default: {
       const unknown: never = type;
       throw bad(`unknown response type ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === 'string');
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function deviceOf(info: { device?: unknown; deviceReason?: unknown }, what: string): { device: Device; deviceReason: string } {
+  if (typeof info.device !== 'string' || !DEVICES.has(info.device)) bad(`${what}.device must be one of ${[...DEVICES].join(', ')}, got ${JSON.stringify(info.device)}`);
+  if (typeof info.deviceReason !== 'string') bad(`${what}.deviceReason must be a string`);
+  return { device: info.device as Device, deviceReason: info.deviceReason as string };
+}
+
+/** The worker's loader validated the manifest already; the page only needs it to be the object it describes. */
+function manifestObject(value: unknown, what: string): PackManifest {
+  const m = value as Partial<PackManifest> | null | undefined;
+  if (typeof m !== 'object' || m === null || typeof m.name !== 'string' || typeof m.revision !== 'string' || !Array.isArray(m.files)) {
+    throw bad(`${what} must be a pack manifest`);
+  }
+  return m as PackManifest;
+}
+
+function valueInfo(value: unknown, what: string): ValueInfo {
+  const v = value as { name?: unknown; type?: unknown; shape?: unknown } | null;
+  if (typeof v !== 'object' || v === null || typeof v.name !== 'string') throw bad(`${what} must be { name, type?, shape? }`);
+  if (v.type !== undefined && typeof v.type !== 'string') bad(`${what}.type must be a string`);
+  if (v.shape !== undefined && !(Array.isArray(v.shape) && v.shape.every((d) => typeof d === 'number' || typeof d === 'string'))) bad(`${what}.shape must list numbers and names`);
+  return {
+    name: v.name,
+    ...(v.type === undefined ? {} : { type: v.type as string }),
+    ...(v.shape === undefined ? {} : { shape: [...(v.shape as (number | string)[])] }),
+  };
+}
+
+function loadProgress(value: unknown): LoadProgress {
+  const p = value as Partial<Record<keyof LoadProgress, unknown>> | null | undefined;
+  if (typeof p !== 'object' || p === null) throw bad('progress.progress must be an object');
+  if (typeof p.phase !== 'string' || !PHASES.has(p.phase)) bad(`progress.progress.phase must be plan, download, assemble or session, got ${JSON.stringify(p.phase)}`);
+  for (const key of ['bytesDone', 'bytesTotal', 'bytesFromCache', 'bytesFromNetwork', 'rateBytesPerSec'] as const) {
+    if (!isFiniteNumber(p[key])) bad(`progress.progress.${key} must be a number`);
+  }
+  if (p.etaSeconds !== undefined && !isFiniteNumber(p.etaSeconds)) bad('progress.progress.etaSeconds must be a number');
+  if (typeof p.files !== 'object' || p.files === null) bad('progress.progress.files must be an object');
+  if (!isStringArray(p.rangeFallbackFiles)) bad('progress.progress.rangeFallbackFiles must be an array of paths');
+  if (typeof p.done !== 'boolean') bad('progress.progress.done must be a boolean');
+  const files: Record<string, FileProgress> = {};
+  for (const [path, f] of Object.entries(p.files as Record<string, unknown>)) {
+    const file = f as Partial<FileProgress> | null;
+    if (!isFiniteNumber(file?.bytesDone) || !isFiniteNumber(file.bytesTotal)) bad(`progress.progress.files["${path}"] must be { bytesDone, bytesTotal }`);
+    files[path] = { bytesDone: file!.bytesDone as number, bytesTotal: file!.bytesTotal as number };
+  }
+  return {
+    phase: p.phase as LoadPhase,
+    bytesDone: p.bytesDone as number,
+    bytesTotal: p.bytesTotal as number,
+    bytesFromCache: p.bytesFromCache as number,
+    bytesFromNetwork: p.bytesFromNetwork as number,
+    rateBytesPerSec: p.rateBytesPerSec as number,
+    etaSeconds: p.etaSeconds as number | undefined,
+    files,
+    rangeFallbackFiles: [...(p.rangeFallbackFiles as string[])],
+    done: p.done as boolean,
+  };
+}
+
+function ocrResult(value: unknown): WorkerOcrResult {
+  const r = value as Partial<Record<keyof WorkerOcrResult, unknown>> | null | undefined;
+  if (typeof r?.text !== 'string' || !Array.isArray(r.lines)) throw bad('recognized.result must be { text, lines, timings }');
+  const lines = r.lines.map((l: unknown, i: number) => {
+    const line = l as { text?: unknown; box?: unknown; score?: unknown } | null;
+    const box = line?.box;
+    if (typeof line?.text !== 'string' || !isFiniteNumber(line.score) || !Array.isArray(box) || !box.every((pt) => Array.isArray(pt) && pt.length === 2 && pt.every(isFiniteNumber))) {
+      throw bad(`recognized.result.lines[${i}] must be { text, box: [x, y][], score }`);
+    }
+    return { text: line.text, box: (box as [number, number][]).map(([x, y]) => [x, y] as [number, number]), score: line.score };
+  });
+  const t = r.timings as Partial<WorkerOcrResult['timings']> | null | undefined;
+  if (!isFiniteNumber(t?.detMs) || !isFiniteNumber(t.clsMs) || !isFiniteNumber(t.recMs)) throw bad('recognized.result.timings must be { detMs, clsMs, recMs }');
+  return { text: r.text, lines, timings: { detMs: t.detMs, clsMs: t.clsMs as number, recMs: t.recMs as number } };
 }
 
 /**
@@ -279,20 +417,25 @@ export function asMessage(data: unknown, what: string, who = 'worker'): Record<s
 }
 
 /**
- * An `error` response carries ErrorData.
+ * An `error` response carries ErrorData; returns a fresh copy of it.
  *
  * @example
- * if (msg.type === 'error') requireErrorData(msg);
+ * if (msg.type === 'error') return { type, id, error: requireErrorData(msg) };
  */
-export function requireErrorData(msg: Record<string, unknown>): void {
-  const error = msg.error as Partial<ErrorData> | undefined;
+export function requireErrorData(msg: Record<string, unknown>): ErrorData {
+  const error = msg.error as Partial<Record<keyof ErrorData, unknown>> | undefined;
   if (error?.name !== 'TesseraError' || typeof error.code !== 'string' || typeof error.message !== 'string') {
-    bad('error.error must be ErrorData { name, code, message }');
+    throw bad('error.error must be ErrorData { name, code, message }');
   }
+  // An unknown code is kept here; fromErrorData turns it into `internal` on the receiving side.
+  const data: ErrorData = { name: 'TesseraError', code: error.code as ErrorCode, message: error.message };
+  if (typeof error.details === 'object' && error.details !== null && !Array.isArray(error.details)) data.details = { ...(error.details as Record<string, unknown>) };
+  return data;
 }
 
-function requireString(msg: Record<string, unknown>, key: string): void {
+function requireString(msg: Record<string, unknown>, key: string): string {
   if (typeof msg[key] !== 'string') bad(`${String(msg.type)}.${key} must be a string`);
+  return msg[key] as string;
 }
 
 /**
