@@ -7,8 +7,8 @@
  */
 import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
 import { DEVICE_REQUEST_NAMES, NATIVE_DEVICES, type Device, type DeviceRequest, type ValueInfo } from './device.ts';
-import type { FileProgress, LoadPhase, LoadProgress } from '../fetch/progress.ts';
-import type { PackManifest } from '../pack/manifest.ts';
+import type { FileProgress, LoadPhase, LoadProgress } from './load-progress.ts';
+import type { PackManifest } from './pack-manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
 import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
 
