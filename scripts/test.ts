@@ -1,11 +1,21 @@
 /**
  * `npm test`: every suite (unit in Node, browser in headless Chromium with
  * WebGPU, worker in workerd) in one `vitest run`, then one plain closing line
- * `N passed, N failed` that CI reads. Extra arguments go to vitest.
+ * `N passed, N failed` that CI reads. Extra arguments go to vitest. On a
+ * machine without Chromium it first installs it (scripts/lib/system-packages.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureSystemPackages, systemCheck } from './lib/system-packages.ts';
+
+// A fresh machine has no Chromium: install it (root + apt-get) or say how, before vitest's config looks for it.
+const problem = ensureSystemPackages(systemCheck());
+if (problem) {
+  console.error(problem);
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
 
 const outDir = '.test-results';
 const outFile = join(outDir, 'vitest.json');

@@ -5,21 +5,30 @@
  */
 import { existsSync } from 'node:fs';
 
-const CANDIDATES = [
-  process.env.CHROMIUM_PATH,
-  '/usr/bin/chromium',
-  '/usr/bin/chromium-browser',
-  '/usr/bin/google-chrome',
-  '/usr/bin/google-chrome-stable',
-];
+/** What puts a Chromium (and the OCR tests' fonts) on a Debian machine; scripts/test.ts runs it when it can. */
+export const CHROMIUM_PACKAGES = ['chromium', 'fonts-dejavu-core', 'fonts-liberation'] as const;
+export const INSTALL_COMMAND = `apt-get update && apt-get install -y ${CHROMIUM_PACKAGES.join(' ')}`;
 
+const SYSTEM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+
+/**
+ * The Chromium to drive, or undefined: `CHROMIUM_PATH`, then the system's.
+ * `TESSERA_HIDE_SYSTEM_CHROMIUM=1` skips the system's, which is how a machine
+ * without one is tried out on a machine that has one.
+ *
+ * @example
+ * const path = locateChromium(); // '/usr/bin/chromium'
+ */
+export function locateChromium(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string | undefined {
+  const candidates = [env.CHROMIUM_PATH, ...(env.TESSERA_HIDE_SYSTEM_CHROMIUM === '1' ? [] : SYSTEM_PATHS)];
+  return candidates.find((c): c is string => c !== undefined && c !== '' && exists(c));
+}
+
+/** @example launch({ executablePath: findChromium() }) */
 export function findChromium(): string {
-  for (const candidate of CANDIDATES) {
-    if (candidate && existsSync(candidate)) return candidate;
-  }
-  throw new Error(
-    'No Chromium found. Install it (apt-get install -y chromium) or set CHROMIUM_PATH to its executable.',
-  );
+  const found = locateChromium();
+  if (found) return found;
+  throw new Error(`No Chromium found. Install it as root (${INSTALL_COMMAND}; \`npm test\` does it when run as root) or set CHROMIUM_PATH to its executable.`);
 }
 
 /**
