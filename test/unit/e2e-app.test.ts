@@ -91,6 +91,16 @@ describe('PWA', () => {
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // ORT's glue compiles its wasm while it streams in; when that fails it says so on the
+    // console ("wasm streaming compile failed ... falling back to ArrayBuffer instantiation")
+    // and fetches and compiles the 28 MB again. Its sessions run in the engine's worker.
+    const consoleLines: string[] = [];
+    page.on('console', (m) => consoleLines.push(m.text()));
+    page.on('worker', (w) => w.on('console', (m) => consoleLines.push(m.text())));
+    const wasmFetches: string[] = [];
+    page.on('request', (r) => {
+      if (/ort-wasm[^/]*\.wasm$/.test(new URL(r.url()).pathname)) wasmFetches.push(r.url());
+    });
     await page.goto(`${host.url}/?device=wasm`);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     // The badge reports the WebGPU adapter (SwiftShader here) before any model runs.
@@ -99,6 +109,8 @@ describe('PWA', () => {
 
     const status = await loadModel(page);
     expect(status).toMatch(/ppocr-v4 \([0-9a-f]{8}\) is ready on wasm\. Manifest from network/);
+    expect(consoleLines.filter((l) => /streaming compile failed|falling back to ArrayBuffer/.test(l))).toEqual([]);
+    expect(wasmFetches).toHaveLength(1);
     expect(await page.locator('#progress-text').textContent()).toMatch(/from network/);
     const sent = host.packBytesSent;
     expect(sent).toBeGreaterThan(15_000_000);

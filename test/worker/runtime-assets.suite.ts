@@ -27,6 +27,11 @@ export function runtimeAssetsSuite(): void {
       const file = await get(location);
       expect(file.status).toBe(200);
       expect(file.headers.get('Content-Type')).toBe('application/wasm');
+      // Sent as stored: no on-the-fly gzip at the edge (which would drop Content-Length and
+      // chunk the body), so the browser compiles it once, streaming, as it arrives.
+      expect(file.headers.get('Content-Encoding')).toBe('identity');
+      expect(file.headers.get('Cache-Control')).toMatch(/\bno-transform\b/);
+      expect(file.headers.get('Content-Length')).toBe(String(wasm.byteLength));
       expect(await body(file)).toEqual(wasm);
 
       expect((await get('/assets/not-there.wasm')).status).toBe(404);

@@ -55,7 +55,7 @@ export function serveSuite(): void {
       expect(res.headers.get('ETag')).toBe(`"${sha}"`);
       expect(res.headers.get('Accept-Ranges')).toBe('bytes');
       expect(res.headers.get('Content-Length')).toBe(String(SIZE));
-      expect(res.headers.get('Cache-Control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('Cache-Control')).toBe('public, max-age=31536000, immutable, no-transform');
       expect(res.headers.get('Cross-Origin-Resource-Policy')).toBe('cross-origin');
       expect(res.headers.get('Access-Control-Allow-Origin')).toBe('*');
       const exposed = res.headers.get('Access-Control-Expose-Headers')!.toLowerCase();

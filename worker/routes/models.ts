@@ -87,7 +87,14 @@ async function fileResponse(c: Context<AppEnv>, file: PackFile): Promise<Respons
   const headers = new Headers({
     ETag: etag,
     'Accept-Ranges': 'bytes',
-    'Cache-Control': IMMUTABLE,
+    // no-transform + identity: the bytes go out as stored. Cloudflare's edge
+    // (and miniflare, which copies it) otherwise gzips "compressible" types
+    // on the fly, application/wasm and JSON among them: the 28 MB ORT wasm
+    // then came chunked with no Content-Length, the strong ETag and any
+    // Content-Range no longer described the bytes sent, and the work was
+    // redone on every request.
+    'Cache-Control': `${IMMUTABLE}, no-transform`,
+    'Content-Encoding': 'identity',
     'Content-Type': contentTypeOf(file.path),
   });
   if (noneMatchHits(c.req.header('If-None-Match'), etag)) return new Response(null, { status: 304, headers });
