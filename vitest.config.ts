@@ -9,12 +9,24 @@ export default defineConfig({
   test: {
     projects: [
       {
+        // Pure logic, Node-only modules, in-process HTTP servers and onnxruntime-node.
         test: {
           name: 'unit',
           environment: 'node',
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts', 'bench/**/*.test.ts', 'worker/lib/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // End to end from Node: real Chromium pages (Playwright), child processes
+        // (npm start, tessera serve) and real `wrangler dev`.
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
         },
       },
       {

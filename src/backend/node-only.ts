@@ -5,7 +5,7 @@
  * would make Vite put onnxruntime-node, a native addon, into a chunk of every
  * browser build. Node resolves the specifier at run time, relative to this
  * file; browsers never call this (callers check for Node first), and
- * test/unit/browser-bundles.test.ts checks the built bundles.
+ * test/e2e/browser-bundles.test.ts checks the built bundles.
  */
 type NodeOnlyModules = {
   './node-session.ts': typeof import('./node-session.ts');

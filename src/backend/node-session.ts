@@ -3,7 +3,7 @@
  * onnxruntime-web's wasm (src/backend/ort.ts) for `wasm`. Same options and
  * session interface as createOrtSession, so the engine and the pipelines take
  * either. Node only: never reached from a browser bundle (create-engine.ts
- * loads it behind a runtime check; test/unit/browser-bundles.test.ts checks).
+ * loads it behind a runtime check; test/e2e/browser-bundles.test.ts checks).
  */
 import type { OrtSession, OrtSessionOptions } from './ort.ts';
 

@@ -1,6 +1,6 @@
 /**
  * The compute host's rules with fake workers (the real child process is
- * exercised against wrangler dev in test/unit/serve-native-wrangler.test.ts).
+ * exercised against wrangler dev in test/e2e/serve-native-wrangler.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { Engine } from '../engine/engine.ts';

@@ -4,7 +4,7 @@
  * coordinator (fake clock). With each declaring what its warm-up measured
  * (`tessera serve` does; src/cli/measure-capacity.ts), routing gives the native
  * session proportionally more work and the pool reaches at least 0.9 of the
- * summed capacity. The real pool is checked in test/unit/serve-native-wrangler.test.ts
+ * summed capacity. The real pool is checked in test/e2e/serve-native-wrangler.test.ts
  * and measured by `npm run bench:serve`.
  */
 import { describe, expect, it } from 'vitest';
