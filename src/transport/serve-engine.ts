@@ -6,7 +6,7 @@
 import { TesseraError } from '../errors.ts';
 import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../protocol/worker-messages.ts';
 import { transferablesOf } from '../protocol/tensor.ts';
-import type { Engine, ModelHandle } from '../engine/engine.ts';
+import type { Engine, LoadOptions, ModelHandle } from '../engine/engine.ts';
 import type { OcrPipeline } from '../engine/pipelines/pipeline.ts';
 import type { TextGenerator } from '../engine/generate/text-generator.ts';
 import { serveRequests, type PortLike } from './rpc-server.ts';
@@ -24,17 +24,20 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
   const generators = new Map<string, TextGenerator>();
   const post = (message: WorkerResponse, transfer: Transferable[] = []) => port.postMessage(message, transfer);
 
+  /** The load options a model, pipeline or generator load carries across (progress posted back when the page listens). */
+  const loadOptionsOf = (request: Extract<WorkerRequest, { type: 'load' | 'load-pipeline' | 'load-generator' }>, signal: AbortSignal): LoadOptions => ({
+    device: request.device,
+    cache: request.cache,
+    ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
+    ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
+    ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
+    signal,
+  });
+
   async function handle(request: Exclude<WorkerRequest, { type: 'cancel' }>, signal: AbortSignal): Promise<void> {
     switch (request.type) {
       case 'load': {
-        const model = await engine.load(request.source, {
-          device: request.device,
-          cache: request.cache,
-          ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
-          ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
-          ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
-          signal: signal,
-        });
+        const model = await engine.load(request.source, loadOptionsOf(request, signal));
         models.set(model.id, model);
         const { id, manifest, device, deviceReason, inputNames, outputNames, inputMetadata } = model;
         post({ type: 'loaded', id: request.id, model: { id, manifest, device, deviceReason, inputNames, outputNames, inputMetadata } });
@@ -47,14 +50,7 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
         return;
       }
       case 'load-pipeline': {
-        const pipeline = await engine.loadPipeline(request.kind, request.source, {
-          device: request.device,
-          cache: request.cache,
-          ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
-          ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
-          ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
-          signal: signal,
-        });
+        const pipeline = await engine.loadPipeline(request.kind, request.source, loadOptionsOf(request, signal));
         pipelines.set(pipeline.id, pipeline);
         const { id, kind, manifest, device, deviceReason } = pipeline;
         post({ type: 'pipeline-loaded', id: request.id, pipeline: { id, kind, manifest, device, deviceReason } });
