@@ -20,6 +20,7 @@ import { oipRoutes } from './routes/oip.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openaiRoutes } from './routes/openai.ts';
+import { completionRoutes } from './routes/completions.ts';
 import { createModelDirectory } from './lib/coordinator-client.ts';
 
 /**
@@ -43,6 +44,7 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', kserveRoutes(directory));
   app.route('/', oipRoutes(directory));
   app.route('/', openaiRoutes(directory));
+  app.route('/', completionRoutes(directory));
   app.route('/', metricsRoutes());
 
   app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));

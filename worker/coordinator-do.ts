@@ -19,7 +19,7 @@
  *   secret TESSERA_JOIN_TOKEN: the token sessions send in `join`.
  */
 import { DurableObject } from 'cloudflare:workers';
-import type { InferenceRequest, InferenceResponse, CoordinatorAction } from '../src/coordinator/actions.ts';
+import type { InferenceRequest, InferenceResponse, CoordinatorAction, GenerationEvent, GenerationRequest } from '../src/coordinator/actions.ts';
 import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
 import type { CoordinatorConfig } from '../src/coordinator/config.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
@@ -63,6 +63,23 @@ export interface InferTiming {
 
 export type TimedResponse = InferenceResponse & { timing?: InferTiming };
 
+/** Where a traced generation's time went, on the object's clock (ms). */
+export interface GenerationTiming {
+  /** Submitted to dispatched to a session. */
+  queueMs: number;
+  /** Submitted to the first chunk arriving from the session. */
+  ttftMs: number;
+  /** The session's own time to first token, as it reported it. */
+  sessionTtftMs?: number;
+}
+
+/**
+ * One line of the NDJSON stream generate() returns: the coordinator's event,
+ * and on a traced request's first chunk where its time went.
+ */
+export type GenerationStreamEvent = GenerationEvent & { timing?: GenerationTiming };
+
+
 /**
  * A socket's attachment: the session's snapshot once joined; before that,
  * when its join is due (so the deadline survives hibernation); null once
@@ -87,6 +104,9 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   readonly #traces = new Map<string, { submitted: number; dispatched?: number }>();
   /** Sockets upgraded but not joined yet, and when their join is due (rebuilt from attachments after hibernation). */
   readonly #pendingJoins = new Map<WebSocket, number>();
+  /** Open generation streams by request id, with trace times when traced. */
+  readonly #streams = new Map<string, { controller: ReadableStreamDefaultController<Uint8Array>; trace?: { submitted: number; dispatched?: number } }>();
+  readonly #encoder = new TextEncoder();
   #alarmAt: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt: number | undefined;
@@ -162,6 +182,58 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
    */
   async cancel(requestId: string): Promise<void> {
     this.#run(this.#get().cancel(requestId, Date.now()));
+  }
+
+  /**
+   * RPC from the OpenAI routes: starts a generation and returns its events as
+   * they happen, one JSON line each ({@link GenerationStreamEvent}), ending
+   * after `done` or `error`. Each line is enqueued the moment the session's
+   * frame arrives: nothing is held back for the end. Cancelling the stream
+   * (the HTTP client left) cancels the generation on its session.
+   */
+  async generate(request: GenerationRequest, trace = false): Promise<ReadableStream<Uint8Array>> {
+    const c = this.#get();
+    const id = request.id;
+    const stream = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#streams.set(id, { controller, ...(trace ? { trace: { submitted: Date.now() } } : {}) });
+      },
+      cancel: () => this.#cancelStream(id),
+    });
+    this.#run(c.submitGeneration(request, Date.now()));
+    return stream;
+  }
+
+  /** The caller says its client left (also done by cancelling the stream; both are idempotent). */
+  async cancelGeneration(requestId: string): Promise<void> {
+    this.#cancelStream(requestId);
+  }
+
+  #cancelStream(id: string): void {
+    if (!this.#streams.delete(id)) return;
+    this.#run(this.#get().cancelGeneration(id, Date.now()));
+  }
+
+  #streamEvent(requestId: string, event: GenerationEvent): void {
+    const open = this.#streams.get(requestId);
+    if (!open) return;
+    let line: GenerationStreamEvent = event;
+    const t = open.trace;
+    if (t && event.type === 'chunk') {
+      const now = Date.now();
+      line = { ...event, timing: { queueMs: (t.dispatched ?? now) - t.submitted, ttftMs: now - t.submitted, ...(event.sessionMs !== undefined ? { sessionTtftMs: event.sessionMs } : {}) } };
+      // Only the first chunk carries timing.
+      delete open.trace;
+    }
+    try {
+      open.controller.enqueue(this.#encoder.encode(JSON.stringify(line) + '\n'));
+      if (event.type !== 'chunk') {
+        this.#streams.delete(requestId);
+        open.controller.close();
+      }
+    } catch {
+      // The reader is gone: cancel() runs (or ran) and cancels the generation.
+    }
   }
 
   async metricsText(): Promise<string> {
@@ -330,6 +402,10 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     for (const a of actions) {
       switch (a.type) {
         case 'send':
+          if (a.message.type === 'generate') {
+            const t = this.#streams.get(a.message.requestId)?.trace;
+            if (t) t.dispatched = Date.now();
+          }
           if (a.message.type === 'infer' && this.#traces.size > 0) {
             const at = Date.now();
             for (const id of a.message.requestIds) {
@@ -349,6 +425,9 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
           resolve?.(a.response);
           break;
         }
+        case 'stream':
+          this.#streamEvent(a.requestId, a.event);
+          break;
         case 'close': {
           const ws = this.#socketOf(a.sessionId);
           this.#sockets.delete(a.sessionId);

@@ -36,7 +36,7 @@ function runSchedule(seed: number, policy: RoutingPolicy): { submitted: number; 
       } else if (a.type === 'close') {
         live.delete(a.sessionId);
         outstanding.delete(a.sessionId);
-      } else if (a.message.type === 'infer') {
+      } else if (a.type === 'send' && a.message.type === 'infer') {
         const models = live.get(a.sessionId);
         expect(models, `infer to dead session ${a.sessionId}`).toBeDefined();
         expect(models?.has(a.message.model), `infer for a model ${a.sessionId} lacks`).toBe(true);

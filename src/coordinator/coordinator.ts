@@ -13,9 +13,10 @@
 import { TesseraError, toErrorData, type ErrorCode } from '../errors.ts';
 import { CLOSE_LEASE_EXPIRED, type JoinMessage, type ModelOffer, type SessionCapacity, type SessionMessage } from '../protocol/coordinator-messages.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
-import type { CoordinatorAction, InferenceRequest, InferenceResponse } from './actions.ts';
+import type { CoordinatorAction, GenerationRequest, InferenceRequest, InferenceResponse } from './actions.ts';
 import { batchRows, batchSignature, batchTensors, splitBatch } from './batch-tensors.ts';
 import { resolveConfig, type CoordinatorConfig } from './config.ts';
+import { GenerationPool } from './generation-pool.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
 import { initialRate, rateOf, recordCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
@@ -100,12 +101,25 @@ export class Coordinator {
   /** Per model with queued work: when a held batch window closes or a backoff ends. */
   readonly #queueWake = new Map<string, number>();
   readonly #metrics = new MetricsRecorder();
+  readonly #generations: GenerationPool;
   #order = 0;
 
   constructor(options: CoordinatorOptions = {}) {
     this.config = resolveConfig(options.config);
     this.#random = options.random ?? Math.random;
     this.#createId = options.createId ?? (() => crypto.randomUUID());
+    this.#generations = new GenerationPool(this.config, this.#metrics, {
+      candidates: (model, now) => [...this.#sessions.values()]
+        .filter((s) => s.models.has(model) && this.#slotsUsed(s) < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight + this.#generations.runningOn(s.id), rate: rateOf(s.rate) })),
+      hasModel: (model) => this.#hasModel(model),
+      slots: (model) => [...this.#sessions.values()].reduce((n, s) => n + (s.models.has(model) ? s.capacity.maxInFlight : 0), 0),
+    }, this.#random);
+  }
+
+  /** Slots a session has busy: inference batches plus running generations. */
+  #slotsUsed(s: Session): number {
+    return s.batches.size + this.#generations.runningOn(s.id);
   }
 
   // ------------------------------------------------------------ sessions
@@ -176,8 +190,17 @@ export class Coordinator {
         break;
       }
       case 'result':
-      case 'error':
         this.#complete(s, msg, now, out);
+        break;
+      case 'error':
+        if (msg.requestIds.length === 1 && this.#generations.has(msg.requestIds[0] as string)) this.#generationEnded(s, this.#generations.error(s.id, msg.requestIds[0] as string, msg.error, now), now, out);
+        else this.#complete(s, msg, now, out);
+        break;
+      case 'chunk':
+        out.push(...this.#generations.chunk(s.id, msg, now));
+        break;
+      case 'done':
+        this.#generationEnded(s, this.#generations.done(s.id, msg, now), now, out);
         break;
       case 'leave':
         this.#fail(sessionId, now, out);
@@ -201,6 +224,7 @@ export class Coordinator {
     const s = this.#sessions.get(sessionId);
     if (!s) return;
     this.#sessions.delete(sessionId);
+    this.#generations.sessionFailed(sessionId, now, out);
     if (s.batches.size === 0) return;
     const b = this.#backoff.get(sessionId) ?? { until: 0, failures: 0 };
     b.failures += 1;
@@ -422,6 +446,7 @@ export class Coordinator {
     }
     for (const [id, b] of this.#backoff) if (b.until + this.config.backoffMaxMs * 4 < now) this.#backoff.delete(id);
     for (const model of [...this.#queues.keys()]) this.#pump(model, now, out);
+    this.#generations.tick(now, out);
     return out;
   }
 
@@ -434,6 +459,7 @@ export class Coordinator {
     }
     for (const queue of this.#queues.values()) for (const r of queue) at = Math.min(at, r.deadline);
     for (const t of this.#queueWake.values()) at = Math.min(at, t);
+    at = Math.min(at, this.#generations.nextWakeAt());
     return at === Infinity ? undefined : at;
   }
 
@@ -445,6 +471,8 @@ export class Coordinator {
   }
 
   #pump(model: string, now: number, out: CoordinatorAction[]): void {
+    // Generations of this model first: every path that may free a slot or add a session pumps here.
+    this.#generations.pump(model, now, out);
     const queue = this.#queues.get(model);
     if (!queue) return;
     for (const r of queue.filter((q) => q.deadline <= now)) {
@@ -461,7 +489,7 @@ export class Coordinator {
     const blind = this.config.policy === 'blind-round-robin';
     while (queue.length > 0) {
       const candidates = [...this.#sessions.values()]
-        .filter((s) => s.models.has(model) && (blind || s.batches.size < s.capacity.maxInFlight) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .filter((s) => s.models.has(model) && (blind || this.#slotsUsed(s) < s.capacity.maxInFlight) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
         .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight, rate: rateOf(s.rate), session: s }));
       const cursor = this.#cursors.get(model) ?? { last: -1 };
       this.#cursors.set(model, cursor);
@@ -539,10 +567,36 @@ export class Coordinator {
     out.push({ type: 'respond', requestId: r.id, response });
   }
 
+  // ------------------------------------------------------------ text generation
+
+  /**
+   * Admits a text-generation request (see generation-pool.ts): queued and
+   * dispatched to one session, or answered at once (`rate-limited`,
+   * `unavailable`). Its events arrive as `stream` actions.
+   */
+  submitGeneration(request: GenerationRequest, now: number): CoordinatorAction[] {
+    if (this.#requests.has(request.id) || this.#generations.has(request.id)) {
+      throw new TesseraError('invalid-argument', `request id ${request.id} is already in progress`);
+    }
+    return this.#generations.submit(request, now);
+  }
+
+  /** The generation's client went away: it is cancelled on its session and answered `aborted`. */
+  cancelGeneration(requestId: string, now: number): CoordinatorAction[] {
+    return this.#generations.cancel(requestId, now);
+  }
+
+  /** A generation ended and freed a slot of `s`: queued work of any of its models may go there now. */
+  #generationEnded(s: Session, actions: CoordinatorAction[], now: number, out: CoordinatorAction[]): void {
+    out.push(...actions);
+    for (const model of s.models.keys()) this.#pump(model, now, out);
+  }
+
   // ------------------------------------------------------------ metrics
 
   /** Counts for /metrics. */
   metrics(): MetricsSnapshot {
+    const generating = this.#generations.counts();
     const byModel = new Map<string, number>();
     const inFlight = new Map<string, number>();
     for (const s of this.#sessions.values()) {
@@ -556,11 +610,13 @@ export class Coordinator {
       sessions: this.#sessions.size,
       sessionsByModel: [...byModel].map(([model, count]) => ({ model, count })),
       requests: this.#metrics.requests(),
-      queueDepth: [...this.#queues].map(([model, q]) => ({ model, depth: q.length })),
-      inFlight: [...inFlight].map(([model, count]) => ({ model, count })),
+      queueDepth: [...[...this.#queues].map(([model, q]) => ({ model, depth: q.length })), ...generating.queued],
+      inFlight: [...[...inFlight].map(([model, count]) => ({ model, count })), ...generating.running],
       redispatched: this.#metrics.redispatched,
       latency: this.#metrics.latency(),
       compute: this.#metrics.compute(),
+      timeToFirstToken: this.#metrics.ttft(),
+      generatedTokens: this.#metrics.tokens(),
     };
   }
 
@@ -568,7 +624,7 @@ export class Coordinator {
   sessions(): { id: string; device: string; models: string[]; inFlight: number; rate: number; backedOffUntil?: number }[] {
     return [...this.#sessions.values()].map((s) => {
       const b = this.#backoff.get(s.id);
-      return { id: s.id, device: s.device, models: [...s.models.keys()], inFlight: s.inFlight, rate: rateOf(s.rate), ...(b ? { backedOffUntil: b.until } : {}) };
+      return { id: s.id, device: s.device, models: [...s.models.keys()], inFlight: s.inFlight + this.#generations.runningOn(s.id), rate: rateOf(s.rate), ...(b ? { backedOffUntil: b.until } : {}) };
     });
   }
 }

@@ -31,6 +31,10 @@ export interface MetricsSnapshot {
    * it tells the coordinator's share (queueing, hops) from the model's.
    */
   compute: LatencyHistogram[];
+  /** Text generation: submit to the first streamed chunk, per model (queueing, dispatch, prefill). */
+  timeToFirstToken: LatencyHistogram[];
+  /** Text generation: tokens generated, as the sessions counted them. */
+  generatedTokens: { model: string; count: number }[];
 }
 
 /** Per-model histograms over LATENCY_BUCKETS_S. */
@@ -65,6 +69,8 @@ export class MetricsRecorder {
   readonly #requests = new Map<string, Map<string, number>>();
   readonly #latency = new Histograms();
   readonly #compute = new Histograms();
+  readonly #ttft = new Histograms();
+  readonly #tokens = new Map<string, number>();
   redispatched = 0;
 
   response(model: string, status: string, seconds: number | undefined): void {
@@ -77,6 +83,23 @@ export class MetricsRecorder {
   /** One batch's compute time, as its session reported it. */
   batchCompute(model: string, seconds: number): void {
     this.#compute.observe(model, seconds);
+  }
+
+  /** A generation's first chunk reached the coordinator this long after submit. */
+  timeToFirstToken(model: string, seconds: number): void {
+    this.#ttft.observe(model, seconds);
+  }
+
+  generatedTokens(model: string, count: number): void {
+    this.#tokens.set(model, (this.#tokens.get(model) ?? 0) + count);
+  }
+
+  ttft(): LatencyHistogram[] {
+    return this.#ttft.snapshot();
+  }
+
+  tokens(): MetricsSnapshot['generatedTokens'] {
+    return [...this.#tokens].map(([model, count]) => ({ model, count }));
   }
 
   requests(): MetricsSnapshot['requests'] {

@@ -50,5 +50,8 @@ export function renderPrometheus(s: MetricsSnapshot): string {
   };
   histogram('tessera_request_duration_seconds', 'Time from submit to a successful response.', s.latency);
   histogram('tessera_batch_compute_seconds', "Sessions' own time per batch, as they reported it.", s.compute);
+  histogram('tessera_time_to_first_token_seconds', 'Text generation: time from submit to the first streamed chunk.', s.timeToFirstToken);
+  family('tessera_generated_tokens_total', 'counter', 'Text generation: tokens generated, as the sessions counted them.');
+  for (const r of s.generatedTokens) out.push(`tessera_generated_tokens_total${labels({ model: r.model })} ${r.count}`);
   return out.join('\n') + '\n';
 }

@@ -128,6 +128,7 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
           break;
         }
         case 'close':
+        case 'stream': // the simulation submits no generations
           break;
         default: {
           const never: never = a;

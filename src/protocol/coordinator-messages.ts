@@ -5,10 +5,13 @@
  * frames holding plain JSON are accepted too for control messages (join,
  * heartbeat, leave), which is what a debugging client most likely sends.
  *
- * Session -> coordinator: join, heartbeat, models, result, error, leave.
- * Coordinator -> session: joined, infer, cancel, error.
+ * Session -> coordinator: join, heartbeat, models, result, error, leave,
+ * and for text generation chunk (one streamed delta) and done (the result).
+ * Coordinator -> session: joined, infer, generate, cancel, error.
  */
 import { TesseraError, isErrorCode, type ErrorData } from '../errors.ts';
+import type { GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
+import { parseGenerateChunk, parseGenerateRequest, parseGenerateResult } from './parse-generation.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
 import { isTensorType, validateTensorData, type TensorData, type TensorMap, type TensorType } from './tensor.ts';
 
@@ -36,6 +39,21 @@ export interface ModelOffer {
    * ocr-tensors.ts): the APIs take `{ image }` instances instead of tensors.
    */
   pipeline?: 'ocr';
+  /**
+   * `text-generation`: a decoder served through `generate` messages (the
+   * OpenAI chat/completions routes), not `infer` batches.
+   */
+  task?: 'text-generation';
+  /** Generation models: prompt plus new tokens the model can attend to. */
+  contextLength?: number;
+  /** Generation models: the most new tokens one request may ask for. */
+  maxNewTokens?: number;
+  /**
+   * Generation models: UTF-8 bytes of the longest token in the vocabulary, so
+   * the Worker can tell, without a tokenizer, that a prompt cannot fit:
+   * tokens >= bytes / maxTokenBytes.
+   */
+  maxTokenBytes?: number;
 }
 
 /** A model input or output as the inference APIs describe it: -1 marks a dynamic dimension. */
@@ -74,6 +92,16 @@ export interface ResultMessage {
 }
 export interface SessionErrorMessage { type: 'error'; requestIds: string[]; error: ErrorData }
 export interface LeaveMessage { type: 'leave' }
+/** One streamed piece of a generation, sent as soon as the session has it. */
+export interface ChunkMessage {
+  type: 'chunk';
+  requestId: string;
+  chunk: GenerateChunk;
+  /** On the first chunk: ms from the session receiving `generate` to this chunk (its own time to first token). */
+  sessionMs?: number;
+}
+/** A generation ended (the last `chunk` came before it). Errors travel as `error` with `requestIds: [requestId]`. */
+export interface DoneMessage { type: 'done'; requestId: string; result: GenerateResult }
 
 export type SessionMessage =
   | JoinMessage
@@ -81,7 +109,9 @@ export type SessionMessage =
   | ModelsMessage
   | ResultMessage
   | SessionErrorMessage
-  | LeaveMessage;
+  | LeaveMessage
+  | ChunkMessage
+  | DoneMessage;
 
 export interface JoinedMessage { type: 'joined'; sessionId: string; leaseMs: number; heartbeatMs: number }
 /**
@@ -104,12 +134,17 @@ export interface InferMessage {
    */
   deadlineMs?: number;
 }
-/** These requests were answered elsewhere (timeout); the session may skip them. */
+/** Generate text for one request, streaming `chunk`s back, then `done` (or `error`). Never batched. */
+export interface GenerateMessage { type: 'generate'; requestId: string; model: string; request: GenerateRequest }
+/**
+ * These requests were answered elsewhere (timeout) or their client left; the
+ * session may skip them, and stops a running generation within one step.
+ */
 export interface CancelMessage { type: 'cancel'; requestIds: string[] }
 /** A protocol problem with what the session sent (bad join, malformed message). */
 export interface CoordinatorErrorMessage { type: 'error'; error: ErrorData }
 
-export type CoordinatorMessage = JoinedMessage | InferMessage | CancelMessage | CoordinatorErrorMessage;
+export type CoordinatorMessage = JoinedMessage | InferMessage | GenerateMessage | CancelMessage | CoordinatorErrorMessage;
 
 // ---------------------------------------------------------------- validation
 
@@ -168,8 +203,19 @@ function models(o: Obj, where: string): ModelOffer[] {
       if (mo.pipeline !== 'ocr') bad(`${at}: unknown "pipeline" ${JSON.stringify(mo.pipeline)}; expected "ocr"`);
       offer.pipeline = 'ocr';
     }
+    generationOffer(mo, offer, at);
     return offer;
   });
+}
+
+/** The text-generation fields of an offer: a generation model must say how long its context is. */
+function generationOffer(mo: Obj, offer: ModelOffer, at: string): void {
+  if (mo.task === undefined) return;
+  if (mo.task !== 'text-generation') bad(`${at}: unknown "task" ${JSON.stringify(mo.task)}; expected "text-generation"`);
+  offer.task = 'text-generation';
+  offer.contextLength = posInt(mo, 'contextLength', at);
+  if (mo.maxNewTokens !== undefined) offer.maxNewTokens = posInt(mo, 'maxNewTokens', at);
+  if (mo.maxTokenBytes !== undefined) offer.maxTokenBytes = posInt(mo, 'maxTokenBytes', at);
 }
 
 function specs(v: unknown, where: string): TensorSpec[] {
@@ -249,8 +295,18 @@ export function parseSessionMessage(value: unknown): SessionMessage {
     }
     case 'error':
       return { type, requestIds: ids(o, where), error: errorData(o, where) };
+    case 'chunk': {
+      const msg: ChunkMessage = { type, requestId: str(o, 'requestId', where), chunk: parseGenerateChunk(field(o, 'chunk', where), `${where}: chunk`) };
+      if (o.sessionMs !== undefined) {
+        if (typeof o.sessionMs !== 'number' || !Number.isFinite(o.sessionMs) || o.sessionMs < 0) bad(`${where}: "sessionMs" must be a number >= 0`);
+        msg.sessionMs = o.sessionMs;
+      }
+      return msg;
+    }
+    case 'done':
+      return { type, requestId: str(o, 'requestId', where), result: parseGenerateResult(field(o, 'result', where), `${where}: result`) };
     default:
-      return bad(`session message: unknown type ${JSON.stringify(type)}; expected join, heartbeat, models, result, error or leave`);
+      return bad(`session message: unknown type ${JSON.stringify(type)}; expected join, heartbeat, models, result, error, leave, chunk or done`);
   }
 }
 
@@ -280,6 +336,8 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
         ...(deadlineMs !== undefined ? { deadlineMs: deadlineMs as number } : {}),
       };
     }
+    case 'generate':
+      return { type, requestId: str(o, 'requestId', where), model: str(o, 'model', where), request: parseGenerateRequest(field(o, 'request', where), `${where}: request`) };
     case 'cancel':
       return { type, requestIds: ids(o, where) };
     case 'error':

@@ -17,11 +17,13 @@ import {
   decodeMessage,
   encodeMessage,
   parseCoordinatorMessage,
+  type GenerateMessage,
   type InferMessage,
   type ModelOffer,
   type SessionCapacity,
   type SessionMessage,
 } from '../protocol/coordinator-messages.ts';
+import type { GenerateChunk, GenerateRequest, GenerateResult } from '../protocol/generation.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 
 /** Runs one batch: `inputs` are concatenated along dim 0; outputs must keep the row order. */
@@ -34,10 +36,19 @@ const CLOSE_TIMEOUT_MS = 2000;
  */
 export type RunModel = (model: string, inputs: TensorMap, signal: AbortSignal, deadlineMs?: number) => Promise<TensorMap>;
 
+/**
+ * Runs one text generation: calls `onChunk` for each piece as it is produced
+ * and resolves with the result. Aborting `signal` must stop it within one step.
+ */
+export type RunGenerate = (model: string, request: GenerateRequest, onChunk: (chunk: GenerateChunk) => void, signal: AbortSignal) => Promise<GenerateResult>;
+
 export type SessionClientEvent =
   | { type: 'joined'; sessionId: string }
   | { type: 'disconnected'; code: number; reason: string; retryInMs?: number }
   | { type: 'infer'; model: string; requestIds: string[] }
+  | { type: 'generate'; model: string; requestId: string }
+  /** A generation ended: how, and how many chunks went out (a cancelled one stops early). */
+  | { type: 'generated'; requestId: string; outcome: 'done' | 'error' | 'cancelled'; chunks: number }
   /** A frame it could not read, or an `error` frame from the coordinator: `error` keeps its code. */
   | { type: 'protocol-error'; message: string; error: TesseraError };
 
@@ -53,6 +64,8 @@ export interface SessionClientOptions {
   device: string;
   capacity: SessionCapacity;
   runModel: RunModel;
+  /** Text generation for the offers with `task: 'text-generation'`; without it such requests get an error. */
+  runGenerate?: RunGenerate;
   /** Default: the global WebSocket. */
   WebSocket?: WebSocketConstructor;
   /** Reconnect delays: full jitter over min(maxMs, baseMs * 2^attempt). Default 250 ms .. 10 s. */
@@ -144,6 +157,31 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     }
   };
 
+  const runGeneration = async (socket: WebSocket, msg: GenerateMessage): Promise<void> => {
+    const controller = new AbortController();
+    running.set(msg.requestId, controller);
+    emit({ type: 'generate', model: msg.model, requestId: msg.requestId });
+    const started = performance.now();
+    let chunks = 0;
+    try {
+      if (!options.runGenerate) throw new TesseraError('invalid-argument', `this session does not generate text (model "${msg.model}")`);
+      const result = await options.runGenerate(msg.model, msg.request, (chunk) => {
+        // Frames go out as each chunk is produced: the coordinator streams them on at once.
+        if (controller.signal.aborted) return;
+        chunks += 1;
+        const first = chunks === 1 ? { sessionMs: Math.round((performance.now() - started) * 1000) / 1000 } : {};
+        send(socket, { type: 'chunk', requestId: msg.requestId, chunk, ...first });
+      }, controller.signal);
+      if (!controller.signal.aborted) send(socket, { type: 'done', requestId: msg.requestId, result });
+      emit({ type: 'generated', requestId: msg.requestId, outcome: controller.signal.aborted ? 'cancelled' : 'done', chunks });
+    } catch (err) {
+      if (!controller.signal.aborted) send(socket, { type: 'error', requestIds: [msg.requestId], error: toErrorData(err) });
+      emit({ type: 'generated', requestId: msg.requestId, outcome: controller.signal.aborted ? 'cancelled' : 'error', chunks });
+    } finally {
+      running.delete(msg.requestId);
+    }
+  };
+
   const connect = (): void => {
     state = 'connecting';
     const socket = new Ctor(url);
@@ -175,8 +213,11 @@ export function connectSession(options: SessionClientOptions): SessionClient {
         case 'infer':
           void runBatch(socket, msg);
           break;
+        case 'generate':
+          void runGeneration(socket, msg);
+          break;
         case 'cancel':
-          // The coordinator keys a batch by its first request id.
+          // The coordinator keys a batch by its first request id; a generation by its own.
           for (const id of msg.requestIds) running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
           break;
         case 'error': {

@@ -86,7 +86,7 @@ describe('auth', () => {
 describe('round trips', () => {
   it('KServe v1: list, describe, predict', async () => {
     await join([offer('double')], times(2));
-    expect(await (await get('/v1/models')).json()).toEqual({ models: ['double'] });
+    expect(await (await get('/v1/models')).json()).toEqual({ models: ['double'], object: 'list', data: [{ id: 'double', object: 'model', created: 0, owned_by: 'tessera' }] });
     expect(await (await get('/v1/models/double')).json()).toEqual({ name: 'double', ready: true });
     const res = await post('/v1/models/double:predict', { instances: [[1, 2, 3], [4, 5, 6]] });
     expect(res.status).toBe(200);

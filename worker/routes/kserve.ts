@@ -31,7 +31,19 @@ export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {
   routes.use('/v1/models', apiKeyAuth());
   routes.use('/v1/models/*', apiKeyAuth());
 
-  routes.get('/v1/models', async (c) => c.json({ models: (await directory.list(c.env)).map((m) => m.name) }));
+  // One path, two protocols: KServe reads `models`, OpenAI clients read `data`
+  // (where text-generation models carry their context length).
+  routes.get('/v1/models', async (c) => {
+    const models = await directory.list(c.env);
+    return c.json({
+      models: models.map((m) => m.name),
+      object: 'list',
+      data: models.map((m) => ({
+        id: m.name, object: 'model', created: 0, owned_by: 'tessera',
+        ...(m.task ? { task: m.task } : {}), ...(m.contextLength !== undefined ? { context_length: m.contextLength } : {}),
+      })),
+    });
+  });
 
   routes.get('/v1/models/:name', async (c) => {
     const model = await directory.get(c.env, c.req.param('name'));

@@ -4,7 +4,9 @@
  * Models are loaded from the same Worker (`<url>/models/<name>/manifest.json`)
  * with the engine; `--simulate-ms N` instead serves an echo model that takes
  * N ms per batch (y = x), which is how the coordinator benchmark measures the
- * coordinator alone. `--device` picks where models run (default `auto`:
+ * coordinator alone, and `--simulate-token-ms N` serves simulated
+ * text-generation models taking N ms per token (serve-generation.ts), the
+ * same for the generation routes. `--device` picks where models run (default `auto`:
  * onnxruntime-node's best provider) and the session prints what it chose and
  * why, and the capacity it measured and declared at join.
  */
@@ -12,7 +14,8 @@ import { TesseraError } from '../../errors.ts';
 import type { ModelOffer, TensorSpec } from '../../protocol/coordinator-messages.ts';
 import type { TensorMap, TensorType } from '../../protocol/tensor.ts';
 import type { ValueInfo } from '../../protocol/device.ts';
-import { connectSession, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
+import { connectSession, type RunGenerate, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
+import { simulatedGenerationOffers, simulatedGenerator } from './serve-generation.ts';
 import type { RegisterCommand } from '../cli-context.ts';
 import type { Engine, LoadOptions } from '../../engine/engine.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
@@ -28,6 +31,8 @@ export interface ServeOptions {
   joinToken: string;
   /** Simulated service time per batch; undefined: run the real models. */
   simulateMs?: number;
+  /** Serve the models as simulated text generators taking this many ms per token (see serve-generation.ts). */
+  simulateTokenMs?: number;
   maxInFlight?: number;
   maxBatch?: number;
   onEvent?: (event: SessionClientEvent) => void;
@@ -114,6 +119,7 @@ const DEADLINE_GRACE_MS = 5_000;
  */
 export async function serve(options: ServeOptions): Promise<ServeSession> {
   const maxInFlight = options.maxInFlight ?? 1;
+  if (options.simulateTokenMs !== undefined) return simulatedGenerationSession(options, options.simulateTokenMs);
   if (options.simulateMs !== undefined) {
     const maxBatch = options.maxBatch ?? 1;
     const offers = options.models.map((name) => ({ name, revision: 'simulated', maxBatch, inputs: SIMULATED_SPEC, outputs: [{ name: 'y', type: 'float32' as const, shape: [-1, -1] }] }));
@@ -210,9 +216,19 @@ export async function loadServed(
   })));
 }
 
-function join(options: ServeOptions, offers: ModelOffer[], device: string, runModel: RunModel, requestsPerSecond: number): SessionClient {
+/** Simulated text generation for every named model: `generate` only, no `infer` batches. */
+function simulatedGenerationSession(options: ServeOptions, tokenMs: number): ServeSession {
+  const runModel: RunModel = (model) => Promise.reject(new TesseraError('invalid-argument', `model "${model}" is a text-generation model; use /v1/chat/completions`));
+  // One generation takes about maxNewTokens x tokenMs; the default 16 tokens sets the prior.
+  const requestsPerSecond = (1000 / (16 * tokenMs)) * (options.maxInFlight ?? 1);
+  const session = join(options, simulatedGenerationOffers(options.models), 'simulated', runModel, requestsPerSecond, simulatedGenerator(tokenMs));
+  return describeSession(session, { device: 'simulated', deviceReason: `simulated: text generation, ${tokenMs} ms per token`, requestsPerSecond, restarts: () => 0, close: () => session.close() });
+}
+
+function join(options: ServeOptions, offers: ModelOffer[], device: string, runModel: RunModel, requestsPerSecond: number, runGenerate?: RunGenerate): SessionClient {
   return connectSession({
     url: options.coordinator, token: options.joinToken, models: offers, device, runModel,
+    ...(runGenerate ? { runGenerate } : {}),
     capacity: { maxInFlight: options.maxInFlight ?? 1, requestsPerSecond },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
@@ -252,12 +268,13 @@ export const registerServe: RegisterCommand = (program, context) => {
     .requiredOption('--models <names>', 'comma-separated model names to load and serve')
     .option('--join-token <token>', 'session join token (default: $TESSERA_JOIN_TOKEN)')
     .option('--simulate-ms <n>', 'serve an echo model taking n ms per batch instead of loading models')
+    .option('--simulate-token-ms <n>', 'serve simulated text-generation models taking n ms per token instead of loading models')
     .option('--max-in-flight <n>', 'batches run at once', '1')
     .option('--max-batch <n>', 'largest batch accepted per model', '1')
     .option('--device <device>', DEVICE_FLAG_HELP, 'auto')
     .option('--threads <n>', "intra-op threads of native cpu sessions (default: the machine's cores)")
     .option('--compute-timeout <ms>', 'a batch computing longer fails with timeout and the compute worker is restarted', String(DEFAULT_COMPUTE_TIMEOUT_MS))
-    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; maxInFlight: string; maxBatch: string; device: string; threads?: string; computeTimeout: string }) => {
+    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; simulateTokenMs?: string; maxInFlight: string; maxBatch: string; device: string; threads?: string; computeTimeout: string }) => {
       const joinToken = flags.joinToken ?? process.env.TESSERA_JOIN_TOKEN;
       if (!joinToken) throw new TesseraError('invalid-argument', 'no join token: pass --join-token or set TESSERA_JOIN_TOKEN');
       const models = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
@@ -270,6 +287,7 @@ export const registerServe: RegisterCommand = (program, context) => {
         coordinator: flags.coordinator, models, joinToken, signal: controller.signal,
         maxInFlight: positiveInt(flags.maxInFlight, '--max-in-flight'), maxBatch: positiveInt(flags.maxBatch, '--max-batch'),
         ...(flags.simulateMs !== undefined ? { simulateMs: positiveInt(flags.simulateMs, '--simulate-ms') } : {}),
+        ...(flags.simulateTokenMs !== undefined ? { simulateTokenMs: positiveInt(flags.simulateTokenMs, '--simulate-token-ms') } : {}),
         device: parseDeviceFlag(flags.device),
         ...(flags.threads !== undefined ? { threads: parseThreadsFlag(flags.threads) } : {}),
         computeTimeoutMs: positiveInt(flags.computeTimeout, '--compute-timeout'),

@@ -1,0 +1,228 @@
+/**
+ * Text generation through the real Worker under `wrangler dev` (workerd, the
+ * coordinator Durable Object, hibernatable WebSockets) with Node sessions
+ * serving the simulated generator, called with the official `openai` client:
+ * streaming and not, chat and completions, usage, stop strings, a client that
+ * leaves (its session stops generating), a session that dies mid-stream (the
+ * client gets an error, not a short answer), a request re-dispatched before
+ * its first token, 429 + Retry-After, the 400s, and TTFT in /metrics and
+ * Server-Timing.
+ */
+import OpenAI from 'openai';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { serve } from '../../src/cli/commands/serve.ts';
+import { simulatedGenerationOffers, simulatedGenerator } from '../../src/cli/commands/serve-generation.ts';
+import { connectSession, type RunGenerate, type SessionClient, type SessionClientEvent, type WebSocketConstructor } from '../../src/transport/session-client.ts';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
+
+const JOIN = 'gen-test-join';
+const KEY = 'gen-test-key';
+let dev: WranglerDev;
+let client: OpenAI;
+const sessions: SessionClient[] = [];
+
+beforeAll(async () => {
+  dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: '{"maxDelayMs":0,"queueLimit":1}' } });
+  client = new OpenAI({ baseURL: `${dev.base}/v1`, apiKey: KEY, maxRetries: 0 });
+}, 60_000);
+afterEach(async () => {
+  await Promise.all(sessions.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  await dev?.stop();
+});
+
+async function simulated(model: string, tokenMs: number, events: SessionClientEvent[] = []): Promise<SessionClient> {
+  const s = await serve({ coordinator: dev.base, models: [model], joinToken: JOIN, simulateTokenMs: tokenMs, onEvent: (e) => events.push(e) });
+  sessions.push(s);
+  await s.joined();
+  return s;
+}
+
+function custom(model: string, runGenerate: RunGenerate, opts: { events?: SessionClientEvent[]; Ctor?: WebSocketConstructor; rate?: number } = {}): SessionClient {
+  const s = connectSession({
+    url: dev.base, token: JOIN, models: simulatedGenerationOffers([model]), device: 'test', capacity: { maxInFlight: 1, requestsPerSecond: opts.rate ?? 10 },
+    runModel: () => Promise.reject(new Error('no infer here')), runGenerate, backoff: { baseMs: 5000, maxMs: 5000 },
+    onEvent: (e) => opts.events?.push(e), ...(opts.Ctor ? { WebSocket: opts.Ctor } : {}),
+  });
+  sessions.push(s);
+  return s;
+}
+
+function recordingWebSocket(): { Ctor: WebSocketConstructor; sockets: WebSocket[] } {
+  const sockets: WebSocket[] = [];
+  const Ctor = function (url: string) {
+    const ws = new WebSocket(url);
+    sockets.push(ws);
+    return ws;
+  } as unknown as WebSocketConstructor;
+  return { Ctor, sockets };
+}
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> =>
+  fetch(`${dev.base}${path}`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+describe('OpenAI text generation through the coordinator', () => {
+  it('streams chat tokens as they are generated, with finish_reason, usage and [DONE]', async () => {
+    await simulated('sim-a', 40);
+    const started = performance.now();
+    const stream = await client.chat.completions.create({
+      model: 'sim-a', messages: [{ role: 'user', content: 'abc' }], max_tokens: 10, stream: true, stream_options: { include_usage: true },
+    });
+    const arrivals: number[] = [];
+    let text = '';
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    let role: string | undefined;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      role ??= choice.delta.role;
+      if (choice.delta.content) {
+        text += choice.delta.content;
+        arrivals.push(performance.now() - started);
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+    expect(text).toBe('abcabcabca');
+    expect(role).toBe('assistant');
+    expect(finish).toBe('length');
+    // The simulated tokenizer: one token per code point of 'user: abc\nassistant: '.
+    expect(usage).toEqual({ prompt_tokens: 21, completion_tokens: 10, total_tokens: 31 });
+    // Never buffered to the end: ten tokens 40 ms apart arrive spread out, not together.
+    expect(arrivals.length).toBeGreaterThanOrEqual(5);
+    expect((arrivals.at(-1) as number) - (arrivals[0] as number)).toBeGreaterThan(200);
+  }, 30_000);
+
+  it('answers non-streaming chat and completions, honouring stop strings and seed/temperature/top_p', async () => {
+    await simulated('sim-b', 2);
+    const chat = await client.chat.completions.create({ model: 'sim-b', messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'hello world' }], max_tokens: 30, stop: ['wor'], temperature: 0.7, top_p: 0.9, seed: 7 });
+    expect(chat.object).toBe('chat.completion');
+    expect(chat.choices).toHaveLength(1);
+    expect(chat.choices[0]).toMatchObject({ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'hello ' } });
+    expect(chat.usage?.completion_tokens).toBe(9);
+    const completion = await client.completions.create({ model: 'sim-b', prompt: 'xyz', max_tokens: 5 });
+    expect(completion.object).toBe('text_completion');
+    expect(completion.choices[0]).toMatchObject({ text: 'xyzxy', finish_reason: 'length' });
+    expect(completion.usage).toEqual({ prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 });
+    // Streamed completions with a stop string: the stop string never streams.
+    const stream = await client.completions.create({ model: 'sim-b', prompt: 'one.two', max_tokens: 20, stop: '.t', stream: true });
+    let streamed = '';
+    for await (const c of stream) streamed += c.choices[0]?.text ?? '';
+    expect(streamed).toBe('one');
+    const models = await client.models.list();
+    expect(models.data.find((m) => m.id === 'sim-b')).toMatchObject({ object: 'model', task: 'text-generation', context_length: 2048 });
+  }, 30_000);
+
+  it('cancels the generation on its session when the client disconnects', async () => {
+    const events: SessionClientEvent[] = [];
+    await simulated('sim-c', 20, events);
+    const controller = new AbortController();
+    const stream = await client.chat.completions.create({ model: 'sim-c', messages: [{ role: 'user', content: 'long' }], max_tokens: 500, stream: true }, { signal: controller.signal });
+    let chunks = 0;
+    for await (const c of stream) {
+      if (c.choices[0]?.delta.content) chunks += 1;
+      if (chunks === 3) controller.abort();
+    }
+    const ended = await expect.poll(() => events.find((e) => e.type === 'generated'), { timeout: 5000 }).toBeDefined();
+    void ended;
+    const generated = events.find((e) => e.type === 'generated') as Extract<SessionClientEvent, { type: 'generated' }>;
+    expect(generated.outcome).toBe('cancelled');
+    // 500 tokens would take 10 s; the session stopped within a few steps of the abort.
+    expect(generated.chunks).toBeLessThan(100);
+  }, 30_000);
+
+  it('ends the stream with an error event when the session dies mid-stream', async () => {
+    const { Ctor, sockets } = recordingWebSocket();
+    const s = custom('sim-d', simulatedGenerator(20), { Ctor });
+    await s.joined();
+    const stream = await client.chat.completions.create({ model: 'sim-d', messages: [{ role: 'user', content: 'abc' }], max_tokens: 200, stream: true });
+    let text = '';
+    const read = (async () => {
+      for await (const c of stream) {
+        text += c.choices[0]?.delta.content ?? '';
+        if (text.length === 3) sockets[0]!.close(4000, 'test: session died');
+      }
+    })();
+    await expect(read).rejects.toMatchObject({ error: { code: 'session-closed' } });
+    expect(text.length).toBeGreaterThanOrEqual(3);
+    expect(text.length).toBeLessThan(200);
+  }, 30_000);
+
+  it('re-dispatches a request that had not started to another session', async () => {
+    const { Ctor, sockets } = recordingWebSocket();
+    const stuckEvents: SessionClientEvent[] = [];
+    // Takes the request, never produces a token; the faster declared rate makes it the first choice.
+    const stuck = custom('sim-e', (_m, _r, _c, signal) => new Promise((_res, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })), { Ctor, events: stuckEvents, rate: 100 });
+    await stuck.joined();
+    const answer = client.chat.completions.create({ model: 'sim-e', messages: [{ role: 'user', content: 'hey' }], max_tokens: 4 });
+    await expect.poll(() => stuckEvents.some((e) => e.type === 'generate'), { timeout: 5000 }).toBe(true);
+    const healthy = custom('sim-e', simulatedGenerator(2));
+    await healthy.joined();
+    sockets[0]!.close(4000, 'test: dropped before the first token');
+    const done = await answer;
+    expect(done.choices[0]?.message.content).toBe('heyh');
+  }, 30_000);
+
+  it('answers 429 with Retry-After when the queue is full, before any stream starts', async () => {
+    await simulated('sim-f', 50);
+    const long = { model: 'sim-f', messages: [{ role: 'user', content: 'q' }], max_tokens: 20 };
+    const running = post('/v1/chat/completions', long);
+    await new Promise((r) => setTimeout(r, 200));
+    const queued = post('/v1/chat/completions', long);
+    await new Promise((r) => setTimeout(r, 100));
+    const full = await post('/v1/chat/completions', { ...long, stream: true });
+    expect(full.status).toBe(429);
+    expect(Number(full.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    expect(((await full.json()) as any).error.code).toBe('rate-limited');
+    expect((await running).status).toBe(200);
+    expect((await queued).status).toBe(200);
+  }, 30_000);
+
+  it('refuses bad input with 400 and a code before any session sees it', async () => {
+    const events: SessionClientEvent[] = [];
+    await simulated('sim-g', 1, events);
+    const cases: [unknown, string][] = [
+      [{ model: 'sim-g' }, 'messages'],
+      [{ model: 'sim-g', messages: [] }, 'messages'],
+      [{ model: 'sim-g', messages: [{ role: 'wizard', content: 'x' }] }, 'messages'],
+      [{ model: 'sim-g', messages: [{ role: 'user', content: 'x' }], n: 2 }, 'n'],
+      [{ model: 'sim-g', messages: [{ role: 'user', content: 'x' }], max_tokens: 5000 }, 'max_tokens'],
+      [{ model: 'sim-g', messages: [{ role: 'user', content: 'x' }], max_tokens: 1500 }, 'max_tokens'],
+      [{ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] }, 'model'],
+      [{ model: 'sim-g', messages: [{ role: 'user', content: 'x'.repeat(9000) }] }, 'messages'],
+    ];
+    for (const [body, param] of cases) {
+      const res = await post('/v1/chat/completions', body);
+      const json = (await res.json()) as any;
+      expect(res.status, JSON.stringify(json)).toBe(400);
+      expect(json.error.code).toBe('bad-request');
+      expect(json.error.details?.param).toBe(param);
+    }
+    expect(events.filter((e) => e.type === 'generate')).toHaveLength(0);
+    // Under the Worker's provable bound but past the context once tokenized: the session refuses it, still a 400.
+    const res = await post('/v1/chat/completions', { model: 'sim-g', messages: [{ role: 'user', content: 'x'.repeat(2100) }], stream: true });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error.code).toBe('invalid-argument');
+    await expect(client.chat.completions.create({ model: 'sim-g', messages: [] })).rejects.toMatchObject({ status: 400 });
+  }, 30_000);
+
+  it('reports time to first token in Server-Timing on traced requests and in /metrics', async () => {
+    await simulated('sim-h', 30);
+    const res = await post('/v1/chat/completions', { model: 'sim-h', messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, stream: true }, { 'X-Tessera-Timing': '1' });
+    expect(res.status).toBe(200);
+    const timing = res.headers.get('Server-Timing') ?? '';
+    expect(timing).toMatch(/ttft;dur=\d+/);
+    const ttft = Number(/ttft;dur=(\d+(?:\.\d+)?)/.exec(timing)?.[1]);
+    const sessionTtft = Number(/session-ttft;dur=(\d+(?:\.\d+)?)/.exec(timing)?.[1]);
+    // The first token takes one 30 ms step at the session; the coordinator's view includes it.
+    expect(sessionTtft).toBeGreaterThanOrEqual(25);
+    expect(ttft).toBeGreaterThanOrEqual(sessionTtft - 1);
+    const body = await res.text();
+    expect(body.trim().endsWith('data: [DONE]')).toBe(true);
+    const metrics = await (await fetch(`${dev.base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
+    expect(metrics).toMatch(/tessera_time_to_first_token_seconds_count\{model="sim-h"\} 1/);
+    expect(metrics).toMatch(/tessera_generated_tokens_total\{model="sim-h"\} 3/);
+  }, 30_000);
+});
