@@ -445,8 +445,9 @@ export class Coordinator {
       }
     }
     for (const [id, b] of this.#backoff) if (b.until + this.config.backoffMaxMs * 4 < now) this.#backoff.delete(id);
-    for (const model of [...this.#queues.keys()]) this.#pump(model, now, out);
+    // Generations first: a stalled one frees a slot the queued batches below may take.
     this.#generations.tick(now, out);
+    for (const model of [...this.#queues.keys()]) this.#pump(model, now, out);
     return out;
   }
 

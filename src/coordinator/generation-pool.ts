@@ -114,6 +114,7 @@ export class GenerationPool {
     this.#stopOnSession(g, out);
     this.#fail(g, 'aborted', 'the client cancelled the request', now, out);
     if (g.sessionId === undefined) this.#unqueue(g);
+    else this.pump(g.model, now, out);
     return out;
   }
 
