@@ -1,0 +1,198 @@
+/**
+ * `npm run bench:generate-coordinator [-- --token-ms 10 --tokens 64 --seconds 5 --runs 3 --json FILE]`:
+ * text generation through the coordinator alone. The real Worker under
+ * `wrangler dev` on loopback, `tessera serve --simulate-token-ms` processes
+ * as sessions (a fixed time per token, so the coordinator is what is
+ * measured), and closed-loop clients streaming `/v1/chat/completions`.
+ *
+ * - Aggregate tokens/s with 1, 2 and 4 sessions (one generation at a time
+ *   each, two clients per session so a request is always waiting when one
+ *   ends); scaling = tokens/s(n) / (n x tokens/s(1)), target >= 0.9 at 4.
+ * - The coordinator's added time to first token: the client's TTFT (request
+ *   sent to the first content event) minus the TTFT the session reported
+ *   (Server-Timing `session-ttft` on traced requests), one client on an idle
+ *   pool, through wrangler's public port and at the Worker's runtime port
+ *   behind its dev proxy (which a deployed Worker does not have). Target p50
+ *   <= 10 ms.
+ *
+ * Session i serves g<n> for every n > i, so pool g4 has exactly four sessions.
+ * bench:generate (the engine's in-browser benchmark) runs this as its
+ * coordinator section.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { dirname } from 'node:path';
+import { runtimeUrl } from './lib/runtime-url.ts';
+import { median, percentile } from './lib/stats.ts';
+import { startWranglerDev } from '../test/helpers/wrangler-dev.ts';
+
+const JOIN = 'bench-join-token';
+const KEY = 'bench-api-key';
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
+const TOKEN_MS = opt('--token-ms', 10);
+const TOKENS = opt('--tokens', 64);
+const SECONDS = opt('--seconds', 5);
+const RUNS = opt('--runs', 3);
+const TTFT_REQUESTS = opt('--ttft-requests', 40);
+const WARMUP_MS = 500;
+const POOLS = [1, 2, 4];
+const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
+
+async function startSession(base: string, models: string[]): Promise<() => Promise<void>> {
+  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', models.join(','),
+    '--join-token', JOIN, '--simulate-token-ms', String(TOKEN_MS), '--max-in-flight', '1'],
+  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('joined ')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}:\n${err}`)));
+  });
+  return async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+  };
+}
+
+// node:http with keep-alive, as bench:coordinator: fetch's per-request CPU would be charged to the coordinator.
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+interface Stream {
+  start: number;
+  status: number;
+  /** Arrival time of each content event. */
+  tokens: number[];
+  /** Server-Timing of a traced request. */
+  timing: Record<string, number>;
+  end: number;
+}
+
+/** One streamed chat completion; resolves when the stream ends. */
+function chat(base: string, model: string, trace: boolean): Promise<Stream> {
+  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'benchmark' }], max_tokens: TOKENS, stream: true });
+  const headers: Record<string, string> = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) };
+  if (trace) headers['X-Tessera-Timing'] = '1';
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/v1/chat/completions`, { method: 'POST', agent, headers }, (res) => {
+      const s: Stream = { start, status: res.statusCode ?? 0, tokens: [], timing: {}, end: 0 };
+      const st = res.headers['server-timing'];
+      if (typeof st === 'string') s.timing = Object.fromEntries(st.split(',').map((p) => /^\s*([\w-]+);dur=([\d.]+)/.exec(p)).filter((m) => m !== null).map((m) => [m[1], Number(m[2])]));
+      let buffered = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        const now = performance.now();
+        buffered += d;
+        let i: number;
+        while ((i = buffered.indexOf('\n\n')) >= 0) {
+          const event = buffered.slice(0, i);
+          buffered = buffered.slice(i + 2);
+          if (event.startsWith('data: {') && event.includes('"content":"') && !event.includes('"content":""')) s.tokens.push(now);
+        }
+      });
+      res.on('end', () => resolve({ ...s, end: performance.now() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Closed loop over `seconds`: tokens/s counted from content events arriving inside the window. */
+async function throughput(base: string, model: string, clients: number): Promise<{ tokensPerSecond: number; errors: number }> {
+  const warmEnd = performance.now() + WARMUP_MS;
+  const end = warmEnd + SECONDS * 1000;
+  const streams: Stream[] = [];
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (performance.now() < end) streams.push(await chat(base, model, false));
+  }));
+  const tokens = streams.reduce((n, s) => n + s.tokens.filter((t) => t >= warmEnd && t <= end).length, 0);
+  return { tokensPerSecond: tokens / SECONDS, errors: streams.filter((s) => s.status !== 200).length };
+}
+
+/** Added TTFT on an idle pool: one client, traced, sequential requests. */
+async function addedTtft(base: string, model: string): Promise<{ e2eP50: number; sessionP50: number; addedP50: number; addedP99: number; samples: number; whereP50: Record<string, number> }> {
+  const e2e: number[] = [];
+  const session: number[] = [];
+  const added: number[] = [];
+  // Where it goes, from Server-Timing: client+HTTP (outside the Worker), the Worker's route and its RPC stream to the object, the object's socket hops to the session.
+  const where = { clientAndHttp: [] as number[], workerAndRpc: [] as number[], sessionHops: [] as number[] };
+  for (let i = 0; i < TTFT_REQUESTS; i++) {
+    const s = await chat(base, model, true);
+    const first = s.tokens[0];
+    const st = s.timing['session-ttft'];
+    if (s.status !== 200 || first === undefined || st === undefined) continue;
+    e2e.push(first - s.start);
+    session.push(st);
+    added.push(first - s.start - st);
+    const worker = s.timing.worker ?? 0;
+    const ttft = s.timing.ttft ?? 0;
+    where.clientAndHttp.push(first - s.start - worker);
+    where.workerAndRpc.push(worker - ttft);
+    where.sessionHops.push(ttft - st);
+  }
+  const whereP50 = Object.fromEntries(Object.entries(where).map(([k, v]) => [k, percentile(v, 50)]));
+  return { e2eP50: percentile(e2e, 50), sessionP50: percentile(session, 50), addedP50: percentile(added, 50), addedP99: percentile(added, 99), samples: added.length, whereP50 };
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0 }) } });
+  const stops: (() => Promise<void>)[] = [];
+  const report: Record<string, any> = { tokenMs: TOKEN_MS, tokensPerRequest: TOKENS, runs: RUNS, secondsPerRun: SECONDS, ideal1: 1000 / TOKEN_MS };
+  try {
+    const max = Math.max(...POOLS);
+    const sessions = Array.from({ length: max }, (_, i) => POOLS.filter((n) => i < n).map((n) => `g${n}`));
+    stops.push(...(await Promise.all(sessions.map((models) => startSession(dev.base, models)))));
+    report.scaling = [];
+    for (const n of POOLS) {
+      const runs: number[] = [];
+      let errors = 0;
+      for (let r = 0; r < RUNS; r++) {
+        const t = await throughput(dev.base, `g${n}`, 2 * n);
+        runs.push(t.tokensPerSecond);
+        errors += t.errors;
+      }
+      report.scaling.push({ sessions: n, clients: 2 * n, tokensPerSecond: median(runs), runs, errors });
+      console.error(`g${n}: ${median(runs).toFixed(1)} tokens/s (runs ${runs.map((x) => x.toFixed(1)).join(', ')})`);
+    }
+    const single = report.scaling[0].tokensPerSecond as number;
+    for (const s of report.scaling) s.scaling = s.tokensPerSecond / (s.sessions * single);
+    report.ttft = [];
+    const direct = await runtimeUrl(dev.pid, dev.base);
+    for (const [via, base] of [['wrangler dev public port (dev proxy hop)', dev.base], ['Worker runtime port (no dev proxy)', direct]] as const) {
+      if (!base) continue;
+      const t = await addedTtft(base, `g${max}`);
+      report.ttft.push({ via, ...t });
+      console.error(`added TTFT via ${via}: p50 ${t.addedP50.toFixed(2)} ms`);
+    }
+  } finally {
+    await Promise.all(stops.splice(0).map((s) => s()));
+    await dev.stop();
+  }
+  report.wallSeconds = (performance.now() - t0) / 1000;
+  const f = (n: number, d = 1): string => n.toFixed(d);
+  console.log([
+    `generation through the coordinator: wrangler dev on loopback, simulated ${TOKEN_MS} ms/token (ideal ${f(report.ideal1)} tokens/s per session), ${TOKENS} tokens per request, medians of ${RUNS} runs x ${SECONDS} s`,
+    '',
+    'sessions  clients  tokens/s  scaling  errors',
+    ...report.scaling.map((s: any) => `${String(s.sessions).padStart(8)}  ${String(s.clients).padStart(7)}  ${f(s.tokensPerSecond).padStart(8)}  ${f(s.scaling, 3).padStart(7)}  ${String(s.errors).padStart(6)}`),
+    `  (target: scaling >= 0.9 at ${Math.max(...POOLS)} sessions)`,
+    '',
+    'coordinator-added time to first token (client TTFT minus the session-reported TTFT), 1 client, idle pool:',
+    ...report.ttft.flatMap((t: any) => [
+      `  via ${t.via}: p50 ${f(t.addedP50, 2)} ms, p99 ${f(t.addedP99, 2)} ms (client TTFT p50 ${f(t.e2eP50, 2)}, session ${f(t.sessionP50, 2)}; ${t.samples} requests)  (target p50 <= 10)`,
+      `    where it goes (p50s, ms): client+HTTP ${f(t.whereP50.clientAndHttp, 2)}, Worker route + RPC stream ${f(t.whereP50.workerAndRpc, 2)}, object<->session socket hops ${f(t.whereP50.sessionHops, 2)}`,
+    ]),
+    `wall time ${f(report.wallSeconds)} s`,
+  ].join('\n'));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
+}
+
+await main();
