@@ -11,9 +11,16 @@
  *   6. waits until the model is ready, reads the demo image through the API,
  *   7. prints the URLs, the API key and a curl example.
  *
- * Ctrl-C (SIGINT/SIGTERM) stops all of it: the session leaves, and wrangler's
+ * `npm start -- --model <path>` (repeatable: an .onnx file, a Hugging Face-style
+ * folder or a pack) also packs, publishes and serves those models, in a second
+ * session beside the built-in one, and prints how to call each
+ * (scripts/lib/user-models.ts).
+ *
+ * Ctrl-C (SIGINT/SIGTERM) stops all of it: the sessions leave, and wrangler's
  * process group (wrangler, esbuild, workerd) is terminated.
- * Environment: PORT, TESSERA_API_KEY, TESSERA_ADMIN_TOKEN, TESSERA_SKIP_BUILD=1, TESSERA_HOME (default .tessera).
+ * Environment: PORT, TESSERA_API_KEY, TESSERA_ADMIN_TOKEN (so `tessera publish`
+ * works against it with a token you chose), TESSERA_SKIP_BUILD=1,
+ * TESSERA_HOME (default .tessera).
  * Secrets reach wrangler through a 0600 file in the state folder, never its command line (scripts/lib/wrangler-dev.ts).
  */
 import { spawn } from 'node:child_process';
@@ -31,6 +38,7 @@ import type { ServeSession } from '../src/cli/commands/serve.ts';
 import { progressLine } from './lib/progress-line.ts';
 import { startWranglerDev, type WranglerDev } from './lib/wrangler-dev.ts';
 import { packRuntimeAssets, RUNTIME_PACK } from './lib/runtime-pack.ts';
+import { callExample, modelArgs, prepareUserModel, type UserModel } from './lib/user-models.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 /** Generated files (pack, local R2 and Durable Objects, weight cache); TESSERA_HOME moves them (tests). */
@@ -88,19 +96,21 @@ async function buildWebAssets(): Promise<void> {
   log(`web assets: built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-async function waitReady(url: string, apiKey: string, timeoutMs = 120_000): Promise<void> {
+async function waitReady(url: string, apiKey: string, model = DEFAULT_MODEL, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${url}/v2/models/${DEFAULT_MODEL}/ready`, { headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
+    const res = await fetch(`${url}/v2/models/${model}/ready`, { headers: { Authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
     await res?.arrayBuffer();
     if (res?.ok) return;
-    if (Date.now() > deadline) throw new Error(`${DEFAULT_MODEL} was not ready within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline) throw new Error(`${model} was not ready within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 let dev: WranglerDev | undefined;
 let session: ServeSession | undefined;
+/** The session serving the `--model` models, when any were given. */
+let userSession: ServeSession | undefined;
 const controller = new AbortController();
 let stopping = false;
 
@@ -111,7 +121,7 @@ async function shutdown(reason: string, code: number): Promise<void> {
   log(`${reason}: stopping ...`);
   controller.abort();
   // Bounded: a coordinator that never completes the close handshake must not keep wrangler running.
-  await Promise.race([session?.close().catch(() => undefined), new Promise((r) => setTimeout(r, 500))]);
+  await Promise.race([Promise.all([session?.close().catch(() => undefined), userSession?.close().catch(() => undefined)]), new Promise((r) => setTimeout(r, 500))]);
   await dev?.stop();
   log('stopped.');
   process.exit(code);
@@ -121,6 +131,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('\nSIGINT', 0));
   process.on('SIGTERM', () => void shutdown('\nSIGTERM', 0));
   const t0 = Date.now();
+  const userPaths = modelArgs(process.argv.slice(2));
   const port = Number(process.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`PORT must be a TCP port number, got "${process.env.PORT}"`);
   if (!(await portIsFree(port))) throw new Error(`port ${port} is in use (another npm start?); stop it or run PORT=<other> npm start`);
@@ -134,6 +145,14 @@ async function main(): Promise<void> {
   const packing = progressLine(`packing ${DEFAULT_MODEL}`);
   const pack = await prepareDefaultModel({ root: STATE, onProgress: (p) => packing.update(p.bytesDone, p.bytesTotal, p.file) });
   packing.end(`${pack.built ? 'packed' : 'reused'} revision ${pack.manifest.revision.slice(0, 12)} (${(pack.manifest.totalBytes / 1e6).toFixed(1)} MB) in ${relative(ROOT, pack.packDir)}`);
+  const userModels: UserModel[] = [];
+  for (const path of userPaths) {
+    log(`--model ${path}: packing ...`);
+    const m = await prepareUserModel(path, STATE);
+    if (m.name === DEFAULT_MODEL || userModels.some((u) => u.name === m.name)) throw new Error(`--model ${path}: a model named "${m.name}" is already served; rename the file or folder`);
+    userModels.push(m);
+    log(`--model ${path}: ${m.built ? 'packed' : 'reused'} "${m.name}" revision ${m.manifest.revision.slice(0, 12)} (${(m.manifest.totalBytes / 1e6).toFixed(1)} MB${m.generation ? ', text generation' : ''})`);
+  }
 
   log(`worker: wrangler dev on port ${port} ...`);
   const tDev = Date.now();
@@ -160,6 +179,7 @@ async function main(): Promise<void> {
     line.end(`${r.uploadedFiles} file(s) uploaded, ${r.skippedFiles} already in local R2`);
   };
   await publish(DEFAULT_MODEL, pack.packDir);
+  for (const m of userModels) await publish(m.name, m.packDir);
   // The app's ONNX Runtime wasm (too big for Workers static assets) goes to R2 as a pack.
   const runtime = await packRuntimeAssets(join(ROOT, 'dist'), join(STATE, 'packs', RUNTIME_PACK));
   if (runtime) await publish(RUNTIME_PACK, runtime.packDir);
@@ -198,6 +218,23 @@ async function main(): Promise<void> {
   const text = body.predictions[0]?.text ?? '';
   const requestMs = Date.now() - tReq;
 
+  const examples: string[] = [];
+  if (userModels.length > 0) {
+    const names = userModels.map((m) => m.name);
+    log(`loading ${names.join(', ')} ...`);
+    userSession = await serve({
+      coordinator: dev.url, models: names, joinToken, signal: controller.signal, device, cache: { type: 'fs', dir: join(STATE, 'cache') },
+      onEvent: (e) => {
+        if (e.type === 'disconnected' && !stopping) log(`session (${names.join(', ')}): disconnected (${e.code} ${e.reason}), retrying`);
+      },
+    });
+    await userSession.joined();
+    for (const m of userModels) {
+      await waitReady(dev.url, apiKey, m.name);
+      examples.push('', `${m.name}${m.generation ? ' (text generation, OpenAI chat/completions)' : ''}:`, ...(await callExample(`http://localhost:${port}`, apiKey, m)));
+    }
+  }
+
   const app = `http://localhost:${port}`;
   const demo = relative(process.cwd(), DEMO) || DEMO;
   process.stdout.write(
@@ -217,6 +254,7 @@ async function main(): Promise<void> {
       `  curl -s ${app}/v1/models/${DEFAULT_MODEL}:predict \\`,
       `    -H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json" \\`,
       `    -d "{\\"instances\\": [{\\"image\\": \\"$(base64 -w0 ${demo})\\"}]}"`,
+      ...examples,
       '',
       `Ready on ${app} (Ctrl-C to stop)`,
       '',
