@@ -3,7 +3,9 @@
  * coordinator Durable Object, hibernatable WebSockets) with Node sessions
  * serving the simulated generator, called with the official `openai` client:
  * streaming and not, chat and completions, usage, stop strings, a client that
- * leaves (its session stops generating), a session that dies mid-stream (the
+ * leaves mid-stream (its session stops generating; a client that leaves
+ * before the first token is tested in test/worker/completions.test.ts, as
+ * wrangler dev never tells the Worker about it), a session that dies mid-stream (the
  * client gets an error, not a short answer), a request re-dispatched before
  * its first token, 429 + Retry-After, the 400s, and TTFT in /metrics and
  * Server-Timing.
@@ -125,8 +127,7 @@ describe('OpenAI text generation through the coordinator', () => {
       if (c.choices[0]?.delta.content) chunks += 1;
       if (chunks === 3) controller.abort();
     }
-    const ended = await expect.poll(() => events.find((e) => e.type === 'generated'), { timeout: 5000 }).toBeDefined();
-    void ended;
+    await expect.poll(() => events.find((e) => e.type === 'generated'), { timeout: 5000 }).toBeDefined();
     const generated = events.find((e) => e.type === 'generated') as Extract<SessionClientEvent, { type: 'generated' }>;
     expect(generated.outcome).toBe('cancelled');
     // 500 tokens would take 10 s; the session stopped within a few steps of the abort.

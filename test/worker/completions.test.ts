@@ -5,10 +5,11 @@
  * the Worker (the simulated generator). The openai-client tests against
  * `wrangler dev` are in test/unit/generation-wrangler.test.ts.
  */
-import { SELF } from 'cloudflare:test';
+import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { createApp } from '../../worker/app.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simulatedGenerationOffers, simulatedGenerator } from '../../src/cli/commands/serve-generation.ts';
-import { connectSession, type SessionClient, type SessionClientEvent } from '../../src/transport/session-client.ts';
+import { connectSession, type RunGenerate, type SessionClient, type SessionClientEvent } from '../../src/transport/session-client.ts';
 import { checkAgainstModel, MAX_TOKENS_LIMIT, parseChatRequest, parseCompletionRequest } from '../../worker/lib/parse-completion-request.ts';
 import { SelfWebSocket } from './self-websocket.ts';
 
@@ -19,11 +20,11 @@ afterEach(async () => {
   await Promise.all(sessions.splice(0).map((s) => s.close()));
 });
 
-async function join(model: string, events: SessionClientEvent[]): Promise<void> {
+async function join(model: string, events: SessionClientEvent[], runGenerate: RunGenerate = simulatedGenerator(1)): Promise<void> {
   const s = connectSession({
     url: `${BASE}/v1/sessions`, token: 'test-join-token', models: simulatedGenerationOffers([model]), device: 'test',
     capacity: { maxInFlight: 1, requestsPerSecond: 10 }, runModel: () => Promise.reject(new Error('no infer')),
-    runGenerate: simulatedGenerator(1), WebSocket: SelfWebSocket, onEvent: (e) => events.push(e),
+    runGenerate, WebSocket: SelfWebSocket, onEvent: (e) => events.push(e),
   });
   sessions.push(s);
   await s.joined();
@@ -93,5 +94,25 @@ describe('OpenAI completions routes in workerd', () => {
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('aba');
     expect(chunks.at(-2).choices[0].finish_reason).toBe('length');
     expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 20, completion_tokens: 3, total_tokens: 23 } });
+  });
+
+  it('cancels the generation on its session when the client leaves before the first token', async () => {
+    const events: SessionClientEvent[] = [];
+    // Takes the request and produces nothing until cancelled.
+    await join('wslow', events, (_m, _r, _c, signal) => new Promise((_res, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true })));
+    // The request's signal is what workerd aborts on Cloudflare when the HTTP client disconnects.
+    const controller = new AbortController();
+    const ctx = createExecutionContext();
+    const body = JSON.stringify({ model: 'wslow', messages: [{ role: 'user', content: 'x' }], stream: true });
+    const response = Promise.resolve(createApp().fetch(new Request(`${BASE}/v1/chat/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...auth }, body, signal: controller.signal }), env, ctx));
+    for (let i = 0; i < 400 && !events.some((e) => e.type === 'generate'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(events.some((e) => e.type === 'generate')).toBe(true);
+    controller.abort();
+    const res = await response;
+    // The coordinator answered the caller `aborted` (a 503 nobody reads) and sent the session a cancel.
+    expect(res.status).toBe(503);
+    await waitOnExecutionContext(ctx);
+    for (let i = 0; i < 400 && !events.some((e) => e.type === 'generated'); i++) await new Promise((r) => setTimeout(r, 5));
+    expect(events.find((e) => e.type === 'generated')).toMatchObject({ outcome: 'cancelled', chunks: 0 });
   });
 });

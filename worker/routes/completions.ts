@@ -15,7 +15,7 @@
  * cancels the generation on its session.
  */
 import { Hono, type Context } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import type { FinishReason, GenerateResult } from '../../src/protocol/generation.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { GenerationStreamEvent, GenerationTiming, ModelDescription } from '../coordinator-do.ts';
@@ -41,14 +41,22 @@ export function completionRoutes(directory = createModelDirectory()): Hono<AppEn
     checkAgainstModel(parsed, model);
     const traced = c.req.header(TRACE_HEADER) === '1';
     const events = await openGeneration(c.env, model.name, parsed.request, traced);
-    // Wait for the first event: it decides the status, and a traced request's Server-Timing.
-    const first = await events.next();
-    if (!first || first.type === 'error') {
-      throw first ? generationHttpError(first.error, first.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
+    const release = cancelOnLeave(c, events);
+    let streaming = false;
+    try {
+      // Wait for the first event: it decides the status, and a traced request's Server-Timing.
+      const first = await events.next();
+      if (!first || first.type === 'error') {
+        throw first ? generationHttpError(first.error, first.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
+      }
+      if (first.timing) c.header('Server-Timing', generationTiming(startedAt, first.timing));
+      const meta = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${events.id}`, created: Math.floor(startedAt / 1000), model: model.name };
+      if (!parsed.stream) return await collected(c, kind, meta, events, first);
+      streaming = true;
+      return streamed(c, kind, parsed, meta, events, first, release);
+    } finally {
+      if (!streaming) release();
     }
-    if (first.timing) c.header('Server-Timing', generationTiming(startedAt, first.timing));
-    const meta = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${events.id}`, created: Math.floor(startedAt / 1000), model: model.name };
-    return parsed.stream ? streamed(c, kind, parsed, meta, events, first) : collected(c, kind, meta, events, first);
   };
   routes.post('/v1/chat/completions', handle('chat'));
   routes.post('/v1/completions', handle('text'));
@@ -63,6 +71,28 @@ async function modelOrBadRequest(directory: ReturnType<typeof createModelDirecto
     if (err instanceof HttpError && err.status === 404) throw new HttpError(400, 'bad-request', err.message, { details: { param: 'model' } });
     throw err;
   }
+}
+
+/**
+ * A client that leaves at any point, even before the first token (when no
+ * response stream exists yet to be cancelled), cancels the generation on its
+ * session. Needs the `enable_request_signal` flag; and without pending
+ * waitUntil work workerd tears the request context down the moment the
+ * client goes away, before the abort event can run (workerd PR #5062), so
+ * the context is held open until the generation ends (call the returned
+ * function then).
+ */
+function cancelOnLeave(c: Context<AppEnv>, events: GenerationStream): () => void {
+  const signal = c.req.raw.signal;
+  const onAbort = (): void => c.executionCtx.waitUntil(events.cancel());
+  let finished!: () => void;
+  c.executionCtx.waitUntil(new Promise<void>((resolve) => (finished = resolve)));
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    signal.removeEventListener('abort', onAbort);
+    finished();
+  };
 }
 
 interface Meta {
@@ -99,34 +129,43 @@ async function collected(c: Context<AppEnv>, kind: Kind, meta: Meta, events: Gen
   throw new HttpError(502, 'unavailable', `the generation ended without a result after ${text.length} characters`);
 }
 
-function streamed(c: Context<AppEnv>, kind: Kind, parsed: CompletionRequest, meta: Meta, events: GenerationStream, first: GenerationStreamEvent): Response {
+function streamed(c: Context<AppEnv>, kind: Kind, parsed: CompletionRequest, meta: Meta, events: GenerationStream, first: GenerationStreamEvent, release: () => void): Response {
+  return streamSSE(c, async (sse) => {
+    sse.onAbort(() => void events.cancel());
+    try {
+      await writeEvents(sse, kind, parsed, meta, events, first);
+    } finally {
+      release();
+    }
+  });
+}
+
+/** The SSE events of one generation, written as its events arrive. */
+async function writeEvents(sse: SSEStreamingApi, kind: Kind, parsed: CompletionRequest, meta: Meta, events: GenerationStream, first: GenerationStreamEvent): Promise<void> {
   const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
   const usageField = parsed.includeUsage ? { usage: null } : {};
   const chunk = (choice: Record<string, unknown>) => JSON.stringify({ id: meta.id, object, created: meta.created, model: meta.model, choices: [choice], ...usageField });
-  return streamSSE(c, async (sse) => {
-    sse.onAbort(() => void events.cancel());
-    let role = kind === 'chat';
-    for (let e: GenerationStreamEvent | undefined = first; e; e = await events.next()) {
-      if (sse.aborted) return;
-      if (e.type === 'chunk') {
-        if (e.chunk.text === '') continue;
-        const delta = role ? { role: 'assistant', content: e.chunk.text } : { content: e.chunk.text };
-        role = false;
-        await sse.writeSSE({ data: chunk(kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: null } : { index: 0, text: e.chunk.text, logprobs: null, finish_reason: null }) });
-      } else if (e.type === 'done') {
-        const finish = finishOf(e.result.finishReason);
-        const delta = role ? { role: 'assistant', content: '' } : {};
-        await sse.writeSSE({ data: chunk(kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: finish } : { index: 0, text: '', logprobs: null, finish_reason: finish }) });
-        if (parsed.includeUsage) {
-          await sse.writeSSE({ data: JSON.stringify({ id: meta.id, object, created: meta.created, model: meta.model, choices: [], usage: usageOf(e.result) }) });
-        }
-        await sse.writeSSE({ data: '[DONE]' });
-        return;
-      } else {
-        // Truncated: the client must see an error, never a [DONE].
-        await sse.writeSSE({ event: 'error', data: JSON.stringify({ error: { code: e.error.code, message: e.error.message } }) });
-        return;
+  let role = kind === 'chat';
+  for (let e: GenerationStreamEvent | undefined = first; e; e = await events.next()) {
+    if (sse.aborted) return;
+    if (e.type === 'chunk') {
+      if (e.chunk.text === '') continue;
+      const delta = role ? { role: 'assistant', content: e.chunk.text } : { content: e.chunk.text };
+      role = false;
+      await sse.writeSSE({ data: chunk(kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: null } : { index: 0, text: e.chunk.text, logprobs: null, finish_reason: null }) });
+    } else if (e.type === 'done') {
+      const finish = finishOf(e.result.finishReason);
+      const delta = role ? { role: 'assistant', content: '' } : {};
+      await sse.writeSSE({ data: chunk(kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: finish } : { index: 0, text: '', logprobs: null, finish_reason: finish }) });
+      if (parsed.includeUsage) {
+        await sse.writeSSE({ data: JSON.stringify({ id: meta.id, object, created: meta.created, model: meta.model, choices: [], usage: usageOf(e.result) }) });
       }
+      await sse.writeSSE({ data: '[DONE]' });
+      return;
+    } else {
+      // Truncated: the client must see an error, never a [DONE].
+      await sse.writeSSE({ event: 'error', data: JSON.stringify({ error: { code: e.error.code, message: e.error.message } }) });
+      return;
     }
-  });
+  }
 }
