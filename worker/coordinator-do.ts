@@ -188,8 +188,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
    * RPC from the OpenAI routes: starts a generation and returns its events as
    * they happen, one JSON line each ({@link GenerationStreamEvent}), ending
    * after `done` or `error`. Each line is enqueued the moment the session's
-   * frame arrives: nothing is held back for the end. Cancelling the stream
-   * (the HTTP client left) cancels the generation on its session.
+   * frame arrives: nothing is held back for the end. Cancelling the stream,
+   * or cancel(request.id), cancels the generation on its session.
    */
   async generate(request: GenerationRequest, trace = false): Promise<ReadableStream<Uint8Array>> {
     const c = this.#get();
@@ -204,14 +204,9 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     return stream;
   }
 
-  /** The caller says its client left (also done by cancelling the stream; both are idempotent). */
-  async cancelGeneration(requestId: string): Promise<void> {
-    this.#cancelStream(requestId);
-  }
-
   #cancelStream(id: string): void {
     if (!this.#streams.delete(id)) return;
-    this.#run(this.#get().cancelGeneration(id, Date.now()));
+    this.#run(this.#get().cancel(id, Date.now()));
   }
 
   #streamEvent(requestId: string, event: GenerationEvent): void {

@@ -288,6 +288,8 @@ export class Coordinator {
 
   /** The client went away (HTTP request aborted): answered `aborted` so the host can release it. */
   cancel(requestId: string, now: number): CoordinatorAction[] {
+    // A generation is cancelled the same way: out of its queue, or a cancel frame to its session.
+    if (this.#generations.has(requestId)) return this.#generations.cancel(requestId, now);
     const out: CoordinatorAction[] = [];
     const r = this.#requests.get(requestId);
     if (!r || r.done) return out;
@@ -573,18 +575,13 @@ export class Coordinator {
   /**
    * Admits a text-generation request (see generation-pool.ts): queued and
    * dispatched to one session, or answered at once (`rate-limited`,
-   * `unavailable`). Its events arrive as `stream` actions.
+   * `unavailable`). Its events arrive as `stream` actions; cancel() stops it.
    */
   submitGeneration(request: GenerationRequest, now: number): CoordinatorAction[] {
     if (this.#requests.has(request.id) || this.#generations.has(request.id)) {
       throw new TesseraError('invalid-argument', `request id ${request.id} is already in progress`);
     }
     return this.#generations.submit(request, now);
-  }
-
-  /** The generation's client went away: it is cancelled on its session and answered `aborted`. */
-  cancelGeneration(requestId: string, now: number): CoordinatorAction[] {
-    return this.#generations.cancel(requestId, now);
   }
 
   /** A generation ended and freed a slot of `s`: queued work of any of its models may go there now. */

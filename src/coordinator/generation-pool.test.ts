@@ -77,7 +77,7 @@ describe('Coordinator: text generation', () => {
     c.join(joinMsg('a'), 0);
     c.submitGeneration(request('g1'), 0);
     c.submitGeneration(request('g2'), 0);
-    const out = c.cancelGeneration('g1', 3);
+    const out = c.cancel('g1', 3);
     expect(cancels(out)).toEqual([{ sessionId: 'a', ids: ['g1'] }]);
     expect(codes(out)).toEqual(['aborted']);
     // The slot went to the queued request.
@@ -85,10 +85,10 @@ describe('Coordinator: text generation', () => {
     expect(c.handle('a', chunk('g1', 'late'), 4)).toEqual([]);
     // A queued one is simply dropped.
     c.submitGeneration(request('g3'), 5);
-    const q = c.cancelGeneration('g3', 6);
+    const q = c.cancel('g3', 6);
     expect(cancels(q)).toEqual([]);
     expect(codes(q)).toEqual(['aborted']);
-    expect(c.cancelGeneration('g3', 7)).toEqual([]);
+    expect(c.cancel('g3', 7)).toEqual([]);
   });
 
   it('times out a request with no first token by its deadline, and a stream that stalls', () => {

@@ -71,9 +71,9 @@ export async function openGeneration(env: Pick<Env, 'COORDINATOR'>, model: strin
       const wasEnded = ended;
       ended = true;
       // Both ways, because either alone may not arrive: cancelling the RPC
-      // stream reaches the object's cancel(), and the explicit call covers a
-      // runtime that tears the stream down without propagating it.
-      await Promise.allSettled([reader.cancel(), wasEnded ? Promise.resolve() : stub.cancelGeneration(id)]);
+      // stream reaches the stream's cancel() in the object, and the explicit
+      // call covers a runtime that tears the stream down without propagating it.
+      await Promise.allSettled([reader.cancel(), wasEnded ? Promise.resolve() : stub.cancel(id)]);
     },
   };
 }

@@ -21,7 +21,7 @@ import { apiKeyAuth } from '../auth.ts';
 import type { GenerationStreamEvent, GenerationTiming, ModelDescription } from '../coordinator-do.ts';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { createModelDirectory, TRACE_HEADER } from '../lib/coordinator-client.ts';
+import { cancelOnDisconnect, clientLinkOf, createModelDirectory, TRACE_HEADER } from '../lib/coordinator-client.ts';
 import { generationHttpError, openGeneration, type GenerationStream } from '../lib/generation-stream.ts';
 import { checkAgainstModel, parseChatRequest, parseCompletionRequest, type CompletionRequest } from '../lib/parse-completion-request.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
@@ -41,7 +41,9 @@ export function completionRoutes(directory = createModelDirectory()): Hono<AppEn
     checkAgainstModel(parsed, model);
     const traced = c.req.header(TRACE_HEADER) === '1';
     const events = await openGeneration(c.env, model.name, parsed.request, traced);
-    const release = cancelOnLeave(c, events);
+    // A client that leaves at any point, even before the first token (when no
+    // response stream exists yet to be cancelled), cancels the generation.
+    const release = cancelOnDisconnect(c.env, events.id, clientLinkOf(c));
     let streaming = false;
     try {
       // Wait for the first event: it decides the status, and a traced request's Server-Timing.
@@ -71,28 +73,6 @@ async function modelOrBadRequest(directory: ReturnType<typeof createModelDirecto
     if (err instanceof HttpError && err.status === 404) throw new HttpError(400, 'bad-request', err.message, { details: { param: 'model' } });
     throw err;
   }
-}
-
-/**
- * A client that leaves at any point, even before the first token (when no
- * response stream exists yet to be cancelled), cancels the generation on its
- * session. Needs the `enable_request_signal` flag; and without pending
- * waitUntil work workerd tears the request context down the moment the
- * client goes away, before the abort event can run (workerd PR #5062), so
- * the context is held open until the generation ends (call the returned
- * function then).
- */
-function cancelOnLeave(c: Context<AppEnv>, events: GenerationStream): () => void {
-  const signal = c.req.raw.signal;
-  const onAbort = (): void => c.executionCtx.waitUntil(events.cancel());
-  let finished!: () => void;
-  c.executionCtx.waitUntil(new Promise<void>((resolve) => (finished = resolve)));
-  if (signal.aborted) onAbort();
-  else signal.addEventListener('abort', onAbort, { once: true });
-  return () => {
-    signal.removeEventListener('abort', onAbort);
-    finished();
-  };
 }
 
 interface Meta {
