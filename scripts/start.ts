@@ -231,7 +231,8 @@ async function main(): Promise<void> {
     await userSession.joined();
     for (const m of userModels) {
       await waitReady(dev.url, apiKey, m.name);
-      examples.push('', `${m.name}${m.generation ? ' (text generation, OpenAI chat/completions)' : ''}:`, ...(await callExample(`http://localhost:${port}`, apiKey, m)));
+      const lines = await callExample(`http://localhost:${port}`, apiKey, m);
+      examples.push('', `${m.name}${lines.some((l) => l.includes('/v1/chat/completions')) ? ' (text generation, OpenAI chat/completions)' : ''}:`, ...lines);
     }
   }
 

@@ -95,16 +95,18 @@ export async function prepareUserModel(input: string, stateDir: string): Promise
 interface OipTensor { name: string; datatype: string; shape: number[] }
 
 /**
- * How to call a served model, as shell lines: a chat curl for a text
- * generation model, an OIP v2 infer curl with zero inputs of the right
- * shapes (dynamic dimensions as 1) for the others.
+ * How to call a served model, as shell lines: a chat curl for a model its
+ * session serves as text generation (what GET /v1/models says, not a guess
+ * from the files), an OIP v2 infer curl with zero inputs of the right shapes
+ * (dynamic dimensions as 1) for the others.
  *
  * @example
  * (await callExample('http://localhost:8787', key, model)).join('\n');
  */
 export async function callExample(app: string, apiKey: string, model: UserModel): Promise<string[]> {
   const auth = `-H "Authorization: Bearer ${apiKey}" -H "Content-Type: application/json"`;
-  if (model.generation) {
+  const listed = (await (await fetch(`${app}/v1/models`, { headers: { Authorization: `Bearer ${apiKey}` } })).json()) as { data?: { id: string; task?: string }[] };
+  if (listed.data?.find((m) => m.id === model.name)?.task === 'text-generation') {
     const body = JSON.stringify({ model: model.name, messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 32, stream: true });
     return [`  curl -sN ${app}/v1/chat/completions ${auth} \\`, `    -d '${body}'`];
   }
