@@ -66,3 +66,40 @@ describe('startComputeHost', () => {
     await expect(host.run('m', x(1), signal)).rejects.toMatchObject({ code: 'session-closed' });
   });
 });
+
+describe('startComputeHost: generation', () => {
+  it('a generation may run long while it produces; one that stops producing for the compute timeout fails and its worker is replaced', async () => {
+    const spawned: { terminated: boolean }[] = [];
+    const spawn = (): HostedWorker => {
+      const state = { terminated: false };
+      spawned.push(state);
+      return { engine: {} as Engine, terminate: async () => void (state.terminated = true), onExit: () => undefined };
+    };
+    // `steps` chunks 20 ms apart; a negative prompt length hangs after the first chunk.
+    const load = async (): Promise<Map<string, ServedModel>> => new Map([['llm', {
+      device: 'cpu', deviceReason: 'cpu: fake', offer: { name: 'llm', revision: 'r', maxBatch: 1, task: 'text-generation', contextLength: 64 },
+      run: () => Promise.reject(new Error('not an infer model')),
+      generate: async (request, onChunk) => {
+        const steps = request.maxNewTokens ?? 1;
+        const hang = 'prompt' in request && request.prompt === 'hang';
+        for (let i = 0; i < steps; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          onChunk({ text: 'a', tokenIds: [1] });
+          if (hang) await new Promise(() => undefined);
+        }
+        return { text: 'a'.repeat(steps), finishReason: 'length', promptTokens: 1, completionTokens: steps };
+      },
+    }]]);
+    const host = await startComputeHost({ spawn, load, computeTimeoutMs: 60 });
+    const chunks: string[] = [];
+    // 10 steps x 20 ms = 200 ms, well past the 60 ms limit, but never 60 ms without a chunk.
+    const long = await host.generate('llm', { prompt: 'go', maxNewTokens: 10 }, (c) => chunks.push(c.text), signal);
+    expect(long).toMatchObject({ completionTokens: 10, finishReason: 'length' });
+    expect(chunks).toHaveLength(10);
+    await expect(host.generate('llm', { prompt: 'hang', maxNewTokens: 5 }, () => undefined, signal)).rejects.toMatchObject({ code: 'timeout' });
+    expect(spawned[0]!.terminated).toBe(true);
+    expect(host.restarts).toBe(1);
+    await expect(host.generate('nope', { prompt: 'x' }, () => undefined, signal)).rejects.toMatchObject({ code: 'not-found' });
+    await host.close();
+  });
+});

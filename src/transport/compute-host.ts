@@ -14,12 +14,15 @@
 import type { Engine } from '../engine/engine.ts';
 import type { Servable } from '../engine/pipelines/ocr-servable.ts';
 import { TesseraError } from '../errors.ts';
+import type { GenerateChunk, GenerateRequest, GenerateResult } from '../protocol/generation.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
 
 /** A model as a session serves it, with the device it landed on. */
 export interface ServedModel extends Servable {
   device: string;
   deviceReason: string;
+  /** Text-generation models (serve-generation.ts): streams chunks through `onChunk`, settles the result. */
+  generate?: (request: GenerateRequest, onChunk: (chunk: GenerateChunk) => void, signal: AbortSignal) => Promise<GenerateResult>;
 }
 
 /** What the host needs from a worker: its engine, a way to end it, word if it dies. */
@@ -49,6 +52,13 @@ export interface ComputeHost {
   readonly served: ReadonlyMap<string, ServedModel>;
   /** Runs a batch; `timeoutMs` (e.g. the request's own deadline) shortens the host's compute timeout, never lengthens it. */
   run(model: string, inputs: TensorMap, signal: AbortSignal, timeoutMs?: number): Promise<TensorMap>;
+  /**
+   * Runs a generation on a text-generation model. The compute deadline is per
+   * step here: a generation that produces no chunk for `computeTimeoutMs`
+   * (a stuck step) fails with `timeout` and the worker is replaced, while a
+   * long generation that keeps producing runs as long as it needs.
+   */
+  generate(model: string, request: GenerateRequest, onChunk: (chunk: GenerateChunk) => void, signal: AbortSignal): Promise<GenerateResult>;
   /** How many workers were replaced so far. */
   readonly restarts: number;
   close(): Promise<void>;
@@ -134,6 +144,36 @@ export async function startComputeHost(options: ComputeHostOptions): Promise<Com
         }, limit);
         gen.running.add(reject);
         servable.run(inputs, signal).then(resolve, reject).finally(() => {
+          clearTimeout(timer);
+          gen.running.delete(reject);
+        });
+      });
+    },
+    async generate(model, request, onChunk, signal) {
+      if (closed) throw new TesseraError('session-closed', 'the compute host is closed');
+      let gen = await current;
+      while (gen.dead && !closed) gen = await current;
+      if (closed) throw new TesseraError('session-closed', 'the compute host is closed');
+      const servable = gen.served.get(model);
+      if (!servable?.generate) throw new TesseraError('not-found', `this session does not generate text with model "${model}"`);
+      const generate = servable.generate;
+      const limit = options.computeTimeoutMs;
+      return new Promise<GenerateResult>((resolve, reject) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const arm = (): void => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            gen.running.delete(reject);
+            reject(new TesseraError('timeout', `a ${model} generation step took longer than ${limit} ms, so the session stopped it and restarted its worker`, { details: { computeTimeoutMs: limit, model } }));
+            replace(gen, `a ${model} generation step computed for more than ${limit} ms`);
+          }, limit);
+        };
+        arm();
+        gen.running.add(reject);
+        generate(request, (chunk) => {
+          arm();
+          onChunk(chunk);
+        }, signal).then(resolve, reject).finally(() => {
           clearTimeout(timer);
           gen.running.delete(reject);
         });
