@@ -8,23 +8,32 @@
  * wrangler dev never tells the Worker about it), a session that dies mid-stream (the
  * client gets an error, not a short answer), a request re-dispatched before
  * its first token, 429 + Retry-After, the 400s, and TTFT in /metrics and
- * Server-Timing.
+ * Server-Timing. Then a real decoder: the generated tiny LLaMA-style pack,
+ * published and served by `serve()` with the engine's generator, answers
+ * exactly what the engine generates in-process.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { publishDir } from '../../src/cli/commands/publish.ts';
 import { serve } from '../../src/cli/commands/serve.ts';
+import { createEngine } from '../../src/transport/create-engine.ts';
 import { simulatedGenerationOffers, simulatedGenerator } from '../../src/cli/commands/serve-generation.ts';
 import { connectSession, type RunGenerate, type SessionClient, type SessionClientEvent, type WebSocketConstructor } from '../../src/transport/session-client.ts';
+import { writeLlamaFixture } from '../helpers/llama-fixture.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const JOIN = 'gen-test-join';
 const KEY = 'gen-test-key';
+const ADMIN = 'gen-test-admin';
 let dev: WranglerDev;
 let client: OpenAI;
 const sessions: SessionClient[] = [];
 
 beforeAll(async () => {
-  dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: '{"maxDelayMs":0,"queueLimit":1}' } });
+  dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_COORDINATOR_CONFIG: '{"maxDelayMs":0,"queueLimit":1}' } });
   client = new OpenAI({ baseURL: `${dev.base}/v1`, apiKey: KEY, maxRetries: 0 });
 }, 60_000);
 afterEach(async () => {
@@ -226,4 +235,45 @@ describe('OpenAI text generation through the coordinator', () => {
     expect(metrics).toMatch(/tessera_time_to_first_token_seconds_count\{model="sim-h"\} 1/);
     expect(metrics).toMatch(/tessera_generated_tokens_total\{model="sim-h"\} 3/);
   }, 30_000);
+
+  it('serves a real decoder pack: greedy output through the Worker equals the engine in-process, usage from its tokenizer', async () => {
+    const fx = await writeLlamaFixture();
+    const cacheDir = await mkdtemp(join(tmpdir(), 'tessera-gen-cache-'));
+    try {
+      await publishDir(fx.packDir, { baseUrl: dev.base, token: ADMIN });
+      const name = 'tiny-llama';
+      const session = await serve({ coordinator: dev.base, models: [name], joinToken: JOIN, cache: { type: 'fs', dir: cacheDir } });
+      sessions.push(session);
+      await session.joined();
+      const messages = [{ role: 'user' as const, content: 'Hello there' }];
+      const engine = await createEngine({ transport: 'in-process' });
+      const { revision } = (await (await fetch(`${dev.base}/models/${name}/manifest.json`)).json()) as { revision: string };
+      const local = await engine.loadGenerator(`${dev.base}/models/${name}/${revision}/manifest.json`, { cache: { type: 'memory' } });
+      const expected = await local.generate({ messages, maxNewTokens: 12 }).result;
+      const promptTokens = await local.countTokens(messages);
+      expect(expected.completionTokens).toBeGreaterThan(0);
+      expect(expected.text.length).toBeGreaterThan(0);
+      const models = await client.models.list();
+      expect(models.data.find((m) => m.id === name)).toMatchObject({ task: 'text-generation', context_length: local.contextLength });
+      // The offer carries the tokenizer's longest token, so the Worker refuses a prompt that provably cannot fit.
+      const tooLong = await post('/v1/chat/completions', { model: name, messages: [{ role: 'user', content: 'x'.repeat(local.contextLength * 64) }] });
+      expect(tooLong.status).toBe(400);
+      expect(((await tooLong.json()) as any).error).toMatchObject({ code: 'bad-request', details: { param: 'messages' } });
+      const chat = await client.chat.completions.create({ model: name, messages, max_tokens: 12, temperature: 0 });
+      expect(chat.choices[0]?.message.content).toBe(expected.text);
+      expect(chat.usage).toEqual({ prompt_tokens: promptTokens, completion_tokens: expected.completionTokens, total_tokens: promptTokens + expected.completionTokens });
+      const stream = await client.chat.completions.create({ model: name, messages, max_tokens: 12, stream: true });
+      let streamed = '';
+      for await (const c of stream) streamed += c.choices[0]?.delta.content ?? '';
+      expect(streamed).toBe(expected.text);
+      // Past the context once tokenized: refused by the session before a step runs.
+      const long = await post('/v1/chat/completions', { model: name, messages: [{ role: 'user', content: 'Hello '.repeat(local.contextLength) }] });
+      expect(long.status).toBe(400);
+      await local.dispose();
+      await engine.dispose();
+    } finally {
+      await fx.close();
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -15,7 +15,7 @@ import type { ModelOffer, TensorSpec } from '../../protocol/coordinator-messages
 import type { TensorMap, TensorType } from '../../protocol/tensor.ts';
 import type { ValueInfo } from '../../protocol/device.ts';
 import { connectSession, type RunGenerate, type RunModel, type SessionClient, type SessionClientEvent } from '../../transport/session-client.ts';
-import { simulatedGenerationOffers, simulatedGenerator } from './serve-generation.ts';
+import { generationServable, isGenerationPack, simulatedGenerationOffers, simulatedGenerator } from './serve-generation.ts';
 import type { RegisterCommand } from '../cli-context.ts';
 import type { Engine, LoadOptions } from '../../engine/engine.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
@@ -135,7 +135,9 @@ export async function serve(options: ServeOptions): Promise<ServeSession> {
     const device = first?.device ?? 'wasm';
     const signal = options.signal ?? new AbortController().signal;
     const measured = await measureCapacity(offers, (model, inputs) => host.run(model, inputs, signal), maxInFlight);
-    const session = join(options, offers, device, (model, inputs, runSignal, deadlineMs) => host.run(model, inputs, runSignal, deadlineMs === undefined ? undefined : deadlineMs + DEADLINE_GRACE_MS), measured.requestsPerSecond);
+    // Decoder packs answer generate requests through the same compute worker.
+    const runGenerate: RunGenerate | undefined = served.some((s) => s.generate) ? (model, request, onChunk, genSignal) => host.generate(model, request, onChunk, genSignal) : undefined;
+    const session = join(options, offers, device, (model, inputs, runSignal, deadlineMs) => host.run(model, inputs, runSignal, deadlineMs === undefined ? undefined : deadlineMs + DEADLINE_GRACE_MS), measured.requestsPerSecond, runGenerate);
     // Aborting closes the session (connectSession); the engine process goes with it.
     options.signal?.addEventListener('abort', () => void host.close(), { once: true });
     return describeSession(session, {
@@ -204,6 +206,8 @@ export async function loadServed(
       device: options.device ?? 'auto',
       ...(options.onProgress ? { onProgress: (p: LoadProgress) => options.onProgress?.(name, p) } : {}),
     };
+    // A decoder pack serves generate requests (OpenAI chat/completions), not infer batches.
+    if (isGenerationPack(manifest)) return [name, await generationServable(engine, name, manifest, loadOptions)] as const;
     // A pipeline pack (tessera.json, e.g. ppocr-v4) is served with its own request format.
     if (isPipelinePack(manifest)) {
       const pipeline = await engine.loadPipeline('ocr', manifest, loadOptions);
