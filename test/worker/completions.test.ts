@@ -3,7 +3,7 @@
  * 400 is answered before any session sees the request), and the raw SSE
  * framing of a streamed answer from a real session client joined through
  * the Worker (the simulated generator). The openai-client tests against
- * `wrangler dev` are in test/unit/generation-wrangler.test.ts.
+ * `wrangler dev` are in test/e2e/generation-wrangler.test.ts.
  */
 import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { createApp } from '../../worker/app.ts';
