@@ -24,12 +24,11 @@
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
  * request. `--ocr-only` runs just those.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { dirname } from 'node:path';
 import { formatOcrOverload, ocrOverload } from './lib/ocr-overload.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
+import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
 import { startWranglerDev, type WranglerDev } from '../test/helpers/wrangler-dev.ts';
 
@@ -51,23 +50,9 @@ const startWorker = (config: object): Promise<WranglerDev> =>
 
 /** One `tessera serve` process; resolves once it has joined. */
 async function startSession(base: string, models: string[], serviceMs: number): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', models.join(','),
-    '--join-token', JOIN, '--simulate-ms', String(serviceMs), '--max-in-flight', String(MAX_IN_FLIGHT)],
-  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('joined ')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}:\n${err}`)));
-  });
-  return async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-  };
+  const session = await startServeProcess(['--coordinator', base, '--models', models.join(','),
+    '--join-token', JOIN, '--simulate-ms', String(serviceMs), '--max-in-flight', String(MAX_IN_FLIGHT)]);
+  return () => session.stop();
 }
 
 const BODY = JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });

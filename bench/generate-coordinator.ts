@@ -19,11 +19,10 @@
  * bench:generate (the engine's in-browser benchmark) runs this as its
  * coordinator section.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { dirname } from 'node:path';
 import { runtimeUrl } from './lib/runtime-url.ts';
+import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
 import { startWranglerDev } from '../test/helpers/wrangler-dev.ts';
 
@@ -40,24 +39,11 @@ const WARMUP_MS = 500;
 const POOLS = [1, 2, 4];
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
+/** One simulated-generator `tessera serve` process; resolves once it has joined. */
 async function startSession(base: string, models: string[]): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', models.join(','),
-    '--join-token', JOIN, '--simulate-token-ms', String(TOKEN_MS), '--max-in-flight', '1'],
-  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('joined ')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}:\n${err}`)));
-  });
-  return async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-  };
+  const session = await startServeProcess(['--coordinator', base, '--models', models.join(','),
+    '--join-token', JOIN, '--simulate-token-ms', String(TOKEN_MS), '--max-in-flight', '1']);
+  return () => session.stop();
 }
 
 // node:http with keep-alive, as bench:coordinator: fetch's per-request CPU would be charged to the coordinator.

@@ -13,16 +13,16 @@
  * that sum is what two machines would give, not one: read the ratio with that
  * in mind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { publishDir } from '../src/cli/commands/publish.ts';
 import { DEFAULT_MODEL, prepareDefaultModel } from '../src/cli/commands/prepare.ts';
 import { renderText } from '../test/helpers/render-text.ts';
 import { startWranglerDev } from '../test/helpers/wrangler-dev.ts';
 import { formatTable, median, pass, percentile, ratio } from './lib/stats.ts';
+import { startServeProcess } from './lib/serve-process.ts';
 
 const JOIN = 'bench-serve-join';
 const KEY = 'bench-serve-key';
@@ -53,27 +53,9 @@ async function requestBodies(): Promise<string[]> {
 
 /** One `tessera serve` process on `device`; resolves once it has joined, with what it printed about its device. */
 async function startSession(base: string, device: Device, cacheHome: string): Promise<{ stop: () => Promise<void>; said: string }> {
-  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', DEFAULT_MODEL,
-    '--join-token', JOIN, '--device', device],
-  { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: cacheHome, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('joined ')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`tessera serve --device ${device} exited with ${code}:\n${err}`)));
-  });
-  return {
-    said: err.split('\n').find((l) => l.startsWith('device ')) ?? '',
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-    },
-  };
+  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN, '--device', device],
+    { env: { XDG_CACHE_HOME: cacheHome }, graceMs: 5000 });
+  return { said: session.said.split('\n').find((l) => l.startsWith('device ')) ?? '', stop: () => session.stop() };
 }
 
 interface RunResult { rps: number; p50: number; p99: number; errors: number }

@@ -17,14 +17,14 @@
  * The session's rate is measured with a short sequential warm-up first, as
  * in a pool that has been serving.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { prepareDefaultModel, DEFAULT_MODEL } from '../../src/cli/commands/prepare.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { startWranglerDev } from '../../test/helpers/wrangler-dev.ts';
 import { percentile } from './stats.ts';
+import { startServeProcess } from './serve-process.ts';
 
 const JOIN = 'bench-ocr-join';
 const KEY = 'bench-ocr-key';
@@ -72,22 +72,8 @@ async function queueDepth(base: string): Promise<number> {
 }
 
 async function startOcrSession(root: string, base: string): Promise<() => Promise<void>> {
-  const child: ChildProcess = spawn(process.execPath, ['bin/tessera.js', 'serve', '--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` } });
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('joined ')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`tessera serve exited with ${code}:\n${err}`)));
-  });
-  return async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
-  };
+  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN], { cwd: root });
+  return () => session.stop();
 }
 
 /**
