@@ -40,7 +40,8 @@ export default defineConfig({
       generateBundle() {
         const dist = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
         // The glue then fetches the wasm by its plain name, next to itself.
-        for (const fileName of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) {
+        // Both builds: the JSPI one (streamed weights) where the browser has JSPI, JSEP elsewhere.
+        for (const fileName of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.jspi.mjs', 'ort-wasm-simd-threaded.jspi.wasm']) {
           this.emitFile({ type: 'asset', fileName: `assets/${fileName}`, source: readFileSync(resolve(dist, fileName)) });
         }
       },
@@ -69,7 +70,7 @@ export default defineConfig({
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
         // The app's bundle fetches the hashed wasm; the plain-named glue and wasm
         // serve only pages of other origins (the embed), which this worker never controls.
-        globIgnores: ['**/ort-wasm-simd-threaded.jsep.wasm', '**/ort-wasm-simd-threaded.jsep.mjs'],
+        globIgnores: ['**/ort-wasm-simd-threaded.jsep.wasm', '**/ort-wasm-simd-threaded.jsep.mjs', '**/ort-wasm-simd-threaded.jspi.wasm', '**/ort-wasm-simd-threaded.jspi.mjs'],
         navigateFallback: 'index.html',
         // API and model routes always go to the network (models are cached by Tessera).
         navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/],

@@ -33,7 +33,7 @@ export default defineConfig({
         // Pre-bundle the browser deps up front: discovered mid-run, Vite
         // re-optimises and reloads the page, and a test file's iframe never
         // becomes ready (seen on a cold .vite cache).
-        optimizeDeps: { include: ['onnxruntime-web', 'protobufjs', 'idb-keyval', '@huggingface/transformers', '@huggingface/tokenizers', '@huggingface/jinja'] },
+        optimizeDeps: { include: ['onnxruntime-web', 'onnxruntime-web/jspi', 'protobufjs', 'idb-keyval', '@huggingface/transformers', '@huggingface/tokenizers', '@huggingface/jinja'] },
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

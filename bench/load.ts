@@ -1,5 +1,5 @@
 /**
- * `npm run bench:load [-- --runs 3 --size 512MiB --json FILE]`
+ * `npm run bench:load [-- --runs 3 --size 512MiB --device wasm|webgpu --network loopback|cdn|slow --json FILE]`
  *
  * Headless Chromium against a local ranged HTTP server, with a generated
  * model of random (incompressible) weights. Every figure is compared with a
@@ -8,7 +8,13 @@
  *   limit: parallel ranged fetch of the same bytes into memory + session.
  * - warm load (IndexedDB -> session) vs ONNX Runtime Web fetching the URLs itself.
  * - resume: a cold load aborted at 50% then resumed, vs an uninterrupted cold load.
- * - peak renderer memory during a cold load vs the model size.
+ * - peak memory of the renderer and of the GPU process, each sampled on its
+ *   own, during a cold and during a warm load, vs the model size.
+ * - five load/dispose cycles in one engine: renderer growth vs the model.
+ * - what verifying the cached chunk Blobs costs on a warm load: the probe the
+ *   loader does (size + last byte) against re-hashing every chunk.
+ * `--network cdn|slow` puts a shaping proxy (bench/lib/shaping-proxy.ts)
+ * between the browser and the server; loopback is the raw local server.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,9 +26,11 @@ import { DEFAULT_CONCURRENCY } from '../src/fetch/load-pack.ts';
 import type { PackManifest } from '../src/pack/manifest.ts';
 import { startRangeServer } from '../test/helpers/range-server.ts';
 import { launchBenchBrowser, serveBenchPage, type BenchBrowser } from './lib/bench-page.ts';
+import { describeProfile, networkProfile } from './lib/network-profile.ts';
 import { findBrowserPid } from './lib/proc.ts';
 import { formatTable, median, mib, pass, ratio } from './lib/stats.ts';
-import { startRendererMemorySampler } from './lib/renderer-memory.ts';
+import { startProcessMemorySampler } from './lib/renderer-memory.ts';
+import { startShapingProxy } from './lib/shaping-proxy.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,8 +39,14 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     // `--device webgpu`: every session (Tessera, limit, naive) on WebGPU instead of wasm.
     device: { type: 'string', default: 'wasm' },
+    network: { type: 'string', default: 'loopback' },
+    // `--weights copy`: Tessera loads take the copying path (default build, bytes) even where JSPI streams.
+    weights: { type: 'string', default: 'auto' },
   },
 });
+if (args.weights !== 'auto' && args.weights !== 'copy') throw new Error(`--weights must be auto or copy, got ${args.weights}`);
+const weightsRequest = args.weights as 'auto' | 'copy';
+const profile = networkProfile(args.network!);
 if (args.device !== 'wasm' && args.device !== 'webgpu') throw new Error(`--device must be wasm or webgpu, got ${args.device}`);
 const device = args.device as 'wasm' | 'webgpu';
 const runs = Number(args.runs);
@@ -48,7 +62,11 @@ async function preparePack(): Promise<PackManifest> {
   mkdirSync(srcDir, { recursive: true });
   console.error(`generating a ${args.size} matmul-chain model with random weights…`);
   const modelPath = join(srcDir, 'model.onnx');
-  await generateModelFile({ kind: 'matmul-chain', sizeBytes, seed: 7 }, modelPath, { externalData: true });
+  // Layers of at most 256 MiB each: within WebGPU's buffer binding limits
+  // (SwiftShader: 1 GiB buffers), and beyond 2 GiB the packer splits the
+  // external data into several files of at most 2 GiB - 1.
+  const layers = Math.max(4, Math.ceil(sizeBytes / (256 * 1024 * 1024)));
+  await generateModelFile({ kind: 'matmul-chain', sizeBytes, seed: 7, layers }, modelPath, { externalData: true });
   console.error('packing…');
   const { manifest } = await packModel(modelPath, { out: packDir, name: 'bench-mlp' });
   rmSync(srcDir, { recursive: true, force: true });
@@ -65,10 +83,23 @@ interface RunResult {
   naiveMs: number;
   resumeTotalMs: number;
   resumeRefetchedBytes: number;
+  /** Cold (first visit) peaks. */
   peakRendererBytes: number;
+  peakGpuBytes: number;
+  /** Warm load peaks. */
+  warmPeakRendererBytes: number;
+  warmPeakGpuBytes: number;
   baselineRendererBytes: number;
+  baselineGpuBytes: number;
   limitPeakRendererBytes: number;
   warmNetworkWeightBytes: number;
+  /** Cold: when the files were ready (session phase began) vs the whole load. */
+  coldFetchMs: number;
+  weights: string;
+  weightsReason: string;
+  /** Renderer RSS after cycle 5 minus after cycle 1 of load + dispose in one engine. */
+  cycleGrowthBytes: number;
+  verify: { chunks: number; probeMs: number; hashMs: number };
 }
 
 /**
@@ -88,7 +119,15 @@ const configs = device === 'webgpu' ? CONFIGS.slice(0, 1) : [...CONFIGS];
 const manifest = await preparePack();
 const modelBytes = manifest.totalBytes;
 const server = await startRangeServer({ root: packDir });
-const manifestUrl = `${server.url}/manifest.json`;
+const proxy = profile.name === 'loopback' ? undefined : await startShapingProxy(server.url, profile);
+const manifestUrl = `${proxy?.url ?? server.url}/manifest.json`;
+
+/** Renderer and GPU process peaks, sampled separately over the same span. */
+function sampleMemory(browserPid: number): { stop(): { renderer: number; gpu: number } } {
+  const renderer = startProcessMemorySampler(browserPid, 'renderer');
+  const gpu = startProcessMemorySampler(browserPid, 'gpu-process');
+  return { stop: () => ({ renderer: renderer.stop(), gpu: gpu.stop() }) };
+}
 const site = await serveBenchPage('load', join(root, 'dist'));
 
 const results: Record<ConfigName, RunResult[]> = { default: [], 'prepack: false': [] };
@@ -118,30 +157,47 @@ try {
     const order = run % 2 === 1 ? configs : [...configs].reverse();
     for (const config of order) {
       const result = await inFreshBrowser(async (page, open, browserPid) => {
-        const opts = { prepack: config.prepack, device };
+        const opts = { prepack: config.prepack, device, weights: weightsRequest };
         // A first visit, in a renderer that has run nothing else: its peak
         // memory is the load's own. Its time includes fetching and compiling
         // ORT's wasm, which the limit below (run second) would not pay: the
         // timed cold load is the next one, under the same conditions as the limit.
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
-        const baselineRendererBytes = startRendererMemorySampler(browserPid).stop();
-        const sampler = startRendererMemorySampler(browserPid);
+        const baseline = sampleMemory(browserPid).stop();
+        const sampler = sampleMemory(browserPid);
         const firstVisit = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
-        const peakRendererBytes = sampler.stop();
+        const coldPeak = sampler.stop();
+
+        // The warm load next, while this renderer has held nothing but the
+        // first visit's page (its worker, with the wasm heap, has ended): its
+        // peak is the warm load's own, not what the limit's run left behind.
+        await open();
+        server.resetStats();
+        const warmSampler = sampleMemory(browserPid);
+        const warm = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
+        const warmPeak = warmSampler.stop();
+        const warmNetworkWeightBytes = weightBytes(server.stats().byPath);
+        const verify = await page.evaluate((url) => (window as unknown as Bench).bench.verifyCost(url), manifestUrl);
 
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
         const cold = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
 
         await open();
-        const limitSampler = startRendererMemorySampler(browserPid);
+        const limitSampler = sampleMemory(browserPid);
         const limit = await page.evaluate(([url, c, p, d]) => (window as unknown as Bench).bench.limit(url, c, p, d), [manifestUrl, DEFAULT_CONCURRENCY, config.prepack, device] as const);
-        const limitPeakRendererBytes = limitSampler.stop();
+        const limitPeakRendererBytes = limitSampler.stop().renderer;
 
+
+        // Five warm load/dispose cycles in one engine (one worker, one wasm heap).
         await open();
-        server.resetStats();
-        const warm = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
-        const warmNetworkWeightBytes = weightBytes(server.stats().byPath);
+        const rss: number[] = [];
+        for (let cycle = 0; cycle < 5; cycle++) {
+          await page.evaluate(([url, o]) => (window as unknown as Bench).bench.cycle(url, o), [manifestUrl, opts] as const);
+          await new Promise((r) => setTimeout(r, 300));
+          rss.push(startProcessMemorySampler(browserPid, 'renderer').stop());
+        }
+        await page.evaluate(() => (window as unknown as Bench).bench.endCycles());
 
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
@@ -151,7 +207,12 @@ try {
         const second = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
         const served = weightBytes(server.stats().byPath);
         if (!first.aborted) throw new Error('the resume run was not aborted at 50%');
-        console.error(`run ${run}/${runs} [${config.name}]: first visit ${firstVisit.totalMs.toFixed(0)} ms, cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit ${limit.totalMs.toFixed(0)} ms (fetch ${limit.fetchMs.toFixed(0)}), warm ${warm.totalMs.toFixed(0)} ms (files ready ${warm.fetchMs.toFixed(0)}), naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)}), peak ${mib(peakRendererBytes)} MiB (limit ${mib(limitPeakRendererBytes)}, idle ${mib(baselineRendererBytes)})`);
+        console.error(
+          `run ${run}/${runs} [${config.name}]: weights ${warm.weights}, first visit ${firstVisit.totalMs.toFixed(0)} ms, cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit ${limit.totalMs.toFixed(0)} ms (fetch ${limit.fetchMs.toFixed(0)}), ` +
+            `warm ${warm.totalMs.toFixed(0)} ms (files ready ${warm.fetchMs.toFixed(0)}), naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)}), ` +
+            `cold peak renderer ${mib(coldPeak.renderer)} MiB / gpu ${mib(coldPeak.gpu)} MiB, warm peak renderer ${mib(warmPeak.renderer)} / gpu ${mib(warmPeak.gpu)} (limit renderer ${mib(limitPeakRendererBytes)}, idle ${mib(baseline.renderer)} / ${mib(baseline.gpu)}), ` +
+            `cycles ${rss.map(mib).join(' ')} MiB, verify ${verify.chunks} chunks: probe ${verify.probeMs.toFixed(0)} ms, re-hash ${verify.hashMs.toFixed(0)} ms`,
+        );
         return {
           limitMs: limit.totalMs,
           limitFetchMs: limit.fetchMs,
@@ -161,10 +222,19 @@ try {
           naiveMs: naive.totalMs,
           resumeTotalMs: first.totalMs + second.totalMs,
           resumeRefetchedBytes: Math.max(0, served - modelBytes),
-          peakRendererBytes,
-          baselineRendererBytes,
+          peakRendererBytes: coldPeak.renderer,
+          peakGpuBytes: coldPeak.gpu,
+          warmPeakRendererBytes: warmPeak.renderer,
+          warmPeakGpuBytes: warmPeak.gpu,
+          baselineRendererBytes: baseline.renderer,
+          baselineGpuBytes: baseline.gpu,
           limitPeakRendererBytes,
           warmNetworkWeightBytes,
+          coldFetchMs: cold.fetchMs,
+          weights: warm.weights,
+          weightsReason: warm.weightsReason,
+          cycleGrowthBytes: (rss[4] as number) - (rss[0] as number),
+          verify,
         } satisfies RunResult;
       });
       results[config.name].push(result);
@@ -172,6 +242,7 @@ try {
   }
 } finally {
   await site.close();
+  await proxy?.close();
   await server.close();
 }
 
@@ -187,43 +258,68 @@ const summarize = (rs: RunResult[]) => {
   const m = (pick: (r: RunResult) => number) => median(rs.map(pick));
   return {
     coldMs: m((r) => r.coldMs),
+    coldFetchMs: m((r) => r.coldFetchMs),
     firstVisitMs: m((r) => r.firstVisitMs),
     limitMs: m((r) => r.limitMs),
+    limitFetchMs: m((r) => r.limitFetchMs),
     warmMs: m((r) => r.warmMs),
     naiveMs: m((r) => r.naiveMs),
     resumeTotalMs: m((r) => r.resumeTotalMs),
     resumeRefetchedBytes: m((r) => r.resumeRefetchedBytes),
     peakRendererBytes: m((r) => r.peakRendererBytes),
+    peakGpuBytes: m((r) => r.peakGpuBytes),
+    warmPeakRendererBytes: m((r) => r.warmPeakRendererBytes),
+    warmPeakGpuBytes: m((r) => r.warmPeakGpuBytes),
     baselineRendererBytes: m((r) => r.baselineRendererBytes),
+    baselineGpuBytes: m((r) => r.baselineGpuBytes),
     limitPeakRendererBytes: m((r) => r.limitPeakRendererBytes),
+    cycleGrowthBytes: m((r) => r.cycleGrowthBytes),
+    verifyProbeMs: m((r) => r.verify.probeMs),
+    verifyHashMs: m((r) => r.verify.hashMs),
     warmNetworkWeightBytes: Math.max(...rs.map((r) => r.warmNetworkWeightBytes)),
+    weights: [...new Set(rs.map((r) => `${r.weights} (${r.weightsReason})`))].join('; '),
     runsDetail: rs,
   };
 };
 const summary = {
   modelBytes,
+  files: manifest.files.length,
   chunkSize: chunk,
   runs,
   concurrency: DEFAULT_CONCURRENCY,
   device,
+  network: profile,
+  weightsRequest,
   configs: Object.fromEntries(configs.map((c) => [c.name, summarize(results[c.name])])),
 };
-console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), ${device}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
+console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), ${device}, network ${describeProfile(profile)}, weights ${weightsRequest}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
 for (const config of configs) {
   const s = summary.configs[config.name]!;
-  console.log(`\nsession options: ${config.name === 'default' ? 'ORT defaults (weights prepacked)' : 'prepack: false'}; the limit uses the same options, the naive peer ORT's defaults\n`);
+  const prepack = config.prepack;
+  // The issue's targets (9), beside the measured ratios.
+  const warmPeakTarget = device === 'webgpu' ? 0.5 : prepack ? 1.75 : 1.25;
+  const warmTarget = prepack ? 0.5 : 0.25;
+  const x = (bytes: number) => (bytes / modelBytes).toFixed(2);
+  console.log(`\nsession options: ${prepack ? 'ORT defaults (weights prepacked)' : 'prepack: false'}; the limit uses the same options, the naive peer ORT's defaults; weights ${s.weights}\n`);
   console.log(
     formatTable(
       ['measure', 'tessera', 'peer', 'peer is', 'ratio', 'target', 'met'],
       [
-        ['cold load ms', s.coldMs.toFixed(0), s.limitMs.toFixed(0), 'limit: ranged fetch + session', ratio(s.coldMs, s.limitMs), '<= 1.25', pass(s.coldMs <= 1.25 * s.limitMs)],
+        ['network', profile.name, '', describeProfile(profile), '', '', ''],
+        ['cold load ms', s.coldMs.toFixed(0), s.limitMs.toFixed(0), 'limit: ranged fetch + session', ratio(s.coldMs, s.limitMs), '<= 1.10', pass(s.coldMs <= 1.1 * s.limitMs)],
+        ['cold files ready ms', s.coldFetchMs.toFixed(0), s.limitFetchMs.toFixed(0), "limit's fetch", ratio(s.coldFetchMs, s.limitFetchMs), '', ''],
         ['first visit ms', s.firstVisitMs.toFixed(0), '', 'cold in a fresh browser (ORT wasm too)', '', '', ''],
-        ['warm load ms', s.warmMs.toFixed(0), s.naiveMs.toFixed(0), 'ORT create(url, externalData)', ratio(s.warmMs, s.naiveMs), '<= 0.50', pass(s.warmMs <= 0.5 * s.naiveMs)],
+        ['warm load ms', s.warmMs.toFixed(0), s.naiveMs.toFixed(0), 'ORT create(url, externalData)', ratio(s.warmMs, s.naiveMs), `<= ${warmTarget.toFixed(2)}`, pass(s.warmMs <= warmTarget * s.naiveMs)],
         ['resume total ms', s.resumeTotalMs.toFixed(0), s.coldMs.toFixed(0), 'uninterrupted cold load', ratio(s.resumeTotalMs, s.coldMs), '<= 1.10', pass(s.resumeTotalMs <= 1.1 * s.coldMs)],
         ['resume refetched chunks', (s.resumeRefetchedBytes / chunk).toFixed(2), '2', 'allowed', '', '<= 2', pass(s.resumeRefetchedBytes <= 2 * chunk)],
-        ['peak renderer MiB', mib(s.peakRendererBytes), mib(modelBytes), 'model size (first visit)', ratio(s.peakRendererBytes, modelBytes), '< 2.00', pass(s.peakRendererBytes < 2 * modelBytes)],
-        ['peak renderer MiB vs limit', mib(s.peakRendererBytes), mib(s.limitPeakRendererBytes), 'limit run (fetch + session)', ratio(s.peakRendererBytes, s.limitPeakRendererBytes), '', ''],
-        ['renderer before load MiB', mib(s.baselineRendererBytes), '', 'idle page (included above)', '', '', ''],
+        ['cold peak renderer MiB', mib(s.peakRendererBytes), mib(modelBytes), 'model size (first visit)', x(s.peakRendererBytes), '<= 2.00', pass(s.peakRendererBytes <= 2 * modelBytes)],
+        ['cold peak GPU process MiB', mib(s.peakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.peakGpuBytes), '', ''],
+        ['warm peak renderer MiB', mib(s.warmPeakRendererBytes), mib(modelBytes), 'model size', x(s.warmPeakRendererBytes), `<= ${warmPeakTarget.toFixed(2)}`, pass(s.warmPeakRendererBytes <= warmPeakTarget * modelBytes)],
+        ['warm peak GPU process MiB', mib(s.warmPeakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.warmPeakGpuBytes), '', ''],
+        ['limit peak renderer MiB', mib(s.limitPeakRendererBytes), mib(modelBytes), 'limit run (fetch + session)', x(s.limitPeakRendererBytes), '', ''],
+        ['idle renderer / GPU MiB', `${mib(s.baselineRendererBytes)} / ${mib(s.baselineGpuBytes)}`, '', 'before load (included above)', '', '', ''],
+        ['5 load/dispose growth MiB', mib(s.cycleGrowthBytes), mib(modelBytes), 'model size (cycle 5 - cycle 1)', x(s.cycleGrowthBytes), '<= 0.10', pass(s.cycleGrowthBytes <= 0.1 * modelBytes)],
+        ['warm verify: probe ms', s.verifyProbeMs.toFixed(0), s.verifyHashMs.toFixed(0), 're-hash every cached chunk', ratio(s.verifyProbeMs, s.verifyHashMs), '', ''],
         ['warm network weight bytes', String(s.warmNetworkWeightBytes), '0', 'expected', '', '0', pass(s.warmNetworkWeightBytes === 0)],
       ],
     ),

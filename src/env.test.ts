@@ -60,6 +60,13 @@ describe('detectCapabilities', () => {
     expect(open.wasm.simd).toBe(true); // Node 22's V8 has wasm SIMD
   });
 
+  it('has JSPI only where WebAssembly.Suspending is a function', async () => {
+    const withJspi = await detectCapabilities({ navigator: {}, globals: { WebAssembly: { Suspending: function Suspending() {} } } });
+    expect(withJspi.wasm.jspi).toBe(true);
+    expect((await detectCapabilities({ navigator: {}, globals: { WebAssembly: {} } })).wasm.jspi).toBe(false);
+    expect((await detectCapabilities({ navigator: {}, globals: {} })).wasm.jspi).toBe(false);
+  });
+
   it('computes the real answer once and freezes it', async () => {
     const a = await detectCapabilities();
     const b = await detectCapabilities();

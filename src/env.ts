@@ -26,7 +26,11 @@ export type WebGpuCapabilities =
 export interface Capabilities {
   runtime: Runtime;
   webgpu: WebGpuCapabilities;
-  wasm: { threads: boolean; simd: boolean };
+  /**
+   * `jspi`: WebAssembly JavaScript Promise Integration (`WebAssembly.Suspending`),
+   * which onnxruntime-web's JSPI build needs to read external data from Blobs.
+   */
+  wasm: { threads: boolean; simd: boolean; jspi: boolean };
   hardwareConcurrency: number;
 }
 
@@ -89,6 +93,7 @@ async function detect(options: DetectOptions): Promise<Capabilities> {
       // cross-origin-isolated pages (COOP + COEP headers).
       threads: g.crossOriginIsolated === true && typeof g.SharedArrayBuffer === 'function',
       simd: detectSimd(),
+      jspi: typeof (g.WebAssembly as { Suspending?: unknown } | undefined)?.Suspending === 'function',
     },
     hardwareConcurrency: nav?.hardwareConcurrency ?? 1,
   };

@@ -54,6 +54,8 @@ function graphOf(manifest: PackManifest) {
   return { graph: graph.path, externalData: graph.externalData };
 }
 
+let cycleEngine: Awaited<ReturnType<typeof createEngine>> | undefined;
+
 const bench = {
   /** The physical limit: parallel ranged fetch into memory, then a session from those bytes, with the same session options Tessera used. */
   async limit(manifestUrl: string, concurrency: number, prepack = true, device: 'wasm' | 'webgpu' = 'wasm') {
@@ -88,7 +90,7 @@ const bench = {
   },
 
   /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
-  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean; device?: 'wasm' | 'webgpu' } = {}) {
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean; device?: 'wasm' | 'webgpu'; weights?: 'auto' | 'copy' } = {}) {
     const engine = await createEngine(options.transport ? { transport: options.transport } : {});
     const controller = new AbortController();
     let bytesFromNetwork = 0;
@@ -99,6 +101,7 @@ const bench = {
       const model = await engine.load(manifestUrl, {
         device: options.device ?? 'wasm',
         ...(options.prepack === false ? { prepack: false } : {}),
+        ...(options.weights ? { weights: options.weights } : {}),
         signal: controller.signal,
         onProgress: (p) => {
           bytesFromNetwork = p.bytesFromNetwork;
@@ -111,12 +114,13 @@ const bench = {
       });
       const t1 = performance.now();
       await model.dispose();
-      return { totalMs: t1 - t0, fetchMs: (sessionPhaseAt ?? t1) - t0, aborted: false, bytesFromNetwork, bytesFromCache, device: model.device };
+      const { device, weights, weightsReason } = model;
+      return { totalMs: t1 - t0, fetchMs: (sessionPhaseAt ?? t1) - t0, aborted: false, bytesFromNetwork, bytesFromCache, device, weights, weightsReason };
     } catch (error) {
       const t1 = performance.now();
       const code = (error as { code?: string }).code;
       if (code !== 'aborted') throw error;
-      return { totalMs: t1 - t0, fetchMs: t1 - t0, aborted: true, bytesFromNetwork, bytesFromCache, device: 'none' };
+      return { totalMs: t1 - t0, fetchMs: t1 - t0, aborted: true, bytesFromNetwork, bytesFromCache, device: 'none', weights: 'none', weightsReason: '' };
     } finally {
       await engine.dispose();
     }
@@ -137,6 +141,40 @@ const bench = {
     const t0 = performance.now();
     for (let i = 0; i < mib / 8; i++) await crypto.subtle.digest('SHA-256', piece);
     return { totalMs: performance.now() - t0 };
+  },
+
+  /**
+   * What checking the cached chunk Blobs costs on a warm load: the loader's
+   * probe (size + a read of the last byte) against reading and re-hashing
+   * every chunk, one after another on this thread.
+   */
+  async verifyCost(manifestUrl: string) {
+    const manifest = await getManifest(manifestUrl);
+    const cache = createIdbCache();
+    const hashes = [...new Set(manifest.files.flatMap((f) => f.chunks))];
+    const blobs = await Promise.all(hashes.map(async (h) => (await cache.getChunkBlob!(h))!));
+    const t0 = performance.now();
+    for (const blob of blobs) await blob.slice(blob.size - 1, blob.size).arrayBuffer();
+    const t1 = performance.now();
+    for (const blob of blobs) await crypto.subtle.digest('SHA-256', await blob.arrayBuffer());
+    const t2 = performance.now();
+    return { chunks: blobs.length, probeMs: t1 - t0, hashMs: t2 - t1 };
+  },
+
+  /** One warm load + dispose in an engine kept across calls (one worker, one wasm heap), for the growth over cycles. */
+  async cycle(manifestUrl: string, options: { prepack?: boolean; device?: 'wasm' | 'webgpu'; weights?: 'auto' | 'copy' }) {
+    cycleEngine ??= await createEngine();
+    const model = await cycleEngine.load(manifestUrl, {
+      device: options.device ?? 'wasm',
+      ...(options.prepack === false ? { prepack: false } : {}),
+      ...(options.weights ? { weights: options.weights } : {}),
+    });
+    await model.dispose();
+  },
+
+  async endCycles() {
+    await cycleEngine?.dispose();
+    cycleEngine = undefined;
   },
 
   async clearCache() {

@@ -10,7 +10,7 @@ const withGpu = (features: string[] = [], maxStorageBufferBindingSize = 128 * 2 
     features,
     limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize },
   },
-  wasm: { threads: false, simd: true },
+  wasm: { threads: false, simd: true, jspi: false },
   hardwareConcurrency: 4,
 });
 const noGpu: Capabilities = { ...withGpu(), webgpu: { available: false, reason: 'navigator.gpu missing' } };

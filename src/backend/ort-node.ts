@@ -169,6 +169,9 @@ function wrapSession(ort: OrtNodeModule, session: OrtNode.InferenceSession, devi
   return {
     device,
     reason,
+    // See the module comment: whole files as bytes, which the binding takes without a JS copy.
+    weights: 'copied',
+    weightsReason: 'copied: onnxruntime-node takes each external-data file as one buffer',
     inputNames,
     outputNames: [...session.outputNames],
     inputMetadata: session.inputMetadata.map((m) => toValueInfo(m as OrtValueMetadataLike)),

@@ -76,7 +76,7 @@ describe('createOrtSession (Node, onnxruntime-web wasm in-process)', () => {
         features: [],
         limits: { maxBufferSize: 2 ** 30, maxStorageBufferBindingSize: 2 ** 27 },
       },
-      wasm: { threads: false, simd: true },
+      wasm: { threads: false, simd: true, jspi: false },
       hardwareConcurrency: 2,
     };
     const session = await createOrtSession({ graph: model.graph, externalData: model.externalData, device: 'auto', capabilities });

@@ -7,13 +7,14 @@ import { externalizeInitializers } from '../pack/externalize-initializers.ts';
 import { encodeModel } from '../pack/onnx-model.ts';
 import type { ExternalDataFile } from './ort.ts';
 
-export function matmulChainInMemory(options: MatmulChainOptions): {
+export function matmulChainInMemory(options: MatmulChainOptions & { maxFileSize?: number }): {
   graph: Uint8Array;
   externalData: ExternalDataFile[];
   reference: (input: Float32Array, batch: number) => Float32Array;
 } {
   const model = matmulChainModel(options);
-  const { files } = externalizeInitializers(model, { baseName: 'model.onnx', minBytes: 0 });
+  // maxFileSize: split the external data over several files, as packs of multi-GB models are.
+  const { files } = externalizeInitializers(model, { baseName: 'model.onnx', minBytes: 0, ...(options.maxFileSize ? { maxFileSize: options.maxFileSize } : {}) });
   const externalData = files.map((file) => {
     const data = new Uint8Array(file.size);
     for (const segment of file.segments) {

@@ -68,6 +68,18 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
         }
       });
     },
+    getChunkBlob(hash) {
+      return guard(`read chunk ${hash}`, async () => {
+        const value = await get<Blob | ArrayBuffer>(hash, open().chunks);
+        if (value === undefined) return undefined;
+        // Stored by an older version as an ArrayBuffer: the structured clone
+        // already copied it here, so wrapping it costs nothing more.
+        return value instanceof Blob ? value : new Blob([value]);
+      });
+    },
+    putChunkBlob(hash, blob) {
+      return guard(`store chunk ${hash}`, () => set(hash, blob, open().chunks));
+    },
     putChunk(hash, bytes) {
       // The Blob owns a copy of exactly these bytes: the caller's buffer may be
       // reused or collected at once. A Blob refuses views of shared memory.

@@ -35,6 +35,15 @@ export interface ModelCache {
   hasChunks(hashes: readonly string[]): Promise<boolean[]>;
   getChunk(hash: string): Promise<Uint8Array | undefined>;
   putChunk(hash: string, bytes: Uint8Array): Promise<void>;
+  /**
+   * The stored chunk as a Blob, without reading its bytes into JS (IndexedDB
+   * hands back a file-backed Blob). Optional: a store without it serves only
+   * the copying path. Its size may be wrong or its backing file gone: the
+   * loader checks before it hands the Blob on.
+   */
+  getChunkBlob?(hash: string): Promise<Blob | undefined>;
+  /** Stores a chunk given as a Blob (already verified by the caller). Same atomicity as putChunk. */
+  putChunkBlob?(hash: string, blob: Blob): Promise<void>;
 
   getManifest(name: string, revision: string): Promise<PackManifest | undefined>;
   /** Records a complete revision; call only after every chunk is stored. */

@@ -3,7 +3,7 @@
  * transports (in-process, a dedicated Web Worker), so calling code is the same
  * wherever the session actually lives.
  */
-import type { DeviceRequest } from '../protocol/device.ts';
+import type { DeviceRequest, WeightsRequest } from '../protocol/device.ts';
 import type { ModelCache } from '../cache/model-cache.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { PackManifest } from '../pack/manifest.ts';
@@ -34,6 +34,14 @@ export interface LoadOptions {
    * some speed lost on multi-row inputs (numbers in src/backend/prepack-options.ts).
    */
   prepack?: boolean;
+  /**
+   * Default `auto`: where the browser has JSPI, each external-data file goes
+   * to ONNX Runtime as a Blob composed of the cached chunk Blobs, and no copy
+   * of the weights is assembled in JS (`weights: 'streamed'` on the handle).
+   * `copy`: the copying path everywhere (`weights: 'copied'`). Models only;
+   * pipelines always copy.
+   */
+  weights?: WeightsRequest;
   /** A spec, or (in-process transport only) a ModelCache object. Default `{ type: 'default' }`. */
   cache?: CacheSpec | ModelCache;
   /** Where the files of a manifest given as an object live. Defaults to the manifest URL's folder. */
@@ -69,7 +77,8 @@ export interface RunOptions {
 /**
  * What is known about a loaded model; plain data, the same on both sides of a
  * worker (one definition, in the worker protocol). `deviceReason` says why that
- * device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ...
+ * device: `webgpu: adapter google/swiftshader`, `wasm: navigator.gpu missing`, ...;
+ * `weights`/`weightsReason` say how the weights reached ONNX Runtime and why.
  */
 export type ModelInfo = WorkerModelInfo;
 

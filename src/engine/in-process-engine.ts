@@ -3,7 +3,9 @@
  * Runtime session -> runs. The worker transport runs this same engine inside
  * its worker, so both transports share one implementation.
  */
+import { chooseWeights } from '../backend/choose-weights.ts';
 import { createOrtSession } from '../backend/ort.ts';
+import { detectCapabilities } from '../env.ts';
 import type { ModelCache } from '../cache/model-cache.ts';
 import { TesseraError, throwIfAborted } from '../errors.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
@@ -20,8 +22,13 @@ import type { PipelineKind, PipelineOf } from './pipelines/pipeline.ts';
 /** What the engine needs from the loader (src/fetch/load-pack.ts). */
 export interface LoadedPack {
   manifest: PackManifest;
-  /** Whole files by manifest path. */
-  files: Map<string, Uint8Array>;
+  /** Whole files by manifest path: bytes, or external data as Blobs when asked for (`externalDataAs: 'blob'`). */
+  files: Map<string, Uint8Array | Blob>;
+  /**
+   * Settles once the cache holds every chunk and the manifest; the session
+   * is built meanwhile. Absent: the loader returned only after that.
+   */
+  cached?: Promise<void>;
 }
 
 export type LoadPackFn = (
@@ -32,6 +39,8 @@ export type LoadPackFn = (
     onProgress?: (progress: LoadProgress) => void;
     signal?: AbortSignal;
     fetch?: typeof globalThis.fetch;
+    /** `blob`: external data as Blobs composed of the chunk Blobs, for the streamed weight path. Default bytes. */
+    externalDataAs?: 'bytes' | 'blob';
   },
 ) => Promise<LoadedPack>;
 
@@ -50,9 +59,11 @@ export interface InProcessEngineOptions {
  */
 export function createInProcessEngine(options: InProcessEngineOptions = {}): Engine {
   const createSession = options.createSession ?? createOrtSession;
-  /** The sessions of one load (a model's, or each of a pipeline's) all get its prepack choice. */
-  const sessionsFor = ({ prepack }: LoadOptions): typeof createSession =>
-    prepack === undefined ? createSession : (sessionOptions) => createSession({ ...sessionOptions, prepack });
+  /** The sessions of one load (a model's, or each of a pipeline's) all get its prepack and weights choice. */
+  const sessionsFor = ({ prepack, weights }: LoadOptions): typeof createSession =>
+    prepack === undefined && weights === undefined
+      ? createSession
+      : (sessionOptions) => createSession({ ...sessionOptions, ...(prepack === undefined ? {} : { prepack }), ...(weights === undefined ? {} : { weights }) });
   const models = new Map<string, { dispose(): Promise<void> }>();
   let nextId = 1;
 
@@ -69,14 +80,28 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
 
     async load(source: ModelSource, loadOptions: LoadOptions = {}): Promise<ModelHandle> {
       const { signal } = loadOptions;
-      const { pack, sessionProgress } = await fetchPack(source, loadOptions);
+      // Decided before loading: the streamed path wants the loader's Blobs, the copying path its bytes.
+      const streamed = chooseWeights(loadOptions.weights ?? 'auto', await detectCapabilities()).weights === 'streamed';
+      const { pack, sessionProgress } = await fetchPack(source, loadOptions, streamed ? 'blob' : 'bytes');
       const { manifest } = pack;
-      const { graph, externalData } = graphFiles(manifest, pack.files);
-      sessionProgress(false);
-      const session = await sessionsFor(loadOptions)({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
-      // ORT has copied the bytes into its own memory (wasm heap, GPU buffers):
-      // drop ours so a large model is not held twice.
-      pack.files.clear();
+      let session: Awaited<ReturnType<typeof createSession>>;
+      try {
+        const { graph, externalData } = graphFiles(manifest, pack.files);
+        sessionProgress(false);
+        session = await sessionsFor(loadOptions)({ graph, externalData, device: loadOptions.device ?? 'auto', ...(signal ? { signal } : {}) });
+      } finally {
+        // ORT holds the weights now (wasm heap, GPU buffers): drop our
+        // bytes or Blobs so a large model is not held twice.
+        pack.files.clear();
+      }
+      try {
+        // Cache writes ran behind the session's creation; a load that
+        // resolved is a load the next visit finds complete.
+        await pack.cached;
+      } catch (err) {
+        await session.release();
+        throw err;
+      }
       sessionProgress(true);
 
       const id = `${manifest.name}@${manifest.revision.slice(0, 12)}#${nextId++}`;
@@ -86,6 +111,8 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
         manifest,
         device: session.device,
         deviceReason: session.reason,
+        weights: session.weights,
+        weightsReason: session.weightsReason,
         inputNames: [...session.inputNames],
         outputNames: [...session.outputNames],
         inputMetadata: [...session.inputMetadata],
@@ -105,11 +132,12 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
     },
 
     async loadPipeline<K extends PipelineKind>(kind: K, source: ModelSource, loadOptions: LoadOptions = {}): Promise<PipelineOf[K]> {
-      const { pack, sessionProgress } = await fetchPack(source, loadOptions);
+      const { pack, sessionProgress } = await fetchPack(source, loadOptions, 'bytes');
+      await pack.cached;
       sessionProgress(false);
       const id = `${pack.manifest.name}@${pack.manifest.revision.slice(0, 12)}#${nextId++}`;
       const pipeline = await buildPipeline(kind, {
-        id, manifest: pack.manifest, files: pack.files, createSession: sessionsFor(loadOptions),
+        id, manifest: pack.manifest, files: bytesOnly(pack.files), createSession: sessionsFor(loadOptions),
         device: loadOptions.device ?? 'auto',
         ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
       });
@@ -133,7 +161,7 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       // Imported on first use: the tokenizer and template engine stay out of bundles that never generate.
       const { createTextGenerator } = await import('./generate/create-text-generator.ts');
       const generator = await createTextGenerator({
-        id, manifest: pack.manifest, files: pack.files, dtype, createSession: sessionsFor(loadOptions),
+        id, manifest: pack.manifest, files: bytesOnly(pack.files), dtype, createSession: sessionsFor(loadOptions),
         device: loadOptions.device ?? 'auto',
         ...(loadOptions.signal ? { signal: loadOptions.signal } : {}),
         onDispose: () => models.delete(id),
@@ -167,8 +195,10 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
     }
     const { manifest, baseUrl } = await manifestOf(source, loadOptions);
     const variant = chooseVariant(manifest, loadOptions.dtype);
-    const { pack, sessionProgress } = await fetchPack(manifestForVariant(manifest, variant.graphIndex), { ...loadOptions, baseUrl });
-    return { pack, dtype: variant.dtype, sessionProgress };
+    // Decoders load as bytes (the generator builds its sessions from them).
+    const { pack, sessionProgress } = await fetchPack(manifestForVariant(manifest, variant.graphIndex), { ...loadOptions, baseUrl }, 'bytes');
+    await pack.cached;
+    return { pack: { ...pack, files: bytesOnly(pack.files) }, dtype: variant.dtype, sessionProgress };
   }
 
   /** A manifest in hand, and the URL its files resolve against. */
@@ -185,7 +215,11 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
   }
 
   /** Cache -> loader -> whole files; the loader's progress passes through as not done until the sessions exist. */
-  async function fetchPack(source: ModelSource, loadOptions: LoadOptions): Promise<{ pack: LoadedPack; sessionProgress: (done: boolean) => void }> {
+  async function fetchPack(
+    source: ModelSource,
+    loadOptions: LoadOptions,
+    externalDataAs: 'bytes' | 'blob',
+  ): Promise<{ pack: LoadedPack; sessionProgress: (done: boolean) => void }> {
     const { signal, onProgress } = loadOptions;
     throwIfAborted(signal);
     const cache = await resolveCache(loadOptions.cache);
@@ -202,6 +236,7 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
       ...(loadOptions.fetch === undefined ? {} : { fetch: loadOptions.fetch }),
       onProgress: forward,
       ...(signal ? { signal } : {}),
+      ...(externalDataAs === 'blob' ? { externalDataAs } : {}),
     });
     const sessionProgress = (done: boolean) => {
       if (!onProgress || !last) return;
@@ -209,6 +244,14 @@ export function createInProcessEngine(options: InProcessEngineOptions = {}): Eng
     };
     return { pack, sessionProgress };
   }
+}
+
+/** Pipelines are loaded as bytes (their graphs are small); a loader that gave Blobs anyway is a bug. */
+function bytesOnly(files: Map<string, Uint8Array | Blob>): Map<string, Uint8Array> {
+  for (const [path, data] of files) {
+    if (!(data instanceof Uint8Array)) throw new TesseraError('internal', `the loader returned ${path} as a Blob for a pipeline, which takes bytes`);
+  }
+  return files as Map<string, Uint8Array>;
 }
 
 function closed(id: string): TesseraError {

@@ -48,7 +48,7 @@ beforeEach(() => {
 
 const url = (name: string) => `${server.url}/${name}/manifest.json`;
 const dataBytes = () => Object.entries(server.stats().byPath).filter(([p]) => !p.endsWith('manifest.json')).reduce((s, [, v]) => s + v.bytes, 0);
-const load = (name: string, cache: ModelCache | 'memory', extra: LoadPackOptions = {}) => loadPack(url(name), { cache, retry: FAST_RETRY, ...extra });
+const load = (name: string, cache: ModelCache | 'memory', extra: LoadPackOptions & { externalDataAs?: 'bytes' } = {}) => loadPack(url(name), { cache, retry: FAST_RETRY, ...extra });
 async function failure(p: Promise<unknown>): Promise<TesseraError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
   if (!isTesseraError(err)) throw new Error(`expected a TesseraError, got ${String(err)}`);
@@ -285,6 +285,37 @@ describe('loadPack', () => {
   it("runs from memory with cache: 'memory' (no quota, nothing stored)", async () => {
     const r = await load('a', 'memory');
     await expectFiles(r.files, a.files);
+  });
+
+  it("externalDataAs: 'blob' gives external data as composed Blobs, graphs as bytes; the manifest lands only after every write", async () => {
+    const memory = createMemoryCache();
+    // A store whose last two chunk writes (as many as may trail the
+    // downloads) finish only when the test lets them: the load returns first.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let writes = 0;
+    const slow: ModelCache = { ...memory, putChunk: async (hash, bytes) => (++writes > 21 && (await gate), memory.putChunk(hash, bytes)) };
+    const cold = await loadPack(url('a'), { cache: slow, retry: FAST_RETRY, externalDataAs: 'blob' });
+    const weights = cold.files.get('data/weights.bin');
+    expect(weights).toBeInstanceOf(Blob);
+    expect(cold.files.get('model.onnx')).toBeInstanceOf(Uint8Array);
+    expect(new Uint8Array(await (weights as Blob).arrayBuffer())).toEqual(a.files.get('data/weights.bin'));
+    expect(cold.files.get('model.onnx')).toEqual(a.files.get('model.onnx'));
+    // Files are verified and complete, but the cache has no manifest until the writes settle.
+    expect(await memory.listModels()).toEqual([]);
+    release();
+    await cold.cached;
+    expect((await memory.listModels()).map((m) => m.name)).toEqual(['a']);
+
+    const warm = await loadPack(url('a'), { cache: memory, externalDataAs: 'blob' });
+    await warm.cached;
+    expect(warm.stats).toMatchObject({ chunksFetched: 0, chunksFromCache: 23 });
+    expect(new Uint8Array(await (warm.files.get('data/weights.bin') as Blob).arrayBuffer())).toEqual(a.files.get('data/weights.bin'));
+
+    // Identical chunks: one Blob, placed (sliced to size) everywhere it goes.
+    const d = await loadPack(url('dup'), { cache: createMemoryCache(), externalDataAs: 'blob' });
+    expect(d.files.get('d.onnx')).toEqual(dup.files.get('d.onnx')); // a graph: bytes, assembled from the parts
+    expect(d.stats.chunksFetched).toBe(2);
   });
 
   it('rejects an invalid manifest with a clear error', async () => {

@@ -36,6 +36,17 @@ export function isNativeDevice(device: string): device is NativeDevice {
   return (NATIVE_DEVICES as readonly string[]).includes(device);
 }
 
+/**
+ * How a model's weights reached ONNX Runtime. `streamed`: each external-data
+ * file went in as a Blob composed of the cached chunk Blobs, and ORT read it
+ * initializer by initializer (onnxruntime-web's JSPI build). `copied`: the
+ * files were assembled into bytes in JS and copied in (every other path).
+ */
+export type WeightPath = 'streamed' | 'copied';
+
+/** What a caller asks for. `auto`: streamed where the runtime allows it. `copy`: always the copying path. */
+export type WeightsRequest = 'auto' | 'copy';
+
 /** A model input or output, serialisable. */
 export interface ValueInfo {
   name: string;

@@ -37,6 +37,7 @@ describe('parseWorkerRequest', () => {
       [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'redis' } }, /cache must be/],
       [{ type: 'load', id: 1, source: 42, device: 'auto', cache: { type: 'memory' } }, /source must be/],
       [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory' }, prepack: 'no' }, /load.prepack must be a boolean/],
+      [{ type: 'load', id: 1, source: 'u', device: 'auto', cache: { type: 'memory' }, weights: 'stream' }, /load.weights must be auto or copy, got "stream"/],
       [{ type: 'dispose', id: 1 }, /dispose.model must be a string/],
     ];
     for (const [msg, message] of bad) {
@@ -54,6 +55,10 @@ describe('parseWorkerResponse', () => {
     expect(parseWorkerResponse({ type: 'result', id: 1, outputs: { y: x } }).type).toBe('result');
     expect(parseWorkerResponse({ type: 'disposed', id: 1 }).type).toBe('disposed');
     expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: {} })).toThrow(/loaded.model must describe/);
+    const model = { id: 'm#1', inputNames: ['x'], outputNames: ['y'], weights: 'streamed', weightsReason: 'streamed: JSPI build reads initializers from the chunk Blobs' };
+    expect(parseWorkerResponse({ type: 'loaded', id: 1, model }).type).toBe('loaded');
+    expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: { ...model, weights: 'mmap' } })).toThrow(/must say how its weights were loaded/);
+    expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: { ...model, weightsReason: undefined } })).toThrow(/must say how its weights were loaded/);
     expect(() => parseWorkerResponse({ type: 'error', id: 1, error: 'boom' })).toThrow(/ErrorData/);
     expect(() => parseWorkerResponse({ type: 'result', id: 1, outputs: { y: { ...x, type: 'float8' } } })).toThrow(/unknown type/);
     const progress = { phase: 'download', bytesDone: 1, bytesTotal: 2, bytesFromCache: 0, bytesFromNetwork: 1, rateBytesPerSec: 5, etaSeconds: 1, files: { a: { bytesDone: 1, bytesTotal: 2 } }, rangeFallbackFiles: [], done: false };

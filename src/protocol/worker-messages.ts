@@ -6,7 +6,7 @@
  * of half-working.
  */
 import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
-import { DEVICE_REQUEST_NAMES, NATIVE_DEVICES, type Device, type DeviceRequest, type ValueInfo } from './device.ts';
+import { DEVICE_REQUEST_NAMES, NATIVE_DEVICES, type Device, type DeviceRequest, type ValueInfo, type WeightPath, type WeightsRequest } from './device.ts';
 import type { FileProgress, LoadPhase, LoadProgress } from './load-progress.ts';
 import type { PackManifest } from './pack-manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
@@ -26,6 +26,9 @@ export interface WorkerModelInfo {
   manifest: PackManifest;
   device: Device;
   deviceReason: string;
+  /** How the weights reached ONNX Runtime, and why (see backend/choose-weights.ts). */
+  weights: WeightPath;
+  weightsReason: string;
   inputNames: string[];
   outputNames: string[];
   inputMetadata: ValueInfo[];
@@ -82,6 +85,8 @@ export type WorkerRequest =
       progress: boolean;
       /** Absent: ORT's default (true). */
       prepack?: boolean;
+      /** Absent: `auto`. */
+      weights?: WeightsRequest;
     }
   | { type: 'run'; id: number; model: string; feeds: TensorMap }
   /** Load a pipeline pack; answered by `pipeline-loaded`. */
@@ -215,6 +220,7 @@ function loadFields(msg: Record<string, unknown>, what: string) {
   if (typeof msg.device !== 'string' || !DEVICE_REQUESTS.has(msg.device)) bad(`${what}.device must be one of ${DEVICE_REQUEST_NAMES.join(', ')}, got ${JSON.stringify(msg.device)}`);
   if (msg.baseUrl !== undefined && typeof msg.baseUrl !== 'string') bad(`${what}.baseUrl must be a string`);
   if (msg.prepack !== undefined && typeof msg.prepack !== 'boolean') bad(`${what}.prepack must be a boolean`);
+  if (msg.weights !== undefined && msg.weights !== 'auto' && msg.weights !== 'copy') bad(`${what}.weights must be auto or copy, got ${JSON.stringify(msg.weights)}`);
   return {
     // A manifest object is checked by the loader itself (validateManifest) before it is trusted.
     source: source as string | PackManifest,
@@ -223,6 +229,7 @@ function loadFields(msg: Record<string, unknown>, what: string) {
     ...(msg.baseUrl === undefined ? {} : { baseUrl: msg.baseUrl as string }),
     progress: msg.progress === true,
     ...(msg.prepack === undefined ? {} : { prepack: msg.prepack as boolean }),
+    ...(msg.weights === undefined ? {} : { weights: msg.weights as WeightsRequest }),
   };
 }
 
@@ -265,6 +272,9 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       }
       const { device, deviceReason } = deviceOf(model, 'loaded.model');
       if (!Array.isArray(model.inputMetadata)) bad('loaded.model.inputMetadata must be an array');
+      if ((model.weights !== 'streamed' && model.weights !== 'copied') || typeof model.weightsReason !== 'string') {
+        bad('loaded.model must say how its weights were loaded (weights: streamed | copied, weightsReason)');
+      }
       return {
         type,
         id,
@@ -273,6 +283,8 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
           manifest: manifestObject(model.manifest, 'loaded.model.manifest'),
           device,
           deviceReason,
+          weights: model.weights as WeightPath,
+          weightsReason: model.weightsReason as string,
           inputNames: [...model.inputNames],
           outputNames: [...model.outputNames],
           inputMetadata: (model.inputMetadata as unknown[]).map((v, i) => valueInfo(v, `loaded.model.inputMetadata[${i}]`)),

@@ -30,6 +30,7 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
     cache: request.cache,
     ...(request.baseUrl === undefined ? {} : { baseUrl: request.baseUrl }),
     ...(request.prepack === undefined ? {} : { prepack: request.prepack }),
+    ...('weights' in request && request.weights !== undefined ? { weights: request.weights } : {}),
     ...(request.progress ? { onProgress: (progress) => post({ type: 'progress', id: request.id, progress }) } : {}),
     signal,
   });
@@ -39,8 +40,8 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
       case 'load': {
         const model = await engine.load(request.source, loadOptionsOf(request, signal));
         models.set(model.id, model);
-        const { id, manifest, device, deviceReason, inputNames, outputNames, inputMetadata } = model;
-        post({ type: 'loaded', id: request.id, model: { id, manifest, device, deviceReason, inputNames, outputNames, inputMetadata } });
+        const { id, manifest, device, deviceReason, weights, weightsReason, inputNames, outputNames, inputMetadata } = model;
+        post({ type: 'loaded', id: request.id, model: { id, manifest, device, deviceReason, weights, weightsReason, inputNames, outputNames, inputMetadata } });
         return;
       }
       case 'run': {

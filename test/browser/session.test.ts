@@ -19,7 +19,8 @@ describe('capabilities in Chromium', () => {
     expect(caps.webgpu.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
     expect(caps.webgpu.features).not.toContain('shader-f16');
     // Vitest's page is not cross-origin isolated: wasm runs one thread.
-    expect(caps.wasm).toEqual({ threads: false, simd: true });
+    // Chromium 156 has JSPI: the streamed weight path is available here.
+    expect(caps.wasm).toEqual({ threads: false, simd: true, jspi: true });
     expect(Object.isFrozen(caps.webgpu)).toBe(true);
     expect(await detectCapabilities()).toBe(caps);
   });

@@ -47,4 +47,6 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
   '--disable-quic',
   '--disable-dev-shm-usage',
+  // gc() in pages and workers: tests prove buffers are released (WeakRef + forced collection).
+  '--js-flags=--expose-gc',
 ];
