@@ -189,7 +189,7 @@ try {
         const limitPeakRendererBytes = limitSampler.stop().renderer;
 
 
-        // Five warm load/dispose cycles in one engine (one worker, one wasm heap).
+        // Five warm load/dispose cycles in one engine (one worker, one wasm heap: it never shrinks).
         await open();
         const rss: number[] = [];
         for (let cycle = 0; cycle < 5; cycle++) {

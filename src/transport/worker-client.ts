@@ -32,15 +32,6 @@ const LOAD_CANCEL_GRACE_MS = 2000;
 export interface WorkerEngineOptions {
   /** Defaults to a new module Worker running src/transport/engine-worker.ts, created on first use. The engine owns it: `dispose()` ends it. */
   worker?: WorkerLike;
-  /**
-   * Default true for the engine's own worker (never for one handed in): when
-   * its last model is disposed and nothing is in flight, the worker is ended
-   * and the next load starts a new one. A wasm heap never shrinks, so a
-   * worker kept alive holds the largest model it ever loaded, and load/dispose
-   * cycles grew the renderer (bench:load's cycle figures). The cost: the next
-   * load starts ORT's wasm again (compiled code comes from the browser's cache).
-   */
-  recycleIdleWorker?: boolean;
 }
 
 /**
@@ -81,14 +72,6 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     },
   });
 
-  const recycles = options.worker === undefined && options.recycleIdleWorker !== false;
-  /** Ends our own worker once it holds nothing (see recycleIdleWorker); the next request starts a new one. */
-  function recycleIfIdle(): void {
-    if (!recycles || !worker || closed || handles.size > 0 || rpc.inFlight() > 0) return;
-    worker.terminate?.();
-    worker = undefined;
-  }
-
   function handleFor(info: WorkerModelInfo): ModelHandle {
     let disposed = false;
     const handle: ModelHandle = {
@@ -107,7 +90,6 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         handles.delete(handle);
         if (closed) return;
         await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
-        recycleIfIdle();
       },
     };
     handles.add(handle);
@@ -189,7 +171,6 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         handles.delete(pipeline);
         if (closed) return;
         await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
-        recycleIfIdle();
       },
     };
     handles.add(pipeline);
