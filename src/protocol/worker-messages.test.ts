@@ -55,8 +55,8 @@ describe('parseWorkerResponse', () => {
     expect(parseWorkerResponse({ type: 'result', id: 1, outputs: { y: x } }).type).toBe('result');
     expect(parseWorkerResponse({ type: 'disposed', id: 1 }).type).toBe('disposed');
     expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: {} })).toThrow(/loaded.model must describe/);
-    const model = { id: 'm#1', inputNames: ['x'], outputNames: ['y'], weights: 'streamed', weightsReason: 'streamed: JSPI build reads initializers from the chunk Blobs' };
-    expect(parseWorkerResponse({ type: 'loaded', id: 1, model }).type).toBe('loaded');
+    const model = { id: 'm#1', manifest: { name: 'm', revision: 'r', files: [] }, device: 'wasm', deviceReason: 'wasm: requested', inputNames: ['x'], outputNames: ['y'], inputMetadata: [], weights: 'streamed', weightsReason: 'streamed: JSPI build reads initializers from the chunk Blobs' };
+    expect(parseWorkerResponse({ type: 'loaded', id: 1, model })).toMatchObject({ type: 'loaded', model: { weights: 'streamed', weightsReason: model.weightsReason } });
     expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: { ...model, weights: 'mmap' } })).toThrow(/must say how its weights were loaded/);
     expect(() => parseWorkerResponse({ type: 'loaded', id: 1, model: { ...model, weightsReason: undefined } })).toThrow(/must say how its weights were loaded/);
     expect(() => parseWorkerResponse({ type: 'error', id: 1, error: 'boom' })).toThrow(/ErrorData/);
