@@ -11,6 +11,7 @@ import type { LoadProgress } from '../fetch/progress.ts';
 import { modelKind } from '../pack/model-kind.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
 import { pageEngine } from './page-engine.ts';
+import { pageLoadOptions } from './page-load-options.ts';
 import { resolveManifest } from './resolve-manifest.ts';
 import type { TextGenerator } from '../engine/generate/text-generator.ts';
 
@@ -46,16 +47,7 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
       details: { model: manifest.name, kind },
     });
   }
-  const load = (engine: Engine) =>
-    engine.loadGenerator(manifest, {
-      // A cache object cannot cross into the worker; the worker opens the same IndexedDB store.
-      cache: engine.transport === 'worker' ? { type: 'default' } : cache,
-      baseUrl,
-      device: options.device ?? 'auto',
-      ...(options.fetch && engine.transport === 'in-process' ? { fetch: options.fetch } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      ...(signal ? { signal } : {}),
-    });
+  const load = (engine: Engine) => engine.loadGenerator(manifest, pageLoadOptions(engine, { ...options, baseUrl }));
   if (options.engine) return withSource(await load(options.engine), from, async () => {});
   const engine = await pageEngine(options.manifestUrl, options.fetch);
   try {

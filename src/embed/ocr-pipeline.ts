@@ -5,6 +5,7 @@
  * newest cached revision of the model is used instead.
  */
 import type { ModelCache } from '../cache/model-cache.ts';
+import { pageLoadOptions } from './page-load-options.ts';
 import { resolveManifest } from './resolve-manifest.ts';
 import { pageEngine } from './page-engine.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
@@ -51,16 +52,7 @@ export async function loadOcrPipeline(options: LoadOcrOptions): Promise<OcrPipel
   const { manifest, from, baseUrl } = await resolveManifest(options.manifestUrl, cache, options.fetch, signal);
   const ownEngine = options.engine === undefined;
   const engine = options.engine ?? (await pageEngine(options.manifestUrl, options.fetch));
-  const pipeline = await engine.loadPipeline('ocr', manifest, {
-    // A cache object cannot cross into the worker; the worker opens the same
-    // IndexedDB store (same origin) from the spec.
-    cache: engine.transport === 'worker' ? { type: 'default' } : cache,
-    baseUrl,
-    device: options.device ?? 'auto',
-    ...(options.fetch && engine.transport === 'in-process' ? { fetch: options.fetch } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(signal ? { signal } : {}),
-  });
+  const pipeline = await engine.loadPipeline('ocr', manifest, pageLoadOptions(engine, { ...options, baseUrl }));
   return {
     manifest,
     device: pipeline.device,
