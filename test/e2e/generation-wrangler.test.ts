@@ -24,6 +24,7 @@ import { simulatedGenerationOffers, simulatedGenerator } from '../../src/cli/com
 import { connectSession, type RunGenerate, type SessionClient, type SessionClientEvent, type WebSocketConstructor } from '../../src/transport/session-client.ts';
 import { writeLlamaFixture } from '../helpers/llama-fixture.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
+import { recordingWebSocket } from '../helpers/recording-websocket.ts';
 
 const JOIN = 'gen-test-join';
 const KEY = 'gen-test-key';
@@ -58,16 +59,6 @@ function custom(model: string, runGenerate: RunGenerate, opts: { events?: Sessio
   });
   sessions.push(s);
   return s;
-}
-
-function recordingWebSocket(): { Ctor: WebSocketConstructor; sockets: WebSocket[] } {
-  const sockets: WebSocket[] = [];
-  const Ctor = function (url: string) {
-    const ws = new WebSocket(url);
-    sockets.push(ws);
-    return ws;
-  } as unknown as WebSocketConstructor;
-  return { Ctor, sockets };
 }
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> =>

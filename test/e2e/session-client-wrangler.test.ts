@@ -10,6 +10,7 @@ import type { ModelOffer } from '../../src/protocol/coordinator-messages.ts';
 import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { connectSession, type RunModel, type SessionClient, type SessionClientEvent, type WebSocketConstructor } from '../../src/transport/session-client.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
+import { recordingWebSocket } from '../helpers/recording-websocket.ts';
 
 const JOIN = 'session-test-join';
 const KEY = 'session-test-key';
@@ -35,17 +36,6 @@ const times = (factor: number): RunModel => async (_model, inputs) => {
   const x = inputs.x!;
   return { y: { type: 'float32', dims: x.dims, data: (x.data as Float32Array).map((v) => v * factor) } } satisfies TensorMap;
 };
-
-/** Node's WebSocket, keeping every socket the client opens so a test can drop one. */
-function recordingWebSocket(): { Ctor: WebSocketConstructor; sockets: WebSocket[] } {
-  const sockets: WebSocket[] = [];
-  const Ctor = function (url: string) {
-    const ws = new WebSocket(url);
-    sockets.push(ws);
-    return ws;
-  } as unknown as WebSocketConstructor;
-  return { Ctor, sockets };
-}
 
 function join(model: string, runModel: RunModel, events: SessionClientEvent[] = [], Ctor?: WebSocketConstructor): SessionClient {
   const s = connectSession({
