@@ -72,49 +72,29 @@ export interface WorkerOcrResult {
   timings: { detMs: number; clsMs: number; recMs: number };
 }
 
+/** What every load request (a model, a pipeline, a generator) carries. */
+interface WorkerLoadFields {
+  id: number;
+  source: string | PackManifest;
+  device: DeviceRequest;
+  cache: WorkerCacheSpec;
+  baseUrl?: string;
+  /** Whether the page listens for progress (saves messages when not). */
+  progress: boolean;
+  /** Absent: ORT's default (true). */
+  prepack?: boolean;
+}
+
 /** Page -> worker. */
 export type WorkerRequest =
-  | {
-      type: 'load';
-      id: number;
-      source: string | PackManifest;
-      device: DeviceRequest;
-      cache: WorkerCacheSpec;
-      baseUrl?: string;
-      /** Whether the page listens for progress (saves messages when not). */
-      progress: boolean;
-      /** Absent: ORT's default (true). */
-      prepack?: boolean;
-      /** Absent: `auto`. */
-      weights?: WeightsRequest;
-    }
+  | (WorkerLoadFields & { type: 'load'; /** Absent: `auto`. */ weights?: WeightsRequest })
   | { type: 'run'; id: number; model: string; feeds: TensorMap }
   /** Load a pipeline pack; answered by `pipeline-loaded`. */
-  | {
-      type: 'load-pipeline';
-      id: number;
-      kind: 'ocr';
-      source: string | PackManifest;
-      device: DeviceRequest;
-      cache: WorkerCacheSpec;
-      baseUrl?: string;
-      progress: boolean;
-      prepack?: boolean;
-    }
+  | (WorkerLoadFields & { type: 'load-pipeline'; kind: 'ocr' })
   /** Run an OCR pipeline on one image; answered by `recognized`. */
   | { type: 'recognize'; id: number; pipeline: string; image: WorkerImage; options: { classify?: boolean; dropScore?: number } }
   /** Load a decoder pack; answered by `generator-loaded`. */
-  | {
-      type: 'load-generator';
-      id: number;
-      source: string | PackManifest;
-      device: DeviceRequest;
-      cache: WorkerCacheSpec;
-      baseUrl?: string;
-      progress: boolean;
-      prepack?: boolean;
-      dtype?: DecoderDtype;
-    }
+  | (WorkerLoadFields & { type: 'load-generator'; dtype?: DecoderDtype })
   /** Generate: `chunk` events as tokens decode, then `generated`. A `cancel` ends it within one step (finishReason abort). */
   | { type: 'generate'; id: number; generator: string; request: GenerateRequest }
   /** Prompt tokens of a prompt or chat messages; answered by `token-count`. */
