@@ -79,6 +79,8 @@ export interface JoinMessage {
   models: ModelOffer[];
   device: string;
   capacity: SessionCapacity;
+  /** True when the session loaded its models because the directory asked it to (prewarming, standby-messages.ts). */
+  prewarmed?: boolean;
 }
 export interface HeartbeatMessage { type: 'heartbeat' }
 /** Replaces the session's warm model list (a model finished loading or was dropped). */
@@ -278,6 +280,10 @@ export function parseSessionMessage(value: unknown): SessionMessage {
         },
       };
       if (o.sessionId !== undefined) msg.sessionId = str(o, 'sessionId', where);
+      if (o.prewarmed !== undefined) {
+        if (typeof o.prewarmed !== 'boolean') bad(`${where}: "prewarmed" must be true or false`);
+        msg.prewarmed = o.prewarmed;
+      }
       return msg;
     }
     case 'heartbeat':
