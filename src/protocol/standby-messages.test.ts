@@ -78,7 +78,7 @@ describe('standby frames', () => {
   it('reads text and binary JSON, refuses anything else', () => {
     expect(decodeStandbyFrame('{"type":"heartbeat"}')).toEqual({ type: 'heartbeat' });
     expect(decodeStandbyFrame(new TextEncoder().encode('{"type":"leave"}'))).toEqual({ type: 'leave' });
-    refused(decodeStandbyFrame, '{nope', /not valid JSON/);
+    refused((v) => decodeStandbyFrame(v as string), '{nope', /not valid JSON/);
   });
 
   it('tells whether a model is offered', () => {
