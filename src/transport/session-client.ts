@@ -74,6 +74,8 @@ export interface SessionClientOptions {
   onEvent?: (event: SessionClientEvent) => void;
   /** Aborting closes the session for good (like close()). */
   signal?: AbortSignal;
+  /** Joins marked `prewarmed`: the directory asked this session to load its models (standby-client.ts). */
+  prewarmed?: boolean;
 }
 
 export interface SessionClient {
@@ -188,7 +190,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     ws = socket;
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('open', () => {
-      send(socket, { type: 'join', token: options.token, models, device: options.device, capacity: options.capacity, ...(sessionId ? { sessionId } : {}) });
+      send(socket, { type: 'join', token: options.token, models, device: options.device, capacity: options.capacity, ...(sessionId ? { sessionId } : {}), ...(options.prewarmed ? { prewarmed: true } : {}) });
     });
     socket.addEventListener('message', (event: MessageEvent) => {
       let msg;

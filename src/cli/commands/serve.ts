@@ -8,7 +8,10 @@
  * text-generation models taking N ms per token (serve-generation.ts), the
  * same for the generation routes. `--device` picks where models run (default `auto`:
  * onnxruntime-node's best provider) and the session prints what it chose and
- * why, and the capacity it measured and declared at join.
+ * why, and the capacity it measured and declared at join. `--prewarm
+ * <models|all> --prewarm-budget <size>` also offers to load models when the
+ * coordinator asks under demand (serve-prewarm.ts); with it `--models` may be
+ * left out.
  */
 import { TesseraError } from '../../errors.ts';
 import type { ModelOffer, TensorSpec } from '../../protocol/coordinator-messages.ts';
@@ -24,6 +27,7 @@ import { measureCapacity } from '../measure-capacity.ts';
 import { DEVICE_FLAG_HELP, parseDeviceFlag, parseThreadsFlag } from '../device-flag.ts';
 import type { DeviceRequest } from '../../protocol/device.ts';
 import type { LoadProgress } from '../../fetch/progress.ts';
+import { parsePrewarmBudget, parsePrewarmFlag, standbyEventLine, startNodeStandby } from './serve-prewarm.ts';
 
 export interface ServeOptions {
   coordinator: string;
@@ -49,6 +53,10 @@ export interface ServeOptions {
   onComputeEvent?: (event: ComputeHostEvent) => void;
   /** Loading progress per model (bytes, rate, from cache vs network). */
   onProgress?: (model: string, progress: LoadProgress) => void;
+  /** Load these revisions rather than each model's current one (a prewarm ask names the revision its pool serves). */
+  revisions?: Record<string, string>;
+  /** Join marked `prewarmed` (the directory asked for these models: serve-prewarm.ts). */
+  prewarmed?: boolean;
 }
 
 /**
@@ -168,7 +176,9 @@ export async function startServeCompute(options: ServeOptions): Promise<ComputeH
   const { fetchManifestSource } = await import('../../fetch/fetch-manifest.ts');
   const manifests = await Promise.all(options.models.map(async (name) => {
     // Files resolve where the Worker says the current manifest lives (its revision, via Content-Location).
-    const { manifest, manifestUrl } = await fetchManifestSource(`${base}/models/${encodeURIComponent(name)}/manifest.json`, { signal: options.signal });
+    const pinned = options.revisions?.[name];
+    const url = `${base}/models/${encodeURIComponent(name)}/${pinned === undefined ? '' : `${encodeURIComponent(pinned)}/`}manifest.json`;
+    const { manifest, manifestUrl } = await fetchManifestSource(url, { signal: options.signal });
     return { name, manifest, manifestUrl };
   }));
   const { startComputeHost } = await import('../../transport/compute-host.ts');
@@ -236,6 +246,7 @@ function join(options: ServeOptions, offers: ModelOffer[], device: string, runMo
     capacity: { maxInFlight: options.maxInFlight ?? 1, requestsPerSecond },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.prewarmed ? { prewarmed: true } : {}),
   });
 }
 
@@ -269,7 +280,7 @@ export const registerServe: RegisterCommand = (program, context) => {
     .command('serve')
     .description('join a Tessera coordinator as a session and run the inference requests it sends')
     .requiredOption('--coordinator <url>', 'the Worker, e.g. http://127.0.0.1:8787')
-    .requiredOption('--models <names>', 'comma-separated model names to load and serve')
+    .option('--models <names>', 'comma-separated model names to load and serve (optional with --prewarm)')
     .option('--join-token <token>', 'session join token (default: $TESSERA_JOIN_TOKEN)')
     .option('--simulate-ms <n>', 'serve an echo model taking n ms per batch instead of loading models')
     .option('--simulate-token-ms <n>', 'serve simulated text-generation models taking n ms per token instead of loading models')
@@ -278,16 +289,23 @@ export const registerServe: RegisterCommand = (program, context) => {
     .option('--device <device>', DEVICE_FLAG_HELP, 'auto')
     .option('--threads <n>', "intra-op threads of native cpu sessions (default: the machine's cores)")
     .option('--compute-timeout <ms>', 'a batch computing longer fails with timeout and the compute worker is restarted', String(DEFAULT_COMPUTE_TIMEOUT_MS))
-    .action(async (flags: { coordinator: string; models: string; joinToken?: string; simulateMs?: string; simulateTokenMs?: string; maxInFlight: string; maxBatch: string; device: string; threads?: string; computeTimeout: string }) => {
+    .option('--prewarm <models|all>', 'also offer to load these models (comma-separated, or all) when the coordinator asks, under demand')
+    .option('--prewarm-budget <size>', 'with --prewarm: the most model bytes the coordinator may have this session load, e.g. 512MiB')
+    .action(async (flags: { coordinator: string; models?: string; joinToken?: string; simulateMs?: string; simulateTokenMs?: string; maxInFlight: string; maxBatch: string; device: string; threads?: string; computeTimeout: string; prewarm?: string; prewarmBudget?: string }) => {
       const joinToken = flags.joinToken ?? process.env.TESSERA_JOIN_TOKEN;
       if (!joinToken) throw new TesseraError('invalid-argument', 'no join token: pass --join-token or set TESSERA_JOIN_TOKEN');
-      const models = flags.models.split(',').map((m) => m.trim()).filter(Boolean);
-      if (models.length === 0) throw new TesseraError('invalid-argument', '--models needs at least one model name');
+      const models = (flags.models ?? '').split(',').map((m) => m.trim()).filter(Boolean);
+      const prewarm = flags.prewarm === undefined ? undefined : { models: parsePrewarmFlag(flags.prewarm), budgetBytes: parsePrewarmBudget(flags.prewarmBudget) };
+      if (prewarm === undefined && flags.prewarmBudget !== undefined) throw new TesseraError('invalid-argument', '--prewarm-budget needs --prewarm <models|all>');
+      if (prewarm !== undefined && (flags.simulateMs !== undefined || flags.simulateTokenMs !== undefined)) {
+        throw new TesseraError('invalid-argument', '--prewarm loads real models: it cannot be combined with --simulate-ms or --simulate-token-ms');
+      }
+      if (models.length === 0 && prewarm === undefined) throw new TesseraError('invalid-argument', '--models needs at least one model name (or pass --prewarm to only offer to load models on request)');
       const controller = new AbortController();
       const stop = (): void => controller.abort();
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
-      const session = await serve({
+      const options: ServeOptions = {
         coordinator: flags.coordinator, models, joinToken, signal: controller.signal,
         maxInFlight: positiveInt(flags.maxInFlight, '--max-in-flight'), maxBatch: positiveInt(flags.maxBatch, '--max-batch'),
         ...(flags.simulateMs !== undefined ? { simulateMs: positiveInt(flags.simulateMs, '--simulate-ms') } : {}),
@@ -305,11 +323,20 @@ export const registerServe: RegisterCommand = (program, context) => {
           else if (e.type === 'disconnected') context.stderr.write(`disconnected (${e.code} ${e.reason})${e.retryInMs !== undefined ? `; retrying in ${e.retryInMs} ms` : ''}\n`);
           else if (e.type === 'protocol-error') context.stderr.write(`coordinator: ${e.message}\n`);
         },
+      };
+      const session = models.length > 0 ? await serve(options) : undefined;
+      if (session) context.stderr.write(`device ${session.device} (${session.deviceReason}); declared capacity ${session.requestsPerSecond} requests/s (measured)\n`);
+      const standby = prewarm === undefined ? undefined : startNodeStandby({
+        serve: options, serveFn: serve, models: prewarm.models, budgetBytes: prewarm.budgetBytes,
+        device: session?.device ?? flags.device,
+        onEvent: (e) => {
+          const line = standbyEventLine(e, prewarm.budgetBytes);
+          if (line) context.stderr.write(`${line}\n`);
+        },
       });
-      context.stderr.write(`device ${session.device} (${session.deviceReason}); declared capacity ${session.requestsPerSecond} requests/s (measured)\n`);
-      await session.joined();
+      await Promise.all([session?.joined(), standby?.standingBy()]);
       // Serve until SIGINT/SIGTERM closes the session.
       await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
-      await session.close();
+      await Promise.all([session?.close(), standby?.close()]);
     });
 };
