@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../errors.ts';
 import type { PoolSummary } from './pool-summary.ts';
 import { DEFAULT_PREWARM_CONFIG, prewarmConfigFromVar, resolvePrewarmConfig } from './prewarm-config.ts';
-import { decidePrewarm, emptyPrewarmMemory, settlePrewarm, type PrewarmAction, type PrewarmLoadState, type PrewarmMemory, type StandbyState } from './prewarm-policy.ts';
+import { decidePrewarm, emptyPrewarmMemory, queueWaitMs, settlePrewarm, type PrewarmAction, type PrewarmLoadState, type PrewarmMemory, type StandbyState } from './prewarm-policy.ts';
 
 const MB = 1024 * 1024;
 const config = resolvePrewarmConfig({
@@ -123,6 +123,20 @@ describe('prewarm policy: loading under pressure', () => {
     const below = new World([standby('s1')]);
     below.run(10_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 10, rateLimitedPerSecond: 0.9, deadlineMissesPerSecond: 0.4, queueWaitP50Ms: 199 }));
     expect(below.count('prewarm')).toBe(0);
+  });
+
+  it('without a measured queue wait, estimates it from the queue and the sessions\' throughput', () => {
+    const session = { id: 'p1', device: 'cpu', models: ['mlp'], inFlight: 1, throughput: 100, leaseAgeMs: 1 };
+    expect(queueWaitMs({ queueDepth: 30, sessions: [session] })).toBe(300);
+    expect(queueWaitMs({ queueDepth: 0, sessions: [] })).toBe(0);
+    expect(queueWaitMs({ queueDepth: 3, sessions: [] })).toBe(Infinity);
+    expect(queueWaitMs({ queueWaitP50Ms: 12, queueDepth: 30, sessions: [session] })).toBe(12);
+    const w = new World([standby('s1')]);
+    w.run(4_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 100, queueDepth: 30, sessions: [session] }));
+    expect(w.actions).toEqual([expect.objectContaining({ type: 'prewarm', reason: expect.stringMatching(/queue wait p50 300 ms/) })]);
+    const orphan = new World([standby('s1')]);
+    orphan.run(4_000, 1_000, (now) => pool('mlp', now, { queueDepth: 3 }));
+    expect(orphan.actions).toEqual([expect.objectContaining({ type: 'prewarm', reason: expect.stringMatching(/requests queued and no session serving/) })]);
   });
 
   it('a stale summary is not pressure', () => {
