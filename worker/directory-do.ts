@@ -26,6 +26,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { DirectoryFeedEvent, DirectorySnapshot, PoolSummary, PrewarmEvent } from '../src/coordinator/pool-summary.ts';
 import { errorResponse } from './http-error.ts';
+import { PrewarmStandby, STANDBY_PATH, type PrewarmEnv } from './lib/prewarm-standby.ts';
 
 /** How many prewarm events the directory keeps (and sends in a snapshot). */
 export const PREWARM_RING = 200;
@@ -36,7 +37,7 @@ const PREWARM_KEY = 'prewarm';
 /** What a directory route handles: the request, with the object's state at hand. */
 export type DirectoryRoute = (request: Request, directory: DirectoryObject) => Promise<Response> | Response;
 
-export class DirectoryObject extends DurableObject {
+export class DirectoryObject extends DurableObject<PrewarmEnv> {
   readonly #pools = new Map<string, PoolSummary>();
   #prewarm: PrewarmEvent[] = [];
   readonly #feeds = new Set<ReadableStreamDefaultController<Uint8Array>>();
@@ -44,11 +45,17 @@ export class DirectoryObject extends DurableObject {
   #loaded: Promise<void> | undefined;
 
   /**
-   * Path -> handler for `fetch()`. Empty today: prewarming adds its standby
-   * socket route here (e.g. `/prewarm/standby`), so the directory's own code
-   * does not change when it does.
+   * Path -> handler for `fetch()`: prewarming's standby sockets
+   * (`/v1/sessions/standby`, forwarded by the Worker).
    */
-  readonly routes = new Map<string, DirectoryRoute>();
+  readonly routes = new Map<string, DirectoryRoute>([[STANDBY_PATH, (request) => this.#standby().accept(request)]]);
+
+  /** Prewarming's standby sockets and policy loop (worker/lib/prewarm-standby.ts), made on first use. */
+  #standbys: PrewarmStandby | undefined;
+  #standby(): PrewarmStandby {
+    this.#standbys ??= new PrewarmStandby({ ctx: this.ctx, env: this.env, pools: () => [...this.#pools.values()], record: (event) => this.recordPrewarm(event) });
+    return this.#standbys;
+  }
 
   /** Storage is read once per activation, before the first call is answered. */
   #load(): Promise<void> {
@@ -75,17 +82,19 @@ export class DirectoryObject extends DurableObject {
       this.#pools.delete(summary.pool);
       await this.ctx.storage.delete(POOL_PREFIX + summary.pool);
       this.#broadcast({ type: 'pool-gone', pool: summary.pool, at: summary.at });
+      await this.#standby().decide();
       return;
     }
     this.#pools.set(summary.pool, summary);
     await this.ctx.storage.put(POOL_PREFIX + summary.pool, summary);
     this.#broadcast({ type: 'pool', summary });
+    await this.#standby().decide();
   }
 
   /** RPC: every pool's latest summary (sorted by pool name) and the prewarm ring. */
   async snapshot(): Promise<DirectorySnapshot> {
     await this.#load();
-    return this.#snapshotNow();
+    return { ...this.#snapshotNow(), prewarmMetrics: await this.#standby().metrics() };
   }
 
   /**
@@ -125,6 +134,27 @@ export class DirectoryObject extends DurableObject {
     const route = this.routes.get(new URL(request.url).pathname);
     if (route) return route(request, this);
     return errorResponse(404, 'not-found', `the directory has no route ${new URL(request.url).pathname}`);
+  }
+
+  // Standby sockets are the only sockets the directory accepts (tagged, so another kind could be told apart).
+  override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
+    await this.#load();
+    if (this.#standby().owns(ws)) await this.#standby().message(ws, data);
+  }
+
+  override async webSocketClose(ws: WebSocket, code?: number, reason?: string): Promise<void> {
+    await this.#load();
+    if (this.#standby().owns(ws)) await this.#standby().close(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await this.webSocketClose(ws);
+  }
+
+  /** The storage alarm is prewarming's (join and lease deadlines, the policy's wake-ups). */
+  override async alarm(): Promise<void> {
+    await this.#load();
+    await this.#standby().alarm();
   }
 
   #snapshotNow(): DirectorySnapshot {

@@ -72,11 +72,26 @@ export interface PrewarmEvent {
   totalBytes?: number;
 }
 
+/** Prewarming's counters and gauges, for `/metrics` (worker/lib/prewarm-metrics.ts renders them). */
+export interface PrewarmMetrics {
+  /** Sessions holding a standby socket (offering to load models). */
+  standbySessions: number;
+  /** The budget they offered, and the part taken by prewarmed models (loaded or loading), bytes. */
+  budgetOfferedBytes: number;
+  budgetUsedBytes: number;
+  /** Prewarm events since the directory's storage began, by model and type. */
+  events: { model: string; type: PrewarmEvent['type']; count: number }[];
+  /** Prewarmed models held now (ready), sessions per model. */
+  prewarmed: { model: string; sessions: number }[];
+}
+
 /** The directory's whole state: the first event of every feed. */
 export interface DirectorySnapshot {
   at: number;
   pools: PoolSummary[];
   prewarm: PrewarmEvent[];
+  /** Added by prewarming (optional: a directory without standby sessions may leave it out). */
+  prewarmMetrics?: PrewarmMetrics;
 }
 
 /**

@@ -10,6 +10,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderPoolsPrometheus } from '../../src/coordi
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { directoryOf } from '../lib/coordinator-client.ts';
+import { renderPrewarmPrometheus } from '../lib/prewarm-metrics.ts';
 
 /** @example app.route('/', metricsRoutes()); */
 export function metricsRoutes(): Hono<AppEnv> {
@@ -26,5 +27,6 @@ export function metricsRoutes(): Hono<AppEnv> {
  */
 export function metricsOf(snapshot: DirectorySnapshot): string {
   const sessions = new Set(snapshot.pools.flatMap((p) => p.sessions.map((s) => s.id)));
-  return renderPoolsPrometheus({ sessions: sessions.size, pools: snapshot.pools.map((p) => ({ pool: p.pool, metrics: p.metrics })) });
+  const pools = renderPoolsPrometheus({ sessions: sessions.size, pools: snapshot.pools.map((p) => ({ pool: p.pool, metrics: p.metrics })) });
+  return snapshot.prewarmMetrics ? pools + renderPrewarmPrometheus(snapshot.prewarmMetrics) : pools;
 }

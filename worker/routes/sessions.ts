@@ -13,7 +13,8 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { poolOf } from '../lib/coordinator-client.ts';
+import { directoryOf, poolOf } from '../lib/coordinator-client.ts';
+import { STANDBY_PATH } from '../lib/prewarm-standby.ts';
 
 /** The header that tells a pool object which model it is the pool of. */
 export const POOL_HEADER = 'X-Tessera-Pool';
@@ -21,6 +22,13 @@ export const POOL_HEADER = 'X-Tessera-Pool';
 /** @example app.route('/', sessionRoutes()); */
 export function sessionRoutes(): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
+  // A session's offer to load models on request (prewarming): one socket to the directory (worker/lib/prewarm-standby.ts).
+  routes.get(STANDBY_PATH, async (c) => {
+    if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
+      throw new HttpError(426, 'bad-request', 'standby sessions connect with a WebSocket upgrade (Upgrade: websocket)', { headers: { Upgrade: 'websocket' } });
+    }
+    return directoryOf(c.env).fetch(new Request(new URL(STANDBY_PATH, c.req.url), c.req.raw));
+  });
   routes.get('/v1/sessions', async (c) => {
     if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
       throw new HttpError(426, 'bad-request', 'sessions connect with a WebSocket upgrade (Upgrade: websocket)', { headers: { Upgrade: 'websocket' } });
