@@ -16,6 +16,7 @@
 import { TesseraError } from '../../errors.ts';
 import type { LoadProgress } from '../../fetch/progress.ts';
 import type { StandbyModels } from '../../protocol/standby-messages.ts';
+import type { SessionClientEvent } from '../../transport/session-client.ts';
 import { connectStandby, type PrewarmLoader, type StandbyClient, type StandbyClientEvent } from '../../transport/standby-client.ts';
 import { formatBytes, parseSize } from '../parse-size.ts';
 
@@ -35,7 +36,7 @@ export interface PrewarmServeOptions {
   prewarmed?: boolean;
   simulateMs?: number;
   simulateTokenMs?: number;
-  onEvent?: unknown;
+  onEvent?: (event: SessionClientEvent) => void;
 }
 
 /** serve.ts's serve(), as this file uses it. */
@@ -73,7 +74,7 @@ export function parsePrewarmBudget(text: string | undefined): number {
  * @example
  * const load = nodePrewarmLoader({ coordinator, models: [], joinToken, device: 'cpu' }, serve);
  */
-export function nodePrewarmLoader<O extends PrewarmServeOptions>(base: O, serve: ServeFn<O>): PrewarmLoader {
+export function nodePrewarmLoader<O extends PrewarmServeOptions>(base: O, serve: ServeFn<O>, onSessionEvent?: (model: string, event: SessionClientEvent) => void): PrewarmLoader {
   if (base.simulateMs !== undefined || base.simulateTokenMs !== undefined) {
     throw new TesseraError('invalid-argument', '--prewarm loads real models: it cannot be combined with --simulate-ms or --simulate-token-ms');
   }
@@ -85,6 +86,7 @@ export function nodePrewarmLoader<O extends PrewarmServeOptions>(base: O, serve:
       models: [model],
       revisions: { [model]: revision },
       prewarmed: true,
+      ...(onSessionEvent ? { onEvent: (e: SessionClientEvent) => onSessionEvent(model, e) } : {}),
       signal: base.signal ? AbortSignal.any([base.signal, signal]) : signal,
       onProgress: (name, p) => {
         onProgress(p.bytesDone, p.bytesTotal);
@@ -110,6 +112,8 @@ export interface NodeStandbyOptions<O extends PrewarmServeOptions> {
   /** What the offer says it runs on (`cpu`, `cuda`, `wasm`, ...). */
   device: string;
   onEvent?: (event: StandbyClientEvent) => void;
+  /** Events of the prewarmed models' pool sessions (joined, infer, ...), by model. */
+  onSessionEvent?: (model: string, event: SessionClientEvent) => void;
 }
 
 /**
@@ -128,7 +132,7 @@ export function startNodeStandby<O extends PrewarmServeOptions>(options: NodeSta
     budgetBytes: options.budgetBytes,
     models: options.models,
     serving: options.serve.models,
-    load: nodePrewarmLoader(options.serve, options.serveFn),
+    load: nodePrewarmLoader(options.serve, options.serveFn, options.onSessionEvent),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     ...(options.serve.signal ? { signal: options.serve.signal } : {}),
   });

@@ -333,6 +333,10 @@ export const registerServe: RegisterCommand = (program, context) => {
           const line = standbyEventLine(e, prewarm.budgetBytes);
           if (line) context.stderr.write(`${line}\n`);
         },
+        onSessionEvent: (model, e) => {
+          if (e.type === 'joined') context.stderr.write(`prewarm: joined the ${model} pool as session ${e.sessionId}\n`);
+          else if (e.type === 'disconnected') context.stderr.write(`prewarm: ${model} session disconnected (${e.code} ${e.reason})\n`);
+        },
       });
       await Promise.all([session?.joined(), standby?.standingBy()]);
       // Serve until SIGINT/SIGTERM closes the session.
