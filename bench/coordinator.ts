@@ -23,10 +23,16 @@
  * burst of --ocr-burst (500) concurrent predicts against one session, and
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
  * request. `--ocr-only` runs just those.
+ *
+ * The prewarming section (bench/lib/prewarm-scenario.ts): time from a burst's
+ * start to a second, offering session serving. `--prewarm-only` runs just
+ * it; `--prewarm-mb` (64), `--prewarm-clients` (96), `--prewarm-runs` (3),
+ * `--prewarm-config '<json>'` (TESSERA_PREWARM_CONFIG; default thresholds).
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { formatOcrOverload, ocrOverload } from './lib/ocr-overload.ts';
+import { formatPrewarm, prewarmScenario } from './lib/prewarm-scenario.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
@@ -44,6 +50,9 @@ const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds
 const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr-burst') + 1]) : 500;
 const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
 const OCR_ONLY = args.includes('--ocr-only');
+const flag = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
+const PREWARM_ONLY = args.includes('--prewarm-only');
+const runPrewarm = () => prewarmScenario({ root: process.cwd(), sizeMb: Number(flag('--prewarm-mb', '64')), clients: Number(flag('--prewarm-clients', '96')), runs: Number(flag('--prewarm-runs', '3')), ...(args.includes('--prewarm-config') ? { config: flag('--prewarm-config', '') } : {}) });
 
 const startWorker = (config: object): Promise<WranglerDev> =>
   startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify(config) } });
@@ -236,6 +245,7 @@ async function main(): Promise<void> {
     await rr.stop();
   }
   report.ocrOverload = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
+  report.prewarm = await runPrewarm();
   report.wallSeconds = (performance.now() - t0) / 1000;
   print(report);
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));
@@ -267,9 +277,17 @@ function print(r: Record<string, any>): void {
     `  blind round-robin     ${f(r.heterogeneous.blindRoundRobin.rps)} req/s = ${f(r.heterogeneous.blindRoundRobin.ratio, 3)} of capacity (ignores load and free slots)`,
     `overload (1000 concurrent, 4 sessions): answered ${r.overload.answered}, 429 ${r.overload.rateLimited} (with Retry-After ${r.overload.rateLimitedWithRetryAfter}), other errors ${r.overload.otherErrors}, lost ${r.overload.lost}`,
     ...formatOcrOverload(r.ocrOverload),
+    ...formatPrewarm(r.prewarm),
     `wall time ${f(r.wallSeconds)} s`,
   ];
   console.log(lines.join('\n'));
 }
 
-await (OCR_ONLY ? ocrOnly() : main());
+/** The prewarming section alone (`--prewarm-only`). */
+async function prewarmOnly(): Promise<void> {
+  const prewarm = await runPrewarm();
+  console.log(formatPrewarm(prewarm).join('\n'));
+  if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ prewarm }, null, 2));
+}
+
+await (PREWARM_ONLY ? prewarmOnly() : OCR_ONLY ? ocrOnly() : main());

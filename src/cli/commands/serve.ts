@@ -326,15 +326,22 @@ export const registerServe: RegisterCommand = (program, context) => {
       };
       const session = models.length > 0 ? await serve(options) : undefined;
       if (session) context.stderr.write(`device ${session.device} (${session.deviceReason}); declared capacity ${session.requestsPerSecond} requests/s (measured)\n`);
+      // Once per prewarmed model: the moment it starts taking load (the benchmark reads it).
+      const servedFirst = new Set<string>();
       const standby = prewarm === undefined ? undefined : startNodeStandby({
         serve: options, serveFn: serve, models: prewarm.models, budgetBytes: prewarm.budgetBytes,
         device: session?.device ?? flags.device,
         onEvent: (e) => {
           const line = standbyEventLine(e, prewarm.budgetBytes);
           if (line) context.stderr.write(`${line}\n`);
+          if (e.type === 'unloaded' || e.type === 'failed') servedFirst.delete(e.model);
         },
         onSessionEvent: (model, e) => {
           if (e.type === 'joined') context.stderr.write(`prewarm: joined the ${model} pool as session ${e.sessionId}\n`);
+          else if ((e.type === 'infer' || e.type === 'generate') && !servedFirst.has(model)) {
+            servedFirst.add(model);
+            context.stderr.write(`prewarm: ${model} served its first request\n`);
+          }
           else if (e.type === 'disconnected') context.stderr.write(`prewarm: ${model} session disconnected (${e.code} ${e.reason})\n`);
         },
       });
