@@ -25,6 +25,8 @@ import { chatPanel } from './chat-panel.ts';
 import { byId, el } from './dom.ts';
 import { ocrPanel } from './ocr-panel.ts';
 import { progressText } from './progress-text.ts';
+import { prewarmConsent } from './prewarm-consent.ts';
+import type { StandbyClient } from '../transport/standby-client.ts';
 
 /** Wires the page. Called once from the module's end. */
 export async function main(): Promise<void> {
@@ -260,11 +262,14 @@ function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): vo
   const status = byId('serve-status');
   const token = byId<HTMLInputElement>('join-token');
   let session: SessionClient | undefined;
+  const prewarm = prewarmConsent();
+  let standby: StandbyClient | undefined;
   let served = 0;
   toggle.addEventListener('click', async () => {
     if (session) {
-      await session.close();
+      await Promise.all([session.close(), standby?.close()]);
       session = undefined;
+      standby = undefined;
       toggle.setAttribute('aria-checked', 'false');
       status.textContent = `Off. ${served} request${served === 1 ? '' : 's'} served.`;
       return;
@@ -297,6 +302,12 @@ function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): vo
         if (e.type === 'disconnected') status.textContent = `Disconnected (${e.reason || e.code}); ${e.retryInMs === undefined ? 'stopped' : 'reconnecting'}.`;
       },
     });
+    // With the separate consent, the coordinator may also have this tab load other models (prewarm-consent.ts).
+    const serving = session;
+    const offered = await prewarm.start({ token: token.value.trim(), serving: [pipeline.manifest.name] });
+    // Switched off while the offer was being made: take it back.
+    if (session === serving) standby = offered;
+    else await offered?.close();
   });
 }
 

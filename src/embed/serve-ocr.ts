@@ -19,6 +19,8 @@ export interface ServeOcrOptions {
   onEvent?: (event: SessionClientEvent) => void;
   /** Called after each request this tab answered for the coordinator. */
   onServed?: () => void;
+  /** Join marked prewarmed: the coordinator asked this tab to load the model (src/app/prewarm-consent.ts). */
+  prewarmed?: boolean;
 }
 
 /**
@@ -34,6 +36,7 @@ export function serveOcr(options: ServeOcrOptions): SessionClient {
     device: options.device,
     capacity: { maxInFlight: 1, requestsPerSecond: 1 },
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.prewarmed ? { prewarmed: true } : {}),
     runModel: async (_model, inputs: TensorMap, signal) => {
       const result = await options.ocr.recognize(ocrImageOf(inputs), { signal });
       options.onServed?.();
