@@ -115,7 +115,7 @@ export type GenerationStreamEvent = GenerationEvent & { timing?: GenerationTimin
 type Attachment = JoinedAttachment | PendingJoin | null;
 /** The pool's model rides in every attachment: after hibernation the object learns its name back from its sockets. */
 interface PendingJoin { joinBy: number; pool?: string }
-type JoinedAttachment = SessionSnapshot & { pool?: string; joinedAt?: number };
+type JoinedAttachment = SessionSnapshot & { pool?: string; joinedAt?: number; prewarmed?: boolean };
 
 /** The session snapshot of a joined socket, or undefined. */
 function joinedOf(attachment: Attachment | undefined): JoinedAttachment | undefined {
@@ -153,6 +153,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #pool: string | undefined;
   /** When each session joined this pool (its lease age on the dashboard). */
   readonly #joinedAt = new Map<string, number>();
+  /** Sessions that joined marked `prewarmed` (the directory asked them to load this model): shown in the summary. */
+  readonly #prewarmed = new Set<string>();
   #reportChain: Promise<void> = Promise.resolve();
   #reportQueued = false;
   #reportTimer: ReturnType<typeof setTimeout> | undefined;
@@ -183,6 +185,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       this.#setPool(snap.pool);
       this.#sockets.set(snap.id, ws);
       this.#joinedAt.set(snap.id, snap.joinedAt ?? now);
+      if (snap.prewarmed) this.#prewarmed.add(snap.id);
       snaps.push(snap);
     }
     for (const snap of snaps) {
@@ -372,6 +375,8 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       }
       this.#sockets.set(sessionId, ws);
       if (!old || old === ws || !this.#joinedAt.has(sessionId)) this.#joinedAt.set(sessionId, now);
+      if (msg.prewarmed) this.#prewarmed.add(sessionId);
+      else this.#prewarmed.delete(sessionId);
       this.#attach(ws, sessionId);
       this.#attachedAt.set(sessionId, now);
       // The directory hears of the session before the session hears `joined`:
@@ -396,7 +401,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #attach(ws: WebSocket, sessionId: string): void {
     const snap = this.#get().snapshotSession(sessionId);
     if (!snap) return;
-    ws.serializeAttachment({ ...snap, ...(this.#pool !== undefined ? { pool: this.#pool } : {}), joinedAt: this.#joinedAt.get(sessionId) ?? Date.now() } satisfies JoinedAttachment);
+    ws.serializeAttachment({ ...snap, ...(this.#pool !== undefined ? { pool: this.#pool } : {}), joinedAt: this.#joinedAt.get(sessionId) ?? Date.now(), ...(this.#prewarmed.has(sessionId) ? { prewarmed: true } : {}) } satisfies JoinedAttachment);
   }
 
   /** A join's or leave's report, bounded: a slow or failing directory delays `joined` (or a close) by at most REPORT_WAIT_MS. */
@@ -457,6 +462,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const sessions = c.sessions().map((info) => ({
       id: info.id, device: info.device, models: info.models, inFlight: info.inFlight,
       throughput: Math.round(info.rate * 1000) / 1000, leaseAgeMs: now - (this.#joinedAt.get(info.id) ?? now),
+      ...(this.#prewarmed.has(info.id) ? { prewarmed: true } : {}),
     }));
     const first = c.sessions()[0];
     const offer = first ? c.snapshotSession(first.id)?.models.find((m) => m.name === pool) : undefined;
@@ -489,7 +495,10 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       if (this.#sockets.get(snap.id) === ws) this.#sockets.delete(snap.id);
       this.#attachedAt.delete(snap.id);
       this.#run(c.disconnect(snap.id, Date.now()));
-      if (!this.#sockets.has(snap.id)) this.#joinedAt.delete(snap.id);
+      if (!this.#sockets.has(snap.id)) {
+        this.#joinedAt.delete(snap.id);
+        this.#prewarmed.delete(snap.id);
+      }
       // The directory hears of the departure before the session's close()
       // resolves: a session that has left is no longer listed.
       await this.#reportBounded();
@@ -605,6 +614,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
           const ws = this.#socketOf(a.sessionId);
           this.#sockets.delete(a.sessionId);
           this.#joinedAt.delete(a.sessionId);
+          this.#prewarmed.delete(a.sessionId);
           ws?.serializeAttachment(null);
           ws?.close(a.code, a.reason);
           // A lease expired: the directory must not keep listing the session.

@@ -95,7 +95,14 @@ export class PrewarmStandby {
 
   /** True for a socket this code accepted. */
   owns(ws: WebSocket): boolean {
-    return this.#host.ctx.getTags(ws).includes(STANDBY_TAG);
+    try {
+      return this.#host.ctx.getTags(ws).includes(STANDBY_TAG);
+    } catch {
+      // workerd refuses tags of a socket it is already closing (seen on a
+      // refused offer's close event); standby sockets are the only ones the
+      // directory accepts, so it is ours.
+      return true;
+    }
   }
 
   /** The `/v1/sessions/standby` upgrade, forwarded by the Worker. */
@@ -196,9 +203,10 @@ export class PrewarmStandby {
   }
 
   async close(ws: WebSocket, code?: number, reason?: string): Promise<void> {
-    const had = (ws.deserializeAttachment() as Attachment)?.kind === 'joined';
-    ws.serializeAttachment(null);
+    let had = false;
     try {
+      had = (ws.deserializeAttachment() as Attachment)?.kind === 'joined';
+      ws.serializeAttachment(null);
       ws.close(code === undefined || code === 1005 || code === 1006 ? 1000 : code, reason ?? '');
     } catch {
       // Already closed.
