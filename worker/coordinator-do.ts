@@ -337,7 +337,10 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const c = this.#get();
     const now = Date.now();
-    const joined = joinedOf(ws.deserializeAttachment() as Attachment);
+    const attachment = ws.deserializeAttachment() as Attachment;
+    // Null: this socket was refused, replaced or closed by the pool; what it still sends (a `leave` racing the refusal) has nowhere to go.
+    if (attachment === null) return;
+    const joined = joinedOf(attachment);
     let msg;
     try {
       msg = parseSessionMessage(decodeMessage(data));
