@@ -113,7 +113,7 @@ describe('connectSession: one socket per pool', () => {
     b!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['rb'], model: 'b', inputs: { x }, batchSizes: [1] })));
     a!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['ra'], model: 'a', inputs: { x }, batchSizes: [1] })));
     await new Promise((r) => setTimeout(r, 10));
-    const resultOf = (s: PoolSocket) => s.messages().find((msg) => msg.type === 'result') as { requestIds: string[]; outputs: { y: { data: Float32Array } } };
+    const resultOf = (s: PoolSocket) => s.messages().find((msg) => msg.type === 'result') as unknown as { requestIds: string[]; outputs: { y: { data: Float32Array } } };
     expect(resultOf(a!).requestIds).toEqual(['ra']);
     expect(Array.from(resultOf(a!).outputs.y.data)).toEqual([2]);
     expect(resultOf(b!).requestIds).toEqual(['rb']);
