@@ -457,11 +457,12 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     if (pool === undefined) return undefined;
     const c = this.#get();
     const metrics = c.metrics();
-    const sessions = c.sessions().map((info) => ({
+    const infos = c.sessions();
+    const sessions = infos.map((info) => ({
       id: info.id, device: info.device, models: info.models, inFlight: info.inFlight,
       throughput: Math.round(info.rate * 1000) / 1000, leaseAgeMs: now - (this.#joinedAt.get(info.id) ?? now),
     }));
-    const first = c.sessions()[0];
+    const first = infos[0];
     const offer = first ? c.snapshotSession(first.id)?.models.find((m) => m.name === pool) : undefined;
     const mark = markOf(metrics, pool, now);
     const prev = this.#mark;
@@ -470,11 +471,16 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const per = (n: number, before: number | undefined): number => (prev && seconds > 0 ? Math.round(((n - (before ?? 0)) / seconds) * 1000) / 1000 : 0);
     const latency = quantilesMs(mark.latency, prev?.latency);
     const ttft = quantilesMs(mark.ttft, prev?.ttft);
+    const queueDepth = metrics.queueDepth.reduce((n, q) => n + q.depth, 0);
+    const requestsPerSecond = per(mark.answered, prev?.answered);
+    // Little's law: what waits now, over how fast the pool answers; with nothing answered, at least the whole window.
+    const queueWaitP50Ms = queueDepth === 0 ? 0 : requestsPerSecond > 0 ? Math.round((1000 * queueDepth) / requestsPerSecond) : Math.round(seconds * 1000);
     return {
       pool, model: pool, at: now, sessions,
       ...(offer ? { offer, revision: offer.revision } : {}),
-      queueDepth: metrics.queueDepth.reduce((n, q) => n + q.depth, 0),
-      requestsPerSecond: per(mark.answered, prev?.answered),
+      queueDepth,
+      queueWaitP50Ms,
+      requestsPerSecond,
       rateLimitedPerSecond: per(mark.rateLimited, prev?.rateLimited),
       deadlineMissesPerSecond: per(mark.timedOut, prev?.timedOut),
       ...(latency ? { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99 } : {}),
