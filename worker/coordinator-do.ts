@@ -43,6 +43,7 @@ import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
 import { timingSafeEqualText } from './lib/timing-safe-equal.ts';
+import { DIRECTORY_NAME, POOL_HEADER } from './lib/coordinator-client.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
 export interface ModelDescription extends ModelOffer {
@@ -76,9 +77,6 @@ const REPORT_INTERVAL_MS = 1_000;
 
 /** How long a join (or a leave) waits for its report to reach the directory before it goes on anyway. */
 const REPORT_WAIT_MS = 2_000;
-
-/** The header the Worker's session route sets: the model this pool serves (worker/routes/sessions.ts). */
-const POOL_HEADER = 'X-Tessera-Pool';
 
 /** Where one request's time went, on the object's clock (ms): for `Server-Timing`. */
 export interface InferTiming {
@@ -426,7 +424,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       const summary = this.#summary(now, true);
       if (!summary) return;
       try {
-        await this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName('directory')).report(summary);
+        await this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName(DIRECTORY_NAME)).report(summary);
       } catch (err) {
         console.error(`pool ${summary.pool}: report to the directory failed`, err);
       }
