@@ -1,5 +1,5 @@
 /**
- * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only]`: the coordinator
+ * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --pools-only] [-- --prewarm-only]`: the coordinator
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
@@ -24,6 +24,10 @@
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
  * request. `--ocr-only` runs just those.
  *
+ * The pools sections (two models on separate pools, one pool's cost, the
+ * modelled capacity of many pools) are in bench/coordinator-pools.ts;
+ * `--pools-only` runs just those.
+ *
  * The prewarming section (bench/lib/prewarm-scenario.ts): time from a burst's
  * start to a second, offering session serving. `--prewarm-only` runs just
  * it; `--prewarm-mb` (64), `--prewarm-clients` (96), `--prewarm-runs` (3),
@@ -33,6 +37,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { formatOcrOverload, ocrOverload } from './lib/ocr-overload.ts';
 import { formatPrewarm, prewarmScenario } from './lib/prewarm-scenario.ts';
+import { formatPoolsSection, poolsOnly, poolsOptions, poolsSection } from './coordinator-pools.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
@@ -50,6 +55,7 @@ const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds
 const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr-burst') + 1]) : 500;
 const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
 const OCR_ONLY = args.includes('--ocr-only');
+const POOLS_ONLY = args.includes('--pools-only');
 const flag = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const PREWARM_ONLY = args.includes('--prewarm-only');
 const runPrewarm = () => prewarmScenario({ root: process.cwd(), sizeMb: Number(flag('--prewarm-mb', '64')), clients: Number(flag('--prewarm-clients', '96')), runs: Number(flag('--prewarm-runs', '3')), ...(args.includes('--prewarm-config') ? { config: flag('--prewarm-config', '') } : {}) });
@@ -244,6 +250,7 @@ async function main(): Promise<void> {
     await Promise.all(stops.splice(0).map((s) => s()));
     await rr.stop();
   }
+  report.pools = await poolsSection(poolsOptions(args, { seconds: SECONDS, runs: RUNS }));
   report.ocrOverload = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
   report.prewarm = await runPrewarm();
   report.wallSeconds = (performance.now() - t0) / 1000;
@@ -276,6 +283,7 @@ function print(r: Record<string, any>): void {
     `  least-expected-delay  ${f(r.heterogeneous.leastExpectedDelay.rps)} req/s = ${f(r.heterogeneous.leastExpectedDelay.ratio, 3)} of capacity (target >= 0.9)`,
     `  blind round-robin     ${f(r.heterogeneous.blindRoundRobin.rps)} req/s = ${f(r.heterogeneous.blindRoundRobin.ratio, 3)} of capacity (ignores load and free slots)`,
     `overload (1000 concurrent, 4 sessions): answered ${r.overload.answered}, 429 ${r.overload.rateLimited} (with Retry-After ${r.overload.rateLimitedWithRetryAfter}), other errors ${r.overload.otherErrors}, lost ${r.overload.lost}`,
+    ...formatPoolsSection(r.pools),
     ...formatOcrOverload(r.ocrOverload),
     ...formatPrewarm(r.prewarm),
     `wall time ${f(r.wallSeconds)} s`,
@@ -290,4 +298,4 @@ async function prewarmOnly(): Promise<void> {
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ prewarm }, null, 2));
 }
 
-await (PREWARM_ONLY ? prewarmOnly() : OCR_ONLY ? ocrOnly() : main());
+await (PREWARM_ONLY ? prewarmOnly() : OCR_ONLY ? ocrOnly() : POOLS_ONLY ? poolsOnly(args, { seconds: SECONDS, runs: RUNS }, jsonOut) : main());

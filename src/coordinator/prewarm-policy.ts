@@ -112,7 +112,7 @@ interface Demand {
 }
 
 /**
- * A pool's queue wait: its measured median when it reports one, else the
+ * A pool's queue wait: the one it reports (`queueWaitP50Ms`), else the
  * wait its queue implies (Little's law: queued requests over the rate its
  * sessions drain them at). A queue that no session drains waits forever.
  *

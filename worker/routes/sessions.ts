@@ -13,11 +13,8 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { directoryOf, poolOf } from '../lib/coordinator-client.ts';
+import { directoryOf, POOL_HEADER, poolOf } from '../lib/coordinator-client.ts';
 import { STANDBY_PATH } from '../lib/prewarm-standby.ts';
-
-/** The header that tells a pool object which model it is the pool of. */
-export const POOL_HEADER = 'X-Tessera-Pool';
 
 /** @example app.route('/', sessionRoutes()); */
 export function sessionRoutes(): Hono<AppEnv> {
