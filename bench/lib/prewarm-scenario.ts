@@ -171,7 +171,8 @@ async function oneRun(root: string, pack: { dir: string; name: string; d: number
       const ask = at(/^prewarm: the coordinator asked for /);
       const ready = at(/^prewarm: joined the \S+ pool as session /);
       run.askMs = ask === undefined ? undefined : ask - t0;
-      run.readyMs = ready === undefined ? undefined : ready - t0;
+      // The join line and the first served one can cross on B's stderr (the pool sends work the moment it has the session): joined is the earlier.
+      run.readyMs = (ready === undefined ? served.at : Math.min(ready, served.at)) - t0;
       run.servedMs = served.at - t0;
       const loaded = b.lines.map((l) => /^prewarm: \S+ loaded in (\d+) ms/.exec(l.text)).find((m) => m !== null);
       if (loaded) run.loadMs = Number(loaded[1]);
