@@ -26,12 +26,12 @@
 import { DEFAULT_COORDINATOR_CONFIG } from '../../src/coordinator/config.ts';
 import type { PoolSummary, PrewarmEvent, PrewarmMetrics } from '../../src/coordinator/pool-summary.ts';
 import { prewarmConfigFromVar, type PrewarmConfig } from '../../src/coordinator/prewarm-config.ts';
-import { decidePrewarm, emptyPrewarmMemory, settlePrewarm, type ModelSize, type PrewarmAction, type PrewarmMemory, type StandbyState } from '../../src/coordinator/prewarm-policy.ts';
+import { decidePrewarm, emptyPrewarmMemory, settlePrewarm, type PrewarmAction, type PrewarmMemory, type StandbyState } from '../../src/coordinator/prewarm-policy.ts';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_LEASE_EXPIRED, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS } from '../../src/protocol/coordinator-messages.ts';
 import { decodeStandbyFrame, parseStandbySessionMessage, type DirectoryStandbyMessage, type StandbyMessage, type StandbySessionMessage } from '../../src/protocol/standby-messages.ts';
 import { TesseraError, toErrorData } from '../../src/errors.ts';
 import { errorResponse } from '../http-error.ts';
-import { ManifestStore } from './manifest-store.ts';
+import { PrewarmSizes } from './prewarm-sizes.ts';
 import { timingSafeEqualText } from './timing-safe-equal.ts';
 
 /** The path the Worker forwards standby sockets on (worker/routes/sessions.ts). */
@@ -40,8 +40,6 @@ export const STANDBY_PATH = '/v1/sessions/standby';
 export const STANDBY_TAG = 'standby';
 
 const COUNTERS_KEY = 'prewarm-counters';
-/** A model whose manifest could not be read is not looked up again for this long. */
-const SIZE_RETRY_MS = 30_000;
 /** Alarms fire up to ~100 ms early under wrangler dev: a deadline due this soon counts as due. */
 const ALARM_EARLY_MS = 250;
 
@@ -77,14 +75,13 @@ export class PrewarmStandby {
   readonly #config: PrewarmConfig | undefined;
   readonly #configError: TesseraError | undefined;
   #memory: PrewarmMemory = emptyPrewarmMemory();
-  readonly #sizes = new Map<string, ModelSize>();
-  /** Model -> when a failed size lookup may be tried again; present while one is in flight (Infinity). */
-  readonly #sizing = new Map<string, number>();
+  readonly #sizes: PrewarmSizes;
   #counters: Record<string, number> | undefined;
   #alarmAt: number | undefined;
 
   constructor(host: PrewarmHost) {
     this.#host = host;
+    this.#sizes = new PrewarmSizes(host.env.PACKS);
     try {
       this.#config = prewarmConfigFromVar(host.env.TESSERA_PREWARM_CONFIG);
     } catch (err) {
@@ -168,7 +165,7 @@ export class PrewarmStandby {
           load.lastHeardAt = now;
         } else {
           // A load that finished while the socket was being replaced: the session holds it, so count it.
-          const size = this.#sizes.get(msg.model);
+          const size = this.#sizes.known.get(msg.model);
           standby.loads = [...standby.loads, { model: msg.model, revision: msg.revision, bytes: size?.bytes ?? 0, state: 'ready', lastHeardAt: now, readyAt: now }];
         }
         this.#memory = settlePrewarm(this.#memory, msg.model, standby.sessionId, now, 'ready', this.#config);
@@ -251,7 +248,7 @@ export class PrewarmStandby {
     if (!config) return;
     const now = Date.now();
     const joined = this.#joined();
-    const decision = decidePrewarm({ now, pools: this.#host.pools(), standbys: joined.map((j) => j.attachment.standby), sizes: this.#sizes }, this.#memory, config);
+    const decision = decidePrewarm({ now, pools: this.#host.pools(), standbys: joined.map((j) => j.attachment.standby), sizes: this.#sizes.known }, this.#memory, config);
     this.#memory = decision.memory;
     const byId = new Map(joined.map((j) => [j.attachment.standby.sessionId, j]));
     for (const action of decision.actions) await this.#carryOut(action, byId, now);
@@ -294,7 +291,8 @@ export class PrewarmStandby {
   async #carryOut(action: PrewarmAction, byId: Map<string, { ws: WebSocket; attachment: Joined }>, now: number): Promise<void> {
     switch (action.type) {
       case 'need-size':
-        this.#lookUpSize(action.model, action.revision, now);
+        // Off the caller's path (a pool's report): decide again once the size is known.
+        this.#host.ctx.waitUntil(this.#sizes.lookUp(action.model, action.revision, now).then((known) => (known ? this.decide() : undefined)));
         return;
       case 'prewarm': {
         const target = byId.get(action.sessionId);
@@ -322,30 +320,6 @@ export class PrewarmStandby {
         throw new TesseraError('internal', `unhandled prewarm action ${JSON.stringify(never)}`);
       }
     }
-  }
-
-  /** Reads the model's pack size (manifest totalBytes) from R2, then decides again. Off the caller's path. */
-  #lookUpSize(model: string, revision: string | undefined, now: number): void {
-    const retry = this.#sizing.get(model);
-    if (retry !== undefined && retry > now) return;
-    const bucket = this.#host.env.PACKS;
-    if (!bucket) return;
-    this.#sizing.set(model, Infinity);
-    const store = new ManifestStore(bucket);
-    const work = (async () => {
-      try {
-        const rev = revision ?? (await store.current(model));
-        const manifest = rev === null ? null : await store.revision(model, rev);
-        if (!manifest) throw new TesseraError('not-found', `model "${model}"${revision ? ` revision ${revision}` : ''} is not published`);
-        this.#sizes.set(model, { revision: manifest.revision, bytes: manifest.totalBytes });
-        this.#sizing.delete(model);
-        await this.decide();
-      } catch (err) {
-        this.#sizing.set(model, Date.now() + SIZE_RETRY_MS);
-        console.error(`prewarm: cannot size ${model}`, err);
-      }
-    })();
-    this.#host.ctx.waitUntil(work);
   }
 
   async #record(event: PrewarmEvent): Promise<void> {
