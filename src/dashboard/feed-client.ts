@@ -121,14 +121,15 @@ async function readEvents(body: ReadableStream<Uint8Array>, options: FeedOptions
       options.onEvent(event);
     },
   });
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
   const cancel = () => void reader.cancel().catch(() => undefined);
   options.signal.addEventListener('abort', cancel, { once: true });
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      parser.feed(value);
+      parser.feed(decoder.decode(value, { stream: true }));
     }
   } finally {
     options.signal.removeEventListener('abort', cancel);
