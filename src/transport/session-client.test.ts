@@ -41,7 +41,7 @@ describe('connectSession errors', () => {
     const session = connectSession({
       url: 'http://127.0.0.1:1',
       token: 't',
-      models: [],
+      models: [{ name: 'm', revision: 'r1', maxBatch: 1 }],
       device: 'simulated',
       capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async () => ({}),
