@@ -30,7 +30,7 @@ function controlledFeed() {
 
 function appWith(feed: (env: Env) => Promise<ReadableStream<Uint8Array>>, keepAliveMs = 60_000) {
   const app = new Hono<AppEnv>();
-  app.route('/', dashboardRoutes({ feed, keepAliveMs }));
+  app.route('/', dashboardRoutes({ feed, keepAliveMs, snapshot: async () => ({ at: 1, pools: [], prewarm: [] }) }));
   app.onError((error) => (error instanceof HttpError ? error.getResponse() : new Response(String(error), { status: 500 })));
   return app;
 }
@@ -100,6 +100,14 @@ describe('GET /dashboard/events', () => {
     await reader.cancel();
     for (let i = 0; i < 50 && !feed.state.cancelled; i++) await new Promise((r) => setTimeout(r, 10));
     expect(feed.state.cancelled).toBe(true);
+  });
+
+  it('GET /dashboard/snapshot answers the directory\'s state as JSON, behind the same auth', async () => {
+    const app = appWith(async () => controlledFeed().stream);
+    expect((await app.request('/dashboard/snapshot', {}, env)).status).toBe(401);
+    const res = await app.request('/dashboard/snapshot', { headers: { Authorization: 'Bearer ops' } }, env);
+    expect(res.status).toBe(200);
+    expect((await res.json()) as unknown).toEqual({ at: 1, pools: [], prewarm: [] });
   });
 
   it('answers 503 with a JSON error when the directory cannot be reached', async () => {

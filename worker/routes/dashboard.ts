@@ -4,7 +4,8 @@
  * it shows comes from here, behind the admin token or an API key with the
  * `dashboard` scope (middleware/dashboard-auth.ts).
  *
- * `GET /dashboard/events` relays the directory object's feed (NDJSON
+ * `GET /dashboard/snapshot` is the directory's state now (JSON
+ * DirectorySnapshot), for scripts. `GET /dashboard/events` relays the directory object's feed (NDJSON
  * DirectoryFeedEvent lines: a snapshot first, then pool / pool-gone /
  * prewarm changes as the pools push them) as server-sent events, one `data:`
  * line per feed line, unchanged. Nothing is polled: the page's charts move
@@ -16,6 +17,7 @@
  */
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
+import type { DirectorySnapshot } from '../../src/coordinator/pool-summary.ts';
 import type { AppEnv, Env } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 import { dashboardAuth } from '../middleware/dashboard-auth.ts';
@@ -24,11 +26,13 @@ import { ndjsonLines } from '../lib/ndjson-lines.ts';
 export interface DashboardRouteOptions {
   /** The directory's live feed (NDJSON DirectoryFeedEvent lines, a snapshot first). */
   feed(env: Env): Promise<ReadableStream<Uint8Array>>;
+  /** The directory's state now (for `GET /dashboard/snapshot`: scripts, curl). */
+  snapshot(env: Env): Promise<DirectorySnapshot>;
   /** Default 15 s. */
   keepAliveMs?: number;
 }
 
-/** @example app.route('/', dashboardRoutes({ feed: (env) => directoryOf(env).feed() })); */
+/** @example app.route('/', dashboardRoutes({ feed: (env) => directoryOf(env).feed(), snapshot: (env) => directoryOf(env).snapshot() })); */
 export function dashboardRoutes(options: DashboardRouteOptions): Hono<AppEnv> {
   const keepAliveMs = options.keepAliveMs ?? 15_000;
   const routes = new Hono<AppEnv>();
@@ -62,6 +66,16 @@ export function dashboardRoutes(options: DashboardRouteOptions): Hono<AppEnv> {
       }
       if (!sse.aborted) await sse.writeSSE({ event: 'error', data: JSON.stringify({ error: { code: 'unavailable', message: reason } }) });
     });
+  });
+
+  routes.get('/dashboard/snapshot', async (c) => {
+    let snapshot: DirectorySnapshot;
+    try {
+      snapshot = await options.snapshot(c.env);
+    } catch (error) {
+      throw new HttpError(503, 'unavailable', 'the pool directory did not answer; try again in a few seconds', { cause: error });
+    }
+    return c.json(snapshot, 200, { 'Cache-Control': 'no-store' });
   });
 
   // Where the built page is not served (the Worker without `--assets dist`),
