@@ -107,4 +107,31 @@ describe('followFeed', () => {
     });
     expect(statuses.find((s) => s.type === 'retrying')).toEqual({ type: 'retrying', inMs: 0, reason: 'the directory went away' });
   });
+
+  it('takes a connection that goes silent (no keep-alive) as dropped and reconnects', async () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const statuses: FeedStatus[] = [];
+    await followFeed({
+      url: '/dashboard/events',
+      token: 't',
+      // The first connection sends its snapshot, then nothing, and never ends.
+      fetch: (async () => {
+        calls += 1;
+        if (calls > 1) {
+          controller.abort();
+          throw new Error('aborted');
+        }
+        return new Response(new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode(`data: ${snapshot}\n\n`)) }));
+      }) as typeof fetch,
+      signal: controller.signal,
+      onEvent: () => undefined,
+      onStatus: (s) => statuses.push(s),
+      sleep: async () => undefined,
+      random: () => 0,
+      staleMs: 50,
+    });
+    expect(calls).toBe(2);
+    expect(statuses.find((s) => s.type === 'retrying')).toEqual({ type: 'retrying', inMs: 0, reason: 'nothing arrived for 50 ms' });
+  });
 });

@@ -33,6 +33,12 @@ export interface FeedOptions {
   random?: () => number;
   /** Backoff before the n-th retry: min(maxMs, baseMs * 2^n) * random (full jitter). */
   backoff?: { baseMs: number; maxMs: number };
+  /**
+   * A connection that sends nothing for this long is taken as dropped (default
+   * 45 s: the Worker writes a keep-alive comment every 15 s). A link that dies
+   * without a FIN (a laptop's Wi-Fi, a NAT timing out) is noticed this way.
+   */
+  staleMs?: number;
 }
 
 const FEED_TYPES = new Set(['snapshot', 'pool', 'pool-gone', 'prewarm']);
@@ -125,15 +131,29 @@ async function readEvents(body: ReadableStream<Uint8Array>, options: FeedOptions
   const decoder = new TextDecoder();
   const cancel = () => void reader.cancel().catch(() => undefined);
   options.signal.addEventListener('abort', cancel, { once: true });
+  const staleMs = options.staleMs ?? 45_000;
+  let stale = false;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    clearTimeout(watchdog);
+    watchdog = setTimeout(() => {
+      stale = true;
+      cancel();
+    }, staleMs);
+  };
   try {
+    arm();
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      arm();
       parser.feed(decoder.decode(value, { stream: true }));
     }
   } finally {
+    clearTimeout(watchdog);
     options.signal.removeEventListener('abort', cancel);
   }
+  if (stale) throw new Error(`nothing arrived for ${staleMs >= 1000 ? `${Math.round(staleMs / 1000)} s` : `${staleMs} ms`}`);
   if (failed !== undefined) throw new Error(errorTextOf(failed));
   return got;
 }

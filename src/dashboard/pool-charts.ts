@@ -102,9 +102,17 @@ export function createPoolCharts(pool: string, doc: Document = document): PoolCh
       if (chart.plot === undefined) chart.plot = new uPlot(options(chart.spec, width), data, chart.plotBox);
       else chart.plot.setData(data);
       const latest = last[last.length - 1];
-      chart.caption.textContent = `${chart.spec.title} (${chart.spec.unit}), latest: ${chart.spec.series
-        .map((s) => `${s.label} ${latest === undefined ? '–' : s.format(s.value(latest))}`)
-        .join(', ')}`;
+      // The caption is the legend too: a swatch of each line's colour before its latest value.
+      chart.caption.replaceChildren(
+        `${chart.spec.title} (${chart.spec.unit}), latest: `,
+        ...chart.spec.series.flatMap((s, i) => {
+          const swatch = doc.createElement('span');
+          swatch.className = 'swatch';
+          swatch.style.background = s.stroke;
+          swatch.setAttribute('aria-hidden', 'true');
+          return [...(i > 0 ? [', '] : []), swatch, `${s.label} ${latest === undefined ? '–' : s.format(s.value(latest))}`];
+        }),
+      );
     }
   };
 
@@ -121,6 +129,7 @@ export function createPoolCharts(pool: string, doc: Document = document): PoolCh
     element: article,
     update(points) {
       last = points;
+      article.dataset.points = String(points.length);
       render();
     },
     destroy() {
