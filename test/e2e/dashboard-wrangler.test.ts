@@ -10,7 +10,9 @@
  * sessions and the catalogue; sends requests to both models and checks that
  * the numbers move while it does (requests total, requests/s, TTFT), pushed
  * over the SSE feed with no reload; runs axe-core (no serious or critical
- * violations) and saves a screenshot to .test-results/dashboard.png.
+ * violations) and saves a screenshot to .test-results/dashboard.png; then a
+ * cut connection (a TCP proxy between Chromium and the Worker) reconnects
+ * and the page is whole again, and a pool whose session leaves disappears.
  */
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -212,10 +214,16 @@ describe('dashboard against wrangler dev', () => {
     expect(statuses.at(-1)).toBe('Live');
     expect(await page.locator('#pools-table tbody tr').count()).toBe(2);
 
+    // A pool whose last session leaves goes from the page, charts and all.
+    await sessions[1]!.close();
+    await expect.poll(() => page.locator('#pools-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.pool)), { timeout: 30_000 }).toEqual(['mlp']);
+    expect(await page.locator('#pool-charts article').count()).toBe(1);
+    await expect.poll(() => page.locator('#sessions-table tbody tr').count()).toBe(1);
+
     // The token stays in this tab: a reload reconnects without asking, and gets a fresh snapshot.
     await page.reload();
     await expect.poll(() => page.locator('#feed-status').textContent(), { timeout: 20_000 }).toBe('Live');
-    await expect.poll(() => page.locator('#pools-table tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('#pools-table tbody tr').count()).toBe(1);
     expect(await page.locator('#sign-in').isHidden()).toBe(true);
     expect(pageErrors).toEqual([]);
     await context.close();
