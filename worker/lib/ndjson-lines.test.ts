@@ -39,4 +39,19 @@ describe('ndjsonLines', () => {
     for await (const line of ndjsonLines(streamOf(['1\n2\n', '3\n'], () => (cancelled = true)))) if (line === '1') break;
     expect(cancelled).toBe(true);
   });
+
+  it('an abort cancels a quiet source at once (no line needs to arrive first)', async () => {
+    let cancelled = false;
+    const quiet = new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) });
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const reading = (async () => {
+      for await (const line of ndjsonLines(quiet, stop.signal)) lines.push(line);
+    })();
+    await new Promise((r) => setTimeout(r, 10));
+    stop.abort();
+    await reading;
+    expect(cancelled).toBe(true);
+    expect(lines).toEqual([]);
+  });
 });

@@ -46,8 +46,9 @@ export function dashboardRoutes(options: DashboardRouteOptions): Hono<AppEnv> {
       throw new HttpError(503, 'unavailable', 'the pool directory did not answer; try again in a few seconds', { cause: error });
     }
     return streamSSE(c, async (sse) => {
-      const lines = ndjsonLines(feed);
-      sse.onAbort(() => void lines.return(undefined));
+      const left = new AbortController();
+      sse.onAbort(() => left.abort());
+      const lines = ndjsonLines(feed, left.signal);
       const keepAlive = setInterval(() => {
         sse.write(': keep-alive\n\n').catch(() => sse.abort());
       }, keepAliveMs);
