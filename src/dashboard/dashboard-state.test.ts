@@ -118,6 +118,14 @@ describe('derived views', () => {
     ]);
   });
 
+  it('ages leases from their summary\'s time when asked to', () => {
+    const state = run([{ type: 'pool', summary: summary('mlp', 10_000, { sessions: [{ id: 's1', device: 'cpu', models: ['mlp'], inFlight: 0, throughput: 0, leaseAgeMs: 5000 }] }) }]);
+    expect(sessionsOf(state)[0]!.leaseAgeMs).toBe(5000);
+    expect(sessionsOf(state, 12_500)[0]!.leaseAgeMs).toBe(7500);
+    // A browser clock behind the pool's never makes a lease younger than reported.
+    expect(sessionsOf(state, 9_000)[0]!.leaseAgeMs).toBe(5000);
+  });
+
   it('counts the pool model\'s answered requests of every status, and the revision each model serves', () => {
     const s = summary('mlp', 1, {
       revision: '0123456789abcdef',

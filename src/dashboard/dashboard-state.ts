@@ -149,23 +149,27 @@ export interface SessionView {
 
 /**
  * Sessions merged over pools: a session serving two models shows once, with
- * both models and its work in both pools added up.
+ * both models and its work in both pools added up. With `now`, lease ages
+ * are carried forward from their summary's `at` (an idle pool does not push,
+ * but its leases keep ageing).
  *
- * @example sessionsOf(state).map((s) => s.id)
+ * @example sessionsOf(state, Date.now()).map((s) => s.id)
  */
-export function sessionsOf(state: DashboardState): SessionView[] {
+export function sessionsOf(state: DashboardState, now?: number): SessionView[] {
   const byId = new Map<string, SessionView>();
   for (const { summary } of Object.values(state.pools)) {
+    const aged = now === undefined ? 0 : Math.max(0, now - summary.at);
     for (const s of summary.sessions) {
       const seen = byId.get(s.id);
       const models = s.models.length > 0 ? s.models : [summary.model];
+      const leaseAgeMs = s.leaseAgeMs + aged;
       if (seen === undefined) {
-        byId.set(s.id, { id: s.id, device: s.device, models: [...new Set(models)].sort(), inFlight: s.inFlight, throughput: s.throughput, leaseAgeMs: s.leaseAgeMs, prewarmed: s.prewarmed === true });
+        byId.set(s.id, { id: s.id, device: s.device, models: [...new Set(models)].sort(), inFlight: s.inFlight, throughput: s.throughput, leaseAgeMs, prewarmed: s.prewarmed === true });
       } else {
         seen.models = [...new Set([...seen.models, ...models])].sort();
         seen.inFlight += s.inFlight;
         seen.throughput += s.throughput;
-        seen.leaseAgeMs = Math.max(seen.leaseAgeMs, s.leaseAgeMs);
+        seen.leaseAgeMs = Math.max(seen.leaseAgeMs, leaseAgeMs);
         seen.prewarmed ||= s.prewarmed === true;
       }
     }

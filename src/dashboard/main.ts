@@ -49,7 +49,7 @@ let connection: AbortController | undefined;
 function draw(): void {
   frame = undefined;
   renderPools(ui.poolsTable, ui.poolsEmpty, state);
-  renderSessions(ui.sessionsTable, ui.sessionsEmpty, state);
+  renderSessions(ui.sessionsTable, ui.sessionsEmpty, state, Date.now());
   renderPrewarm(ui.prewarmTable, ui.prewarmEmpty, state.prewarm);
   renderCatalogue(ui.catalogueTable, catalogue, state);
   const pools = poolsOf(state);
@@ -163,6 +163,11 @@ ui.signOut.addEventListener('click', () => {
   showStatus({ type: 'stopped' });
   showSignIn();
 });
+
+// Lease ages keep counting between pushes (an idle pool sends nothing): a local redraw, no request.
+setInterval(() => {
+  if (!ui.live.hidden) renderSessions(ui.sessionsTable, ui.sessionsEmpty, state, Date.now());
+}, 1000);
 
 void loadCatalogue();
 const saved = readToken();

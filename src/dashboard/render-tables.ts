@@ -60,10 +60,10 @@ export function renderPools(table: HTMLTableElement, empty: HTMLElement | null, 
   }), empty);
 }
 
-/** @example renderSessions(table, empty, state); */
-export function renderSessions(table: HTMLTableElement, empty: HTMLElement | null, state: DashboardState): void {
+/** @example renderSessions(table, empty, state, Date.now()); */
+export function renderSessions(table: HTMLTableElement, empty: HTMLElement | null, state: DashboardState, now?: number): void {
   const doc = table.ownerDocument;
-  fill(table, sessionsOf(state).map((s) => {
+  fill(table, sessionsOf(state, now).map((s) => {
     const tr = doc.createElement('tr');
     tr.dataset.session = s.id;
     tr.append(
