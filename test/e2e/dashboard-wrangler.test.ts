@@ -138,12 +138,28 @@ async function sendLoad(signal: AbortSignal): Promise<{ ok: number; failed: numb
   return counts;
 }
 
+/** `promise`, or a failure naming what did not happen within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`waited ${ms} ms for ${what}`)), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const cellOf = (page: Page, pool: string, field: string) => page.locator(`#pools-table tr[data-pool="${pool}"] td[data-field="${field}"]`);
 const numberIn = (text: string | null) => Number.parseFloat((text ?? '').replace(/[^0-9.]/g, '')) || 0;
 
 describe('dashboard against wrangler dev', () => {
   it('signs in with a dashboard key, shows pools, sessions and the catalogue, moves under load, and passes axe', async () => {
+    const started = Date.now();
+    // Where the time goes, for a run that is slow (a loaded machine) or stuck.
+    const step = (name: string) => console.log(`dashboard test: ${name} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const context = await browser.newContext({ viewport: { width: 1360, height: 1100 } });
+    // Bounded waits: a missing element fails the step that wanted it, never the whole test's clock.
+    context.setDefaultTimeout(15_000);
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -155,6 +171,7 @@ describe('dashboard against wrangler dev', () => {
     await expect.poll(() => page.locator('#sign-in-error').textContent(), { timeout: 20_000 }).toMatch(/refused/);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
 
+    step('refused');
     await page.getByLabel('Token').fill(DASHBOARD_KEY);
     await page.getByRole('button', { name: 'Open dashboard' }).click();
     await expect.poll(() => page.locator('#feed-status').textContent(), { timeout: 20_000 }).toBe('Live');
@@ -168,6 +185,7 @@ describe('dashboard against wrangler dev', () => {
     expect(await mlpRow.locator('td[data-field="served-revision"]').textContent()).toBe(fixtures.packs.mlp.revision);
     expect(await page.locator('#pool-charts figure').count()).toBe(4);
 
+    step('live');
     const before = numberIn(await cellOf(page, 'mlp', 'requests-total').textContent());
     const stop = new AbortController();
     const load = sendLoad(stop.signal);
@@ -190,9 +208,11 @@ describe('dashboard against wrangler dev', () => {
     } finally {
       stop.abort();
     }
-    const sent = await load;
+    step('load stopping');
+    const sent = await within(load, 30_000, 'the load loops to stop');
     expect(sent.ok).toBeGreaterThan(20);
 
+    step('load stopped');
     const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
     await page.addScriptTag({ content: axeSource });
     const violations = await page.evaluate(async () => {
@@ -201,6 +221,7 @@ describe('dashboard against wrangler dev', () => {
     });
     expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 
+    step('axe done');
     // A dropped connection is noticed and reopened, and the feed's snapshot makes the page whole again.
     const statuses: string[] = [];
     await page.exposeFunction('recordStatus', (text: string) => void statuses.push(text));
@@ -214,12 +235,14 @@ describe('dashboard against wrangler dev', () => {
     expect(statuses.at(-1)).toBe('Live');
     expect(await page.locator('#pools-table tbody tr').count()).toBe(2);
 
+    step('reconnected');
     // A pool whose last session leaves goes from the page, charts and all.
-    await sessions[1]!.close();
+    await within(sessions[1]!.close(), 30_000, 'the chat-sim session to close');
     await expect.poll(() => page.locator('#pools-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.pool)), { timeout: 30_000 }).toEqual(['mlp']);
     expect(await page.locator('#pool-charts article').count()).toBe(1);
     await expect.poll(() => page.locator('#sessions-table tbody tr').count()).toBe(1);
 
+    step('pool gone');
     // The token stays in this tab: a reload reconnects without asking, and gets a fresh snapshot.
     await page.reload();
     await expect.poll(() => page.locator('#feed-status').textContent(), { timeout: 20_000 }).toBe('Live');
