@@ -30,6 +30,9 @@ import { errorResponse } from './http-error.ts';
 /** How many prewarm events the directory keeps (and sends in a snapshot). */
 export const PREWARM_RING = 200;
 
+/** Events a feed may have unread before the directory ends it. */
+const FEED_BACKLOG = 1_000;
+
 const POOL_PREFIX = 'pool:';
 const PREWARM_KEY = 'prewarm';
 
@@ -141,6 +144,12 @@ export class DirectoryObject extends DurableObject {
     const line = this.#line(event);
     for (const controller of this.#feeds) {
       try {
+        // A reader this far behind (a stalled dashboard) would hold an ever-growing buffer: end its feed; it reconnects and starts from a snapshot.
+        if ((controller.desiredSize ?? 0) < -FEED_BACKLOG) {
+          this.#feeds.delete(controller);
+          controller.error(new Error('directory feed reader fell behind; reconnect'));
+          continue;
+        }
         controller.enqueue(line);
       } catch {
         // A reader gone without cancelling: forget it.

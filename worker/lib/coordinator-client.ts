@@ -25,6 +25,9 @@ export const LOCATION_HINTS: readonly DurableObjectLocationHint[] = ['wnam', 'en
 /** The Durable Object name of a model's pool. */
 export const poolName = (model: string): string => `pool:${model}`;
 
+/** The header the session route sets on a socket's upgrade: the model the pool object serves (clients cannot set it: the route overwrites it). */
+export const POOL_HEADER = 'X-Tessera-Pool';
+
 /** The directory's one object name. */
 export const DIRECTORY_NAME = 'directory';
 
