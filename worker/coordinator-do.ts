@@ -43,7 +43,7 @@ import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
 import { timingSafeEqualText } from './lib/timing-safe-equal.ts';
-import { DIRECTORY_NAME, POOL_HEADER } from './lib/coordinator-client.ts';
+import { DIRECTORY_NAME, POOL_HEADER } from './lib/pool-names.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
 export interface ModelDescription extends ModelOffer {
