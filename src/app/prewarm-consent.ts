@@ -91,8 +91,13 @@ export function prewarmConsent(): { start(options: { token: string; serving: str
               manifestUrl: new URL(`/models/${encodeURIComponent(model)}/${encodeURIComponent(revision)}/manifest.json`, location.href).href,
               cache, device, engine, signal, onProgress: (p) => onProgress(p.bytesDone, p.bytesTotal),
             });
+            let served = 0;
             const session = serveOcr({
               host: location.origin, token, manifest: pipeline.manifest, device: pipeline.device, prewarmed: true,
+              onServed: () => {
+                served += 1;
+                status.textContent = `Serving ${model} on request: ${served} request${served === 1 ? '' : 's'} served.`;
+              },
               ocr: { recognize: async (image, o) => ({ ...(await pipeline.recognize(image, o)), device: pipeline.device, deviceReason: pipeline.deviceReason, servedBy: 'prewarmed' }) },
             });
             await session.joined();
