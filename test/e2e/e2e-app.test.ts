@@ -134,8 +134,16 @@ describe('PWA', () => {
     });
     expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')).toEqual([]);
 
-    // Offline: the service worker serves the shell, IndexedDB the model.
+    // A second visit, online, under the service worker (which precached the
+    // wasm): the model from IndexedDB, ORT's wasm compiled once, while it streams in.
     await page.waitForFunction(() => navigator.serviceWorker.controller !== null, undefined, { timeout: 60_000 });
+    await page.reload();
+    expect(await loadModel(page)).toMatch(/is ready on wasm\. Manifest from network/);
+    expect(await packBytes.total()).toBe(sent);
+    expect(wasmFetches).toHaveLength(2);
+    expect(consoleLines.filter((l) => /streaming compile|falling back to ArrayBuffer|wasm/i.test(l))).toEqual([]);
+
+    // Offline: the service worker serves the shell, IndexedDB the model.
     await context.setOffline(true);
     await page.reload();
     await expect.poll(() => page.locator('#network-badge').textContent()).toBe('Offline');
@@ -144,6 +152,8 @@ describe('PWA', () => {
     await page.setInputFiles('#file-input', { name: 'line.png', mimeType: 'image/png', buffer: await png(LINE) });
     expect(await appLines(page)).toBe(LINE.lines[0]);
     await page.screenshot({ path: resolve(SHOTS, 'pwa-offline.png'), fullPage: true });
+    expect(wasmFetches).toHaveLength(3);
+    expect(consoleLines.filter((l) => /streaming compile|falling back to ArrayBuffer|wasm/i.test(l))).toEqual([]);
     expect(errors).toEqual([]);
     await context.close();
   }, 240_000);
