@@ -1,5 +1,5 @@
 /**
- * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only]`: the coordinator
+ * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --pools-only]`: the coordinator
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
@@ -23,10 +23,15 @@
  * burst of --ocr-burst (500) concurrent predicts against one session, and
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
  * request. `--ocr-only` runs just those.
+ *
+ * The pools sections (two models on separate pools, one pool's cost, the
+ * modelled capacity of many pools) are in bench/coordinator-pools.ts;
+ * `--pools-only` runs just those.
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { formatOcrOverload, ocrOverload } from './lib/ocr-overload.ts';
+import { formatPoolsSection, poolsOnly, poolsOptions, poolsSection } from './coordinator-pools.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
@@ -44,6 +49,7 @@ const SECONDS = args.includes('--seconds') ? Number(args[args.indexOf('--seconds
 const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr-burst') + 1]) : 500;
 const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
 const OCR_ONLY = args.includes('--ocr-only');
+const POOLS_ONLY = args.includes('--pools-only');
 
 const startWorker = (config: object): Promise<WranglerDev> =>
   startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify(config) } });
@@ -235,6 +241,7 @@ async function main(): Promise<void> {
     await Promise.all(stops.splice(0).map((s) => s()));
     await rr.stop();
   }
+  report.pools = await poolsSection(poolsOptions(args, { seconds: SECONDS, runs: RUNS }));
   report.ocrOverload = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
   report.wallSeconds = (performance.now() - t0) / 1000;
   print(report);
@@ -266,10 +273,11 @@ function print(r: Record<string, any>): void {
     `  least-expected-delay  ${f(r.heterogeneous.leastExpectedDelay.rps)} req/s = ${f(r.heterogeneous.leastExpectedDelay.ratio, 3)} of capacity (target >= 0.9)`,
     `  blind round-robin     ${f(r.heterogeneous.blindRoundRobin.rps)} req/s = ${f(r.heterogeneous.blindRoundRobin.ratio, 3)} of capacity (ignores load and free slots)`,
     `overload (1000 concurrent, 4 sessions): answered ${r.overload.answered}, 429 ${r.overload.rateLimited} (with Retry-After ${r.overload.rateLimitedWithRetryAfter}), other errors ${r.overload.otherErrors}, lost ${r.overload.lost}`,
+    ...formatPoolsSection(r.pools),
     ...formatOcrOverload(r.ocrOverload),
     `wall time ${f(r.wallSeconds)} s`,
   ];
   console.log(lines.join('\n'));
 }
 
-await (OCR_ONLY ? ocrOnly() : main());
+await (OCR_ONLY ? ocrOnly() : POOLS_ONLY ? poolsOnly(args, { seconds: SECONDS, runs: RUNS }, jsonOut) : main());

@@ -1,6 +1,21 @@
 /**
- * The coordinator Durable Object: executes the pure Coordinator's actions over
- * hibernatable WebSockets (sessions) and RPC (the inference API).
+ * A coordinator pool: one Durable Object per model
+ * (`env.COORDINATOR.idFromName('pool:' + model)`, optionally placed by a
+ * location hint from TESSERA_POOL_LOCATIONS). It executes the pure
+ * Coordinator's actions over hibernatable WebSockets (the sessions that serve
+ * its model, one socket each) and RPC (the inference API, for its model only).
+ *
+ * Why a pool per model: one Durable Object is one thread in one place, so a
+ * single object for every model and session is the ceiling of the whole
+ * system. Pools share nothing: each has its own leases, heartbeats, queue,
+ * batching, 429s, re-dispatch, hibernation and eviction, and a hot model
+ * cannot slow another model down. A session serving several models opens one
+ * socket to each of their pools (src/transport/session-client.ts).
+ *
+ * The directory (worker/directory-do.ts) hears from each pool: its
+ * PoolSummary after sessions join, leave or change models, and at most
+ * about once a second while requests flow, sent with ctx.waitUntil, off the
+ * request's path. `/v1/models`, health and `/metrics` read the directory.
  *
  * Hibernation: the runtime may drop this object's memory while sockets stay
  * open. Each socket's attachment (serializeAttachment, ≤ 2 KiB) holds its
@@ -11,18 +26,19 @@
  * their HTTP callers see the failure; sessions reconnect and are rebuilt.
  *
  * Wiring (in wrangler.jsonc and worker/index.ts, owned by the Worker):
- *   durable_objects.bindings: [{ name: "COORDINATOR", class_name: "CoordinatorObject" }]
- *   migrations: [{ tag: "v1", new_sqlite_classes: ["CoordinatorObject"] }]
- *   index.ts: `export { CoordinatorObject } from './coordinator-do.ts'`
- *   route GET /v1/sessions (Upgrade: websocket) -> env.COORDINATOR.get(idFromName('default')).fetch(request)
- *   inference routes -> stub.infer({ id, model, inputs }) ; /metrics -> stub.metricsText()
- *   secret TESSERA_JOIN_TOKEN: the token sessions send in `join`.
+ *   durable_objects.bindings: COORDINATOR -> CoordinatorObject, DIRECTORY -> DirectoryObject
+ *   route GET /v1/sessions?model=<m> (Upgrade: websocket) -> poolOf(env, m).fetch(request), header X-Tessera-Pool: m
+ *   inference routes -> poolOf(env, model).infer({ id, model, inputs })
+ *   secret TESSERA_JOIN_TOKEN: the token sessions send in `join` (on every pool's socket).
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { InferenceRequest, InferenceResponse, CoordinatorAction, GenerationEvent, GenerationRequest } from '../src/coordinator/actions.ts';
 import { Coordinator, type SessionSnapshot } from '../src/coordinator/coordinator.ts';
 import type { CoordinatorConfig } from '../src/coordinator/config.ts';
+import type { LatencyHistogram, MetricsSnapshot } from '../src/coordinator/metrics.ts';
+import type { PoolSummary } from '../src/coordinator/pool-summary.ts';
 import { renderPrometheus } from '../src/coordinator/render-prometheus.ts';
+import type { DirectoryObject } from './directory-do.ts';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, decodeMessage, encodeMessage, parseSessionMessage, type ModelOffer } from '../src/protocol/coordinator-messages.ts';
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
@@ -34,6 +50,8 @@ export interface ModelDescription extends ModelOffer {
 }
 
 export interface CoordinatorEnv {
+  /** The directory the pool reports to (worker/directory-do.ts). */
+  DIRECTORY: DurableObjectNamespace<DirectoryObject>;
   TESSERA_JOIN_TOKEN?: string;
   /** JSON of Partial<CoordinatorConfig>. */
   TESSERA_COORDINATOR_CONFIG?: string;
@@ -52,6 +70,15 @@ const SHORT_WAKE_MS = 1_000;
  * after a hibernation).
  */
 const ATTACHMENT_REFRESH_MS = 1_000;
+
+/** At most one traffic report to the directory per this interval (joins and leaves report at once). */
+const REPORT_INTERVAL_MS = 1_000;
+
+/** How long a join (or a leave) waits for its report to reach the directory before it goes on anyway. */
+const REPORT_WAIT_MS = 2_000;
+
+/** The header the Worker's session route sets: the model this pool serves (worker/routes/sessions.ts). */
+const POOL_HEADER = 'X-Tessera-Pool';
 
 /** Where one request's time went, on the object's clock (ms): for `Server-Timing`. */
 export interface InferTiming {
@@ -85,12 +112,24 @@ export type GenerationStreamEvent = GenerationEvent & { timing?: GenerationTimin
  * when its join is due (so the deadline survives hibernation); null once
  * closed or replaced.
  */
-type Attachment = SessionSnapshot | PendingJoin | null;
-interface PendingJoin { joinBy: number }
+type Attachment = JoinedAttachment | PendingJoin | null;
+/** The pool's model rides in every attachment: after hibernation the object learns its name back from its sockets. */
+interface PendingJoin { joinBy: number; pool?: string }
+type JoinedAttachment = SessionSnapshot & { pool?: string; joinedAt?: number };
 
 /** The session snapshot of a joined socket, or undefined. */
-function joinedOf(attachment: Attachment | undefined): SessionSnapshot | undefined {
+function joinedOf(attachment: Attachment | undefined): JoinedAttachment | undefined {
   return typeof attachment === 'object' && attachment !== null && 'id' in attachment ? attachment : undefined;
+}
+
+/** Counters a traffic report turns into rates: what the previous report saw. */
+interface ReportMark {
+  at: number;
+  answered: number;
+  rateLimited: number;
+  timedOut: number;
+  latency: LatencyHistogram | undefined;
+  ttft: LatencyHistogram | undefined;
 }
 
 export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
@@ -110,6 +149,20 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   #alarmAt: number | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt: number | undefined;
+  /** The model this pool serves: told by the Worker (session route, RPC requests) or read back from attachments. */
+  #pool: string | undefined;
+  /** When each session joined this pool (its lease age on the dashboard). */
+  readonly #joinedAt = new Map<string, number>();
+  #reportChain: Promise<void> = Promise.resolve();
+  #reportQueued = false;
+  #reportTimer: ReturnType<typeof setTimeout> | undefined;
+  #lastReportAt = 0;
+  #mark: ReportMark | undefined;
+
+  /** Learns the pool's model; a pool object serves one model. */
+  #setPool(model: string | undefined | null): void {
+    if (model && this.#pool === undefined) this.#pool = model;
+  }
 
   /** The coordinator, rebuilt from socket attachments after hibernation. */
   #get(): Coordinator {
@@ -121,10 +174,15 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const snaps: SessionSnapshot[] = [];
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = ws.deserializeAttachment() as Attachment | undefined;
-      if (typeof attachment === 'object' && attachment !== null && 'joinBy' in attachment) this.#pendingJoins.set(ws, attachment.joinBy);
+      if (typeof attachment === 'object' && attachment !== null && 'joinBy' in attachment) {
+        this.#pendingJoins.set(ws, attachment.joinBy);
+        this.#setPool(attachment.pool);
+      }
       const snap = joinedOf(attachment);
       if (!snap) continue;
+      this.#setPool(snap.pool);
       this.#sockets.set(snap.id, ws);
+      this.#joinedAt.set(snap.id, snap.joinedAt ?? now);
       snaps.push(snap);
     }
     for (const snap of snaps) {
@@ -146,11 +204,13 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     }
     // Rebuild first (after a hibernation), so the new socket is not read before it has an attachment.
     this.#get();
+    this.#setPool(request.headers.get(POOL_HEADER));
+    if (this.#pool === undefined) return errorResponse(400, 'bad-request', 'a pool socket needs its model: GET /v1/sessions?model=<name>');
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const joinBy = Date.now() + JOIN_TIMEOUT_MS;
-    server.serializeAttachment({ joinBy } satisfies PendingJoin);
+    server.serializeAttachment({ joinBy, pool: this.#pool } satisfies PendingJoin);
     this.#pendingJoins.set(server, joinBy);
     this.#run([]);
     return new Response(null, { status: 101, webSocket: client });
@@ -162,9 +222,11 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
    */
   async infer(request: InferenceRequest, trace = false): Promise<TimedResponse> {
     const c = this.#get();
+    this.#setPool(request.model);
     const answer = new Promise<InferenceResponse>((resolve) => this.#waiting.set(request.id, resolve));
     if (trace) this.#traces.set(request.id, { submitted: Date.now() });
     this.#run(c.submit(request, Date.now()));
+    this.#traffic();
     if (!trace) return answer;
     const response = await answer;
     const t = this.#traces.get(request.id);
@@ -193,6 +255,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
    */
   async generate(request: GenerationRequest, trace = false): Promise<ReadableStream<Uint8Array>> {
     const c = this.#get();
+    this.#setPool(request.model);
     const id = request.id;
     const stream = new ReadableStream<Uint8Array>({
       start: (controller) => {
@@ -201,6 +264,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       cancel: () => this.#cancelStream(id),
     });
     this.#run(c.submitGeneration(request, Date.now()));
+    this.#traffic();
     return stream;
   }
 
@@ -259,6 +323,12 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** RPC: the summary this pool would report to the directory now (tests, debugging). */
+  async poolSummary(): Promise<PoolSummary | undefined> {
+    this.#get();
+    return this.#summary(Date.now(), false);
+  }
+
   /** Sessions as the coordinator sees them (ids, models, load): for tests and status pages. */
   async sessionList(): Promise<ReturnType<Coordinator['sessions']>> {
     return this.#get().sessions();
@@ -267,7 +337,10 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
   override async webSocketMessage(ws: WebSocket, data: string | ArrayBuffer): Promise<void> {
     const c = this.#get();
     const now = Date.now();
-    const joined = joinedOf(ws.deserializeAttachment() as Attachment);
+    const attachment = ws.deserializeAttachment() as Attachment;
+    // Null: this socket was refused, replaced or closed by the pool; what it still sends (a `leave` racing the refusal) has nowhere to go.
+    if (attachment === null) return;
+    const joined = joinedOf(attachment);
     let msg;
     try {
       msg = parseSessionMessage(decodeMessage(data));
@@ -285,29 +358,145 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
         return;
       }
       this.#pendingJoins.delete(ws);
+      const pool = this.#pool;
+      // A pool serves one model: the join carries that model's offer only (the session client sends one socket per model).
+      const models = msg.models.filter((m) => m.name === pool);
+      if (pool === undefined || models.length === 0) {
+        ws.send(encodeMessage({ type: 'error', error: toErrorData(new TesseraError('invalid-argument', `this socket is the pool of model "${pool ?? '?'}" and the join offers ${msg.models.map((m) => `"${m.name}"`).join(', ') || 'no model'}; open one socket per model (GET /v1/sessions?model=<name>) with that model's offer`)) }));
+        ws.serializeAttachment(null);
+        ws.close(1008, 'join offers another model');
+        return;
+      }
       const old = msg.sessionId ? this.#socketOf(msg.sessionId) : undefined;
-      const { sessionId, actions } = c.join(msg, now);
+      const { sessionId, actions } = c.join({ ...msg, models }, now);
       if (old && old !== ws) {
         old.serializeAttachment(null);
         old.close(CLOSE_REPLACED, 'replaced by a newer connection');
       }
       this.#sockets.set(sessionId, ws);
-      ws.serializeAttachment(c.snapshotSession(sessionId) ?? null);
+      if (!old || old === ws || !this.#joinedAt.has(sessionId)) this.#joinedAt.set(sessionId, now);
+      this.#attach(ws, sessionId);
       this.#attachedAt.set(sessionId, now);
-      this.#run(actions);
+      // The directory hears of the session before the session hears `joined`:
+      // whoever the session tells it is serving finds the model listed.
+      const joinedFrame = actions.filter((a) => a.type === 'send' && a.message.type === 'joined');
+      this.#run(actions.filter((a) => !joinedFrame.includes(a)));
+      await this.#reportBounded();
+      this.#run(joinedFrame);
       return;
     }
-    this.#run(c.handle(joined.id, msg, now));
+    const message = msg.type === 'models' ? { ...msg, models: msg.models.filter((m) => m.name === this.#pool) } : msg;
+    this.#run(c.handle(joined.id, message, now));
     if (msg.type === 'models' || now - (this.#attachedAt.get(joined.id) ?? 0) >= ATTACHMENT_REFRESH_MS) {
-      const snap = c.snapshotSession(joined.id);
-      if (snap) {
-        ws.serializeAttachment(snap);
-        this.#attachedAt.set(joined.id, now);
-      }
+      this.#attach(ws, joined.id);
+      this.#attachedAt.set(joined.id, now);
     }
+    if (msg.type === 'models' || msg.type === 'leave') void this.#reportNow();
+    else if (msg.type !== 'heartbeat') this.#traffic();
+  }
+
+  /** Writes a joined socket's attachment: the session's snapshot, the pool's model and when it joined. */
+  #attach(ws: WebSocket, sessionId: string): void {
+    const snap = this.#get().snapshotSession(sessionId);
+    if (!snap) return;
+    ws.serializeAttachment({ ...snap, ...(this.#pool !== undefined ? { pool: this.#pool } : {}), joinedAt: this.#joinedAt.get(sessionId) ?? Date.now() } satisfies JoinedAttachment);
+  }
+
+  /** A join's or leave's report, bounded: a slow or failing directory delays `joined` (or a close) by at most REPORT_WAIT_MS. */
+  async #reportBounded(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)));
+    await Promise.race([this.#reportNow(), gaveUp]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Reports this pool's summary to the directory, after any report already
+   * on its way (so they arrive in order; one queued report is shared by
+   * everyone who asks meanwhile). Never throws: a directory that is down
+   * costs the dashboard a stale line, never a request.
+   */
+  #reportNow(): Promise<void> {
+    if (this.#reportQueued) return this.#reportChain;
+    this.#reportQueued = true;
+    this.#reportChain = this.#reportChain.then(async () => {
+      this.#reportQueued = false;
+      const now = Date.now();
+      this.#lastReportAt = now;
+      const summary = this.#summary(now, true);
+      if (!summary) return;
+      try {
+        await this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName('directory')).report(summary);
+      } catch (err) {
+        console.error(`pool ${summary.pool}: report to the directory failed`, err);
+      }
+      // Rates are over the last window: while anything moves, report again
+      // after the next one, so the directory sees the pool settle to zero.
+      if (summary.requestsPerSecond > 0 || summary.rateLimitedPerSecond > 0 || summary.queueDepth > 0 || summary.sessions.some((x) => x.inFlight > 0)) this.#traffic();
+    });
+    this.ctx.waitUntil(this.#reportChain);
+    return this.#reportChain;
+  }
+
+  /** Traffic moved: a trailing report at most once per REPORT_INTERVAL_MS (one timer check on the hot path). */
+  #traffic(): void {
+    if (this.#reportTimer !== undefined || this.#reportQueued) return;
+    const wait = Math.max(0, this.#lastReportAt + REPORT_INTERVAL_MS - Date.now());
+    this.#reportTimer = setTimeout(() => {
+      this.#reportTimer = undefined;
+      void this.#reportNow();
+    }, wait);
+  }
+
+  /**
+   * The pool's state for the directory. With `advance`, the rates are over
+   * the window since the previous report, and that report's mark moves on.
+   */
+  #summary(now: number, advance: boolean): PoolSummary | undefined {
+    const pool = this.#pool;
+    if (pool === undefined) return undefined;
+    const c = this.#get();
+    const metrics = c.metrics();
+    const sessions = c.sessions().map((info) => ({
+      id: info.id, device: info.device, models: info.models, inFlight: info.inFlight,
+      throughput: Math.round(info.rate * 1000) / 1000, leaseAgeMs: now - (this.#joinedAt.get(info.id) ?? now),
+    }));
+    const first = c.sessions()[0];
+    const offer = first ? c.snapshotSession(first.id)?.models.find((m) => m.name === pool) : undefined;
+    const mark = markOf(metrics, pool, now);
+    const prev = this.#mark;
+    if (advance) this.#mark = mark;
+    const seconds = prev ? Math.max(0.001, (now - prev.at) / 1000) : 0;
+    const per = (n: number, before: number | undefined): number => (prev && seconds > 0 ? Math.round(((n - (before ?? 0)) / seconds) * 1000) / 1000 : 0);
+    const latency = quantilesMs(mark.latency, prev?.latency);
+    const ttft = quantilesMs(mark.ttft, prev?.ttft);
+    return {
+      pool, model: pool, at: now, sessions,
+      ...(offer ? { offer, revision: offer.revision } : {}),
+      queueDepth: metrics.queueDepth.reduce((n, q) => n + q.depth, 0),
+      requestsPerSecond: per(mark.answered, prev?.answered),
+      rateLimitedPerSecond: per(mark.rateLimited, prev?.rateLimited),
+      deadlineMissesPerSecond: per(mark.timedOut, prev?.timedOut),
+      ...(latency ? { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99 } : {}),
+      ...(ttft ? { ttftP50Ms: ttft.p50, ttftP99Ms: ttft.p99 } : {}),
+      metrics,
+    };
   }
 
   override async webSocketClose(ws: WebSocket, code?: number, reason?: string): Promise<void> {
+    this.#pendingJoins.delete(ws);
+    const snap = joinedOf(ws.deserializeAttachment() as Attachment);
+    if (snap) {
+      const c = this.#get();
+      // Only the socket that holds the id: a replaced one has a null attachment already.
+      if (this.#sockets.get(snap.id) === ws) this.#sockets.delete(snap.id);
+      this.#attachedAt.delete(snap.id);
+      this.#run(c.disconnect(snap.id, Date.now()));
+      if (!this.#sockets.has(snap.id)) this.#joinedAt.delete(snap.id);
+      // The directory hears of the departure before the session's close()
+      // resolves: a session that has left is no longer listed.
+      await this.#reportBounded();
+    }
     // Complete the closing handshake: without the reply the peer's close()
     // waits out its own timeout (10 s in Node's WebSocket) before it can
     // reconnect. 1005/1006 are reserved and cannot be sent back.
@@ -316,14 +505,6 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     } catch {
       // Already closed (the runtime replied itself).
     }
-    this.#pendingJoins.delete(ws);
-    const snap = joinedOf(ws.deserializeAttachment() as Attachment);
-    if (!snap) return;
-    const c = this.#get();
-    // Only the socket that holds the id: a replaced one has a null attachment already.
-    if (this.#sockets.get(snap.id) === ws) this.#sockets.delete(snap.id);
-    this.#attachedAt.delete(snap.id);
-    this.#run(c.disconnect(snap.id, Date.now()));
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
@@ -426,8 +607,11 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
         case 'close': {
           const ws = this.#socketOf(a.sessionId);
           this.#sockets.delete(a.sessionId);
+          this.#joinedAt.delete(a.sessionId);
           ws?.serializeAttachment(null);
           ws?.close(a.code, a.reason);
+          // A lease expired: the directory must not keep listing the session.
+          void this.#reportNow();
           break;
         }
         default: {
@@ -461,4 +645,39 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       void this.ctx.storage.setAlarm(at);
     }
   }
+}
+
+/** The counters a report's rates are computed from, for this pool's model. */
+function markOf(m: MetricsSnapshot, model: string, at: number): ReportMark {
+  let answered = 0;
+  let rateLimited = 0;
+  let timedOut = 0;
+  for (const r of m.requests) {
+    if (r.model !== model) continue;
+    answered += r.count;
+    if (r.status === 'rate-limited') rateLimited += r.count;
+    else if (r.status === 'timeout') timedOut += r.count;
+  }
+  return { at, answered, rateLimited, timedOut, latency: m.latency.find((h) => h.model === model), ttft: m.timeToFirstToken.find((h) => h.model === model) };
+}
+
+/**
+ * p50 and p99 (ms) of the observations between two cumulative histograms, at
+ * bucket resolution (the upper bound of the bucket the quantile falls in);
+ * undefined when nothing was observed in between.
+ */
+function quantilesMs(now: LatencyHistogram | undefined, before: LatencyHistogram | undefined): { p50: number; p99: number } | undefined {
+  if (!now) return undefined;
+  const total = now.count - (before?.count ?? 0);
+  if (total <= 0) return undefined;
+  const at = (q: number): number => {
+    const want = q * total;
+    for (let i = 0; i < now.buckets.length; i++) {
+      const b = now.buckets[i]!;
+      if (b.count - (before?.buckets[i]?.count ?? 0) >= want) return b.le * 1000;
+    }
+    // Past the last bound: the mean of the window is the best figure left.
+    return Math.round(((now.sumSeconds - (before?.sumSeconds ?? 0)) / total) * 1000);
+  };
+  return { p50: at(0.5), p99: at(0.99) };
 }

@@ -1,4 +1,5 @@
 import type { CoordinatorObject } from './coordinator-do.ts';
+import type { DirectoryObject } from './directory-do.ts';
 
 /** Bindings the Worker gets from wrangler.jsonc (vars, R2) and its secrets. */
 export interface Env {
@@ -8,8 +9,16 @@ export interface Env {
   TESSERA_ADMIN_TOKEN?: string;
   /** Decimal byte count; the largest blob one PUT may carry. */
   TESSERA_MAX_UPLOAD_BYTES?: string;
-  /** The coordinator Durable Object (worker/coordinator-do.ts). */
+  /** The coordinator pools: one Durable Object per model, `idFromName('pool:' + model)` (worker/coordinator-do.ts). */
   COORDINATOR: DurableObjectNamespace<CoordinatorObject>;
+  /** The directory: one object, `idFromName('directory')`, holding every pool's latest summary (worker/directory-do.ts). */
+  DIRECTORY: DurableObjectNamespace<DirectoryObject>;
+  /**
+   * JSON object from model name to a Durable Objects location hint
+   * (`{"llama": "weur"}`): where that model's pool is created. Checked on use;
+   * a bad value answers 500 naming the entry.
+   */
+  TESSERA_POOL_LOCATIONS?: string;
   /** Secret; the token sessions send in their `join` message. Joins are refused while it is unset. */
   TESSERA_JOIN_TOKEN?: string;
   /** Secret; comma-separated API keys for the inference routes (`Authorization: Bearer <key>`). */

@@ -4,6 +4,12 @@
  * measures the routing and batching logic alone (no sockets, no runtime), so
  * policy comparisons are exact and repeatable; the wrangler benchmark
  * measures the same things end to end.
+ *
+ * With `objectCost`, the coordinator itself is a single-threaded server (one
+ * Durable Object is one thread): each submitted request and each batch
+ * result occupies it for a fixed time, and events queue behind each other.
+ * That is what limits one object's throughput when sessions are fast, and
+ * what simulatePools (simulate-pools.ts) multiplies across pools.
  */
 import { TesseraError } from '../errors.ts';
 import type { CoordinatorAction } from './actions.ts';
@@ -20,6 +26,16 @@ export interface SimulatedSession {
   /** What the session claims, the rate estimator's prior. */
   declaredRps: number;
   maxBatch?: number;
+  /** The model it serves (default `m`). */
+  model?: string;
+}
+
+/** What one coordinator object spends per event, in ms of its one thread (measured in workerd: bench/lib/pool-cost.ts). */
+export interface ObjectCost {
+  /** Per request: the RPC in, admission, queueing, and the answer back. */
+  perRequestMs: number;
+  /** Per batch: the infer frame out and the result frame in, whatever the batch size. */
+  perBatchMs: number;
 }
 
 export interface SimulationOptions {
@@ -32,6 +48,10 @@ export interface SimulationOptions {
   config?: Partial<CoordinatorConfig>;
   /** Seed for power-of-two choices. */
   seed?: number;
+  /** The model each client asks for, by client index (cycled); default every client asks for `m`. */
+  clientModels?: string[];
+  /** Absent: the coordinator costs nothing (routing logic alone). */
+  objectCost?: ObjectCost;
 }
 
 export interface SimulationResult {
@@ -43,6 +63,8 @@ export interface SimulationResult {
   perSession: number[];
   p50Ms: number;
   p99Ms: number;
+  /** Share of the time the coordinator object was busy (0 without objectCost). */
+  objectBusy: number;
 }
 
 type Event = { at: number; seq: number; run: () => void };
@@ -81,6 +103,18 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
   let completed = 0;
   let nextRequest = 0;
   let wake: number | undefined;
+  const clientOf = new Map<string, number>();
+  const cost = options.objectCost;
+  // The object's one thread: an event starts when the previous one is done.
+  let objectFree = 0;
+  let objectBusyMs = 0;
+  const onObject = (ms: number, work: () => void): void => {
+    if (!cost) return work();
+    const start = Math.max(now, objectFree);
+    objectFree = start + ms;
+    if (start >= warmup) objectBusyMs += ms;
+    at(objectFree, work);
+  };
 
   const runSession = (id: string): void => {
     const s = local.get(id);
@@ -92,15 +126,18 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
       s.busy = false;
       if (now >= warmup) perSession[s.index] = (perSession[s.index] as number) + msg.requestIds.length;
       const rows = msg.batchSizes.reduce((a, b) => a + b, 0);
-      perform(coordinator.handle(id, { type: 'result', requestIds: msg.requestIds, outputs: { y: { type: 'float32', dims: [rows], data: new Float32Array(rows) } } }, now));
+      onObject(cost?.perBatchMs ?? 0, () => perform(coordinator.handle(id, { type: 'result', requestIds: msg.requestIds, outputs: { y: { type: 'float32', dims: [rows], data: new Float32Array(rows) } } }, now)));
       runSession(id);
     });
   };
 
-  const submit = (): void => {
+  const models = options.clientModels ?? ['m'];
+  const submit = (client: number): void => {
     const id = `r${nextRequest++}`;
     submittedAt.set(id, now);
-    perform(coordinator.submit({ id, model: 'm', inputs: { x: { type: 'float32', dims: [1], data: new Float32Array(1) } } }, now));
+    clientOf.set(id, client);
+    const model = models[client % models.length] as string;
+    onObject(cost?.perRequestMs ?? 0, () => perform(coordinator.submit({ id, model, inputs: { x: { type: 'float32', dims: [1], data: new Float32Array(1) } } }, now)));
   };
 
   function perform(actions: CoordinatorAction[]): void {
@@ -115,16 +152,21 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
         case 'respond': {
           const started = submittedAt.get(a.requestId) ?? now;
           submittedAt.delete(a.requestId);
+          const client = clientOf.get(a.requestId) ?? 0;
+          clientOf.delete(a.requestId);
           if (a.response.type === 'result') {
             if (now >= warmup) {
               completed++;
               latencies.push(now - started);
             }
+            // Closed loop: the client sends its next request straight away.
+            at(now, () => submit(client));
           } else {
             errors[a.response.error.code] = (errors[a.response.error.code] ?? 0) + 1;
+            // A refused client waits as told (Retry-After), as a well-behaved HTTP client does: an
+            // instant retry would only measure how fast the object can say no.
+            at(now + (a.response.type === 'error' && a.response.retryAfterSeconds !== undefined ? a.response.retryAfterSeconds * 1000 : 0), () => submit(client));
           }
-          // Closed loop: the client sends its next request straight away.
-          at(now, submit);
           break;
         }
         case 'close':
@@ -149,7 +191,7 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
 
   options.sessions.forEach((spec, index) => {
     const { sessionId, actions } = coordinator.join({
-      type: 'join', token: 'sim', device: 'sim', models: [{ name: 'm', revision: '1', maxBatch: spec.maxBatch ?? 1 }],
+      type: 'join', token: 'sim', device: 'sim', models: [{ name: spec.model ?? 'm', revision: '1', maxBatch: spec.maxBatch ?? 1 }],
       capacity: { maxInFlight: spec.maxInFlight, requestsPerSecond: spec.declaredRps },
     }, 0);
     ids.push(sessionId);
@@ -161,7 +203,7 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
     };
     at(coordinator.config.heartbeatMs, beat);
   });
-  for (let c = 0; c < options.clients; c++) at(0, submit);
+  for (let c = 0; c < options.clients; c++) at(0, () => submit(c));
 
   while (events.length > 0) {
     const e = events.shift() as Event;
@@ -171,5 +213,6 @@ export function simulateCoordinator(options: SimulationOptions): SimulationResul
   }
   latencies.sort((a, b) => a - b);
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-  return { throughput: completed / ((options.durationMs - warmup) / 1000), completed, errors, perSession, p50Ms: q(0.5), p99Ms: q(0.99) };
+  const measured = options.durationMs - warmup;
+  return { throughput: completed / (measured / 1000), completed, errors, perSession, p50Ms: q(0.5), p99Ms: q(0.99), objectBusy: measured > 0 ? Math.min(1, objectBusyMs / measured) : 0 };
 }

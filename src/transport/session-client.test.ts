@@ -1,7 +1,7 @@
 /** The session client's error path with a fake WebSocket: coordinator errors arrive as TesseraErrors with their code. */
 import { describe, expect, it } from 'vitest';
 import { TesseraError } from '../errors.ts';
-import { encodeMessage } from '../protocol/coordinator-messages.ts';
+import { decodeMessage, encodeMessage } from '../protocol/coordinator-messages.ts';
 import { connectSession, type SessionClientEvent, type WebSocketConstructor } from './session-client.ts';
 
 class FakeSocket extends EventTarget {
@@ -41,7 +41,7 @@ describe('connectSession errors', () => {
     const session = connectSession({
       url: 'http://127.0.0.1:1',
       token: 't',
-      models: [],
+      models: [{ name: 'm', revision: 'r1', maxBatch: 1 }],
       device: 'simulated',
       capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async () => ({}),
@@ -58,6 +58,125 @@ describe('connectSession errors', () => {
     expect(errors[0]!.error).toMatchObject({ code: 'bad-request', message: 'models[0].name is missing' });
     expect(errors[1]!.error).toBeInstanceOf(TesseraError);
     expect(errors[1]!.error.code).toBe('bad-request');
+    await session.close();
+  });
+});
+
+/** Every FakeSocket opened, with decoded frames sent. */
+class PoolSocket extends FakeSocket {
+  static all: PoolSocket[] = [];
+  constructor(url: string) {
+    super(url);
+    PoolSocket.all.push(this);
+  }
+  get model(): string {
+    return new URL(this.url).searchParams.get('model') as string;
+  }
+  messages(): { type: string; [k: string]: unknown }[] {
+    return this.sent.map((d) => decodeMessage(d as Uint8Array) as { type: string });
+  }
+  joinAs(sessionId: string): void {
+    this.receive(bufferOf(encodeMessage({ type: 'joined', sessionId, leaseMs: 10_000, heartbeatMs: 5_000 })));
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+const m = (name: string, revision = 'r1') => ({ name, revision, maxBatch: 4 });
+
+describe('connectSession: one socket per pool', () => {
+  it('joins each model\'s pool on its own socket with that offer only, under one id, and answers on the socket a batch came from', async () => {
+    PoolSocket.all = [];
+    const events: SessionClientEvent[] = [];
+    const session = connectSession({
+      url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      runModel: async (model, inputs) => ({ y: { ...inputs.x!, data: Float32Array.from(inputs.x!.data as Float32Array, (v) => v * (model === 'a' ? 2 : 3)) } }),
+      WebSocket: PoolSocket as unknown as WebSocketConstructor, onEvent: (e) => events.push(e), random: () => 0.5, backoff: { baseMs: 10, maxMs: 10 },
+    });
+    await tick();
+    const [a, b] = PoolSocket.all;
+    expect(PoolSocket.all.map((s) => s.url)).toEqual(['ws://127.0.0.1:1/v1/sessions?model=a', 'ws://127.0.0.1:1/v1/sessions?model=b']);
+    const joins = PoolSocket.all.map((s) => s.messages()[0] as { type: string; models: { name: string }[]; sessionId: string });
+    expect(joins.map((j) => j.models.map((x) => x.name))).toEqual([['a'], ['b']]);
+    expect(joins[0]!.sessionId).toBe(joins[1]!.sessionId);
+    const id = joins[0]!.sessionId;
+    let resolved = false;
+    const joined = session.joined().then((v) => (resolved = true, v));
+    a!.joinAs(id);
+    await tick();
+    expect(resolved).toBe(false); // b has not joined yet
+    expect(session.state).toBe('connecting');
+    b!.joinAs(id);
+    expect(await joined).toBe(id);
+    expect(events.filter((e) => e.type === 'joined')).toHaveLength(1);
+
+    const x = { type: 'float32' as const, dims: [1, 1], data: new Float32Array([1]) };
+    b!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['rb'], model: 'b', inputs: { x }, batchSizes: [1] })));
+    a!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['ra'], model: 'a', inputs: { x }, batchSizes: [1] })));
+    await new Promise((r) => setTimeout(r, 10));
+    const resultOf = (s: PoolSocket) => s.messages().find((msg) => msg.type === 'result') as unknown as { requestIds: string[]; outputs: { y: { data: Float32Array } } };
+    expect(resultOf(a!).requestIds).toEqual(['ra']);
+    expect(Array.from(resultOf(a!).outputs.y.data)).toEqual([2]);
+    expect(resultOf(b!).requestIds).toEqual(['rb']);
+    expect(Array.from(resultOf(b!).outputs.y.data)).toEqual([3]);
+
+    // One pool's socket drops: only it reconnects (same id); the other is untouched.
+    a!.close(4000, 'dropped');
+    expect(session.state).toBe('waiting');
+    expect(events.find((e) => e.type === 'disconnected')).toMatchObject({ model: 'a', code: 4000, retryInMs: 5 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(PoolSocket.all).toHaveLength(3);
+    const again = PoolSocket.all[2]!;
+    expect(again.model).toBe('a');
+    expect(again.messages()[0]).toMatchObject({ type: 'join', sessionId: id, models: [{ name: 'a' }] });
+    again.joinAs(id);
+    expect(session.state).toBe('joined');
+    expect(b!.readyState).toBe(1);
+
+    // A new revision of b goes to b's socket alone; dropping a closes its socket after a leave; adding c opens one.
+    session.setModels([m('b', 'r2'), m('c')]);
+    await tick();
+    expect(b!.messages().at(-1)).toEqual({ type: 'models', models: [m('b', 'r2')] });
+    expect(again.messages().map((msg) => msg.type).slice(-1)).toEqual(['leave']);
+    expect(again.readyState).toBe(3);
+    expect(PoolSocket.all.map((s) => s.model)).toEqual(['a', 'b', 'a', 'c']);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(PoolSocket.all).toHaveLength(4); // no reconnect for the pool it left
+    PoolSocket.all[3]!.joinAs(id);
+    expect(session.state).toBe('joined');
+
+    await session.close();
+    expect(session.state).toBe('closed');
+    for (const s of [b!, PoolSocket.all[3]!]) expect(s.messages().at(-1)).toEqual({ type: 'leave' });
+  });
+
+  it('a refused token on one pool closes the whole session: one token for every pool', async () => {
+    PoolSocket.all = [];
+    const session = connectSession({
+      url: 'http://127.0.0.1:1', token: 'bad', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
+    });
+    await tick();
+    const joined = session.joined();
+    PoolSocket.all[0]!.close(4401, 'unauthorized');
+    await expect(joined).rejects.toMatchObject({ code: 'unauthorized' });
+    expect(session.state).toBe('closed');
+    expect(PoolSocket.all[1]!.readyState).toBe(3);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(PoolSocket.all).toHaveLength(2);
+  });
+
+  it('with no models it is joined to nothing, and opens a pool socket when a model arrives', async () => {
+    PoolSocket.all = [];
+    const session = connectSession({
+      url: 'http://127.0.0.1:1', token: 't', models: [], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
+    });
+    expect(typeof (await session.joined())).toBe('string');
+    expect(PoolSocket.all).toHaveLength(0);
+    session.setModels([m('late')]);
+    expect(session.state).toBe('connecting');
+    await tick();
+    expect(PoolSocket.all.map((s) => s.model)).toEqual(['late']);
     await session.close();
   });
 });

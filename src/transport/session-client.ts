@@ -1,15 +1,25 @@
 /**
- * A client session: connects to the coordinator (the Worker's
- * `/v1/sessions` WebSocket), joins with a token, heartbeats, runs the `infer`
- * batches it is sent through an injected `runModel`, and answers each with a
- * `result` or `error` frame. Works in Node 22 and in browsers (both have a
- * global WebSocket; another constructor can be injected).
+ * A client session: connects to the coordinator pools of the models it
+ * serves (one WebSocket per model, `/v1/sessions?model=<name>` on the
+ * Worker), joins each with the token and that model's offer only,
+ * heartbeats on each, runs the `infer` batches it is sent through an
+ * injected `runModel`, and answers each with a `result` or `error` frame on
+ * the socket the batch came from. Works in Node 22 and in browsers (both
+ * have a global WebSocket; another constructor can be injected).
  *
- * When the socket drops it reconnects with exponential backoff and full
- * jitter, sending its previous session id so the coordinator keeps its
- * identity (and backoff history). Work running when the socket dropped is
- * not answered: the coordinator has already re-dispatched it elsewhere. A
- * refused join token (close code 4401) is final: retrying cannot fix it.
+ * Why a socket per pool: each model's pool is its own Durable Object (one
+ * object is one thread in one place), so pools hibernate, evict, lease and
+ * re-dispatch independently, and no shared object relays inference traffic
+ * (a relay would be the single-object ceiling again). The session picks its
+ * id once and joins every pool under it, so all pools (and the directory's
+ * dashboard) know it as one session.
+ *
+ * When a socket drops it reconnects with exponential backoff and full
+ * jitter, on its own (the other pools' sockets are untouched), sending the
+ * session id so the pool keeps its identity (and backoff history). Work
+ * running when a socket dropped is not answered: that pool has already
+ * re-dispatched it elsewhere. A refused join token (close code 4401) is
+ * final for the whole session: retrying cannot fix it.
  */
 import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
 import {
@@ -43,8 +53,10 @@ export type RunModel = (model: string, inputs: TensorMap, signal: AbortSignal, d
 export type RunGenerate = (model: string, request: GenerateRequest, onChunk: (chunk: GenerateChunk) => void, signal: AbortSignal) => Promise<GenerateResult>;
 
 export type SessionClientEvent =
+  /** Every pool the session serves has it joined (again, after a reconnect). */
   | { type: 'joined'; sessionId: string }
-  | { type: 'disconnected'; code: number; reason: string; retryInMs?: number }
+  /** One pool's socket closed; `model` names the pool. */
+  | { type: 'disconnected'; code: number; reason: string; retryInMs?: number; model?: string }
   | { type: 'infer'; model: string; requestIds: string[] }
   | { type: 'generate'; model: string; requestId: string }
   /** A generation ended: how, and how many chunks went out (a cancelled one stops early). */
@@ -56,7 +68,10 @@ export type SessionClientEvent =
 export type WebSocketConstructor = new (url: string) => WebSocket;
 
 export interface SessionClientOptions {
-  /** The coordinator: `ws(s)://host/v1/sessions`, or the Worker's http(s) base URL. */
+  /**
+   * The coordinator: the Worker's http(s) base URL, or `ws(s)://host/v1/sessions`;
+   * each model's socket adds `?model=<name>` (see poolSessionUrl).
+   */
   url: string;
   token: string;
   models: ModelOffer[];
@@ -77,16 +92,26 @@ export interface SessionClientOptions {
 }
 
 export interface SessionClient {
-  /** The id the coordinator gave; undefined until the first join. */
+  /** The session's id, as the pools confirmed it; undefined until the first pool joined. */
   readonly sessionId: string | undefined;
+  /**
+   * `joined` once every pool it serves has it joined (also with no models:
+   * nothing to join); `waiting` while some pool's socket waits to reconnect;
+   * `connecting` while some are still joining.
+   */
   readonly state: 'connecting' | 'joined' | 'waiting' | 'closed';
-  /** Resolves with the session id once joined (again, after a reconnect); rejects if the session is closed first. */
+  /** Resolves with the session id once every pool has it joined (again, after a reconnect); rejects if the session is closed first. */
   joined(): Promise<string>;
-  /** Batches being run right now. */
+  /** Batches and generations being run right now, over all pools. */
   readonly running: number;
-  /** Replaces the warm model list (a model finished loading or was dropped). */
+  /**
+   * Replaces the warm model list (a model finished loading or was dropped):
+   * a new model opens its pool's socket, a dropped one leaves its pool and
+   * closes that socket, a changed offer (a new revision) is sent to its pool
+   * alone. The other pools see nothing.
+   */
   setModels(models: ModelOffer[]): void;
-  /** Sends `leave` (the coordinator re-dispatches nothing: it stops sending) and closes. */
+  /** Sends `leave` to every pool (they stop sending work) and closes every socket. */
   close(): Promise<void>;
 }
 
@@ -100,45 +125,101 @@ export interface SessionClient {
  * });
  * await session.joined();
  */
+/** One pool's socket: the model it serves there and that socket's own reconnect state. */
+interface PoolLink {
+  model: string;
+  offer: ModelOffer;
+  ws: WebSocket | undefined;
+  state: 'connecting' | 'joined' | 'waiting';
+  attempt: number;
+  heartbeat: ReturnType<typeof setInterval> | undefined;
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Batches and generations this socket was sent and that are running, by key. */
+  running: Map<string, AbortController>;
+}
+
+/**
+ * @example
+ * const session = connectSession({
+ *   url: 'http://127.0.0.1:8787', token: process.env.TESSERA_JOIN_TOKEN!,
+ *   models: [{ name: 'mlp', revision: 'r1', maxBatch: 8 }], device: 'wasm',
+ *   capacity: { maxInFlight: 1, requestsPerSecond: 50 },
+ *   runModel: (model, inputs) => handle.run(inputs),
+ * });
+ * await session.joined(); // joined the `mlp` pool (one socket per model served)
+ */
 export function connectSession(options: SessionClientOptions): SessionClient {
   const Ctor = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
   if (!Ctor) throw new TesseraError('device-unavailable', 'no WebSocket in this runtime; pass options.WebSocket');
-  const url = sessionUrl(options.url);
+  // Checked once up front: a bad URL is the caller's mistake, not something to retry.
+  sessionUrl(options.url);
   const baseMs = options.backoff?.baseMs ?? 250;
   const maxMs = options.backoff?.maxMs ?? 10_000;
   const random = options.random ?? Math.random;
   const emit = (e: SessionClientEvent): void => options.onEvent?.(e);
 
-  let models = options.models;
+  // One id for every pool, chosen here: pools are separate objects and
+  // cannot agree on one, and the dashboard shows one session, not one per pool.
+  const ownId = newSessionId();
   let sessionId: string | undefined;
-  let state: SessionClient['state'] = 'connecting';
-  let ws: WebSocket | undefined;
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let attempt = 0;
+  let closedState = false;
   let closing = false;
-  const running = new Map<string, AbortController>();
+  let wasJoined = false;
+  const links = new Map<string, PoolLink>();
   let waiters: { resolve: (id: string) => void; reject: (e: unknown) => void }[] = [];
+  let closeWaiters: (() => void)[] = [];
+
+  const overall = (): SessionClient['state'] => {
+    if (closedState) return 'closed';
+    let waiting = false;
+    let connecting = false;
+    for (const l of links.values()) {
+      if (l.state === 'waiting') waiting = true;
+      else if (l.state === 'connecting') connecting = true;
+    }
+    return waiting ? 'waiting' : connecting ? 'connecting' : 'joined';
+  };
+
+  /** Resolves joined() waiters and emits `joined` when the last pool joins. */
+  const settle = (): void => {
+    const state = overall();
+    if (state !== 'joined') {
+      if (state !== 'closed') wasJoined = false;
+      return;
+    }
+    const id = sessionId ?? ownId;
+    for (const w of waiters) w.resolve(id);
+    waiters = [];
+    if (!wasJoined && links.size > 0) emit({ type: 'joined', sessionId: id });
+    wasJoined = true;
+  };
 
   const send = (socket: WebSocket, msg: SessionMessage): void => {
     if (socket.readyState === 1) socket.send(encodeMessage(msg));
   };
 
+  const stopLink = (link: PoolLink, error: TesseraError): void => {
+    clearInterval(link.heartbeat);
+    clearTimeout(link.retryTimer);
+    for (const c of link.running.values()) c.abort(error);
+    link.running.clear();
+  };
+
   const finish = (error: TesseraError): void => {
-    state = 'closed';
-    clearInterval(heartbeat);
-    clearTimeout(retryTimer);
-    for (const c of running.values()) c.abort(error);
-    running.clear();
+    closedState = true;
+    for (const link of links.values()) stopLink(link, error);
+    links.clear();
     for (const w of waiters) w.reject(error);
     waiters = [];
+    for (const w of closeWaiters) w();
+    closeWaiters = [];
     options.signal?.removeEventListener('abort', onAbort);
   };
 
-  const runBatch = async (socket: WebSocket, msg: InferMessage): Promise<void> => {
+  const runBatch = async (link: PoolLink, socket: WebSocket, msg: InferMessage): Promise<void> => {
     const key = msg.requestIds[0] as string;
     const controller = new AbortController();
-    running.set(key, controller);
+    link.running.set(key, controller);
     emit({ type: 'infer', model: msg.model, requestIds: msg.requestIds });
     try {
       const started = performance.now();
@@ -153,13 +234,13 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       // send is a no-op.)
       send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.aborted ? controller.signal.reason : err) });
     } finally {
-      running.delete(key);
+      link.running.delete(key);
     }
   };
 
-  const runGeneration = async (socket: WebSocket, msg: GenerateMessage): Promise<void> => {
+  const runGeneration = async (link: PoolLink, socket: WebSocket, msg: GenerateMessage): Promise<void> => {
     const controller = new AbortController();
-    running.set(msg.requestId, controller);
+    link.running.set(msg.requestId, controller);
     emit({ type: 'generate', model: msg.model, requestId: msg.requestId });
     const started = performance.now();
     let chunks = 0;
@@ -178,19 +259,20 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       if (!controller.signal.aborted) send(socket, { type: 'error', requestIds: [msg.requestId], error: toErrorData(err) });
       emit({ type: 'generated', requestId: msg.requestId, outcome: controller.signal.aborted ? 'cancelled' : 'error', chunks });
     } finally {
-      running.delete(msg.requestId);
+      link.running.delete(msg.requestId);
     }
   };
 
-  const connect = (): void => {
-    state = 'connecting';
-    const socket = new Ctor(url);
-    ws = socket;
+  const connect = (link: PoolLink): void => {
+    link.state = 'connecting';
+    const socket = new Ctor(poolSessionUrl(options.url, link.model));
+    link.ws = socket;
     socket.binaryType = 'arraybuffer';
     socket.addEventListener('open', () => {
-      send(socket, { type: 'join', token: options.token, models, device: options.device, capacity: options.capacity, ...(sessionId ? { sessionId } : {}) });
+      send(socket, { type: 'join', token: options.token, models: [link.offer], device: options.device, capacity: options.capacity, sessionId: sessionId ?? ownId });
     });
     socket.addEventListener('message', (event: MessageEvent) => {
+      if (link.ws !== socket) return;
       let msg;
       try {
         msg = parseCoordinatorMessage(decodeMessage(event.data as string | ArrayBuffer));
@@ -202,23 +284,21 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       switch (msg.type) {
         case 'joined':
           sessionId = msg.sessionId;
-          state = 'joined';
-          attempt = 0;
-          clearInterval(heartbeat);
-          heartbeat = setInterval(() => send(socket, { type: 'heartbeat' }), msg.heartbeatMs);
-          for (const w of waiters) w.resolve(msg.sessionId);
-          waiters = [];
-          emit({ type: 'joined', sessionId: msg.sessionId });
+          link.state = 'joined';
+          link.attempt = 0;
+          clearInterval(link.heartbeat);
+          link.heartbeat = setInterval(() => send(socket, { type: 'heartbeat' }), msg.heartbeatMs);
+          settle();
           break;
         case 'infer':
-          void runBatch(socket, msg);
+          void runBatch(link, socket, msg);
           break;
         case 'generate':
-          void runGeneration(socket, msg);
+          void runGeneration(link, socket, msg);
           break;
         case 'cancel':
           // The coordinator keys a batch by its first request id; a generation by its own.
-          for (const id of msg.requestIds) running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
+          for (const id of msg.requestIds) link.running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
           break;
         case 'error': {
           const error = fromErrorData(msg.error);
@@ -233,57 +313,103 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       }
     });
     socket.addEventListener('close', (event: CloseEvent) => {
-      if (ws !== socket) return;
-      clearInterval(heartbeat);
-      // Its batches were re-dispatched by the coordinator; answering them on a new socket would be refused.
-      for (const c of running.values()) c.abort(new TesseraError('session-closed', 'socket closed'));
-      running.clear();
-      if (closing || state === 'closed') {
-        finish(new TesseraError('session-closed', 'session closed'));
+      if (link.ws !== socket) return;
+      link.ws = undefined;
+      // Its batches were re-dispatched by the pool; answering them on a new socket would be refused.
+      stopLink(link, new TesseraError('session-closed', 'socket closed'));
+      if (links.get(link.model) !== link) return; // left this pool (setModels): no reconnect
+      if (closing || closedState) {
+        links.delete(link.model);
+        if (links.size === 0) finish(new TesseraError('session-closed', 'session closed'));
         return;
       }
       if (event.code === CLOSE_UNAUTHORIZED) {
-        emit({ type: 'disconnected', code: event.code, reason: event.reason });
+        emit({ type: 'disconnected', code: event.code, reason: event.reason, model: link.model });
+        // One token for every pool: a refusal by one is a refusal by all.
+        for (const other of links.values()) if (other !== link) closeSocket(other, 1000, 'join token refused');
         finish(new TesseraError('unauthorized', 'the coordinator refused the join token'));
         return;
       }
-      const retryInMs = Math.round(random() * Math.min(maxMs, baseMs * 2 ** attempt));
-      attempt += 1;
-      state = 'waiting';
-      emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs });
-      retryTimer = setTimeout(connect, retryInMs);
+      const retryInMs = Math.round(random() * Math.min(maxMs, baseMs * 2 ** link.attempt));
+      link.attempt += 1;
+      link.state = 'waiting';
+      settle();
+      emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs, model: link.model });
+      link.retryTimer = setTimeout(() => connect(link), retryInMs);
     });
     // 'error' is always followed by 'close', which does the work.
     socket.addEventListener('error', () => undefined);
   };
 
+  /** Sends `leave` and closes one pool's socket; its close event finds the link gone (or the session closing) and does not reconnect. */
+  const closeSocket = (link: PoolLink, code: number, reason: string): void => {
+    clearTimeout(link.retryTimer);
+    const socket = link.ws;
+    if (!socket || socket.readyState === 3) return;
+    send(socket, { type: 'leave' });
+    try {
+      socket.close(code, reason);
+    } catch {
+      // Already closing.
+    }
+  };
+
+  const addLink = (offer: ModelOffer): void => {
+    const link: PoolLink = { model: offer.name, offer, ws: undefined, state: 'connecting', attempt: 0, heartbeat: undefined, retryTimer: undefined, running: new Map() };
+    links.set(offer.name, link);
+    connect(link);
+  };
+
+  const setModels = (next: ModelOffer[]): void => {
+    if (closedState || closing) return;
+    const wanted = new Map(next.map((m) => [m.name, m]));
+    for (const [model, link] of [...links]) {
+      if (wanted.has(model)) continue;
+      // Leaving a model leaves its pool: the pool re-dispatches nothing (it stops sending) and its socket closes.
+      links.delete(model);
+      closeSocket(link, 1000, 'model dropped');
+      stopLink(link, new TesseraError('session-closed', `model "${model}" dropped by the session`));
+    }
+    for (const offer of wanted.values()) {
+      const link = links.get(offer.name);
+      if (!link) {
+        addLink(offer);
+        continue;
+      }
+      if (JSON.stringify(link.offer) === JSON.stringify(offer)) continue;
+      link.offer = offer;
+      // A new revision (or offer) goes to its own pool only; a socket that is not joined sends it with its next join.
+      if (link.ws && link.state === 'joined') send(link.ws, { type: 'models', models: [offer] });
+    }
+    settle();
+  };
+
   const close = async (): Promise<void> => {
-    if (state === 'closed') return;
+    if (closedState) return;
     closing = true;
-    clearTimeout(retryTimer);
-    const socket = ws;
-    if (!socket || socket.readyState === 3) {
+    const open = [...links.values()].filter((l) => l.ws && l.ws.readyState !== 3);
+    if (open.length === 0) {
       finish(new TesseraError('session-closed', 'session closed'));
       return;
     }
-    const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
-    send(socket, { type: 'leave' });
-    socket.close(1000, 'leaving');
+    for (const link of links.values()) if (!open.includes(link)) links.delete(link.model);
+    const closed = new Promise<void>((resolve) => closeWaiters.push(resolve));
+    for (const link of open) closeSocket(link, 1000, 'leaving');
     // A peer that never completes the closing handshake (a stalled or gone
     // coordinator) must not hang shutdown: 'leave' is already sent, so stop waiting.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
     const outcome = await Promise.race([closed, gaveUp]);
     clearTimeout(timer);
-    if (outcome === 'timeout') finish(new TesseraError('session-closed', 'session closed'));
+    if (outcome === 'timeout' && !closedState) finish(new TesseraError('session-closed', 'session closed'));
   };
 
   const onAbort = (): void => void close();
   if (options.signal?.aborted) {
-    state = 'closed';
+    closedState = true;
   } else {
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    connect();
+    for (const offer of new Map(options.models.map((m) => [m.name, m])).values()) addLink(offer);
   }
 
   return {
@@ -291,22 +417,41 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       return sessionId;
     },
     get state() {
-      return state;
+      return overall();
     },
     get running() {
-      return running.size;
+      let n = 0;
+      for (const l of links.values()) n += l.running.size;
+      return n;
     },
     joined() {
-      if (state === 'joined' && sessionId) return Promise.resolve(sessionId);
+      const state = overall();
+      if (state === 'joined') return Promise.resolve(sessionId ?? ownId);
       if (state === 'closed') return Promise.reject(new TesseraError('session-closed', 'session is closed'));
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
-    setModels(next) {
-      models = next;
-      if (ws && state === 'joined') send(ws, { type: 'models', models: next });
-    },
+    setModels,
     close,
   };
+}
+
+/** A fresh session id: a UUID where the runtime has one (randomUUID needs a secure context in browsers), else 128 random bits in hex. */
+function newSessionId(): string {
+  const c = globalThis.crypto;
+  if (typeof c.randomUUID === 'function') return c.randomUUID();
+  return Array.from(c.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The WebSocket URL of one model's pool: the session URL plus `?model=<name>`.
+ *
+ * @example
+ * poolSessionUrl('http://127.0.0.1:8787', 'mlp'); // 'ws://127.0.0.1:8787/v1/sessions?model=mlp'
+ */
+export function poolSessionUrl(base: string, model: string): string {
+  const u = new URL(sessionUrl(base));
+  u.searchParams.set('model', model);
+  return u.toString();
 }
 
 /**

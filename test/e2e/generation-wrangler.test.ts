@@ -222,9 +222,10 @@ describe('OpenAI text generation through the coordinator', () => {
     expect(ttft).toBeGreaterThanOrEqual(sessionTtft - 1);
     const body = await res.text();
     expect(body.trim().endsWith('data: [DONE]')).toBe(true);
-    const metrics = await (await fetch(`${dev.base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
-    expect(metrics).toMatch(/tessera_time_to_first_token_seconds_count\{model="sim-h"\} 1/);
-    expect(metrics).toMatch(/tessera_generated_tokens_total\{model="sim-h"\} 3/);
+    // /metrics reads the directory, which hears from the model's pool within about a second.
+    const metrics = () => fetch(`${dev.base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } }).then((r) => r.text());
+    await expect.poll(metrics, { timeout: 5000 }).toMatch(/tessera_time_to_first_token_seconds_count\{model="sim-h",pool="sim-h"\} 1\n/);
+    expect(await metrics()).toMatch(/tessera_generated_tokens_total\{model="sim-h",pool="sim-h"\} 3\n/);
   }, 30_000);
 
   it('serves a real decoder pack: greedy output through the Worker equals the engine in-process, usage from its tokenizer', async () => {

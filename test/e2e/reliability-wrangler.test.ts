@@ -119,7 +119,8 @@ describe('reliability against wrangler dev', () => {
   }, 30_000);
 
   it('closes a socket that sends a tokenless join with 4401, and one that never joins with 4408', async () => {
-    const url = `${dev.base.replace('http', 'ws')}/v1/sessions`;
+    // One model's pool socket (sessions open one per model they serve).
+    const url = `${dev.base.replace('http', 'ws')}/v1/sessions?model=auth-check`;
     const closed = (ws: WebSocket) => new Promise<{ code: number; at: number }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, at: Date.now() }), { once: true }));
     const tokenless = new WebSocket(url);
     const tokenlessClosed = closed(tokenless);

@@ -2,8 +2,10 @@
  * The session client against the real Worker under `wrangler dev` (workerd,
  * the coordinator Durable Object, hibernatable WebSockets over loopback), with
  * Node's own WebSocket: join, serve a KServe predict, survive a dropped socket
- * (reconnect with the same session id, serve again), and hand in-flight work
- * to another session when its socket drops mid-request.
+ * (reconnect with the same session id, serve again), serve two models on
+ * their own pools from one session (one socket each, reconnecting alone),
+ * and hand in-flight work to another session when its socket drops
+ * mid-request.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelOffer } from '../../src/protocol/coordinator-messages.ts';
@@ -70,6 +72,33 @@ describe('session client against wrangler dev', () => {
     expect(sockets).toHaveLength(2);
     expect(await s.joined()).toBe(id);
     expect(await predict('triple', [[0.5, 1, 2]])).toEqual({ status: 200, body: { predictions: [[1.5, 3, 6]] } });
+  }, 30_000);
+
+  it('serves two models on their own pools from one session; a dropped pool socket reconnects alone while the other pool keeps serving', async () => {
+    const { Ctor, sockets } = recordingWebSocket();
+    const events: SessionClientEvent[] = [];
+    const s = connectSession({
+      url: dev.base, token: JOIN, models: [offer('twin-a'), offer('twin-b')], device: 'test', capacity: { maxInFlight: 2, requestsPerSecond: 50 },
+      runModel: (model, inputs, signal) => times(model === 'twin-a' ? 2 : 5)(model, inputs, signal), backoff: { baseMs: 20, maxMs: 100 },
+      onEvent: (e) => events.push(e), WebSocket: Ctor,
+    });
+    sessions.push(s);
+    const id = await s.joined();
+    expect(sockets.map((ws) => new URL(ws.url).searchParams.get('model')).sort()).toEqual(['twin-a', 'twin-b']);
+    expect(await predict('twin-a', [[1, 1, 1]])).toEqual({ status: 200, body: { predictions: [[2, 2, 2]] } });
+    expect(await predict('twin-b', [[1, 1, 1]])).toEqual({ status: 200, body: { predictions: [[5, 5, 5]] } });
+    const listed = await (await fetch(`${dev.base}/v1/models`, { headers: { Authorization: `Bearer ${KEY}` } })).json() as { models: string[] };
+    expect(listed.models).toEqual(expect.arrayContaining(['twin-a', 'twin-b']));
+
+    const a = sockets.find((ws) => ws.url.endsWith('model=twin-a'))!;
+    a.close(4000, 'test: one pool socket dropped');
+    await expect.poll(() => events.find((e) => e.type === 'disconnected'), { timeout: 2000 }).toMatchObject({ code: 4000, model: 'twin-a' });
+    // The other pool's socket never noticed, and serves throughout.
+    expect(await predict('twin-b', [[2, 2, 2]])).toEqual({ status: 200, body: { predictions: [[10, 10, 10]] } });
+    await expect.poll(() => sockets.length, { timeout: 10_000 }).toBe(3);
+    expect(await s.joined()).toBe(id);
+    expect(sockets.filter((ws) => ws.url.endsWith('model=twin-b'))).toHaveLength(1);
+    expect(await predict('twin-a', [[3, 3, 3]])).toEqual({ status: 200, body: { predictions: [[6, 6, 6]] } });
   }, 30_000);
 
   it('re-dispatches a request whose session drops mid-run to another session with the model', async () => {

@@ -59,7 +59,7 @@ describe('cancellation on client disconnect', () => {
     };
     const depth = async () => {
       const text = await (await app.fetch(new Request(`${BASE}/metrics`, { headers: auth }), env, createExecutionContext())).text();
-      return Number(/tessera_queue_depth\{model="cancel"\} (\d+)/.exec(text)?.[1] ?? 0);
+      return Number(/tessera_queue_depth\{model="cancel",pool="cancel"\} (\d+)/.exec(text)?.[1] ?? 0);
     };
     const running = new AbortController();
     const queued = new AbortController();

@@ -1,36 +1,116 @@
 /**
- * The inference routes' side of the coordinator Durable Object: one object
- * per Worker (`idFromName('default')`), model descriptions cached briefly per
- * isolate, and the coordinator's answers turned into HTTP errors.
+ * The inference routes' side of the coordinator pools: one Durable Object
+ * per model (`idFromName('pool:' + model)`, with an optional location hint
+ * from TESSERA_POOL_LOCATIONS), the directory object for everything that
+ * lists models or reads metrics, model descriptions cached briefly per
+ * isolate, and the pools' answers turned into HTTP errors.
  */
 import type { TensorMap } from '../../src/protocol/tensor.ts';
-import type { InferTiming, ModelDescription, TimedResponse } from '../coordinator-do.ts';
+import type { CoordinatorObject, InferTiming, ModelDescription, TimedResponse } from '../coordinator-do.ts';
+import type { DirectoryObject } from '../directory-do.ts';
+import type { DirectorySnapshot, PoolSummary } from '../../src/coordinator/pool-summary.ts';
 import type { Env } from '../env.ts';
 import { statusOf } from '../../src/errors.ts';
 import { HttpError } from '../http-error.ts';
 
-/** How long a model list is reused before asking the object again. A miss always asks. */
+/** How long a model list is reused before asking the directory again. A miss always asks. */
 const MODELS_TTL_MS = 1_000;
 
-/** @example const stub = coordinatorOf(c.env); await stub.metricsText(); */
-export function coordinatorOf(env: Pick<Env, 'COORDINATOR'>): DurableObjectStub<import('../coordinator-do.ts').CoordinatorObject> {
-  return env.COORDINATOR.get(env.COORDINATOR.idFromName('default'));
+/** The bindings that reach the pools and the directory. */
+export type PoolEnv = Pick<Env, 'COORDINATOR' | 'DIRECTORY' | 'TESSERA_POOL_LOCATIONS'>;
+
+/** Durable Objects location hints (Cloudflare's list); a pool is created near its hint. */
+export const LOCATION_HINTS: readonly DurableObjectLocationHint[] = ['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'apac-ne', 'apac-se', 'oc', 'afr', 'me'];
+
+/** The Durable Object name of a model's pool. */
+export const poolName = (model: string): string => `pool:${model}`;
+
+/** The directory's one object name. */
+export const DIRECTORY_NAME = 'directory';
+
+const parsedHints = new Map<string, Record<string, DurableObjectLocationHint>>();
+
+/**
+ * TESSERA_POOL_LOCATIONS parsed and checked: a JSON object from model name to
+ * a location hint. A bad value is a deployment mistake: every inference route
+ * answers 500 `invalid-argument` naming it, rather than silently ignoring it.
+ *
+ * @example
+ * poolLocations('{"llama":"weur"}'); // { llama: 'weur' }
+ */
+export function poolLocations(raw: string | undefined): Record<string, DurableObjectLocationHint> {
+  if (raw === undefined || raw.trim() === '') return {};
+  const known = parsedHints.get(raw);
+  if (known) return known;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new HttpError(500, 'invalid-argument', 'TESSERA_POOL_LOCATIONS is not valid JSON; set it to an object like {"llama": "weur"}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HttpError(500, 'invalid-argument', 'TESSERA_POOL_LOCATIONS must be a JSON object from model name to location hint, like {"llama": "weur"}');
+  }
+  const out: Record<string, DurableObjectLocationHint> = {};
+  for (const [model, hint] of Object.entries(value)) {
+    if (typeof hint !== 'string' || !(LOCATION_HINTS as readonly string[]).includes(hint)) {
+      throw new HttpError(500, 'invalid-argument', `TESSERA_POOL_LOCATIONS["${model}"] is ${JSON.stringify(hint)}; use one of ${LOCATION_HINTS.join(', ')}`);
+    }
+    out[model] = hint as DurableObjectLocationHint;
+  }
+  parsedHints.set(raw, out);
+  return out;
 }
 
 /**
- * Per-isolate model lookup: saves a Durable Object round trip per request.
+ * The pool object of one model. Every inference route and every session
+ * socket for that model reaches the same object; other models never do.
+ *
+ * @example const stub = poolOf(c.env, 'mlp'); await stub.infer({ id, model: 'mlp', inputs });
+ */
+export function poolOf(env: PoolEnv, model: string): DurableObjectStub<CoordinatorObject> {
+  const id = env.COORDINATOR.idFromName(poolName(model));
+  const hint = poolLocations(env.TESSERA_POOL_LOCATIONS)[model];
+  return hint ? env.COORDINATOR.get(id, { locationHint: hint }) : env.COORDINATOR.get(id);
+}
+
+/** @example const snapshot = await directoryOf(c.env).snapshot(); */
+export function directoryOf(env: Pick<Env, 'DIRECTORY'>): DurableObjectStub<DirectoryObject> {
+  return env.DIRECTORY.get(env.DIRECTORY.idFromName(DIRECTORY_NAME));
+}
+
+/**
+ * The models the directory's pools serve: pools with at least one session,
+ * described by their first session's offer.
+ *
+ * @example modelsOf(await directoryOf(env).snapshot()); // [{ name: 'mlp', sessions: 2, ... }]
+ */
+export function modelsOf(snapshot: Pick<DirectorySnapshot, 'pools'>): ModelDescription[] {
+  const byName = new Map<string, ModelDescription>();
+  for (const p of snapshot.pools as PoolSummary[]) {
+    if (p.sessions.length === 0 || !p.offer) continue;
+    const known = byName.get(p.model);
+    // A sharded model (pool `model@k`) is listed once, with all its sessions.
+    if (known) known.sessions += p.sessions.length;
+    else byName.set(p.model, { ...p.offer, sessions: p.sessions.length });
+  }
+  return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * Per-isolate model lookup: saves a directory round trip per request.
  *
  * @example
  * const models = createModelDirectory();
  * const m = await models.get(c.env, 'mlp'); // 404 when no session has it warm
  */
 export function createModelDirectory(clock: () => number = Date.now): {
-  list(env: Pick<Env, 'COORDINATOR'>): Promise<ModelDescription[]>;
-  get(env: Pick<Env, 'COORDINATOR'>, name: string): Promise<ModelDescription>;
+  list(env: Pick<Env, 'DIRECTORY'>): Promise<ModelDescription[]>;
+  get(env: Pick<Env, 'DIRECTORY'>, name: string): Promise<ModelDescription>;
 } {
   let cached: { at: number; models: ModelDescription[] } | undefined;
-  const refresh = async (env: Pick<Env, 'COORDINATOR'>): Promise<ModelDescription[]> => {
-    const models = (await coordinatorOf(env).listModels()) as ModelDescription[];
+  const refresh = async (env: Pick<Env, 'DIRECTORY'>): Promise<ModelDescription[]> => {
+    const models = modelsOf((await directoryOf(env).snapshot()) as DirectorySnapshot);
     cached = { at: clock(), models };
     return models;
   };
@@ -56,13 +136,13 @@ export function createModelDirectory(clock: () => number = Date.now): {
  * @example
  * const outputs = await inferOrThrow(c.env, 'mlp', { x });
  */
-export async function inferOrThrow(env: Pick<Env, 'COORDINATOR'>, model: string, inputs: TensorMap, trace?: TraceSink, client?: ClientLink): Promise<TensorMap> {
+export async function inferOrThrow(env: PoolEnv, model: string, inputs: TensorMap, trace?: TraceSink, client?: ClientLink): Promise<TensorMap> {
   const started = Date.now();
   const id = crypto.randomUUID();
-  const release = client ? cancelOnDisconnect(env, id, client) : undefined;
+  const release = client ? cancelOnDisconnect(env, model, id, client) : undefined;
   let response: TimedResponse;
   try {
-    response = (await coordinatorOf(env).infer({ id, model, inputs }, trace !== undefined)) as TimedResponse;
+    response = (await poolOf(env, model).infer({ id, model, inputs }, trace !== undefined)) as TimedResponse;
   } finally {
     release?.();
   }
@@ -146,17 +226,17 @@ export function clientLinkOf(c: { req: { raw: Request }; executionCtx: { waitUnt
 /**
  * Cancellation, in one place for every API (KServe, OIP, embeddings, and
  * streamed generation): when the client disconnects, the coordinator is told
- * to drop request `requestId` (out of the queue, or a `cancel` frame to the
+ * (the model's pool) to drop request `requestId` (out of the queue, or a `cancel` frame to the
  * session running it). Returns the function that stops listening; call it
  * once the request is answered.
  *
  * @example
- * const release = cancelOnDisconnect(c.env, id, clientLinkOf(c));
- * try { await stub.infer({ id, model, inputs }); } finally { release(); }
+ * const release = cancelOnDisconnect(c.env, model, id, clientLinkOf(c));
+ * try { await poolOf(c.env, model).infer({ id, model, inputs }); } finally { release(); }
  */
-export function cancelOnDisconnect(env: Pick<Env, 'COORDINATOR'>, requestId: string, client: ClientLink): () => void {
+export function cancelOnDisconnect(env: PoolEnv, model: string, requestId: string, client: ClientLink): () => void {
   const onAbort = (): void => {
-    client.waitUntil(coordinatorOf(env).cancel(requestId).catch(() => undefined));
+    client.waitUntil(poolOf(env, model).cancel(requestId).catch(() => undefined));
   };
   if (client.signal.aborted) {
     onAbort();

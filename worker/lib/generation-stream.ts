@@ -8,9 +8,8 @@
 import type { GenerationRequest } from '../../src/coordinator/actions.ts';
 import type { ErrorData } from '../../src/errors.ts';
 import type { GenerationStreamEvent } from '../coordinator-do.ts';
-import type { Env } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { coordinatorOf } from './coordinator-client.ts';
+import { poolOf, type PoolEnv } from './coordinator-client.ts';
 
 export interface GenerationStream {
   readonly id: string;
@@ -25,8 +24,8 @@ export interface GenerationStream {
  * const events = await openGeneration(c.env, 'llama', { prompt: 'Hi' }, false);
  * for (let e = await events.next(); e; e = await events.next()) console.log(e.type);
  */
-export async function openGeneration(env: Pick<Env, 'COORDINATOR'>, model: string, request: GenerationRequest['request'], trace: boolean, id = crypto.randomUUID()): Promise<GenerationStream> {
-  const stub = coordinatorOf(env);
+export async function openGeneration(env: PoolEnv, model: string, request: GenerationRequest['request'], trace: boolean, id = crypto.randomUUID()): Promise<GenerationStream> {
+  const stub = poolOf(env, model);
   const body = (await stub.generate({ id, model, request }, trace)) as ReadableStream<Uint8Array>;
   const reader = body.getReader();
   const decoder = new TextDecoder();

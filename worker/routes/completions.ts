@@ -43,7 +43,7 @@ export function completionRoutes(directory = createModelDirectory()): Hono<AppEn
     const events = await openGeneration(c.env, model.name, parsed.request, traced);
     // A client that leaves at any point, even before the first token (when no
     // response stream exists yet to be cancelled), cancels the generation.
-    const release = cancelOnDisconnect(c.env, events.id, clientLinkOf(c));
+    const release = cancelOnDisconnect(c.env, model.name, events.id, clientLinkOf(c));
     let streaming = false;
     try {
       // Wait for the first event: it decides the status, and a traced request's Server-Timing.
