@@ -102,9 +102,10 @@ describe('serveGeneration', () => {
   it("joins with a text-generation offer: the model's context and its tokenizer's longest token", async () => {
     const { session, socket, fetched } = await serving(fakeGenerator([]).generator);
     expect(fetched).toEqual(['http://worker.test/models/tiny-llama/rev1/tokenizer.json']);
-    expect(socket.url).toBe('ws://worker.test/v1/sessions');
+    // One socket, to the model's own pool.
+    expect(socket.url).toBe('ws://worker.test/v1/sessions?model=tiny-llama');
     expect(socket.sent[0]).toEqual({
-      type: 'join', token: 'join', device: 'wasm', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      type: 'join', token: 'join', device: 'wasm', capacity: { maxInFlight: 1, requestsPerSecond: 1 }, sessionId: expect.any(String),
       models: [{ name: 'tiny-llama', revision: 'rev1', maxBatch: 1, task: 'text-generation', contextLength: 8, maxTokenBytes: 13 }],
     });
     await session.close();
