@@ -19,9 +19,9 @@
  */
 import { resolve } from 'node:path';
 import OpenAI from 'openai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/transport/create-engine.ts';
 import type { ChatMessage } from '../../src/protocol/generation.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
@@ -33,12 +33,15 @@ const WORK = resolve(ROOT, '.cache/e2e-serve-chat');
 const DIST = resolve(WORK, 'dist');
 const MODEL = 'tiny-llama';
 const MESSAGES: ChatMessage[] = [{ role: 'user', content: 'Hello there! Tell me about tessellation.' }];
-const MAX_TOKENS = 16;
+/** Long enough (the tiny model decodes a token in a few ms) that the stream's arrival times tell streaming from buffering. */
+const MAX_TOKENS = 96;
 
 let browser: Browser;
 let llama: LlamaFixture;
 let host: AppWorker;
 let client: OpenAI;
+/** Closed after each test, passed or not: a tab left serving would answer the next test's requests. */
+const contexts: BrowserContext[] = [];
 /** What the engine generates in Node for MESSAGES (greedy): every answer from the tab must equal it. */
 let reference: { text: string; chunks: string[]; promptTokens: number; completionTokens: number; contextLength: number };
 
@@ -64,6 +67,10 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
 }, 240_000);
 
+afterEach(async () => {
+  await Promise.all(contexts.splice(0).map((c) => c.close()));
+});
+
 afterAll(async () => {
   await browser?.close();
   await host?.stop();
@@ -84,6 +91,7 @@ async function servingTab(page: Page): Promise<void> {
 describe('a browser tab serving chat through the coordinator', () => {
   it('streams a chat completion token by token, completes a non-streamed one, refuses a too-long prompt with a 400, and keeps serving', async () => {
     const context = await browser.newContext();
+    contexts.push(context);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -93,9 +101,6 @@ describe('a browser tab serving chat through the coordinator', () => {
     const models = await client.models.list();
     expect(models.data.find((m) => m.id === MODEL)).toMatchObject({ task: 'text-generation', context_length: reference.contextLength });
 
-    // Slow the tab down so the tokens' arrival times tell streaming from buffering.
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
     const started = performance.now();
     const stream = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: MAX_TOKENS, stream: true, stream_options: { include_usage: true } });
     const deltas: { text: string; at: number }[] = [];
@@ -108,17 +113,19 @@ describe('a browser tab serving chat through the coordinator', () => {
       if (chunk.usage) usage = chunk.usage;
     }
     const end = performance.now() - started;
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
     // One delta per decoded piece, in order: exactly the engine's own chunks.
     expect(deltas.map((d) => d.text)).toEqual(reference.chunks);
     expect(deltas.map((d) => d.text).join('')).toBe(reference.text);
     expect(finish).toBe('length');
     expect(usage).toEqual({ prompt_tokens: reference.promptTokens, completion_tokens: reference.completionTokens, total_tokens: reference.promptTokens + reference.completionTokens });
-    // Spread over the generation: the first token came well before the last.
+    // Spread over the generation, not one burst at its end: the first token came
+    // well before the last, and they came in many separate arrivals (the dev
+    // proxy's TCP writes group a few tokens at a time).
     const first = deltas[0]!.at;
     const last = deltas.at(-1)!.at;
-    expect(last - first, `deltas at ${deltas.map((d) => Math.round(d.at)).join(', ')} ms; stream ended at ${Math.round(end)} ms`).toBeGreaterThan((end - first) * 0.5);
-    expect(new Set(deltas.map((d) => Math.round(d.at))).size).toBeGreaterThan(reference.chunks.length / 2);
+    const why = `deltas at ${deltas.map((d) => Math.round(d.at)).join(', ')} ms; stream ended at ${Math.round(end)} ms`;
+    expect(last - first, why).toBeGreaterThan((end - first) * 0.5);
+    expect(new Set(deltas.map((d) => Math.floor(d.at / 10))).size, why).toBeGreaterThanOrEqual(4);
 
     const whole = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: MAX_TOKENS });
     expect(whole.choices[0]?.message.content).toBe(reference.text);
@@ -132,33 +139,33 @@ describe('a browser tab serving chat through the coordinator', () => {
     );
     expect(tooLong).toMatchObject({ status: 400, error: { code: 'invalid-argument', message: expect.stringMatching(/the prompt has \d+ tokens; model "tiny-llama" has a context of 256/) } });
     // ...and keeps serving.
-    const after = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 4 });
+    const after = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 8 });
     const shorter = after.choices[0]?.message.content ?? '';
     expect(shorter.length).toBeGreaterThan(0);
     expect(reference.text.startsWith(shorter), `"${shorter}" should begin "${reference.text}"`).toBe(true);
     await expect.poll(() => page.locator('#serve-status').textContent()).toBe(`Serving ${MODEL}: 3 requests served.`);
     expect(errors).toEqual([]);
-    await context.close();
   }, 240_000);
 
   it('ends the stream with an error, not a short answer, when the serving tab closes mid-stream', async () => {
     const context = await browser.newContext();
+    contexts.push(context);
     const page = await context.newPage();
     await servingTab(page);
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 6 });
     const stream = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: 200, stream: true });
     let text = '';
     let closed: Promise<void> | undefined;
+    let finish: string | null | undefined;
     const read = (async () => {
       for await (const chunk of stream) {
         text += chunk.choices[0]?.delta.content ?? '';
+        finish = chunk.choices[0]?.finish_reason ?? finish;
         if (text.length > 0 && !closed) closed = page.close({ runBeforeUnload: false });
       }
     })();
     await expect(read).rejects.toMatchObject({ error: { code: expect.stringMatching(/^(session-closed|unavailable)$/) } });
     await closed;
     expect(text.length).toBeGreaterThan(0);
-    await context.close();
+    expect(finish).toBeUndefined();
   }, 120_000);
 });
