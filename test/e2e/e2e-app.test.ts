@@ -11,6 +11,8 @@
  * - Tabs: two tabs share one model; the follower's request is answered by the
  *   leader; the leader closes with a request pending and the follower takes
  *   over (loading from cache, zero pack bytes) and answers it.
+ * - Serve switch: the tab joins the coordinator and reads an image sent to
+ *   the Worker's KServe `:predict` (a tab serving chat: e2e-app-serve-chat.test.ts).
  *
  * Screenshots go to .cache/screenshots/.
  */
@@ -226,5 +228,39 @@ describe('tab sharing', () => {
     expect((await tab(b)).role).toBe('leader');
     expect(await packBytes.total()).toBe(sent); // the new leader loaded from the cache
     await context.close();
+  }, 150_000);
+});
+
+describe('serve switch', () => {
+  it('lends the tab to the coordinator: a KServe :predict through the Worker is read by the tab', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${host.url}/?device=wasm&autoload`);
+      await page.waitForSelector('body[data-ready="true"]');
+      await page.waitForFunction(() => /is ready on/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 90_000 });
+      const toggle = page.getByRole('switch', { name: 'Serve requests' });
+      // Without the join token it says what to do, and stays off.
+      await toggle.click();
+      expect(await page.locator('#serve-status').textContent()).toBe('Enter the join token first (npm start prints it).');
+      expect(await toggle.getAttribute('aria-checked')).toBe('false');
+      await page.getByLabel('Join token').fill(host.joinToken);
+      await toggle.click();
+      await expect.poll(() => page.locator('#serve-status').textContent(), { timeout: 30_000 }).toMatch(/^Joined as [0-9a-f-]{8}: 0 requests served\.$/);
+      const res = await fetch(`${host.url}/v1/models/${MODEL}:predict`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${host.apiKey}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ instances: [{ image: (await png(LINE)).toString('base64') }] }),
+      });
+      const body = (await res.json()) as { predictions?: { text: string }[] };
+      expect(res.status, JSON.stringify(body)).toBe(200);
+      expect(body.predictions?.map((p) => p.text)).toEqual([LINE.lines[0]]);
+      await expect.poll(() => page.locator('#serve-status').textContent()).toBe(`Serving ${MODEL}: 1 request served.`);
+      await toggle.click();
+      await expect.poll(() => page.locator('#serve-status').textContent()).toBe('Off. 1 request served.');
+      expect(await toggle.getAttribute('aria-checked')).toBe('false');
+    } finally {
+      await context.close();
+    }
   }, 150_000);
 });
