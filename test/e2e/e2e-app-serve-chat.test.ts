@@ -15,7 +15,9 @@
  *   tokenized: the tab refuses it before any step, the client gets a 400 with
  *   the code (an error frame, not a dropped request), and the tab keeps serving;
  * - the tab closes mid-stream: the stream ends with an error, not a silently
- *   short answer.
+ *   short answer;
+ * - embed.js on a page of another origin: `tessera.serve({ token, model })`
+ *   serves the model the same way.
  */
 import { resolve } from 'node:path';
 import OpenAI from 'openai';
@@ -26,7 +28,8 @@ import { createEngine } from '../../src/transport/create-engine.ts';
 import type { ChatMessage } from '../../src/protocol/generation.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
 import { TINY_LLAMA, writeLlamaFixture, type LlamaFixture } from '../helpers/llama-fixture.ts';
-import { startAppWorker, type AppWorker } from './e2e-app-worker.ts';
+import { otherOrigin, startAppWorker, type AppWorker } from './e2e-app-worker.ts';
+import type { TesseraApi } from '../../src/embed/tessera-api.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WORK = resolve(ROOT, '.cache/e2e-serve-chat');
@@ -167,5 +170,31 @@ describe('a browser tab serving chat through the coordinator', () => {
     await closed;
     expect(text.length).toBeGreaterThan(0);
     expect(finish).toBeUndefined();
+  }, 120_000);
+
+  it('tessera.serve({ token, model }) on a page of another origin serves chat the same way', async () => {
+    const blog = await otherOrigin({
+      '/': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Someone's blog</title>
+        <script type="module" src="${host.url}/embed.js"></script></head><body><main><h1>Lending my tab</h1></main></body></html>`,
+    });
+    try {
+      const context = await browser.newContext();
+      contexts.push(context);
+      const page = await context.newPage();
+      await page.goto(`${blog.url}/`);
+      await page.waitForFunction(() => 'tessera' in window);
+      await page.evaluate(async ({ token, model }) => {
+        const t = (window as unknown as { tessera: TesseraApi }).tessera;
+        const w = window as unknown as { served: number; session: unknown };
+        w.served = 0;
+        w.session = await t.serve({ token, model, onServed: () => (w.served += 1) });
+      }, { token: host.joinToken, model: MODEL });
+      await expect.poll(async () => (await client.models.list()).data.find((m) => m.id === MODEL), { timeout: 30_000 }).toMatchObject({ task: 'text-generation', context_length: reference.contextLength });
+      const answer = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: MAX_TOKENS });
+      expect(answer.choices[0]?.message.content).toBe(reference.text);
+      expect(await page.evaluate(() => (window as unknown as { served: number }).served)).toBe(1);
+    } finally {
+      await blog.close();
+    }
   }, 120_000);
 });
