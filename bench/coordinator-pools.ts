@@ -104,6 +104,8 @@ export interface PoolCostResult {
   meanBatch: number;
   cost: ObjectCost;
   errors: number;
+  /** What the fast sessions could take at batch 1 (a 1 ms timer per batch, one batch at a time each): above ~0.8 of it, the sessions, not the object, were the limit. */
+  sessionCeilingRps: number;
 }
 
 export interface PoolsReport {
@@ -187,7 +189,7 @@ export async function poolsSection(options: { seconds: number; runs: number; ses
     const perBatchMs = meanBatch > 1.2 ? Math.max(0, (t1 - tB) / (1 - 1 / meanBatch)) : 0;
     const poolCost: PoolCostResult = {
       via: direct ? 'Worker runtime port' : 'wrangler dev public port', clients: satClients, batch1Rps: rps1, batchedRps: rpsB, meanBatch,
-      cost: { perRequestMs: Math.max(0.001, t1 - perBatchMs), perBatchMs }, errors: costErrors,
+      cost: { perRequestMs: Math.max(0.001, t1 - perBatchMs), perBatchMs }, errors: costErrors, sessionCeilingRps: k * 1000,
     };
     console.error(`pool cost: ${rps1.toFixed(0)} req/s at batch 1, ${rpsB.toFixed(0)} req/s batched (mean batch ${meanBatch.toFixed(2)})`);
 
@@ -218,6 +220,7 @@ export function formatPoolsSection(p: PoolsReport): string[] {
     `  non-200 answers: ${t.errors}`,
     `one pool object at saturation (${c.clients} clients via ${c.via}, fast sessions): ${f(c.batch1Rps, 0)} req/s at batch 1, ${f(c.batchedRps, 0)} req/s batched (mean batch ${f(c.meanBatch, 2)}), non-200 ${c.errors}`,
     `  => per request ${f(c.cost.perRequestMs, 3)} ms, per batch ${f(c.cost.perBatchMs, 3)} ms (upper bound: Worker route, clients and sessions share the host)`,
+    ...(c.batch1Rps >= 0.8 * c.sessionCeilingRps ? [`  note: ${f(c.batch1Rps, 0)} req/s is near the fast sessions' own ceiling (~${f(c.sessionCeilingRps, 0)}): rerun with more --pool-sessions for the object's limit`] : []),
     `pure Coordinator CPU in Node (process.cpuUsage): ${f(p.nodeCpu.batch1Ms * 1000, 1)} us per request at batch 1, ${f(p.nodeCpu.batch8Ms * 1000, 1)} us at batch 8 => per request ${f(p.nodeCpu.perRequestMs * 1000, 1)} us, per batch ${f(p.nodeCpu.perBatchMs * 1000, 1)} us (lower bound: no runtime, no sockets)`,
     ...formatPoolsCapacity(p.capacityWorkerd, c.cost),
     '  with the Node CPU figures instead (what the coordinator logic alone allows):',

@@ -43,6 +43,7 @@ import { CLOSE_JOIN_TIMEOUT, CLOSE_REPLACED, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS
 import { TesseraError, toErrorData } from '../src/errors.ts';
 import { errorResponse } from './http-error.ts';
 import { timingSafeEqualText } from './lib/timing-safe-equal.ts';
+import { DIRECTORY_NAME, POOL_HEADER } from './lib/pool-names.ts';
 
 /** A model as the inference APIs list it: a session's offer plus how many sessions have it warm. */
 export interface ModelDescription extends ModelOffer {
@@ -76,9 +77,6 @@ const REPORT_INTERVAL_MS = 1_000;
 
 /** How long a join (or a leave) waits for its report to reach the directory before it goes on anyway. */
 const REPORT_WAIT_MS = 2_000;
-
-/** The header the Worker's session route sets: the model this pool serves (worker/routes/sessions.ts). */
-const POOL_HEADER = 'X-Tessera-Pool';
 
 /** Where one request's time went, on the object's clock (ms): for `Server-Timing`. */
 export interface InferTiming {
@@ -426,7 +424,7 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
       const summary = this.#summary(now, true);
       if (!summary) return;
       try {
-        await this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName('directory')).report(summary);
+        await this.env.DIRECTORY.get(this.env.DIRECTORY.idFromName(DIRECTORY_NAME)).report(summary);
       } catch (err) {
         console.error(`pool ${summary.pool}: report to the directory failed`, err);
       }
@@ -457,11 +455,12 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     if (pool === undefined) return undefined;
     const c = this.#get();
     const metrics = c.metrics();
-    const sessions = c.sessions().map((info) => ({
+    const infos = c.sessions();
+    const sessions = infos.map((info) => ({
       id: info.id, device: info.device, models: info.models, inFlight: info.inFlight,
       throughput: Math.round(info.rate * 1000) / 1000, leaseAgeMs: now - (this.#joinedAt.get(info.id) ?? now),
     }));
-    const first = c.sessions()[0];
+    const first = infos[0];
     const offer = first ? c.snapshotSession(first.id)?.models.find((m) => m.name === pool) : undefined;
     const mark = markOf(metrics, pool, now);
     const prev = this.#mark;
@@ -470,11 +469,16 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const per = (n: number, before: number | undefined): number => (prev && seconds > 0 ? Math.round(((n - (before ?? 0)) / seconds) * 1000) / 1000 : 0);
     const latency = quantilesMs(mark.latency, prev?.latency);
     const ttft = quantilesMs(mark.ttft, prev?.ttft);
+    const queueDepth = metrics.queueDepth.reduce((n, q) => n + q.depth, 0);
+    const requestsPerSecond = per(mark.answered, prev?.answered);
+    // Little's law: what waits now, over how fast the pool answers; with nothing answered, at least the whole window.
+    const queueWaitP50Ms = queueDepth === 0 ? 0 : requestsPerSecond > 0 ? Math.round((1000 * queueDepth) / requestsPerSecond) : Math.round(seconds * 1000);
     return {
       pool, model: pool, at: now, sessions,
       ...(offer ? { offer, revision: offer.revision } : {}),
-      queueDepth: metrics.queueDepth.reduce((n, q) => n + q.depth, 0),
-      requestsPerSecond: per(mark.answered, prev?.answered),
+      queueDepth,
+      queueWaitP50Ms,
+      requestsPerSecond,
       rateLimitedPerSecond: per(mark.rateLimited, prev?.rateLimited),
       deadlineMissesPerSecond: per(mark.timedOut, prev?.timedOut),
       ...(latency ? { latencyP50Ms: latency.p50, latencyP99Ms: latency.p99 } : {}),

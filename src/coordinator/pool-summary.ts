@@ -7,7 +7,13 @@
  * Why a directory: every pool pushes its summary to one small object when
  * something changes (at most about once a second under load), so a reader
  * asks one object, and no request path fans out to every pool. The directory
- * holds the latest summary per pool and never sees inference traffic.
+ * holds the latest summary per pool and never sees inference traffic. A pool
+ * with no sessions and nothing queued reports once more and leaves the
+ * directory (a `pool-gone` event); it comes back with its next session.
+ *
+ * @example
+ * const snapshot: DirectorySnapshot = await directory.snapshot();
+ * for (const p of snapshot.pools) console.log(p.pool, p.sessions.length, p.requestsPerSecond);
  */
 import type { MetricsSnapshot } from './metrics.ts';
 import type { ModelOffer } from '../protocol/coordinator-messages.ts';
@@ -42,14 +48,24 @@ export interface PoolSummary {
   at: number;
   sessions: PoolSessionSummary[];
   queueDepth: number;
-  /** Over the pool's last rate window (a few seconds). */
+  /**
+   * Requests answered per second (any status) since the pool's previous
+   * report: pools report at most about once a second under traffic, and
+   * once more after it stops, so the window is about a second.
+   */
   requestsPerSecond: number;
   /** 429s answered per second over the same window. */
   rateLimitedPerSecond: number;
-  /** Requests that missed their deadline per second over the same window. */
+  /** Requests answered `timeout` (a missed deadline) per second over the same window. */
   deadlineMissesPerSecond: number;
-  /** Median time in the queue over the window, ms (the prewarming signal). */
+  /**
+   * How long a request waits in the queue now, ms (the prewarming signal):
+   * estimated by Little's law as queue depth over the answer rate (the pool
+   * keeps no per-request queue-wait histogram); 0 with an empty queue, the
+   * whole window when nothing was answered in it.
+   */
   queueWaitP50Ms?: number;
+  /** Submit to answer over the window, ms, at the latency histogram's bucket resolution. */
   latencyP50Ms?: number;
   latencyP99Ms?: number;
   /** Generation models: submit to first streamed chunk. */

@@ -180,3 +180,21 @@ describe('connectSession: one socket per pool', () => {
     await session.close();
   });
 });
+
+describe('connectSession: close while a pool socket waits to reconnect', () => {
+  it('stops the pending reconnect and closes the other sockets', async () => {
+    PoolSocket.all = [];
+    const session = connectSession({
+      url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 30, maxMs: 30 },
+    });
+    await tick();
+    PoolSocket.all[0]!.close(4000, 'dropped');
+    expect(session.state).toBe('waiting');
+    await session.close();
+    expect(session.state).toBe('closed');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(PoolSocket.all).toHaveLength(2);
+    expect(PoolSocket.all[1]!.readyState).toBe(3);
+  });
+});

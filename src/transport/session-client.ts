@@ -335,7 +335,9 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       link.state = 'waiting';
       settle();
       emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs, model: link.model });
-      link.retryTimer = setTimeout(() => connect(link), retryInMs);
+      link.retryTimer = setTimeout(() => {
+        if (!closing && !closedState && links.get(link.model) === link) connect(link);
+      }, retryInMs);
     });
     // 'error' is always followed by 'close', which does the work.
     socket.addEventListener('error', () => undefined);
@@ -392,7 +394,12 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       finish(new TesseraError('session-closed', 'session closed'));
       return;
     }
-    for (const link of links.values()) if (!open.includes(link)) links.delete(link.model);
+    for (const link of [...links.values()]) {
+      if (open.includes(link)) continue;
+      // Waiting to reconnect: it never will.
+      stopLink(link, new TesseraError('session-closed', 'session closed'));
+      links.delete(link.model);
+    }
     const closed = new Promise<void>((resolve) => closeWaiters.push(resolve));
     for (const link of open) closeSocket(link, 1000, 'leaving');
     // A peer that never completes the closing handshake (a stalled or gone

@@ -116,6 +116,10 @@ describe('a pool per model', () => {
     const answers = await Promise.all([predict('pa', [1, 1, 1]), predict('pb', [1, 1, 1]), predict('pa', [2, 2, 2]), predict('pb', [2, 2, 2])]);
     expect(answers.map((r) => r.body)).toEqual([{ predictions: [[2, 2, 2]] }, { predictions: [[3, 3, 3]] }, { predictions: [[4, 4, 4]] }, { predictions: [[6, 6, 6]] }]);
 
+    // Traffic reaches the directory as rates within about a second, and they settle to zero once it stops.
+    await until(async () => ((await summaryOf('pa'))?.requestsPerSecond ?? 0) > 0, 'pa traffic in the directory');
+    await until(async () => (await summaryOf('pa'))?.requestsPerSecond === 0, 'pa rates back to zero');
+
     // /metrics: one line per pool, labelled by model and pool; the shared session counted once.
     let metrics = '';
     await until(async () => /tessera_requests_total\{model="pb",pool="pb",status="ok"\} 3\n/.test((metrics = await (await get('/metrics')).text())), 'pb counted');
@@ -183,6 +187,8 @@ describe('a pool per model', () => {
     const admitted = [1, 2, 3, 4, 5].map(() => predict('full', [1, 2, 3]));
     await until(() => release.length === 1, 'first dispatch');
     await until(async () => (await pool('full').poolSummary())!.queueDepth === 4, 'queue of 4');
+    // Nothing answered yet: the estimated queue wait is at least the time since the last report.
+    expect((await pool('full').poolSummary())!.queueWaitP50Ms).toBeGreaterThan(0);
     const refused = await predict('full', [1, 2, 3]);
     expect(refused.status).toBe(429);
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);

@@ -12,6 +12,7 @@ import type { DirectorySnapshot, PoolSummary } from '../../src/coordinator/pool-
 import type { Env } from '../env.ts';
 import { statusOf } from '../../src/errors.ts';
 import { HttpError } from '../http-error.ts';
+import { DIRECTORY_NAME, POOL_HEADER, poolName } from './pool-names.ts';
 
 /** How long a model list is reused before asking the directory again. A miss always asks. */
 const MODELS_TTL_MS = 1_000;
@@ -22,11 +23,7 @@ export type PoolEnv = Pick<Env, 'COORDINATOR' | 'DIRECTORY' | 'TESSERA_POOL_LOCA
 /** Durable Objects location hints (Cloudflare's list); a pool is created near its hint. */
 export const LOCATION_HINTS: readonly DurableObjectLocationHint[] = ['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'apac-ne', 'apac-se', 'oc', 'afr', 'me'];
 
-/** The Durable Object name of a model's pool. */
-export const poolName = (model: string): string => `pool:${model}`;
-
-/** The directory's one object name. */
-export const DIRECTORY_NAME = 'directory';
+export { DIRECTORY_NAME, POOL_HEADER, poolName };
 
 const parsedHints = new Map<string, Record<string, DurableObjectLocationHint>>();
 

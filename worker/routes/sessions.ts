@@ -13,10 +13,7 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { poolOf } from '../lib/coordinator-client.ts';
-
-/** The header that tells a pool object which model it is the pool of. */
-export const POOL_HEADER = 'X-Tessera-Pool';
+import { POOL_HEADER, poolOf } from '../lib/coordinator-client.ts';
 
 /** @example app.route('/', sessionRoutes()); */
 export function sessionRoutes(): Hono<AppEnv> {
