@@ -1,7 +1,8 @@
 /**
- * `vite build`: the PWA (src/app/index.html) and the embed script
- * (src/embed/index.ts -> dist/embed.js) in one build, so they share chunks
- * (onnxruntime-web, the loader). Model files are never precached: they live
+ * `vite build`: the PWA (src/app/index.html), the dashboard
+ * (src/dashboard/index.html -> dist/dashboard.html, served at /dashboard)
+ * and the embed script (src/embed/index.ts -> dist/embed.js) in one build,
+ * so they share chunks (onnxruntime-web, the loader). Model files are never precached: they live
  * in IndexedDB through Tessera's cache; the service worker keeps only the
  * app shell (HTML, JS, CSS, icons and ONNX Runtime's wasm).
  */
@@ -12,6 +13,13 @@ import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 
 const root = resolve(import.meta.dirname, 'src/app');
+// Vite names an HTML entry's output by its path under `root`, and refuses one
+// outside it (`../dashboard/index.html`). The dashboard's page is therefore
+// entered as `<root>/dashboard.html` and loaded from src/dashboard/index.html;
+// its own references (`../dashboard/main.ts`) resolve to the same files from
+// either place.
+const dashboardEntry = resolve(root, 'dashboard.html');
+const dashboardSource = resolve(import.meta.dirname, 'src/dashboard/index.html');
 
 export default defineConfig({
   root,
@@ -24,7 +32,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     rollupOptions: {
-      input: { app: resolve(root, 'index.html'), embed: resolve(import.meta.dirname, 'src/embed/index.ts') },
+      input: { app: resolve(root, 'index.html'), dashboard: dashboardEntry, embed: resolve(import.meta.dirname, 'src/embed/index.ts') },
       // The embed entry keeps its exports and a stable name, `embed.js`.
       preserveEntrySignatures: 'allow-extension',
       output: {
@@ -33,6 +41,11 @@ export default defineConfig({
     },
   },
   plugins: [
+    {
+      name: 'tessera-dashboard-page',
+      resolveId: (id) => (id === dashboardEntry ? dashboardEntry : undefined),
+      load: (id) => (id === dashboardEntry ? readFileSync(dashboardSource, 'utf8') : undefined),
+    },
     {
       // onnxruntime-web imports its wasm glue (`.mjs`) at run time from beside
       // its own module; the bundler cannot see that import, so emit the file.
@@ -70,10 +83,11 @@ export default defineConfig({
         maximumFileSizeToCacheInBytes: 64 * 1024 * 1024,
         // The app's bundle fetches the hashed wasm; the plain-named glue and wasm
         // serve only pages of other origins (the embed), which this worker never controls.
-        globIgnores: ['**/ort-wasm-simd-threaded.jsep.wasm', '**/ort-wasm-simd-threaded.jsep.mjs', '**/ort-wasm-simd-threaded.jspi.wasm', '**/ort-wasm-simd-threaded.jspi.mjs'],
+        // The dashboard is an operator's page, not part of the app's offline shell.
+        globIgnores: ['**/ort-wasm-simd-threaded.jsep.wasm', '**/ort-wasm-simd-threaded.jsep.mjs', '**/ort-wasm-simd-threaded.jspi.wasm', '**/ort-wasm-simd-threaded.jspi.mjs', 'dashboard.html', 'assets/dashboard-*'],
         navigateFallback: 'index.html',
         // API and model routes always go to the network (models are cached by Tessera).
-        navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/],
+        navigateFallbackDenylist: [/^\/models/, /^\/v1\//, /^\/v2\//, /^\/metrics/, /^\/admin/, /^\/dashboard/],
         cleanupOutdatedCaches: true,
         // Take over the open page at once: the first visit must already be offline-capable.
         clientsClaim: true,

@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono';
 import type { PackManifest } from '../src/pack/manifest.ts';
+import type { DirectorySnapshot } from '../src/coordinator/pool-summary.ts';
 import { statusOf, toErrorData } from '../src/errors.ts';
 import type { AppEnv } from './env.ts';
 import { HttpError, errorResponse } from './http-error.ts';
@@ -21,7 +22,8 @@ import { sessionRoutes } from './routes/sessions.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { openaiRoutes } from './routes/openai.ts';
 import { completionRoutes } from './routes/completions.ts';
-import { createModelDirectory } from './lib/coordinator-client.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { createModelDirectory, directoryOf } from './lib/coordinator-client.ts';
 
 /**
  * @example
@@ -46,6 +48,7 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', openaiRoutes(directory));
   app.route('/', completionRoutes(directory));
   app.route('/', metricsRoutes());
+  app.route('/', dashboardRoutes({ feed: async (env) => (await directoryOf(env).feed()) as ReadableStream<Uint8Array>, snapshot: async (env) => (await directoryOf(env).snapshot()) as DirectorySnapshot }));
 
   app.notFound((c) => errorResponse(404, 'not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
   app.onError((error, c) => {

@@ -14,7 +14,7 @@
  *   src/pack and src/errors.ts;
  * - onnxruntime-node reachable (through any import, dynamic ones included:
  *   the bundler follows those too; not a `hidden` one, see Edge) from the
- *   browser entries (src/app, src/embed) or from worker/.
+ *   browser entries (src/app, src/embed, src/dashboard) or from worker/.
  *
  * The same table is in the README's Layout section.
  */
@@ -25,7 +25,7 @@ import { describe, expect, it } from 'vitest';
 
 /** DESIGN.md's layers, top to bottom: a module may import its own layer and those below it. */
 export const LAYERS: ReadonlyArray<{ layer: string; paths: readonly string[] }> = [
-  { layer: 'entries', paths: ['src/embed/', 'src/app/', 'src/cli/', 'src/index.ts', 'worker/'] },
+  { layer: 'entries', paths: ['src/embed/', 'src/app/', 'src/dashboard/', 'src/cli/', 'src/index.ts', 'worker/'] },
   { layer: 'transports', paths: ['src/transport/'] },
   { layer: 'coordinator', paths: ['src/coordinator/'] },
   { layer: 'engine', paths: ['src/engine/'] },
@@ -45,7 +45,7 @@ const BACKEND_ONLY = /^(onnxruntime-[a-z-]+|@huggingface\/transformers)(\/|$)/;
  */
 const COMPUTED_IMPORTS_ALLOWED = ['src/backend/node-only.ts'];
 /** Entries that run in a browser or in workerd: onnxruntime-node must not be reachable from them. */
-const NO_NATIVE_FROM = ['src/app/', 'src/embed/', 'worker/'];
+const NO_NATIVE_FROM = ['src/app/', 'src/embed/', 'src/dashboard/', 'worker/'];
 
 const ROOT = resolve(import.meta.dirname, '../..');
 

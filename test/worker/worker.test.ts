@@ -4,6 +4,7 @@
  * suites use distinct model names so they cannot see each other's data.
  */
 import { catalogueSuite } from './catalogue.suite.ts';
+import { dashboardSuite } from './dashboard.suite.ts';
 import { pathSafetySuite } from './path-safety.suite.ts';
 import { publishSuite } from './publish.suite.ts';
 import { runtimeAssetsSuite } from './runtime-assets.suite.ts';
@@ -14,3 +15,4 @@ pathSafetySuite();
 publishSuite();
 runtimeAssetsSuite();
 catalogueSuite();
+dashboardSuite();
