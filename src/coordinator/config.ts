@@ -34,8 +34,25 @@ export interface CoordinatorConfig {
   /** First backoff after a session fails with work in flight; doubles per failure. */
   backoffBaseMs: number;
   backoffMaxMs: number;
-  /** Time constant of the measured-rate EWMA, in busy milliseconds. */
+  /** Time constant of the measured-rate EWMA, in busy milliseconds (routing: quick to follow a session). */
   rateWindowMs: number;
+  /**
+   * Time constant of the steadier rate that admission by deadline and
+   * shedding use, in busy milliseconds. A deadline is tens of seconds away,
+   * so the rate that decides it is the one averaged over seconds, not the
+   * last batch: a burst's own intake stalls completions for a second or two,
+   * and a 2 s window then halves the estimate and sheds admitted requests
+   * that would have made it (measured: bench:coordinator's OCR burst).
+   */
+  admissionWindowMs: number;
+  /**
+   * Share of a request's deadline that admission may fill with expected
+   * wait (0-1]. The rest absorbs an estimate that turns out optimistic, so
+   * what was admitted finishes instead of being shed late: shedding starts
+   * only past 1.1x the time left, so a rate may fall by 1 - headroom/1.1
+   * before an admitted request is shed.
+   */
+  admissionHeadroom: number;
 }
 
 export const DEFAULT_COORDINATOR_CONFIG: Readonly<CoordinatorConfig> = Object.freeze({
@@ -51,6 +68,8 @@ export const DEFAULT_COORDINATOR_CONFIG: Readonly<CoordinatorConfig> = Object.fr
   backoffBaseMs: 1_000,
   backoffMaxMs: 60_000,
   rateWindowMs: 2_000,
+  admissionWindowMs: 10_000,
+  admissionHeadroom: 0.8,
 });
 
 /**
@@ -67,9 +86,10 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
   need(Number.isSafeInteger(config.maxBatch) && config.maxBatch >= 1, 'maxBatch', 'must be an integer >= 1');
   need(Number.isSafeInteger(config.queueLimit) && config.queueLimit >= 0, 'queueLimit', 'must be an integer >= 0');
   for (const key of ['maxDelayMs'] as const) need(Number.isFinite(config[key]) && config[key] >= 0, key, 'must be >= 0');
-  for (const key of ['requestTimeoutMs', 'leaseMs', 'heartbeatMs', 'backoffBaseMs', 'backoffMaxMs', 'rateWindowMs'] as const) {
+  for (const key of ['requestTimeoutMs', 'leaseMs', 'heartbeatMs', 'backoffBaseMs', 'backoffMaxMs', 'rateWindowMs', 'admissionWindowMs'] as const) {
     need(Number.isFinite(config[key]) && config[key] > 0, key, 'must be > 0');
   }
+  need(Number.isFinite(config.admissionHeadroom) && config.admissionHeadroom > 0 && config.admissionHeadroom <= 1, 'admissionHeadroom', 'must be in (0, 1]');
   need(config.heartbeatMs < config.leaseMs, 'heartbeatMs', 'must be shorter than leaseMs');
   need(['least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'].includes(config.policy), 'policy', 'must be least-expected-delay, power-of-two, round-robin or blind-round-robin');
   return config;
