@@ -16,28 +16,18 @@
 
 /** What the pool looks like to one model's queue. */
 export interface PoolLoad {
-  /** Sum of the sessions' admission rates ({@link admissionRate}) for the model. */
+  /**
+   * Sum of the steady measured requests/second (config.admissionWindowMs) of
+   * the sessions with the model warm. Not the lower of that and the declared
+   * rate: a session declares from a small sample image at start, which in the
+   * OCR bench said 0.76/s for a session that served 4.5/s, and admission
+   * pinned to it admitted 21 of the ~120 requests that could finish.
+   */
   rate: number;
   /** Sessions with the model warm (for the mean service time). */
   sessions: number;
   /** Dispatch slots free right now across those sessions. */
   freeSlots: number;
-}
-
-/**
- * The rate admission counts on for one session: the lower of what it
- * declared at join and its steady measured rate. A newcomer is trusted no
- * further than its declaration (its measured rate starts as that prior), and
- * a session that turns out slower is taken at its measurement; one that
- * measures faster than it declared is not trusted beyond its word until it
- * says so again (a re-join), since over-admitting costs a late 429 while
- * under-admitting costs an early one with a Retry-After.
- *
- * @example
- * admissionRate(10, 5.2); // 5.2
- */
-export function admissionRate(declared: number, measured: number): number {
-  return Math.max(0, Math.min(declared, measured));
 }
 
 /**

@@ -38,11 +38,13 @@ export interface CoordinatorConfig {
   rateWindowMs: number;
   /**
    * Time constant of the steadier rate that admission by deadline and
-   * shedding use, in busy milliseconds. A deadline is tens of seconds away,
-   * so the rate that decides it is the one averaged over seconds, not the
-   * last batch: a burst's own intake stalls completions for a second or two,
-   * and a 2 s window then halves the estimate and sheds admitted requests
-   * that would have made it (measured: bench:coordinator's OCR burst).
+   * shedding use, in busy milliseconds (a stalled sample counts as at most 3
+   * expected intervals: rate-estimator.ts). A deadline is tens of seconds
+   * away, so the rate that decides it is the one averaged over seconds, not
+   * the last batch: a burst's own intake holds completions back for a second
+   * or two, and the 2 s routing window then halves the estimate and sheds
+   * admitted requests that would have made it (measured: bench:coordinator's
+   * OCR burst).
    */
   admissionWindowMs: number;
   /**

@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { TensorMap } from '../protocol/tensor.ts';
 import type { InferMessage, JoinMessage } from '../protocol/coordinator-messages.ts';
 import type { CoordinatorAction } from './actions.ts';
-import { admissionRate, admit, expectedFinishMs, shouldShed } from './admission.ts';
+import { admit, expectedFinishMs, shouldShed } from './admission.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Coordinator } from './coordinator.ts';
+import { rateOf } from './rate-estimator.ts';
 
 const joinMsg = (id: string, opts: Partial<JoinMessage> = {}): JoinMessage => ({
   type: 'join', token: 't', sessionId: id, device: 'wasm', models: [{ name: 'm', revision: '1', maxBatch: 4 }],
@@ -97,12 +98,6 @@ describe('admission by deadline', () => {
     expect(shouldShed({ rate: 5, sessions: 1, freeSlots: 0 }, 10, 10_000)).toBe(false);
   });
 
-  it('counts on the lower of the declared and the measured rate', () => {
-    expect(admissionRate(10, 5.2)).toBe(5.2);
-    expect(admissionRate(4, 9)).toBe(4);
-    expect(admissionRate(4, -1)).toBe(0);
-  });
-
   it('500 at once against one 5/s session: no timeouts, every 429 at once with a Retry-After from the estimate', () => {
     const r = burst(500, 200, 5);
     expect(r.timeouts).toHaveLength(0);
@@ -117,14 +112,15 @@ describe('admission by deadline', () => {
   it('a burst whose intake holds completions back (as the OCR bench measured) sheds nothing it admitted', () => {
     // Measured at 5/s; the burst arrives over 1.5 s and no completion is seen
     // until it is in. The 2 s routing rate halves over that stall; admission's
-    // steadier rate barely moves, and the headroom covers the rest.
+    // steady rate (10 s, a stalled sample clipped) barely moves, and the
+    // headroom covers the rest.
     const stalled: BurstOptions = { declaredRps: 5, serviceMs: () => 200, warmup: 20, intakeMs: 1500, stallMs: 1500 };
     const r = burst(500, stalled);
     expect(r.timeouts).toHaveLength(0);
     expect(r.late).toHaveLength(0);
     expect(r.ok.length).toBeGreaterThanOrEqual(110);
-    // The same burst with admission on the quick routing rate and no headroom
-    // (how it was) sheds admitted requests after they waited: the 429s the
+    // The same burst with admission on a 2 s window and no headroom (close to
+    // how it was) sheds admitted requests after they waited: the 429s the
     // bench saw come late, while the session then finished early.
     const before = burst(500, { ...stalled, config: { admissionWindowMs: 2000, admissionHeadroom: 1 } });
     expect(before.late.length).toBeGreaterThan(20);
@@ -174,13 +170,22 @@ describe('admission by deadline', () => {
   it('keeps the steady rate across a snapshot, and restores one written before it existed', () => {
     const c = make({ maxBatch: 1 });
     c.join(joinMsg('a', { capacity: { maxInFlight: 1, requestsPerSecond: 5 } }), 0);
-    const snap = c.snapshotSession('a');
-    expect(snap?.steady).toEqual({ work: 50, seconds: 10 });
-    const { steady: _dropped, ...old } = snap!;
+    // Starts from the declaration, weighted like the routing rate's prior.
+    expect(c.snapshotSession('a')?.steady).toEqual({ work: 10, seconds: 2 });
+    for (let i = 0; i < 5; i++) {
+      c.submit({ id: `r${i}`, model: 'm', inputs: x() }, i * 1000);
+      c.handle('a', { type: 'result', requestIds: [`r${i}`], outputs: x() }, i * 1000 + 100);
+    }
+    const snap = c.snapshotSession('a')!;
+    expect(snap.steady).not.toEqual(snap.rate);
     const fresh = make({ maxBatch: 1 });
-    fresh.restoreSession(JSON.parse(JSON.stringify(old)), 100);
-    // From the routing rate's estimate, over the admission window.
-    expect(fresh.snapshotSession('a')?.steady).toEqual({ work: 50, seconds: 10 });
+    fresh.restoreSession(JSON.parse(JSON.stringify(snap)), 10_000);
+    expect(fresh.snapshotSession('a')?.steady).toEqual(snap.steady);
+    // An attachment from before `steady` existed: it starts from the routing rate's estimate.
+    const { steady: _dropped, ...old } = snap;
+    const older = make({ maxBatch: 1 });
+    older.restoreSession(JSON.parse(JSON.stringify(old)), 10_000);
+    expect(rateOf(older.snapshotSession('a')!.steady!)).toBeCloseTo(rateOf(snap.rate), 6);
   });
 });
 

@@ -18,9 +18,9 @@ import { batchRows, batchSignature, batchTensors, splitBatch } from './batch-ten
 import { resolveConfig, type CoordinatorConfig } from './config.ts';
 import { GenerationPool } from './generation-pool.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
-import { initialRate, rateOf, recordCompletions, type RateState } from './rate-estimator.ts';
+import { initialRate, rateOf, recordCompletions, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
-import { admissionRate, admit, shouldShed, type PoolLoad } from './admission.ts';
+import { admit, shouldShed, type PoolLoad } from './admission.ts';
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
@@ -56,7 +56,7 @@ interface Session {
   models: Map<string, ModelOffer>;
   capacity: SessionCapacity;
   rate: RateState;
-  /** The same completions over admissionWindowMs: the steadier rate admission and shedding use. */
+  /** The same completions decayed over admissionWindowMs: the steadier rate admission and shedding use. */
   steady: RateState;
   leaseUntil: number;
   /** Requests in flight (rows of open batches). */
@@ -143,7 +143,9 @@ export class Coordinator {
     this.#add({
       id, order: this.#order++, device: msg.device, models: msg.models, capacity: msg.capacity,
       rate: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs),
-      steady: initialRate(msg.capacity.requestsPerSecond, this.config.admissionWindowMs), leaseUntil: now + this.config.leaseMs,
+      // The declaration's weight is the routing window's, not the admission window's: it is a
+      // sample image's rate at start (6x under what the OCR bench then served), to be outweighed soon.
+      steady: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs), leaseUntil: now + this.config.leaseMs,
     });
     out.push({ type: 'send', sessionId: id, message: { type: 'joined', sessionId: id, leaseMs: this.config.leaseMs, heartbeatMs: this.config.heartbeatMs } });
     for (const m of msg.models) this.#pump(m.name, now, out);
@@ -171,7 +173,7 @@ export class Coordinator {
   #add(snap: SessionSnapshot): void {
     this.#sessions.set(snap.id, {
       id: snap.id, order: snap.order, device: snap.device, models: new Map(snap.models.map((m) => [m.name, m])),
-      capacity: snap.capacity, rate: { ...snap.rate }, steady: snap.steady ? { ...snap.steady } : initialRate(rateOf(snap.rate), this.config.admissionWindowMs),
+      capacity: snap.capacity, rate: { ...snap.rate }, steady: snap.steady ? { ...snap.steady } : initialRate(rateOf(snap.rate), this.config.rateWindowMs),
       leaseUntil: snap.leaseUntil, inFlight: 0, batches: new Map(), busyMark: 0,
     });
   }
@@ -325,9 +327,9 @@ export class Coordinator {
     }
   }
 
-  /** The rate admission counts on for a session (admission.ts): min of declared and steady measured. */
+  /** The rate admission and shedding count on for a session: its steady measured rate (declared, until measured). */
   #admissionRateOf(s: Session): number {
-    return admissionRate(s.capacity.requestsPerSecond, rateOf(s.steady));
+    return rateOf(s.steady);
   }
 
   /** What the pool can do for a model right now: summed admission rates and free slots. */
@@ -417,7 +419,7 @@ export class Coordinator {
     const cutShort = msg.type === 'error' && batch.requests.every((r) => r.done);
     if (!cutShort) {
       s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
-      s.steady = recordCompletions(s.steady, batch.requests.length, now - s.busyMark, this.config.admissionWindowMs);
+      s.steady = recordSteadyCompletions(s.steady, batch.requests.length, now - s.busyMark, this.config.admissionWindowMs);
     }
     s.busyMark = now;
     if (msg.type === 'result') {
