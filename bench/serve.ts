@@ -1,5 +1,5 @@
 /**
- * `npm run bench:serve [-- --seconds S] [-- --runs N] [-- --json FILE]`: OCR
+ * `npm run bench:serve [-- --seconds S] [-- --runs N] [-- --threads T] [-- --policy P] [-- --json FILE]`: OCR
  * requests (the demo image and rendered multi-line pages) through the real
  * Worker (`wrangler dev` on loopback) to `tessera serve` sessions, each its own
  * process as in production: one session on wasm (onnxruntime-web), then one on
@@ -11,7 +11,11 @@
  * mixed pool >= 0.9 of the sum of the two sessions measured alone. On a
  * 2-core machine the two sessions of the mixed pool share the same cores, so
  * that sum is what two machines would give, not one: read the ratio with that
- * in mind.
+ * in mind. `--threads 1` gives the native session one intra-op thread (a wasm
+ * session in Node has one already: no cross-origin isolation), so each
+ * session has one core of a 2-core machine and the sum is a fair one.
+ * `--policy` sets the coordinator's routing policy (config.ts; default its
+ * default), to compare routing on the same pools.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +36,8 @@ const flag = (name: string): string | undefined => (args.includes(name) ? args[a
 const SECONDS = Number(flag('--seconds') ?? 20);
 const RUNS = Number(flag('--runs') ?? 3);
 const jsonOut = flag('--json');
+const THREADS = flag('--threads');
+const POLICY = flag('--policy');
 const WARMUP_MS = 1000;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -53,7 +59,8 @@ async function requestBodies(): Promise<string[]> {
 
 /** One `tessera serve` process on `device`; resolves once it has joined, with what it printed about its device. */
 async function startSession(base: string, device: Device, cacheHome: string): Promise<{ stop: () => Promise<void>; said: string }> {
-  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN, '--device', device],
+  const threads = device === 'cpu' && THREADS !== undefined ? ['--threads', THREADS] : [];
+  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN, '--device', device, ...threads],
     { env: { XDG_CACHE_HOME: cacheHome }, graceMs: 5000 });
   return { said: session.said.split('\n').find((l) => l.startsWith('device ')) ?? '', stop: () => session.stop() };
 }
@@ -87,7 +94,9 @@ async function closedLoop(base: string, bodies: string[], clients: number): Prom
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tessera-bench-serve-'));
-  const dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN } });
+  const dev = await startWranglerDev({
+    vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN, ...(POLICY ? { TESSERA_COORDINATOR_CONFIG: JSON.stringify({ policy: POLICY }) } : {}) },
+  });
   try {
     const pack = await prepareDefaultModel({ root: join(work, 'root') });
     await publishDir(pack.packDir, { baseUrl: dev.base, token: ADMIN });
@@ -120,7 +129,7 @@ async function main(): Promise<void> {
     const cpu = results['cpu (native)']!;
     const mixed = results['mixed (wasm + cpu)']!;
     const rows = Object.entries(results).map(([name, r]) => [name, r.rps.toFixed(2), r.p50.toFixed(0), r.p99.toFixed(0), String(r.errors)]);
-    process.stdout.write(`\nOCR through wrangler dev, ${bodies.length} images (demo + 2/5/10-line pages), ${SECONDS} s x ${RUNS} runs, medians\n\n`);
+    process.stdout.write(`\nOCR through wrangler dev, ${bodies.length} images (demo + 2/5/10-line pages), ${SECONDS} s x ${RUNS} runs, medians; native threads ${THREADS ?? 'default (all cores)'}; routing ${POLICY ?? 'default'}\n\n`);
     process.stdout.write(`${formatTable(['sessions', 'requests/s', 'p50 ms', 'p99 ms', 'errors'], rows)}\n\n`);
     const native = cpu.rps / wasm.rps;
     const pool = mixed.rps / (wasm.rps + cpu.rps);
@@ -128,7 +137,7 @@ async function main(): Promise<void> {
       ['native / wasm', ratio(cpu.rps, wasm.rps), '>= 2.5', pass(native >= 2.5)],
       ['mixed / (wasm + cpu)', ratio(mixed.rps, wasm.rps + cpu.rps), '>= 0.9', pass(pool >= 0.9)],
     ])}\n`);
-    if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ seconds: SECONDS, runs: RUNS, results, nativeOverWasm: native, mixedOverSum: pool }, null, 2));
+    if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ seconds: SECONDS, runs: RUNS, threads: THREADS ?? null, policy: POLICY ?? null, results, nativeOverWasm: native, mixedOverSum: pool }, null, 2));
   } finally {
     await dev.stop();
     rmSync(work, { recursive: true, force: true });

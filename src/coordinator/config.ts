@@ -6,8 +6,13 @@ import { TesseraError } from '../errors.ts';
 
 /**
  * How a batch picks its session among those with the model warm and a free slot.
+ * - `earliest-completion`: latency-aware join-shortest-expected-delay over
+ *   every session with the model, busy ones included: a request goes where
+ *   (requests in flight + requests already waiting for it + 1) / measured rate
+ *   is least, and waits in the queue when that is a session with no free slot,
+ *   rather than going to a free but slower one that would finish it later.
  * - `least-expected-delay`: exact join-shortest-expected-delay, the minimum of
- *   (requests in flight + 1) / measured rate over every candidate.
+ *   (requests in flight + 1) / measured rate over sessions with a free slot.
  * - `power-of-two`: the better of two candidates drawn at random.
  * - `round-robin`: the next candidate in join order, ignoring load (but still
  *   only among sessions with a free slot).
@@ -15,7 +20,7 @@ import { TesseraError } from '../errors.ts';
  *   ignoring load *and* free slots, like a naive HTTP load balancer: sessions
  *   queue the excess themselves. The baseline the benchmark compares against.
  */
-export type RoutingPolicy = 'least-expected-delay' | 'power-of-two' | 'round-robin' | 'blind-round-robin';
+export type RoutingPolicy = 'earliest-completion' | 'least-expected-delay' | 'power-of-two' | 'round-robin' | 'blind-round-robin';
 
 export interface CoordinatorConfig {
   /** Largest batch (rows along dim 0) sent to a session; the session's own maxBatch also caps it. */
@@ -93,6 +98,6 @@ export function resolveConfig(partial: Partial<CoordinatorConfig> = {}): Coordin
   }
   need(Number.isFinite(config.admissionHeadroom) && config.admissionHeadroom > 0 && config.admissionHeadroom <= 1, 'admissionHeadroom', 'must be in (0, 1]');
   need(config.heartbeatMs < config.leaseMs, 'heartbeatMs', 'must be shorter than leaseMs');
-  need(['least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'].includes(config.policy), 'policy', 'must be least-expected-delay, power-of-two, round-robin or blind-round-robin');
+  need(['earliest-completion', 'least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'].includes(config.policy), 'policy', 'must be earliest-completion, least-expected-delay, power-of-two, round-robin or blind-round-robin');
   return config;
 }

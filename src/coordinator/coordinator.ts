@@ -509,22 +509,39 @@ export class Coordinator {
     }
     let wake = Infinity;
     const blind = this.config.policy === 'blind-round-robin';
-    while (queue.length > 0) {
+    // earliest-completion also weighs sessions with no free slot: a request it
+    // leaves waiting for one (at queue position < `at`) counts on that
+    // session's load for the requests behind it.
+    const latencyAware = this.config.policy === 'earliest-completion';
+    const waitingFor = new Map<string, number>();
+    let at = 0;
+    while (at < queue.length) {
       const candidates = [...this.#sessions.values()]
-        .filter((s) => s.models.has(model) && (blind || this.#slotsUsed(s) < s.capacity.maxInFlight) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
-        .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight, rate: rateOf(s.rate), session: s }));
+        .filter((s) => s.models.has(model) && (this.#slotsUsed(s) < s.capacity.maxInFlight || blind || (latencyAware && this.#overdueAt(s) > now)) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .map((s) => ({
+          id: s.id, order: s.order, inFlight: s.inFlight + (waitingFor.get(s.id) ?? 0), rate: rateOf(s.rate), session: s,
+          ...(latencyAware && this.#slotsUsed(s) >= s.capacity.maxInFlight ? { full: true } : {}),
+        }));
       const cursor = this.#cursors.get(model) ?? { last: -1 };
       this.#cursors.set(model, cursor);
       const chosen = pickSession(this.config.policy, candidates, cursor, this.#random);
       if (!chosen) break;
+      const head = queue[at] as Pending;
+      if (chosen.full) {
+        // A busy session finishes it first: it waits for that one's slot, and the next request is placed.
+        waitingFor.set(chosen.id, (waitingFor.get(chosen.id) ?? 0) + head.rows);
+        // Placed again then, should that session stall rather than answer.
+        wake = Math.min(wake, this.#overdueAt(chosen.session));
+        at += 1;
+        continue;
+      }
       const s = chosen.session;
       const limit = Math.min(this.config.maxBatch, (s.models.get(model) as ModelOffer).maxBatch);
-      const head = queue[0] as Pending;
       const batch = [head];
       let rows = head.rows;
       // A suspect (in flight on a session that was lost) runs alone, so it can cost at most itself.
       if (head.signature !== undefined && limit > 1 && !head.suspect) {
-        for (let i = 1; i < queue.length && rows < limit; i++) {
+        for (let i = at + 1; i < queue.length && rows < limit; i++) {
           const r = queue[i] as Pending;
           if (r.signature === head.signature && !r.suspect && rows + r.rows <= limit) {
             batch.push(r);
@@ -557,6 +574,21 @@ export class Coordinator {
     }
     if (wake === Infinity) this.#queueWake.delete(model);
     else this.#queueWake.set(model, wake);
+  }
+
+  /**
+   * When a session with no free slot stops counting as one worth waiting
+   * for (earliest-completion): its oldest batch has taken twice what its
+   * measured rate gives for all it has in flight. A stuck session would
+   * otherwise hold requests that a slower one could answer. A pure function
+   * of the session's state, so pump() can also wake at that time.
+   */
+  #overdueAt(s: Session): number {
+    let oldest = Infinity;
+    for (const b of s.batches.values()) oldest = Math.min(oldest, b.sentAt);
+    // Full with no batch: generations hold its slots, for as long as they stream; not worth waiting for.
+    if (oldest === Infinity) return -Infinity;
+    return oldest + (2000 * Math.max(1, s.inFlight)) / rateOf(s.rate);
   }
 
   #dispatch(s: Session, model: string, requests: Pending[], now: number, out: CoordinatorAction[]): void {

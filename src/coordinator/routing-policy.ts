@@ -1,7 +1,7 @@
 /**
  * Picks the session a batch goes to. Candidates are already filtered (model
- * warm, not backed off, and a free slot except for `blind-round-robin`) and
- * listed in join order.
+ * warm, not backed off, and a free slot except for `blind-round-robin` and
+ * `earliest-completion`) and listed in join order.
  *
  * The default is exact join-shortest-expected-delay: one coordinator object
  * sees every dispatch and every completion, so its view of each session's
@@ -25,6 +25,12 @@ export interface Candidate {
   rate: number;
   /** Join order, for round-robin. */
   order: number;
+  /**
+   * No free slot (only `earliest-completion` is offered such sessions): the
+   * request would wait for one, and `inFlight` counts the requests already
+   * waiting for it too.
+   */
+  full?: boolean;
 }
 
 /** Expected delay of one more request on this session, in seconds. */
@@ -45,6 +51,16 @@ export function pickSession<C extends Candidate>(
 ): C | undefined {
   if (candidates.length === 0) return undefined;
   switch (policy) {
+    case 'earliest-completion': {
+      // The least expected completion over every session, busy or not; on a
+      // tie a free session wins (it starts now), then join order.
+      let best = candidates[0] as C;
+      for (const c of candidates) {
+        const d = expectedDelay(c) - expectedDelay(best);
+        if (d < 0 || (d === 0 && best.full === true && c.full !== true)) best = c;
+      }
+      return best;
+    }
     case 'least-expected-delay': {
       let best = candidates[0] as C;
       for (const c of candidates) if (expectedDelay(c) < expectedDelay(best)) best = c;
