@@ -1,5 +1,5 @@
 /**
- * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --pools-only] [-- --prewarm-only]`: the coordinator
+ * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --ocr-direct] [-- --pools-only] [-- --prewarm-only]`: the coordinator
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
@@ -22,7 +22,8 @@
  * The last sections use a real OCR session (bench/lib/ocr-overload.ts): a
  * burst of --ocr-burst (500) concurrent predicts against one session, and
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
- * request. `--ocr-only` runs just those.
+ * request. `--ocr-only` runs just those; `--ocr-direct` sends them to the
+ * Worker's runtime port, past wrangler dev's proxy.
  *
  * The pools sections (two models on separate pools, one pool's cost, the
  * modelled capacity of many pools) are in bench/coordinator-pools.ts;
@@ -56,6 +57,7 @@ const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr
 const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
 const OCR_ONLY = args.includes('--ocr-only');
 const POOLS_ONLY = args.includes('--pools-only');
+const OCR_OPTIONS = { root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED, direct: args.includes('--ocr-direct') };
 const flag = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
 const PREWARM_ONLY = args.includes('--prewarm-only');
 const runPrewarm = () => prewarmScenario({ root: process.cwd(), sizeMb: Number(flag('--prewarm-mb', '64')), clients: Number(flag('--prewarm-clients', '96')), runs: Number(flag('--prewarm-runs', '3')), ...(args.includes('--prewarm-config') ? { config: flag('--prewarm-config', '') } : {}) });
@@ -189,7 +191,7 @@ function breakdown(samples: Sample[]): Record<string, number> {
 /** The OCR overload sections alone (`--ocr-only`). */
 async function ocrOnly(): Promise<void> {
   const t0 = performance.now();
-  const ocr = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
+  const ocr = await ocrOverload(OCR_OPTIONS);
   console.log([...formatOcrOverload(ocr), `wall time ${((performance.now() - t0) / 1000).toFixed(1)} s`].join('\n'));
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ ocrOverload: ocr }, null, 2));
 }
@@ -251,7 +253,7 @@ async function main(): Promise<void> {
     await rr.stop();
   }
   report.pools = await poolsSection(poolsOptions(args, { seconds: SECONDS, runs: RUNS }));
-  report.ocrOverload = await ocrOverload({ root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED });
+  report.ocrOverload = await ocrOverload(OCR_OPTIONS);
   report.prewarm = await runPrewarm();
   report.wallSeconds = (performance.now() - t0) / 1000;
   print(report);

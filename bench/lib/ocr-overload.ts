@@ -24,6 +24,7 @@ import { prepareDefaultModel, DEFAULT_MODEL } from '../../src/cli/commands/prepa
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { startWranglerDev } from '../../test/helpers/wrangler-dev.ts';
 import { percentile } from './stats.ts';
+import { runtimeUrl } from './runtime-url.ts';
 import { startServeProcess } from './serve-process.ts';
 
 const JOIN = 'bench-ocr-join';
@@ -39,6 +40,10 @@ export interface OcrOverloadOptions {
   /** How long an abandoning client waits before it disconnects. */
   abandonAfterMs?: number;
   warmup?: number;
+  /** Extra `tessera serve` flags for the session (e.g. `--threads 1`). */
+  sessionFlags?: string[];
+  /** Send the burst to the Worker's runtime port, past wrangler dev's proxy hop (as a deployed Worker has none). */
+  direct?: boolean;
 }
 
 export interface OcrOverloadReport {
@@ -46,33 +51,120 @@ export interface OcrOverloadReport {
   burst: { requests: number; answered: number; rateLimited: number; rateLimitedWithRetryAfter: number; timeouts: number; otherErrors: number; lost: number;
     answeredP50Ms: number; answeredMaxMs: number; rateLimitedP50Ms: number; rateLimitedP99Ms: number; rateLimitedMaxMs: number; rateLimitedWithin100Ms: number; wallMs: number };
   abandoned: { requests: number; idleMs: number; afterMs: number; ratio: number; queueDepthBefore: number };
+  /** Where the 429s' time went, and how the coordinator's rate estimate moved (see breakdown()). */
+  phases: BurstPhases;
+}
+
+export interface BurstPhases {
+  /** 429s by the coordinator's reason: `deadline` (at submit), `queue-full` (at submit), `measured-rate` (shed while queued). */
+  byReason: Record<string, { count: number; waitedP50Ms: number; waitedMaxMs: number; clientP50Ms: number; clientMaxMs: number; ratePerSecondMin: number; ratePerSecondMax: number }>;
+  /** Client-side: ms after the burst started that the last request was handed to the socket, and when the first and last 429 arrived. */
+  lastSentMs: number;
+  first429Ms: number;
+  last429Ms: number;
+  /** Pool view: when the coordinator first held every burst request (queued + in flight + answered), and when its 429 count first and last rose. */
+  allArrivedMs: number;
+  first429DecidedMs: number;
+  last429DecidedMs: number;
+  /** Answers per second over the burst (client side), by second: the rate the session really served. */
+  servedPerSecond: number[];
+  /**
+   * The same number of concurrent GET /v2/health/live on the same stack just
+   * before (no admission, no compute): what any answer costs under a burst of
+   * that many connections, the floor under the 429s' latency.
+   */
+  floorP50Ms: number;
+  floorP99Ms: number;
+}
+
+interface Answer {
+  status: number;
+  /** Client latency: request() called to the response's end. */
+  ms: number;
+  /** When request() was called and when the response ended, ms of performance.now(). */
+  startedAt: number;
+  endedAt: number;
+  retryAfter?: string;
+  /** A 429's error details (why it was refused, how long it had waited in the coordinator). */
+  details?: Record<string, unknown>;
+  lost?: boolean;
 }
 
 /** One predict; `abortAfterMs` destroys the request (the client goes away). */
-function predict(base: string, body: string, abortAfterMs?: number): Promise<{ status: number; ms: number; retryAfter?: string; lost?: boolean }> {
+function predict(base: string, body: string, abortAfterMs?: number): Promise<Answer> {
+  return call(`${base}/v1/models/${DEFAULT_MODEL}:predict`, body, abortAfterMs);
+}
+
+function call(url: string, body: string | undefined, abortAfterMs?: number): Promise<Answer> {
   const started = performance.now();
+  const lost = (): Answer => ({ status: 0, ms: performance.now() - started, startedAt: started, endedAt: performance.now(), lost: true });
   return new Promise((resolve) => {
-    const req = request(`${base}/v1/models/${DEFAULT_MODEL}:predict`, {
-      method: 'POST', agent, headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) },
+    const req = request(url, {
+      method: body === undefined ? 'GET' : 'POST', agent,
+      headers: { Authorization: `Bearer ${KEY}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }) },
     }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - started, ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}) }));
-      res.on('error', () => resolve({ status: 0, ms: performance.now() - started, lost: true }));
+      const chunks: Buffer[] = [];
+      res.on('data', (d: Buffer) => { if (res.statusCode === 429) chunks.push(d); });
+      res.on('end', () => {
+        const endedAt = performance.now();
+        let details: Record<string, unknown> | undefined;
+        try {
+          if (chunks.length) details = (JSON.parse(Buffer.concat(chunks).toString()) as { error?: { details?: Record<string, unknown> } }).error?.details;
+        } catch { /* a non-JSON 429 has no details */ }
+        resolve({
+          status: res.statusCode ?? 0, ms: endedAt - started, startedAt: started, endedAt,
+          ...(res.headers['retry-after'] ? { retryAfter: String(res.headers['retry-after']) } : {}), ...(details ? { details } : {}),
+        });
+      });
+      res.on('error', () => resolve(lost()));
     });
-    req.on('error', () => resolve({ status: 0, ms: performance.now() - started, lost: true }));
+    req.on('error', () => resolve(lost()));
     if (abortAfterMs !== undefined) setTimeout(() => req.destroy(), abortAfterMs);
     req.end(body);
   });
 }
 
-async function queueDepth(base: string): Promise<number> {
+/** The coordinator's own view, from /metrics: queued, in flight, and answers so far by status. */
+interface PoolView { queued: number; inFlight: number; answered: Record<string, number> }
+
+async function poolView(base: string): Promise<PoolView> {
   const text = await (await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
-  const line = text.split('\n').find((l) => l.startsWith('tessera_queue_depth{') && l.includes(`model="${DEFAULT_MODEL}"`));
-  return line ? Number(line.split(' ').pop()) : 0;
+  const ours = text.split('\n').filter((l) => l.includes(`model="${DEFAULT_MODEL}"`));
+  const gauge = (name: string): number => Number(ours.find((l) => l.startsWith(`${name}{`))?.split(' ').pop() ?? 0);
+  const answered: Record<string, number> = {};
+  for (const l of ours.filter((x) => x.startsWith('tessera_requests_total{'))) {
+    const status = /status="([^"]+)"/.exec(l)?.[1];
+    if (status) answered[status] = Number(l.split(' ').pop());
+  }
+  return { queued: gauge('tessera_queue_depth'), inFlight: gauge('tessera_in_flight'), answered };
 }
 
-async function startOcrSession(root: string, base: string): Promise<() => Promise<void>> {
-  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN], { cwd: root });
+async function queueDepth(base: string): Promise<number> {
+  return (await poolView(base)).queued;
+}
+
+/**
+ * Polls the pool every `everyMs` until stopped: when requests reached the
+ * coordinator (queue and in-flight rising) and when it decided their 429s
+ * (its rate-limited counter), on the same clock as the clients' timings.
+ */
+function watchPool(base: string, t0: number, everyMs = 50): { stop(): Promise<{ at: number; view: PoolView }[]> } {
+  const samples: { at: number; view: PoolView }[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const at = performance.now() - t0;
+      try {
+        samples.push({ at, view: await poolView(base) });
+      } catch { /* a missed sample is only a gap */ }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return { async stop() { running = false; await loop; return samples; } };
+}
+
+async function startOcrSession(root: string, base: string, flags: string[] = []): Promise<() => Promise<void>> {
+  const session = await startServeProcess(['--coordinator', base, '--models', DEFAULT_MODEL, '--join-token', JOIN, ...flags], { cwd: root });
   return () => session.stop();
 }
 
@@ -86,32 +178,38 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
   let stop: (() => Promise<void>) | undefined;
   try {
     await publishDir(pack.packDir, { baseUrl: dev.base, token: ADMIN });
-    stop = await startOcrSession(options.root, dev.base);
+    stop = await startOcrSession(options.root, dev.base, options.sessionFlags);
+    const target = options.direct ? await runtimeUrl(dev.pid, dev.base) : dev.base;
+    if (!target) throw new Error('--ocr-direct: the Worker\'s runtime port behind wrangler dev\'s proxy was not found');
     const body = JSON.stringify({ instances: [{ image: readFileSync(join(options.root, 'public', 'demo', 'hello.png')).toString('base64') }] });
     const warm: number[] = [];
     for (let i = 0; i < (options.warmup ?? 20); i++) {
-      const r = await predict(dev.base, body);
+      const r = await predict(target, body);
       if (r.status !== 200) throw new Error(`warm-up predict answered ${r.status}`);
       warm.push(r.ms);
     }
 
+    const floor = (await Promise.all(Array.from({ length: options.burst }, () => call(`${target}/v2/health/live`, undefined)))).map((r) => r.ms);
+    const before = await poolView(target);
     const t0 = performance.now();
-    const burst = await Promise.all(Array.from({ length: options.burst }, () => predict(dev.base, body)));
+    const watch = watchPool(target, t0);
+    const burst = await Promise.all(Array.from({ length: options.burst }, () => predict(target, body)));
     const wallMs = performance.now() - t0;
+    const samples = await watch.stop();
     const ok = burst.filter((r) => r.status === 200).map((r) => r.ms);
     const limited = burst.filter((r) => r.status === 429);
     const limitedMs = limited.map((r) => r.ms);
 
     // Let the pool drain, then: idle latency, the abandoned wave, one good request.
-    while ((await queueDepth(dev.base)) > 0) await new Promise((r) => setTimeout(r, 200));
+    while ((await queueDepth(target)) > 0) await new Promise((r) => setTimeout(r, 200));
     const idle: number[] = [];
-    for (let i = 0; i < 5; i++) idle.push((await predict(dev.base, body)).ms);
+    for (let i = 0; i < 5; i++) idle.push((await predict(target, body)).ms);
     const abandonAfter = options.abandonAfterMs ?? 300;
-    await Promise.all(Array.from({ length: options.abandoned }, () => predict(dev.base, body, abandonAfter)));
+    await Promise.all(Array.from({ length: options.abandoned }, () => predict(target, body, abandonAfter)));
     // The disconnects reach the Worker as aborted request signals: give the cancels a moment to land.
     await new Promise((r) => setTimeout(r, 200));
-    const queueDepthBefore = await queueDepth(dev.base);
-    const after = await predict(dev.base, body);
+    const queueDepthBefore = await queueDepth(target);
+    const after = await predict(target, body);
     if (after.status !== 200) throw new Error(`the request after the abandoned ones answered ${after.status}`);
     const idleMs = percentile(idle, 50);
     return {
@@ -129,11 +227,44 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
         wallMs,
       },
       abandoned: { requests: options.abandoned, idleMs, afterMs: after.ms, ratio: after.ms / idleMs, queueDepthBefore },
+      phases: { ...breakdown(burst, t0, options.burst, before, samples), floorP50Ms: percentile(floor, 50), floorP99Ms: percentile(floor, 99) },
     };
   } finally {
     await stop?.();
     await dev.stop();
   }
+}
+
+/** Where each 429's time went: the coordinator's reason and wait (from its details), the client's latency, and the pool's own timeline. */
+function breakdown(burst: Answer[], t0: number, n: number, before: PoolView, samples: { at: number; view: PoolView }[]): Omit<BurstPhases, 'floorP50Ms' | 'floorP99Ms'> {
+  const limited = burst.filter((r) => r.status === 429);
+  const byReason: BurstPhases['byReason'] = {};
+  const num = (v: unknown): number => (typeof v === 'number' ? v : NaN);
+  for (const reason of new Set(limited.map((r) => String(r.details?.reason ?? 'unknown')))) {
+    const these = limited.filter((r) => String(r.details?.reason ?? 'unknown') === reason);
+    const waited = these.map((r) => num(r.details?.waitedMs)).filter(Number.isFinite);
+    const rates = these.map((r) => num(r.details?.ratePerSecond)).filter(Number.isFinite);
+    const client = these.map((r) => r.ms);
+    byReason[reason] = {
+      count: these.length, waitedP50Ms: percentile(waited, 50), waitedMaxMs: waited.length ? Math.max(...waited) : NaN,
+      clientP50Ms: percentile(client, 50), clientMaxMs: Math.max(...client),
+      ratePerSecondMin: rates.length ? Math.min(...rates) : NaN, ratePerSecondMax: rates.length ? Math.max(...rates) : NaN,
+    };
+  }
+  const total = (v: PoolView): number => Object.values(v.answered).reduce((a, b) => a + b, 0);
+  const limitedOf = (v: PoolView): number => (v.answered['rate-limited'] ?? 0) - (before.answered['rate-limited'] ?? 0);
+  const arrived = samples.find((s) => s.view.queued + s.view.inFlight + total(s.view) - total(before) >= n);
+  const firstDecided = samples.find((s) => limitedOf(s.view) > 0);
+  const lastDecided = samples.find((s) => limitedOf(s.view) >= limited.length);
+  const ends = limited.map((r) => r.endedAt - t0);
+  const served: number[] = [];
+  for (const r of burst) if (r.status === 200) { const sec = Math.floor((r.endedAt - t0) / 1000); served[sec] = (served[sec] ?? 0) + 1; }
+  return {
+    byReason, lastSentMs: Math.max(...burst.map((r) => r.startedAt - t0)),
+    first429Ms: ends.length ? Math.min(...ends) : NaN, last429Ms: ends.length ? Math.max(...ends) : NaN,
+    allArrivedMs: arrived?.at ?? NaN, first429DecidedMs: firstDecided?.at ?? NaN, last429DecidedMs: lastDecided?.at ?? NaN,
+    servedPerSecond: Array.from(served, (v) => v ?? 0),
+  };
 }
 
 /** The report as lines for bench:coordinator's output. */
@@ -146,6 +277,10 @@ export function formatOcrOverload(r: OcrOverloadReport): string[] {
     `  burst of ${b.requests} concurrent predicts, one session: answered ${b.answered} (p50 ${f(b.answeredP50Ms / 1000, 2)} s, max ${f(b.answeredMaxMs / 1000, 2)} s), 429 ${b.rateLimited} (with Retry-After ${b.rateLimitedWithRetryAfter}), timeouts ${b.timeouts}, other errors ${b.otherErrors}, lost ${b.lost}   (target: 0 timeouts)`,
     `  429 latency: p50 ${f(b.rateLimitedP50Ms)} ms, p99 ${f(b.rateLimitedP99Ms)} ms, max ${f(b.rateLimitedMaxMs)} ms; ${b.rateLimitedWithin100Ms}/${b.rateLimited} within 100 ms   (target: all)`,
     `  ${a.requests} abandoned after 300 ms, then one good request: ${f(a.afterMs)} ms vs ${f(a.idleMs)} ms idle = ${f(a.ratio, 2)}x (queue depth before it ${a.queueDepthBefore})   (target <= 2x)`,
+    `  floor: ${b.requests} concurrent GET /v2/health/live on the same stack (no admission, no compute): p50 ${f(r.phases.floorP50Ms)} ms, p99 ${f(r.phases.floorP99Ms)} ms; 429 p50 above it ${f(b.rateLimitedP50Ms - r.phases.floorP50Ms)} ms`,
+    `  429 phases: last request sent at ${f(r.phases.lastSentMs)} ms; pool held all ${b.requests} by ${f(r.phases.allArrivedMs, 0)} ms; 429s decided ${f(r.phases.first429DecidedMs, 0)}-${f(r.phases.last429DecidedMs, 0)} ms (pool's counter, 50 ms polls), received ${f(r.phases.first429Ms, 0)}-${f(r.phases.last429Ms, 0)} ms`,
+    ...Object.entries(r.phases.byReason).map(([reason, v]) => `    ${reason}: ${v.count}, waited in the coordinator p50 ${f(v.waitedP50Ms, 0)} / max ${f(v.waitedMaxMs, 0)} ms, client latency p50 ${f(v.clientP50Ms, 0)} / max ${f(v.clientMaxMs, 0)} ms, pool rate used ${f(v.ratePerSecondMin, 2)}-${f(v.ratePerSecondMax, 2)} req/s`),
+    `    answered per second of the burst: ${r.phases.servedPerSecond.join(' ')}`,
     '    note: wrangler dev 4.164 never passes a client disconnect on to the Worker (request.signal does not fire; on Cloudflare it does), so here the abandoned requests still run; test/worker/cancel.test.ts checks the mechanism',
   ];
 }

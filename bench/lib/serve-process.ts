@@ -10,6 +10,8 @@ import { dirname } from 'node:path';
 export interface ServeProcess {
   /** What it printed before joining (the `device ...` line, for instance). */
   said: string;
+  /** The serve process (its engine child is a descendant). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function startServeProcess(
   const graceMs = options.graceMs ?? 3000;
   return {
     said: err,
+    pid: child.pid ?? 0,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

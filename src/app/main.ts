@@ -11,14 +11,16 @@ import type { ModelCache } from '../cache/model-cache.ts';
 import { detectCapabilities } from '../env.ts';
 import { toErrorData } from '../errors.ts';
 import { createSharedOcr, type SharedOcr } from '../embed/shared-ocr.ts';
-import { loadPageGenerator } from '../embed/load-generator.ts';
+import { loadPageGenerator, type PageGenerator } from '../embed/load-generator.ts';
 import type { ChatGenerator } from '../embed/chat-turn.ts';
 import { shareGeneratorAcrossTabs, type SharedGenerator } from '../transport/tab-generator.ts';
 import type { LoadProgress } from '../fetch/progress.ts';
 import type { ModelKind } from '../pack/model-kind.ts';
 import { serveOcr } from '../embed/serve-ocr.ts';
+import { serveGeneration } from '../embed/serve-generation.ts';
+import type { RunnableGenerator } from '../transport/generation-runner.ts';
 import type { DeviceRequest } from '../protocol/device.ts';
-import type { SessionClient } from '../transport/session-client.ts';
+import type { SessionClient, SessionClientEvent } from '../transport/session-client.ts';
 import { cachePanel } from './cache-panel.ts';
 import { appCatalogue } from './catalogue.ts';
 import { chatPanel } from './chat-panel.ts';
@@ -47,7 +49,7 @@ export async function main(): Promise<void> {
   if (presetModel !== null && kinds.has(presetModel)) modelSelect.value = presetModel;
 
   let shared: SharedOcr | undefined;
-  let chat: { model: string; share: SharedGenerator; contextLength: number | undefined } | undefined;
+  let chat: ChatEntry | undefined;
   let servedByTab = 0;
   const status = byId('model-status');
   const button = byId<HTMLButtonElement>('load-button');
@@ -89,18 +91,24 @@ export async function main(): Promise<void> {
     if (chat?.model === model) return chat;
     chat?.share.close();
     starting(model);
+    let settled!: () => void;
     const entry: NonNullable<typeof chat> = {
       model,
       contextLength: undefined,
+      generator: undefined,
+      settled: new Promise<void>((resolve) => (settled = resolve)),
       share: shareGeneratorAcrossTabs({
         name: `tessera:gen:${new URL(manifestUrlOf(model)).pathname}`,
         load: async () => {
           try {
             const g = await loadPageGenerator({ manifestUrl: manifestUrlOf(model), cache, device: deviceSelect.value as DeviceRequest, onProgress });
             entry.contextLength = g.contextLength;
+            entry.generator = g;
+            settled();
             ready(g.manifest.name, g.manifest.revision, g.device, g.deviceReason, g.manifestFrom);
             return g;
           } catch (error) {
+            settled();
             failed(model, error);
             if (chat === entry) chat = undefined;
             // After the waiting requests got this error (closing now would answer them "session closed"); the next message starts afresh.
@@ -110,7 +118,10 @@ export async function main(): Promise<void> {
         },
         onRoleChange: (role, leader) => {
           byId('tab-role').textContent = role === 'leader' ? 'This tab runs the model for every tab of this site.' : `Another tab runs the model (${leader?.slice(0, 8)}); this one sends it messages.`;
-          if (role === 'follower') status.textContent = `${model} is loaded in another tab; answers here come from it.`;
+          if (role === 'follower') {
+            status.textContent = `${model} is loaded in another tab; answers here come from it.`;
+            settled();
+          }
         },
       }),
     };
@@ -177,7 +188,18 @@ export async function main(): Promise<void> {
     document.body.dataset.lastServedBy = r.servedBy;
     void caches.refresh();
   });
-  servePanel(() => load(), () => kindOf(modelSelect.value) !== 'text-generation');
+  servePanel(async (): Promise<ServeTarget> => {
+    if (kindOf(modelSelect.value) !== 'text-generation') {
+      const ocr = await load();
+      return { kind: 'ocr', ocr, pipeline: await ocr.pipeline };
+    }
+    // The generator this origin's tabs share: serve from the tab that runs it.
+    const c = chatFor();
+    await c.settled;
+    const g = c.generator;
+    if (!g) return { kind: 'none', why: c.share.role === 'follower' ? `Another tab runs ${c.model}: turn serving on in that tab.` : `${c.model} did not load; see above.` };
+    return { kind: 'text-generation', manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: c.share };
+  });
   if (params.has('autoload')) {
     if (kindOf(modelSelect.value) === 'text-generation') chatFor();
     else void load();
@@ -257,7 +279,24 @@ function networkBadge(): void {
   update();
 }
 
-function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): void {
+/** The picked text-generation model as this tab holds it (the share, and the generator when this tab leads). */
+interface ChatEntry {
+  model: string;
+  share: SharedGenerator;
+  contextLength: number | undefined;
+  /** Set once this tab (as the leader) has loaded it. */
+  generator: PageGenerator | undefined;
+  /** Resolves when this tab has loaded it, failed to, or learned that another tab runs it. */
+  settled: Promise<void>;
+}
+
+/** What the serve switch lends to the coordinator: the picked model, ready, or why not. */
+type ServeTarget =
+  | { kind: 'ocr'; ocr: SharedOcr; pipeline: Awaited<SharedOcr['pipeline']> }
+  | { kind: 'text-generation'; manifest: PageGenerator['manifest']; device: string; contextLength: number; generator: RunnableGenerator }
+  | { kind: 'none'; why: string };
+
+function servePanel(prepare: () => Promise<ServeTarget>): void {
   const toggle = byId<HTMLButtonElement>('serve-switch');
   const status = byId('serve-status');
   const token = byId<HTMLInputElement>('join-token');
@@ -274,10 +313,6 @@ function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): vo
       status.textContent = `Off. ${served} request${served === 1 ? '' : 's'} served.`;
       return;
     }
-    if (!servable()) {
-      status.textContent = 'This app serves OCR models; pick ppocr-v4 to lend this tab to the coordinator.';
-      return;
-    }
     if (token.value.trim() === '') {
       status.textContent = 'Enter the join token first (npm start prints it).';
       token.focus();
@@ -285,26 +320,49 @@ function servePanel(load: () => Promise<SharedOcr>, servable: () => boolean): vo
     }
     toggle.setAttribute('aria-checked', 'true');
     status.textContent = 'Loading the model…';
-    const ocr = await load();
-    const pipeline = await ocr.pipeline;
-    session = serveOcr({
+    let target: ServeTarget;
+    // One join at a time: a second press while the model loads would start a second session.
+    toggle.disabled = true;
+    try {
+      target = await prepare();
+    } catch (error) {
+      target = { kind: 'none', why: `The model did not load: ${toErrorData(error).message}` };
+    }
+    if (target.kind === 'none') {
+      toggle.disabled = false;
+      toggle.setAttribute('aria-checked', 'false');
+      status.textContent = target.why;
+      return;
+    }
+    const name = target.kind === 'ocr' ? target.pipeline.manifest.name : target.manifest.name;
+    const common = {
       host: location.origin,
       token: token.value.trim(),
-      manifest: pipeline.manifest,
-      device: pipeline.device,
-      ocr,
       onServed: () => {
         served += 1;
-        status.textContent = `Serving ${pipeline.manifest.name}: ${served} request${served === 1 ? '' : 's'} served.`;
+        status.textContent = `Serving ${name}: ${served} request${served === 1 ? '' : 's'} served.`;
       },
-      onEvent: (e) => {
+      onEvent: (e: SessionClientEvent) => {
         if (e.type === 'joined') status.textContent = `Joined as ${e.sessionId.slice(0, 8)}: ${served} requests served.`;
         if (e.type === 'disconnected') status.textContent = `Disconnected (${e.reason || e.code}); ${e.retryInMs === undefined ? 'stopped' : 'reconnecting'}.`;
       },
-    });
+    };
+    switch (target.kind) {
+      case 'ocr':
+        session = serveOcr({ ...common, manifest: target.pipeline.manifest, device: target.pipeline.device, ocr: target.ocr });
+        break;
+      case 'text-generation':
+        session = await serveGeneration({ ...common, manifest: target.manifest, device: target.device, contextLength: target.contextLength, generator: target.generator });
+        break;
+      default: {
+        const never: never = target;
+        throw new TypeError(`unknown serve target ${JSON.stringify(never)}`);
+      }
+    }
+    toggle.disabled = false;
     // With the separate consent, the coordinator may also have this tab load other models (prewarm-consent.ts).
     const serving = session;
-    const offered = await prewarm.start({ token: token.value.trim(), serving: [pipeline.manifest.name] });
+    const offered = await prewarm.start({ token: token.value.trim(), serving: [name] });
     // Switched off while the offer was being made: take it back.
     if (session === serving) standby = offered;
     else await offered?.close();

@@ -111,7 +111,7 @@ function runSchedule(seed: number, policy: RoutingPolicy): { submitted: number; 
 }
 
 describe('Coordinator under random schedules', () => {
-  for (const policy of ['least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'] as const) {
+  for (const policy of ['earliest-completion', 'least-expected-delay', 'power-of-two', 'round-robin', 'blind-round-robin'] as const) {
     it(`answers every request exactly once (${policy}, 150 seeds)`, () => {
       const totals: Record<string, number> = {};
       let submitted = 0;

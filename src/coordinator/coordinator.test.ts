@@ -50,7 +50,8 @@ describe('Coordinator', () => {
   });
 
   it('times out requests whose deadline passes in the queue or in flight, and tells the session', () => {
-    const c = make({ maxBatch: 1 });
+    // No admission headroom: r2's estimate (200 ms) just fits its deadline, so it is queued and must time out there.
+    const c = make({ maxBatch: 1, admissionHeadroom: 1 });
     c.join(joinMsg('a'), 0);
     c.submit({ id: 'r1', model: 'm', inputs: x(), deadline: 500 }, 0);
     c.submit({ id: 'r2', model: 'm', inputs: x(), deadline: 200 }, 0);

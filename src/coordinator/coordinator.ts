@@ -18,9 +18,11 @@ import { batchRows, batchSignature, batchTensors, splitBatch } from './batch-ten
 import { resolveConfig, type CoordinatorConfig } from './config.ts';
 import { GenerationPool } from './generation-pool.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
-import { initialRate, rateOf, recordCompletions, type RateState } from './rate-estimator.ts';
+import { initialRate, rateOf, recordCompletions, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
 import { admit, shouldShed, type PoolLoad } from './admission.ts';
+
+const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 interface Pending {
   id: string;
@@ -54,6 +56,8 @@ interface Session {
   models: Map<string, ModelOffer>;
   capacity: SessionCapacity;
   rate: RateState;
+  /** The same completions decayed over admissionWindowMs: the steadier rate admission and shedding use. */
+  steady: RateState;
   leaseUntil: number;
   /** Requests in flight (rows of open batches). */
   inFlight: number;
@@ -70,6 +74,8 @@ export interface SessionSnapshot {
   models: ModelOffer[];
   capacity: SessionCapacity;
   rate: RateState;
+  /** Absent in snapshots written before it existed: restored from `rate`. */
+  steady?: RateState;
   leaseUntil: number;
 }
 
@@ -136,7 +142,10 @@ export class Coordinator {
     this.#fail(id, now, out);
     this.#add({
       id, order: this.#order++, device: msg.device, models: msg.models, capacity: msg.capacity,
-      rate: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs), leaseUntil: now + this.config.leaseMs,
+      rate: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs),
+      // The declaration's weight is the routing window's, not the admission window's: it is a
+      // sample image's rate at start (6x under what the OCR bench then served), to be outweighed soon.
+      steady: initialRate(msg.capacity.requestsPerSecond, this.config.rateWindowMs), leaseUntil: now + this.config.leaseMs,
     });
     out.push({ type: 'send', sessionId: id, message: { type: 'joined', sessionId: id, leaseMs: this.config.leaseMs, heartbeatMs: this.config.heartbeatMs } });
     for (const m of msg.models) this.#pump(m.name, now, out);
@@ -158,13 +167,14 @@ export class Coordinator {
   snapshotSession(sessionId: string): SessionSnapshot | undefined {
     const s = this.#sessions.get(sessionId);
     if (!s) return undefined;
-    return { id: s.id, order: s.order, device: s.device, models: [...s.models.values()], capacity: s.capacity, rate: { ...s.rate }, leaseUntil: s.leaseUntil };
+    return { id: s.id, order: s.order, device: s.device, models: [...s.models.values()], capacity: s.capacity, rate: { ...s.rate }, steady: { ...s.steady }, leaseUntil: s.leaseUntil };
   }
 
   #add(snap: SessionSnapshot): void {
     this.#sessions.set(snap.id, {
       id: snap.id, order: snap.order, device: snap.device, models: new Map(snap.models.map((m) => [m.name, m])),
-      capacity: snap.capacity, rate: { ...snap.rate }, leaseUntil: snap.leaseUntil, inFlight: 0, batches: new Map(), busyMark: 0,
+      capacity: snap.capacity, rate: { ...snap.rate }, steady: snap.steady ? { ...snap.steady } : initialRate(rateOf(snap.rate), this.config.rateWindowMs),
+      leaseUntil: snap.leaseUntil, inFlight: 0, batches: new Map(), busyMark: 0,
     });
   }
 
@@ -276,7 +286,7 @@ export class Coordinator {
       const retryAfterSeconds = this.retryAfterSeconds(r.model);
       this.#respond(r, {
         type: 'error', retryAfterSeconds,
-        error: toErrorData(new TesseraError('rate-limited', `queue for model "${r.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds } })),
+        error: toErrorData(new TesseraError('rate-limited', `queue for model "${r.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, reason: 'queue-full', queued: queue.length, waitedMs: 0 } })),
       }, now, 'rate-limited', out);
       return out;
     }
@@ -317,7 +327,12 @@ export class Coordinator {
     }
   }
 
-  /** What the pool can do for a model right now: summed measured rates and free slots. */
+  /** The rate admission and shedding count on for a session: its steady measured rate (declared, until measured). */
+  #admissionRateOf(s: Session): number {
+    return rateOf(s.steady);
+  }
+
+  /** What the pool can do for a model right now: summed admission rates and free slots. */
   #loadOf(model: string, now: number): PoolLoad {
     let rate = 0;
     let sessions = 0;
@@ -325,7 +340,7 @@ export class Coordinator {
     for (const s of this.#sessions.values()) {
       if (!s.models.has(model)) continue;
       sessions += 1;
-      rate += rateOf(s.rate);
+      rate += this.#admissionRateOf(s);
       // A backed-off session's slots are not free: pump() will not use them yet.
       if ((this.#backoff.get(s.id)?.until ?? 0) <= now) freeSlots += Math.max(0, s.capacity.maxInFlight - s.batches.size);
     }
@@ -338,13 +353,14 @@ export class Coordinator {
    * from the same estimate, rather than a `timeout` when the deadline passes.
    */
   #refuseByDeadline(r: Pending, ahead: number, now: number, out: CoordinatorAction[]): boolean {
-    const verdict = admit(this.#loadOf(r.model, now), ahead, r.deadline - now);
+    const load = this.#loadOf(r.model, now);
+    const verdict = admit(load, ahead, r.deadline - now, this.config.admissionHeadroom);
     if (verdict.admit) return false;
     const { retryAfterSeconds, expectedMs } = verdict;
     const expected = Number.isFinite(expectedMs) ? `${(expectedMs / 1000).toFixed(1)} s` : 'unbounded';
     this.#respond(r, {
       type: 'error', retryAfterSeconds,
-      error: toErrorData(new TesseraError('rate-limited', `model "${r.model}" cannot answer before the deadline: ${ahead} requests are queued ahead and the expected wait is ${expected}, over the ${((r.deadline - now) / 1000).toFixed(1)} s left; retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead } })),
+      error: toErrorData(new TesseraError('rate-limited', `model "${r.model}" cannot answer before the deadline: ${ahead} requests are queued ahead and the expected wait is ${expected}, over the ${((r.deadline - now) / 1000).toFixed(1)} s left; retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead, reason: 'deadline', waitedMs: 0, ratePerSecond: round3(load.rate) } })),
     }, now, 'rate-limited', out);
     return true;
   }
@@ -365,7 +381,7 @@ export class Coordinator {
         const retryAfterSeconds = Math.max(1, Math.ceil(this.retryAfterSeconds(model)));
         this.#respond(r, {
           type: 'error', retryAfterSeconds,
-          error: toErrorData(new TesseraError('rate-limited', `model "${model}" cannot answer before the deadline at its measured rate (${ahead} requests ahead); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead } })),
+          error: toErrorData(new TesseraError('rate-limited', `model "${model}" cannot answer before the deadline at its measured rate (${ahead} requests ahead); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead, reason: 'measured-rate', waitedMs: now - r.submittedAt, ratePerSecond: round3(load.rate) } })),
         }, now, 'rate-limited', out);
         continue;
       }
@@ -375,14 +391,14 @@ export class Coordinator {
 
   /**
    * Seconds until a queue slot likely frees: the work ahead (queued and in
-   * flight) over the pool's measured rate, at least 1.
+   * flight) over the pool's admission rate, at least 1.
    */
   retryAfterSeconds(model: string): number {
     let rate = 0;
     let inFlight = 0;
     for (const s of this.#sessions.values()) {
       if (!s.models.has(model)) continue;
-      rate += rateOf(s.rate);
+      rate += this.#admissionRateOf(s);
       for (const b of s.batches.values()) if (b.model === model) inFlight += b.requests.length;
     }
     const depth = (this.#queues.get(model)?.length ?? 0) + inFlight;
@@ -401,7 +417,10 @@ export class Coordinator {
     s.inFlight -= batch.requests.length;
     // A batch everyone stopped waiting for (cancelled) ended early: its time says nothing about the session's rate.
     const cutShort = msg.type === 'error' && batch.requests.every((r) => r.done);
-    if (!cutShort) s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
+    if (!cutShort) {
+      s.rate = recordCompletions(s.rate, batch.requests.length, now - s.busyMark, this.config.rateWindowMs);
+      s.steady = recordSteadyCompletions(s.steady, batch.requests.length, now - s.busyMark, this.config.admissionWindowMs);
+    }
     s.busyMark = now;
     if (msg.type === 'result') {
       this.#backoff.delete(s.id);
@@ -490,22 +509,39 @@ export class Coordinator {
     }
     let wake = Infinity;
     const blind = this.config.policy === 'blind-round-robin';
-    while (queue.length > 0) {
+    // earliest-completion also weighs sessions with no free slot: a request it
+    // leaves waiting for one (at queue position < `at`) counts on that
+    // session's load for the requests behind it.
+    const latencyAware = this.config.policy === 'earliest-completion';
+    const waitingFor = new Map<string, number>();
+    let at = 0;
+    while (at < queue.length) {
       const candidates = [...this.#sessions.values()]
-        .filter((s) => s.models.has(model) && (blind || this.#slotsUsed(s) < s.capacity.maxInFlight) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
-        .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight, rate: rateOf(s.rate), session: s }));
+        .filter((s) => s.models.has(model) && (this.#slotsUsed(s) < s.capacity.maxInFlight || blind || (latencyAware && this.#overdueAt(s) > now)) && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .map((s) => ({
+          id: s.id, order: s.order, inFlight: s.inFlight + (waitingFor.get(s.id) ?? 0), rate: rateOf(s.rate), session: s,
+          ...(latencyAware && this.#slotsUsed(s) >= s.capacity.maxInFlight ? { full: true } : {}),
+        }));
       const cursor = this.#cursors.get(model) ?? { last: -1 };
       this.#cursors.set(model, cursor);
       const chosen = pickSession(this.config.policy, candidates, cursor, this.#random);
       if (!chosen) break;
+      const head = queue[at] as Pending;
+      if (chosen.full) {
+        // A busy session finishes it first: it waits for that one's slot, and the next request is placed.
+        waitingFor.set(chosen.id, (waitingFor.get(chosen.id) ?? 0) + head.rows);
+        // Placed again then, should that session stall rather than answer.
+        wake = Math.min(wake, this.#overdueAt(chosen.session));
+        at += 1;
+        continue;
+      }
       const s = chosen.session;
       const limit = Math.min(this.config.maxBatch, (s.models.get(model) as ModelOffer).maxBatch);
-      const head = queue[0] as Pending;
       const batch = [head];
       let rows = head.rows;
       // A suspect (in flight on a session that was lost) runs alone, so it can cost at most itself.
       if (head.signature !== undefined && limit > 1 && !head.suspect) {
-        for (let i = 1; i < queue.length && rows < limit; i++) {
+        for (let i = at + 1; i < queue.length && rows < limit; i++) {
           const r = queue[i] as Pending;
           if (r.signature === head.signature && !r.suspect && rows + r.rows <= limit) {
             batch.push(r);
@@ -538,6 +574,21 @@ export class Coordinator {
     }
     if (wake === Infinity) this.#queueWake.delete(model);
     else this.#queueWake.set(model, wake);
+  }
+
+  /**
+   * When a session with no free slot stops counting as one worth waiting
+   * for (earliest-completion): its oldest batch has taken twice what its
+   * measured rate gives for all it has in flight. A stuck session would
+   * otherwise hold requests that a slower one could answer. A pure function
+   * of the session's state, so pump() can also wake at that time.
+   */
+  #overdueAt(s: Session): number {
+    let oldest = Infinity;
+    for (const b of s.batches.values()) oldest = Math.min(oldest, b.sentAt);
+    // Full with no batch: generations hold its slots, for as long as they stream; not worth waiting for.
+    if (oldest === Infinity) return -Infinity;
+    return oldest + (2000 * Math.max(1, s.inFlight)) / rateOf(s.rate);
   }
 
   #dispatch(s: Session, model: string, requests: Pending[], now: number, out: CoordinatorAction[]): void {

@@ -43,3 +43,23 @@ export function recordCompletions(state: RateState, count: number, busyMs: numbe
 export function rateOf(state: RateState): number {
   return Math.max(state.work / Math.max(state.seconds, 1e-6), 1e-3);
 }
+
+/**
+ * Like {@link recordCompletions}, for the steady rate that admission uses:
+ * an interval longer than `maxFactor` times what the estimate expects for
+ * `count` completions counts as that many. One completion that took far
+ * longer than the session's recent pace is more likely a stall outside the
+ * session than its new speed: the coordinator busy taking a burst in holds
+ * every result back for a second or two (measured in bench:coordinator's OCR
+ * burst), and counted in full such a sample cut the estimate by a fifth and
+ * shed requests that then finished in time. A real slowdown is still
+ * followed, by up to `maxFactor` per sample.
+ *
+ * @example
+ * let s = initialRate(5, 2000);
+ * s = recordSteadyCompletions(s, 1, 1500, 20_000); // counted as 600 ms (3 x 200 ms), not 1500
+ */
+export function recordSteadyCompletions(state: RateState, count: number, busyMs: number, windowMs: number, maxFactor = 3): RateState {
+  const expectedMs = (1000 * count) / rateOf(state);
+  return recordCompletions(state, count, Math.min(Math.max(0, busyMs), maxFactor * expectedMs), windowMs);
+}

@@ -20,6 +20,7 @@ import { pageEngine, sameOriginAsPage } from './page-engine.ts';
 import { modelManifestUrl, resolveManifest } from './resolve-manifest.ts';
 import { createSharedOcr, type SharedOcr, type SharedOcrResult } from './shared-ocr.ts';
 import { serveOcr } from './serve-ocr.ts';
+import { serveGeneration } from './serve-generation.ts';
 import type { GenerateCallOptions, GenerationStream } from '../engine/generate/text-generator.ts';
 
 export interface ModelLoadOptions {
@@ -72,7 +73,11 @@ export interface TesseraApi {
     estimate(): Promise<StorageEstimate>;
     persist(): Promise<boolean>;
   };
-  /** Joins the coordinator as a session serving an OCR model; call only from a user action. */
+  /**
+   * Joins the coordinator as a session serving a model: an OCR model (the
+   * default) or a text-generation model (chat/completions, streamed from this
+   * page's generator). Call only from a user action.
+   */
   serve(options: { token: string; model?: string; onServed?: () => void }): Promise<{ close(): Promise<void> }>;
 }
 
@@ -211,6 +216,10 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       persist: async () => (await getCache()).persist(),
     },
     async serve(o) {
+      if (o.model !== undefined && (await kind(o.model)) === 'text-generation') {
+        const g = await generator(o.model);
+        return serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
+      }
       const model = ocr(o.model);
       const pipeline = await model.pipeline;
       return serveOcr({ host, token: o.token, manifest: pipeline.manifest, device: pipeline.device, ocr: model, ...(o.onServed ? { onServed: o.onServed } : {}) });

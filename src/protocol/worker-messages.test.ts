@@ -86,33 +86,103 @@ describe('errors across the boundary', () => {
 });
 
 describe('generation messages', () => {
-  it('accepts well-formed generation requests and replies', () => {
+  const manifest = { name: 'llm', revision: 'r1', files: [] };
+  const info = { id: 'llm#1', manifest, device: 'wasm', deviceReason: 'wasm: requested', modelType: 'llama', contextLength: 128, dtype: 'fp32', graph: 'onnx/model.onnx' };
+
+  it('accepts well-formed generation requests and replies, built rather than cast', () => {
     const requests = [
       { type: 'load-generator', id: 1, source: 'http://h/llm/manifest.json', device: 'wasm', cache: { type: 'memory' }, progress: false, dtype: 'q4' },
+      { type: 'load-generator', id: 1, source: 'http://h/llm/manifest.json', device: 'auto', cache: { type: 'indexeddb' }, baseUrl: 'http://h/', progress: true, prepack: false },
       { type: 'generate', id: 2, generator: 'llm#1', request: { prompt: 'hi', maxNewTokens: 4 } },
+      {
+        type: 'generate', id: 2, generator: 'llm#1',
+        request: { messages: [{ role: 'system', content: 's' }, { role: 'user', content: 'hi' }], maxNewTokens: 8, temperature: 0.7, topK: 5, topP: 0.9, seed: 42, stop: ['\n'], repetitionPenalty: 1.2 },
+      },
       { type: 'count-tokens', id: 3, generator: 'llm#1', input: [{ role: 'user', content: 'hi' }] },
+      { type: 'count-tokens', id: 3, generator: 'llm#1', input: 'a prompt' },
     ];
-    for (const msg of requests) expect(parseWorkerRequest(msg)).toBe(msg);
+    for (const msg of requests) {
+      const parsed = parseWorkerRequest(structuredClone(msg));
+      expect(parsed).toEqual(msg);
+    }
     const replies = [
+      { type: 'generator-loaded', id: 1, generator: info },
       { type: 'chunk', id: 2, chunk: { text: 'a', tokenIds: [7] } },
       { type: 'generated', id: 2, result: { text: 'a', finishReason: 'length', promptTokens: 2, completionTokens: 1 } },
+      { type: 'generated', id: 2, result: { text: '', finishReason: 'abort', promptTokens: 2, completionTokens: 0, timeToFirstTokenMs: 3.5, totalMs: 9 } },
       { type: 'token-count', id: 3, count: 9 },
     ];
-    for (const msg of replies) expect(parseWorkerResponse(msg)).toBe(msg);
+    for (const msg of replies) {
+      const parsed = parseWorkerResponse(msg);
+      expect(parsed).toEqual(msg);
+      expect(parsed).not.toBe(msg);
+    }
   });
 
-  it('rejects malformed ones with bad-request', () => {
+  it('builds fresh objects: fields it does not know do not ride along', () => {
+    expect(parseWorkerRequest({ type: 'generate', id: 2, generator: 'g', request: { prompt: 'p', evil: 1 }, extra: true })).toEqual({ type: 'generate', id: 2, generator: 'g', request: { prompt: 'p' } });
+    expect(parseWorkerRequest({ type: 'count-tokens', id: 3, generator: 'g', input: [{ role: 'user', content: 'x', name: 'bob' }] })).toEqual({ type: 'count-tokens', id: 3, generator: 'g', input: [{ role: 'user', content: 'x' }] });
+    // The worker client sends a model load's fields; a decoder load checks but does not keep `weights`.
+    expect(parseWorkerRequest({ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'memory' }, progress: false, weights: 'copy', junk: 1 })).toEqual({ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'memory' }, progress: false });
+    const messages = [{ role: 'user', content: 'hi' }];
+    const parsed = parseWorkerRequest({ type: 'generate', id: 2, generator: 'g', request: { messages } });
+    expect(parsed.type === 'generate' && 'messages' in parsed.request && parsed.request.messages).not.toBe(messages);
+    // Empty stop strings are ignored, as the in-process loop ignores them.
+    expect(parseWorkerRequest({ type: 'generate', id: 2, generator: 'g', request: { prompt: 'p', stop: ['', 'END'] } })).toEqual({ type: 'generate', id: 2, generator: 'g', request: { prompt: 'p', stop: ['END'] } });
+    expect(parseWorkerResponse({ type: 'generator-loaded', id: 1, generator: { ...info, secret: 'x' } })).toEqual({ type: 'generator-loaded', id: 1, generator: info });
+    expect(parseWorkerResponse({ type: 'chunk', id: 2, chunk: { text: 'a', tokenIds: [7], logits: [0.1] } })).toEqual({ type: 'chunk', id: 2, chunk: { text: 'a', tokenIds: [7] } });
+  });
+
+  it('rejects malformed envelopes and replies with bad-request naming the field', () => {
     const bad: [unknown, RegExp, 'req' | 'res'][] = [
       [{ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'memory' }, dtype: 'int3' }, /dtype must be one of fp32, fp16, q8, q4/, 'req'],
+      [{ type: 'load-generator', id: 1, source: 'u', device: 'tpu', cache: { type: 'memory' } }, /load-generator.device must be one of/, 'req'],
+      [{ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'redis' } }, /load-generator.cache must be/, 'req'],
+      [{ type: 'load-generator', id: 1, source: 'u', device: 'wasm', cache: { type: 'memory' }, weights: 'mmap' }, /load-generator.weights must be auto or copy/, 'req'],
       [{ type: 'generate', id: 1, generator: 'g' }, /generate.request must be an object/, 'req'],
+      [{ type: 'generate', id: 1, generator: 'g', request: [] }, /generate.request must be an object/, 'req'],
+      [{ type: 'generate', id: 1, request: { prompt: 'p' } }, /generate.generator must be a string/, 'req'],
       [{ type: 'count-tokens', id: 1, generator: 'g', input: 5 }, /count-tokens.input must be/, 'req'],
-      [{ type: 'chunk', id: 1, chunk: { text: 3 } }, /chunk.chunk must be/, 'res'],
-      [{ type: 'generated', id: 1, result: {} }, /generated.result must be/, 'res'],
-      [{ type: 'token-count', id: 1, count: 'x' }, /token-count.count must be an integer/, 'res'],
+      [{ type: 'count-tokens', id: 1, input: 'p' }, /count-tokens.generator must be a string/, 'req'],
+      [{ type: 'generator-loaded', id: 1, generator: {} }, /generator-loaded.generator must describe the generator/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, device: 'tpu' } }, /generator-loaded.generator.device must be one of/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, contextLength: 0 } }, /contextLength must be an integer >= 1, got 0/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, dtype: 'int3' } }, /generator-loaded.generator.dtype must be one of/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, graph: 7 } }, /graph must be/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, modelType: undefined } }, /modelType must be a string/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, manifest: { name: 'x' } } }, /generator-loaded.generator.manifest must be a pack manifest/, 'res'],
+      [{ type: 'chunk', id: 1, chunk: { text: 3 } }, /chunk.chunk: "text" must be a string/, 'res'],
+      [{ type: 'chunk', id: 1, chunk: { text: 'a', tokenIds: [-1] } }, /chunk.chunk: "tokenIds" must be an array of integers >= 0/, 'res'],
+      [{ type: 'chunk', id: 1 }, /chunk.chunk must be an object/, 'res'],
+      [{ type: 'generated', id: 1, result: {} }, /generated.result: "text" must be a string/, 'res'],
+      [{ type: 'generated', id: 1, result: { text: 'a', finishReason: 'eos', promptTokens: 1, completionTokens: 1 } }, /"finishReason" must be stop, length or abort/, 'res'],
+      [{ type: 'generated', id: 1, result: { text: 'a', finishReason: 'stop', promptTokens: 1 } }, /"completionTokens" must be an integer >= 0/, 'res'],
+      [{ type: 'token-count', id: 1, count: 'x' }, /token-count.count must be an integer >= 0, got "x"/, 'res'],
+      [{ type: 'token-count', id: 1, count: -2 }, /token-count.count must be an integer >= 0/, 'res'],
     ];
     for (const [msg, message, side] of bad) {
       const parse = side === 'req' ? parseWorkerRequest : parseWorkerResponse;
-      expect(() => parse(msg)).toThrow(expect.objectContaining({ code: 'bad-request', message: expect.stringMatching(message) }));
+      expect(() => parse(msg), JSON.stringify(msg)).toThrow(expect.objectContaining({ code: 'bad-request', message: expect.stringMatching(message) }));
+    }
+  });
+
+  it("rejects a wrong generate request or chat message as the caller's invalid-argument, naming the field", () => {
+    const wrong: [unknown, RegExp][] = [
+      [{ type: 'generate', id: 1, generator: 'g', request: {} }, /generate.request: needs "prompt" or a non-empty "messages"/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', messages: [] } }, /not both/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 3 } }, /"prompt" must be a string/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { messages: [{ role: 'tool', content: 'x' }] } }, /messages\[0\]: "role" must be system, user or assistant/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { messages: [{ role: 'user' }] } }, /messages\[0\]: "content" must be a string/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', maxNewTokens: 0 } }, /"maxNewTokens" must be an integer >= 1/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', temperature: -1 } }, /"temperature" must be a number >= 0/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', topP: 1.5 } }, /"topP" must be a number in \(0, 1\]/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', seed: 0.5 } }, /"seed" must be an integer/],
+      [{ type: 'generate', id: 1, generator: 'g', request: { prompt: 'p', stop: [3] } }, /"stop" must be an array of non-empty strings/],
+      [{ type: 'count-tokens', id: 1, generator: 'g', input: [] }, /count-tokens.input: needs "prompt" or a non-empty "messages"/],
+      [{ type: 'count-tokens', id: 1, generator: 'g', input: [{ role: 'robot', content: 'x' }] }, /count-tokens.input: messages\[0\]: "role"/],
+    ];
+    for (const [msg, message] of wrong) {
+      expect(() => parseWorkerRequest(msg), JSON.stringify(msg)).toThrow(expect.objectContaining({ code: 'invalid-argument', message: expect.stringMatching(message) }));
     }
   });
 });

@@ -5,12 +5,13 @@
  * a message from an older or foreign script fails with `bad-request` instead
  * of half-working.
  */
-import { TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
+import { isTesseraError, TesseraError, type ErrorCode, type ErrorData } from '../errors.ts';
 import { DEVICE_REQUEST_NAMES, NATIVE_DEVICES, type Device, type DeviceRequest, type ValueInfo, type WeightPath, type WeightsRequest } from './device.ts';
 import type { FileProgress, LoadPhase, LoadProgress } from './load-progress.ts';
 import type { PackManifest } from './pack-manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
 import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
+import { parseGenerateChunk, parseGenerateRequest, parseGenerateResult } from './parse-generation.ts';
 
 /** A cache named by data (see engine's CacheSpec; repeated here so protocol stays below engine). */
 export type WorkerCacheSpec =
@@ -168,18 +169,23 @@ export function parseWorkerRequest(data: unknown): WorkerRequest {
     }
     case 'load-generator': {
       if (msg.dtype !== undefined && !DECODER_DTYPES.includes(msg.dtype as DecoderDtype)) bad(`load-generator.dtype must be one of ${DECODER_DTYPES.join(', ')}, got ${JSON.stringify(msg.dtype)}`);
-      parseWorkerRequest({ ...msg, type: 'load' });
-      return msg as unknown as WorkerRequest;
+      // A decoder load has no weights choice (the worker client sends the model load's fields): checked, not kept.
+      const { weights: _weights, ...fields } = loadFields(msg, 'load-generator');
+      return { type, id, ...fields, ...(msg.dtype === undefined ? {} : { dtype: msg.dtype as DecoderDtype }) };
     }
-    case 'generate':
-      requireString(msg, 'generator');
-      // The loop checks the request's fields itself (invalid-argument, with what to fix).
-      if (typeof msg.request !== 'object' || msg.request === null) bad('generate.request must be an object with a prompt or messages');
-      return msg as unknown as WorkerRequest;
-    case 'count-tokens':
-      requireString(msg, 'generator');
-      if (typeof msg.input !== 'string' && !Array.isArray(msg.input)) bad('count-tokens.input must be a prompt string or a list of chat messages');
-      return msg as unknown as WorkerRequest;
+    case 'generate': {
+      const generator = requireString(msg, 'generator');
+      if (typeof msg.request !== 'object' || msg.request === null || Array.isArray(msg.request)) bad('generate.request must be an object with a prompt or messages');
+      return { type, id, generator, request: callerInput(() => parseGenerateRequest(withoutEmptyStops(msg.request as Record<string, unknown>), 'generate.request')) };
+    }
+    case 'count-tokens': {
+      const generator = requireString(msg, 'generator');
+      const input = msg.input;
+      if (typeof input === 'string') return { type, id, generator, input };
+      if (!Array.isArray(input)) throw bad('count-tokens.input must be a prompt string or a list of chat messages');
+      const { messages } = callerInput(() => parseGenerateRequest({ messages: input }, 'count-tokens.input')) as { messages: ChatMessage[] };
+      return { type, id, generator, input: messages };
+    }
     case 'dispose':
       return { type, id, model: requireString(msg, 'model') };
     case 'cancel':
@@ -284,24 +290,15 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
     }
     case 'recognized':
       return { type, id, result: ocrResult(msg.result) };
-    case 'generator-loaded': {
-      const g = msg.generator as Partial<WorkerGeneratorInfo> | undefined;
-      if (typeof g?.id !== 'string' || typeof g.device !== 'string' || typeof g.contextLength !== 'number') bad('generator-loaded.generator must describe the generator (id, device, contextLength)');
-      return msg as unknown as WorkerResponse;
-    }
-    case 'chunk': {
-      const c = msg.chunk as Partial<GenerateChunk> | undefined;
-      if (typeof c?.text !== 'string' || !Array.isArray(c.tokenIds)) bad('chunk.chunk must be { text, tokenIds }');
-      return msg as unknown as WorkerResponse;
-    }
-    case 'generated': {
-      const r = msg.result as Partial<GenerateResult> | undefined;
-      if (typeof r?.text !== 'string' || typeof r.finishReason !== 'string' || typeof r.completionTokens !== 'number') bad('generated.result must be { text, finishReason, promptTokens, completionTokens }');
-      return msg as unknown as WorkerResponse;
-    }
+    case 'generator-loaded':
+      return { type, id, generator: generatorInfo(msg.generator) };
+    case 'chunk':
+      return { type, id, chunk: parseGenerateChunk(msg.chunk, 'chunk.chunk') };
+    case 'generated':
+      return { type, id, result: parseGenerateResult(msg.result, 'generated.result') };
     case 'token-count':
-      if (!Number.isInteger(msg.count)) bad('token-count.count must be an integer');
-      return msg as unknown as WorkerResponse;
+      if (!Number.isSafeInteger(msg.count) || (msg.count as number) < 0) bad(`token-count.count must be an integer >= 0, got ${JSON.stringify(msg.count)}`);
+      return { type, id, count: msg.count as number };
     case 'error':
       return { type, id, error: requireErrorData(msg) };
     default: {
@@ -309,6 +306,47 @@ export function parseWorkerResponse(data: unknown): WorkerResponse {
       throw bad(`unknown response type ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+/**
+ * A generate request's fields are the caller's input, passed through the
+ * worker client unchanged: a wrong one is `invalid-argument` (what the
+ * in-process loop answers for the same request), not a protocol error.
+ */
+function callerInput<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (isTesseraError(error, 'bad-request')) throw new TesseraError('invalid-argument', error.message, { cause: error });
+    throw error;
+  }
+}
+
+/** The loop ignores empty stop strings (they would match everywhere); the wire parser refuses them, so drop them first. */
+function withoutEmptyStops(request: Record<string, unknown>): Record<string, unknown> {
+  if (!Array.isArray(request.stop)) return request;
+  return { ...request, stop: request.stop.filter((s) => s !== '') };
+}
+
+function generatorInfo(value: unknown): WorkerGeneratorInfo {
+  const what = 'generator-loaded.generator';
+  const g = value as Partial<Record<keyof WorkerGeneratorInfo, unknown>> | null | undefined;
+  if (typeof g !== 'object' || g === null || typeof g.id !== 'string') throw bad(`${what} must describe the generator (id, manifest, device, modelType, contextLength, dtype, graph)`);
+  const { device, deviceReason } = deviceOf(g, what);
+  if (typeof g.modelType !== 'string') bad(`${what}.modelType must be a string (config.json's model_type)`);
+  if (!Number.isSafeInteger(g.contextLength) || (g.contextLength as number) < 1) bad(`${what}.contextLength must be an integer >= 1, got ${JSON.stringify(g.contextLength)}`);
+  if (!DECODER_DTYPES.includes(g.dtype as DecoderDtype)) bad(`${what}.dtype must be one of ${DECODER_DTYPES.join(', ')}, got ${JSON.stringify(g.dtype)}`);
+  if (typeof g.graph !== 'string') bad(`${what}.graph must be the graph's pack path`);
+  return {
+    id: g.id,
+    manifest: manifestObject(g.manifest, `${what}.manifest`),
+    device,
+    deviceReason,
+    modelType: g.modelType as string,
+    contextLength: g.contextLength as number,
+    dtype: g.dtype as DecoderDtype,
+    graph: g.graph as string,
+  };
 }
 
 function isStringArray(value: unknown): value is string[] {

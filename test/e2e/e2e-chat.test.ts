@@ -1,7 +1,8 @@
 /**
  * The built embed script and PWA as the whole runtime, in real Chromium
- * (playwright-core, system Chromium), served by the Worker stand-in
- * (e2e-app-server.ts) with real packs: a generated LLaMA-style decoder
+ * (playwright-core, system Chromium), served by the real Worker under
+ * `wrangler dev` (e2e-app-worker.ts: the app as its static assets, the packs
+ * and ONNX Runtime's wasm published to its local R2) with real packs: a generated LLaMA-style decoder
  * (`tiny-llama`, h-gen-engine's llama-decoder in the HF layout), a raw ONNX
  * matmul chain (`mlp`) and a tiny BERT encoder (`tiny-bert`). wasm only.
  *
@@ -30,7 +31,7 @@ import { buildFixtures, readExpected, type Expected } from '../helpers/fixtures.
 import { HF_SENTENCES, referenceEmbeddings } from '../helpers/hf-fixtures.ts';
 import { TINY_LLAMA, writeLlamaFixture, type LlamaFixture } from '../helpers/llama-fixture.ts';
 import { writeHfEncoder } from '../helpers/hf-model.ts';
-import { startAppServer, type AppServer } from './e2e-app-server.ts';
+import { countPackBytes, otherOrigin, startAppWorker, type AppWorker, type OtherOrigin } from './e2e-app-worker.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WORK = resolve(ROOT, '.cache/e2e-chat');
@@ -41,8 +42,8 @@ const MAX_TOKENS = 24;
 
 let browser: Browser;
 let llama: LlamaFixture;
-let host: AppServer;
-let other: AppServer;
+let host: AppWorker;
+let other: OtherOrigin;
 let mlpExpected: Expected;
 let bertExpected: number[][];
 /** Greedy output of the engine in Node for MESSAGES: what every browser surface must reproduce. */
@@ -79,12 +80,12 @@ beforeAll(async () => {
   ]);
   mlpExpected = await readExpected(fixtures.packs.mlp);
   bertExpected = await referenceEmbeddings(encoder, join(encoder.dir, 'onnx', 'model.onnx'), HF_SENTENCES);
-  host = await startAppServer({
+  host = await startAppWorker({
     dist: DIST,
     packs: { 'tiny-llama': llama.packDir, mlp: fixtures.packs.mlp.dir, 'tiny-bert': join(WORK, 'packs', 'tiny-bert') },
+    work: WORK,
   });
-  other = await startAppServer({
-    extra: {
+  other = await otherOrigin({
       '/': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A page on another origin</title>
         <script type="module" src="${host.url}/embed.js"></script></head>
         <body style="font-family: system-ui; margin: 2rem"><main><h1>Ask the model</h1>
@@ -92,7 +93,6 @@ beforeAll(async () => {
       '/missing': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A model that is not there</title>
         <script type="module" src="${host.url}/embed.js"></script></head>
         <body><main><tessera-chat model="no-such-model"></tessera-chat></main></body></html>`,
-    },
   });
   // The reference: the same pack, through the same engine code, in Node.
   const engine = createInProcessEngine();
@@ -112,7 +112,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await host?.close();
+  await host?.stop();
   await other?.close();
   await llama?.close();
 });
@@ -279,6 +279,7 @@ describe('embed script on a second origin', () => {
 describe('PWA', () => {
   it('picking a text-generation model shows the chat: streamed answer, tokens/s, Stop, axe, screenshot; offline after one visit', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const packBytes = countPackBytes(context, host.url, ['tiny-llama']);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
@@ -289,7 +290,8 @@ describe('PWA', () => {
     await page.getByRole('button', { name: 'Load model' }).click();
     await page.waitForFunction(() => /is ready on/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 90_000 });
     expect(await page.locator('#model-status').textContent()).toMatch(/^tiny-llama \([0-9a-f]{8}\) is ready on wasm\. Manifest from network\.$/);
-    const sent = host.packBytesSent;
+    const sent = await packBytes.total();
+    expect(sent).toBeGreaterThan(0);
 
     const box = page.getByRole('textbox', { name: 'Message to the model' });
     await box.fill(MESSAGES[0]!.content);
@@ -342,7 +344,7 @@ describe('PWA', () => {
     // Greedy: offline, from the cached pack, the same answer word for word.
     expect(await answer.textContent()).toBe(online);
     expect(await page.locator('#model-status').textContent()).toMatch(/is ready on wasm\. Manifest from cache\./);
-    expect(host.packBytesSent).toBe(sent);
+    expect(await packBytes.total()).toBe(sent);
     await page.screenshot({ path: resolve(SHOTS, 'pwa-chat-offline.png'), fullPage: true });
     expect(errors).toEqual([]);
     await context.close();
@@ -350,11 +352,13 @@ describe('PWA', () => {
 
   it("two tabs share one generator: the second tab's answer streams from the first tab's session", async () => {
     const context = await browser.newContext();
+    const packBytes = countPackBytes(context, host.url, ['tiny-llama']);
     const url = `${host.url}/?device=wasm&model=tiny-llama&autoload`;
     const a = await context.newPage();
     await a.goto(url);
     await a.waitForFunction(() => /is ready on/.test(document.getElementById('model-status')?.textContent ?? ''), undefined, { timeout: 90_000 });
-    const sent = host.packBytesSent;
+    const sent = await packBytes.total();
+    expect(sent).toBeGreaterThan(0);
     const b = await context.newPage();
     await b.goto(url);
     type App = { tesseraApp: { chatShare?: { role: string; tabId: string } } };
@@ -376,7 +380,7 @@ describe('PWA', () => {
     expect(fromFollower.length).toBeGreaterThan(0);
     // Greedy: the same answer as the leader gives itself, and the follower downloaded nothing.
     expect(await ask(a)).toBe(fromFollower);
-    expect(host.packBytesSent).toBe(sent);
+    expect(await packBytes.total()).toBe(sent);
     await context.close();
   }, 180_000);
 });

@@ -6,9 +6,12 @@
  * `ppocr-v4` with the separate consent given, so it also offers to load the
  * catalogue's other OCR model. A burst of predicts on `ppocr-b` makes the
  * directory ask the tab, which loads `ppocr-b` through the page's loader,
- * joins its pool marked prewarmed and answers part of the burst.
+ * joins its pool marked prewarmed and answers part of the burst. First, the
+ * consent itself: off by default, remembered, accessible (axe-core: no
+ * serious or critical violations in the serve card).
  */
-import { cp, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -68,9 +71,46 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
+describe('the prewarm consent', () => {
+  it('is off by default, separate from serving, remembered with its budget, and passes axe', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(dev.url);
+    await page.waitForSelector('body[data-ready="true"]');
+    const consent = page.getByRole('checkbox', { name: 'Let the coordinator load models for me while serving' });
+    const budget = page.getByLabel('Up to (MB)');
+    expect(await consent.isChecked()).toBe(false);
+    expect(await budget.inputValue()).toBe('256');
+    expect(await page.locator('#prewarm-status').textContent()).toBe('The coordinator loads nothing here on its own.');
+    await consent.check();
+    await budget.fill('512');
+    await budget.dispatchEvent('change');
+    expect(await page.locator('#prewarm-status').textContent()).toMatch(/may load up to 512 MB of models here while serving/);
+    // Consent does not switch serving on.
+    expect(await page.getByRole('switch', { name: 'Serve requests' }).getAttribute('aria-checked')).toBe('false');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await consent.isChecked()).toBe(true);
+    expect(await budget.inputValue()).toBe('512');
+    const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    await page.addScriptTag({ content: axeSource });
+    const violations = await page.evaluate(async () => {
+      const axe = (window as unknown as { axe: { run(context: string): Promise<{ violations: { id: string; impact: string }[] }> } }).axe;
+      return (await axe.run('section[aria-labelledby="serve-title"]')).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id);
+    });
+    expect(violations).toEqual([]);
+    await consent.uncheck();
+    await page.reload();
+    await page.waitForSelector('body[data-ready="true"]');
+    expect(await consent.isChecked()).toBe(false);
+    await context.close();
+  });
+});
+
 describe('a tab prewarmed on request', () => {
   it('loads the pressured model when asked, joins its pool and serves part of the burst', async () => {
-    const page = await browser.newPage();
+    const context = await browser.newContext();
+    const page = await context.newPage();
     await page.goto(`${dev.url}/?device=wasm&model=ppocr-v4`);
     await page.waitForSelector('body[data-ready="true"]');
     await page.fill('#join-token', JOIN);
@@ -113,6 +153,6 @@ describe('a tab prewarmed on request', () => {
     expect(metrics).toMatch(/tessera_prewarm_events_total\{model="ppocr-b",type="ready"\} 1\n/);
     expect(metrics).toMatch(/tessera_prewarm_budget_bytes\{state="offered"\} 100000000\n/);
     await page.getByRole('switch', { name: 'Serve requests' }).click();
-    await page.close();
+    await context.close();
   }, 300_000);
 });

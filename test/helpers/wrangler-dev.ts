@@ -23,6 +23,8 @@ export interface WranglerDev {
 export interface WranglerDevOptions {
   /** `--var NAME:VALUE` pairs (secrets for local development). */
   vars?: Record<string, string>;
+  /** A folder of static assets served before the Worker's routes (a built app), as `npm start` serves `dist/`. */
+  assets?: string;
   timeoutMs?: number;
 }
 
@@ -39,6 +41,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       port: await freePort(),
       persistTo: join(work, 'state'),
       vars: options.vars ?? {},
+      ...(options.assets !== undefined ? { assets: options.assets } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
     return {

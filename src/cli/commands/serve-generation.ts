@@ -12,6 +12,10 @@ import type { PackManifest } from '../../pack/manifest.ts';
 import type { GenerateRequest, GenerateResult } from '../../protocol/generation.ts';
 import type { ServedModel } from '../../transport/compute-host.ts';
 import type { RunGenerate } from '../../transport/session-client.ts';
+import { generationOffer, generationRunner, tokenizerMaxTokenBytes } from '../../transport/generation-runner.ts';
+
+/** The tokenizer bound now lives beside the generation runner; kept here for its callers. */
+export { maxTokenBytes } from '../../transport/generation-runner.ts';
 
 /**
  * Whether a pack is a decoder for text generation: a Hugging Face-layout pack
@@ -27,11 +31,9 @@ export function isGenerationPack(manifest: PackManifest): boolean {
 /**
  * Loads a decoder pack with the engine and serves it: the offer says
  * `text-generation`, the context length and the tokenizer's longest token
- * (so the Worker refuses prompts that provably cannot fit), and each request
- * is counted with the model's own tokenizer first, so a prompt that does not
- * fit is refused (`invalid-argument`, a 400 at the Worker) before any step
- * runs. Chunks with no text yet (a held-back character or possible stop
- * string) are not sent: the first chunk on the wire is the first visible text.
+ * (so the Worker refuses prompts that provably cannot fit); each request runs
+ * through the generation runner a browser tab uses too
+ * (src/transport/generation-runner.ts: counted first, empty chunks not sent).
  *
  * @example
  * const served = await generationServable(engine, 'llama', manifest, { baseUrl });
@@ -43,60 +45,14 @@ export async function generationServable(
   loadOptions: LoadGeneratorOptions,
 ): Promise<ServedModel> {
   const generator = await engine.loadGenerator(manifest, loadOptions);
-  const offer: ModelOffer = { name, revision: manifest.revision, maxBatch: 1, task: 'text-generation', contextLength: generator.contextLength };
   const longest = loadOptions.baseUrl ? await tokenizerMaxTokenBytes(new URL('tokenizer.json', loadOptions.baseUrl).toString(), loadOptions.fetch ?? fetch) : undefined;
-  if (longest !== undefined) offer.maxTokenBytes = longest;
   return {
     device: generator.device,
     deviceReason: generator.deviceReason,
-    offer,
+    offer: generationOffer({ name, revision: manifest.revision, contextLength: generator.contextLength, maxTokenBytes: longest }),
     run: () => Promise.reject(new TesseraError('invalid-argument', `model "${name}" is a text-generation model; use /v1/chat/completions or /v1/completions`)),
-    generate: async (request, onChunk, signal) => {
-      const promptTokens = await generator.countTokens('prompt' in request ? request.prompt : request.messages);
-      if (promptTokens >= generator.contextLength) {
-        throw new TesseraError('invalid-argument', `the prompt has ${promptTokens} tokens; model "${name}" has a context of ${generator.contextLength} (prompt plus output)`, {
-          details: { promptTokens, contextLength: generator.contextLength },
-        });
-      }
-      const stream = generator.generate(request, { signal, onToken: (chunk) => (chunk.text === '' ? undefined : onChunk(chunk)) });
-      return stream.result;
-    },
+    generate: generationRunner(name, generator, generator.contextLength),
   };
-}
-
-/**
- * An upper bound on the UTF-8 bytes one token covers, from a `tokenizer.json`:
- * the longest vocabulary entry or added token, measured in UTF-8 as written.
- * That over-counts byte-level BPE (whose byte alphabet maps some bytes to
- * two-byte characters) and byte-fallback pieces, which only makes the
- * Worker's "at least B / maxTokenBytes tokens" bound weaker, never wrong.
- * Undefined when the file has no vocabulary this understands.
- *
- * @example
- * maxTokenBytes({ model: { vocab: { a: 0, hello: 1 } }, added_tokens: [] }); // 5
- */
-export function maxTokenBytes(tokenizer: unknown): number | undefined {
-  const t = tokenizer as { model?: { vocab?: unknown }; added_tokens?: { content?: unknown }[] } | null;
-  const vocab = t?.model?.vocab;
-  let pieces: string[];
-  if (Array.isArray(vocab)) pieces = vocab.map((v) => (Array.isArray(v) ? String(v[0]) : String(v))); // Unigram: [piece, score]
-  else if (typeof vocab === 'object' && vocab !== null) pieces = Object.keys(vocab); // BPE, WordPiece: piece -> id
-  else return undefined;
-  for (const a of t?.added_tokens ?? []) if (typeof a.content === 'string') pieces.push(a.content);
-  const utf8 = new TextEncoder();
-  let longest = 0;
-  for (const p of pieces) longest = Math.max(longest, utf8.encode(p).length);
-  return longest > 0 ? longest : undefined;
-}
-
-async function tokenizerMaxTokenBytes(url: string, fetchFn: typeof fetch): Promise<number | undefined> {
-  try {
-    const res = await fetchFn(url);
-    return res.ok ? maxTokenBytes(await res.json()) : undefined;
-  } catch {
-    // Without the bound the session still refuses a prompt that does not fit; only the early 400 is lost.
-    return undefined;
-  }
 }
 
 /** The simulated model's limits, as its offer declares them. */
