@@ -10,7 +10,8 @@
  * - resume: a cold load aborted at 50% then resumed, vs an uninterrupted cold load.
  * - peak memory of the renderer and of the GPU process, each sampled on its
  *   own, during a cold and during a warm load, vs the model size.
- * - five load/dispose cycles in one engine: renderer growth vs the model.
+ * - five load/dispose cycles in one engine (its worker ends after each last
+ *   dispose): renderer growth and each cycle's peak vs the model.
  * - what verifying the cached chunk Blobs costs on a warm load: the probe the
  *   loader does (size + last byte) against re-hashing every chunk.
  * `--network cdn|slow` puts a shaping proxy (bench/lib/shaping-proxy.ts)
@@ -99,6 +100,8 @@ interface RunResult {
   weightsReason: string;
   /** Renderer RSS after cycle 5 minus after cycle 1 of load + dispose in one engine. */
   cycleGrowthBytes: number;
+  /** Renderer peak during each of the five cycles. */
+  cyclePeakBytes: number[];
   verify: { chunks: number; probeMs: number; hashMs: number };
 }
 
@@ -189,11 +192,16 @@ try {
         const limitPeakRendererBytes = limitSampler.stop().renderer;
 
 
-        // Five warm load/dispose cycles in one engine (one worker, one wasm heap: it never shrinks).
+        // Five warm load/dispose cycles in one engine. Its worker ends after
+        // each last dispose (a wasm heap never shrinks) and the next load starts
+        // a fresh one: each cycle's peak, and what the renderer holds after it.
         await open();
         const rss: number[] = [];
+        const cyclePeaks: number[] = [];
         for (let cycle = 0; cycle < 5; cycle++) {
+          const cycleSampler = startProcessMemorySampler(browserPid, 'renderer');
           await page.evaluate(([url, o]) => (window as unknown as Bench).bench.cycle(url, o), [manifestUrl, opts] as const);
+          cyclePeaks.push(cycleSampler.stop());
           await new Promise((r) => setTimeout(r, 300));
           rss.push(startProcessMemorySampler(browserPid, 'renderer').stop());
         }
@@ -211,7 +219,7 @@ try {
           `run ${run}/${runs} [${config.name}]: weights ${warm.weights}, first visit ${firstVisit.totalMs.toFixed(0)} ms, cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit ${limit.totalMs.toFixed(0)} ms (fetch ${limit.fetchMs.toFixed(0)}), ` +
             `warm ${warm.totalMs.toFixed(0)} ms (files ready ${warm.fetchMs.toFixed(0)}), naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)}), ` +
             `cold peak renderer ${mib(coldPeak.renderer)} MiB / gpu ${mib(coldPeak.gpu)} MiB, warm peak renderer ${mib(warmPeak.renderer)} / gpu ${mib(warmPeak.gpu)} (limit renderer ${mib(limitPeakRendererBytes)}, idle ${mib(baseline.renderer)} / ${mib(baseline.gpu)}), ` +
-            `cycles ${rss.map(mib).join(' ')} MiB, verify ${verify.chunks} chunks: probe ${verify.probeMs.toFixed(0)} ms, re-hash ${verify.hashMs.toFixed(0)} ms`,
+            `cycles: after ${rss.map(mib).join(' ')} MiB, peak ${cyclePeaks.map(mib).join(' ')} MiB, verify ${verify.chunks} chunks: probe ${verify.probeMs.toFixed(0)} ms, re-hash ${verify.hashMs.toFixed(0)} ms`,
         );
         return {
           limitMs: limit.totalMs,
@@ -234,6 +242,7 @@ try {
           weights: warm.weights,
           weightsReason: warm.weightsReason,
           cycleGrowthBytes: (rss[4] as number) - (rss[0] as number),
+          cyclePeakBytes: cyclePeaks,
           verify,
         } satisfies RunResult;
       });
@@ -274,6 +283,7 @@ const summarize = (rs: RunResult[]) => {
     baselineGpuBytes: m((r) => r.baselineGpuBytes),
     limitPeakRendererBytes: m((r) => r.limitPeakRendererBytes),
     cycleGrowthBytes: m((r) => r.cycleGrowthBytes),
+    cyclePeakBytes: [0, 1, 2, 3, 4].map((i) => m((r) => r.cyclePeakBytes[i] as number)),
     verifyProbeMs: m((r) => r.verify.probeMs),
     verifyHashMs: m((r) => r.verify.hashMs),
     warmNetworkWeightBytes: Math.max(...rs.map((r) => r.warmNetworkWeightBytes)),
@@ -319,6 +329,7 @@ for (const config of configs) {
         ['limit peak renderer MiB', mib(s.limitPeakRendererBytes), mib(modelBytes), 'limit run (fetch + session)', x(s.limitPeakRendererBytes), '', ''],
         ['idle renderer / GPU MiB', `${mib(s.baselineRendererBytes)} / ${mib(s.baselineGpuBytes)}`, '', 'before load (included above)', '', '', ''],
         ['5 load/dispose growth MiB', mib(s.cycleGrowthBytes), mib(modelBytes), 'model size (cycle 5 - cycle 1)', x(s.cycleGrowthBytes), '<= 0.10', pass(s.cycleGrowthBytes <= 0.1 * modelBytes)],
+        ['cycle peaks renderer MiB', s.cyclePeakBytes.map(mib).join(' '), mib(modelBytes), 'model size (each of 5 cycles)', s.cyclePeakBytes.map(x).join(' '), '', ''],
         ['warm verify: probe ms', s.verifyProbeMs.toFixed(0), s.verifyHashMs.toFixed(0), 're-hash every cached chunk', ratio(s.verifyProbeMs, s.verifyHashMs), '', ''],
         ['warm network weight bytes', String(s.warmNetworkWeightBytes), '0', 'expected', '', '0', pass(s.warmNetworkWeightBytes === 0)],
       ],

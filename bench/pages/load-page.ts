@@ -161,7 +161,7 @@ const bench = {
     return { chunks: blobs.length, probeMs: t1 - t0, hashMs: t2 - t1 };
   },
 
-  /** One warm load + dispose in an engine kept across calls (one worker, one wasm heap), for the growth over cycles. */
+  /** One warm load + dispose in an engine kept across calls (its worker ends after the dispose: a fresh wasm heap each cycle), for the growth over cycles. */
   async cycle(manifestUrl: string, options: { prepack?: boolean; device?: 'wasm' | 'webgpu'; weights?: 'auto' | 'copy' }) {
     cycleEngine ??= await createEngine();
     const model = await cycleEngine.load(manifestUrl, {

@@ -98,6 +98,8 @@ export interface RpcClient<Req extends RpcMessage, Res extends RpcMessage> {
   listen(): void;
   /** Stops listening and fails every waiting request with `error` (the port is the caller's to end). */
   close(error: unknown): void;
+  /** Requests still waiting for a reply, abandoned ones (whose late reply is awaited) included. */
+  inFlight(): number;
 }
 
 interface Waiter<Res> {
@@ -326,5 +328,6 @@ export function createRpcClient<Req extends RpcMessage, Res extends RpcMessage>(
       detach();
       failAll(error);
     },
+    inFlight: () => pending.size + abandoned.size,
   };
 }

@@ -38,6 +38,34 @@ function channelEngine() {
   };
 }
 
+/**
+ * An engine whose "workers" are MessageChannels, each served by a fresh
+ * in-process engine (as a fresh Worker would be), recording every start and end.
+ */
+function spawningEngine(options: { restartWhenIdle?: boolean } = {}) {
+  const started: { ended: boolean }[] = [];
+  const spawn = (): WorkerLike => {
+    const { port1, port2 } = new MessageChannel();
+    const stop = serveEngine(createInProcessEngine(), port2 as unknown as PortLike);
+    const record = { ended: false };
+    started.push(record);
+    const port = port1 as unknown as WorkerLike;
+    return {
+      postMessage: (message, transfer) => port.postMessage(message, transfer),
+      addEventListener: (type, listener) => port.addEventListener(type, listener),
+      removeEventListener: (type, listener) => port.removeEventListener(type, listener),
+      start: () => port.start?.(),
+      terminate: () => {
+        record.ended = true;
+        stop();
+        port1.close();
+        port2.close();
+      },
+    };
+  };
+  return { engine: createWorkerEngine({ spawn, ...options }), started };
+}
+
 const feeds = (): TensorMap =>
   Object.fromEntries(Object.entries(expected.inputs).map(([n, t]) => [n, { type: 'float32' as const, dims: t.dims, data: Float32Array.from(t.data) }]));
 
@@ -100,5 +128,56 @@ describe('worker transport over a MessageChannel', () => {
     const { engine, close } = channelEngine();
     await close();
     await expect(engine.load(`${server.url}/mlp/manifest.json`)).rejects.toMatchObject({ code: 'session-closed' });
+  });
+
+  it("ends its own worker when the last model is disposed, and the next load starts a fresh one that works", async () => {
+    const { engine, started } = spawningEngine();
+    const url = `${server.url}/mlp/manifest.json`;
+    const a = await engine.load(url, { cache: { type: 'memory' } });
+    const b = await engine.load(url, { cache: { type: 'memory' } });
+    expect(started).toEqual([{ ended: false }]);
+    await a.dispose();
+    expect(started).toEqual([{ ended: false }]); // b still lives there
+    await b.dispose();
+    expect(started).toEqual([{ ended: true }]);
+
+    const c = await engine.load(url, { cache: { type: 'memory' } });
+    expect(started).toEqual([{ ended: true }, { ended: false }]);
+    const want = expected.outputs.output!;
+    const out = (await c.run(feeds())).output!;
+    want.data.forEach((w, i) => expect(Math.abs((out.data[i] as number) - w)).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(w))));
+    // A handle from the ended worker stays closed; it does not reach the new one.
+    await expect(a.run(feeds())).rejects.toMatchObject({ code: 'session-closed' });
+    await engine.dispose();
+    expect(started.map((w) => w.ended)).toEqual([true, true]);
+  });
+
+  it('keeps the worker while a load is in flight, and never ends one handed in or when told not to', async () => {
+    const { engine, started } = spawningEngine();
+    const url = `${server.url}/mlp/manifest.json`;
+    const first = await engine.load(url, { cache: { type: 'memory' } });
+    server.setFaults([{ type: 'delay', ms: 300 }]);
+    const loading = engine.load(url, { cache: { type: 'memory' } });
+    await first.dispose(); // the second load has no handle yet: the worker must stay
+    server.setFaults([]);
+    const second = await loading;
+    expect(started).toEqual([{ ended: false }]);
+    expect((await second.run(feeds())).output!.dims).toEqual(expected.outputs.output!.dims);
+    await second.dispose();
+    expect(started).toEqual([{ ended: true }]);
+    await engine.dispose();
+
+    const kept = spawningEngine({ restartWhenIdle: false });
+    await (await kept.engine.load(url, { cache: { type: 'memory' } })).dispose();
+    expect(kept.started).toEqual([{ ended: false }]);
+    await kept.engine.dispose();
+    expect(kept.started).toEqual([{ ended: true }]);
+
+    const { engine: handedIn, close } = channelEngine();
+    const model = await handedIn.load(url, { cache: { type: 'memory' } });
+    await model.dispose();
+    // The handed-in port still answers: a load after the last dispose works on it.
+    expect((await (await handedIn.load(url, { cache: { type: 'memory' } })).run(feeds())).output!.dims).toEqual(expected.outputs.output!.dims);
+    await close();
   });
 });

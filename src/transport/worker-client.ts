@@ -30,8 +30,25 @@ export type { WorkerLike };
 const LOAD_CANCEL_GRACE_MS = 2000;
 
 export interface WorkerEngineOptions {
-  /** Defaults to a new module Worker running src/transport/engine-worker.ts, created on first use. The engine owns it: `dispose()` ends it. */
+  /** A worker (or port) to use as is. The engine owns it: `dispose()` ends it; it is never restarted. */
   worker?: WorkerLike;
+  /**
+   * Starts the engine's own worker, on first use and again after an idle
+   * restart. Default: a module Worker running src/transport/engine-worker.ts
+   * (Vite bundles it from the `new Worker(new URL(...))` below). Tests hand in
+   * their own to count starts and ends.
+   */
+  spawn?: () => WorkerLike;
+  /**
+   * Default true for the engine's own worker (never for one handed in): when
+   * its last model, pipeline or generator is disposed and no request is in
+   * flight, the worker is ended and the next load starts a fresh one. A wasm
+   * heap can grow but never shrink, so a worker kept alive holds the largest
+   * model it ever loaded: five load/dispose cycles grew the renderer by
+   * 300 MiB on a 512 MiB model (bench:load). The cost: the next load starts
+   * ORT's wasm again (its compiled code comes from the browser's cache).
+   */
+  restartWhenIdle?: boolean;
 }
 
 /**
@@ -43,6 +60,7 @@ export interface WorkerEngineOptions {
  */
 export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
   let worker: WorkerLike | undefined = options.worker;
+  const spawn = options.spawn ?? (() => new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' }) as unknown as WorkerLike);
   let closed = false;
   const handles = new Set<{ dispose(): Promise<void> }>();
 
@@ -51,7 +69,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     parse: parseWorkerResponse,
     connect() {
       if (closed) throw new TesseraError('session-closed', 'this engine was disposed; create a new one');
-      worker ??= new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' }) as unknown as WorkerLike;
+      worker ??= spawn();
       return worker;
     },
   });
@@ -68,9 +86,31 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
     ...(onProgress ? { onProgress: (event: { progress: LoadProgress }) => onProgress(event.progress) } : {}),
     onLateReply: (reply: { model: { id: string } } | { pipeline: { id: string } } | { generator: { id: string } }) => {
       const model = 'model' in reply ? reply.model.id : 'pipeline' in reply ? reply.pipeline.id : reply.generator.id;
-      rpc.post((id) => ({ type: 'dispose', id, model }));
+      disposeInWorker(model).catch(() => {}); // the worker is gone or closing: nothing left to free
+
     },
   });
+
+  const restarts = options.worker === undefined && options.restartWhenIdle !== false;
+  /**
+   * Ends our own worker, and its wasm heap with it, once it holds nothing
+   * (see restartWhenIdle); the RPC client's next send connects to a fresh
+   * one. Checked after each dispose's reply: a load still in flight (its
+   * handle not made yet) or an abandoned request whose late reply is awaited
+   * keeps the worker, and its own dispose checks again.
+   */
+  function restartIfIdle(): void {
+    if (!restarts || !worker || closed || handles.size > 0 || rpc.inFlight() > 0) return;
+    const idle = worker;
+    worker = undefined;
+    idle.terminate?.();
+  }
+
+  /** Disposes a model in the worker, then ends the worker if that was its last. */
+  async function disposeInWorker(model: string): Promise<void> {
+    await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model }), {});
+    restartIfIdle();
+  }
 
   function handleFor(info: WorkerModelInfo): ModelHandle {
     let disposed = false;
@@ -89,7 +129,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         disposed = true;
         handles.delete(handle);
         if (closed) return;
-        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+        await disposeInWorker(info.id);
       },
     };
     handles.add(handle);
@@ -141,7 +181,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         disposed = true;
         handles.delete(generator);
         if (closed) return;
-        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+        await disposeInWorker(info.id);
       },
     };
     handles.add(generator);
@@ -170,7 +210,7 @@ export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
         disposed = true;
         handles.delete(pipeline);
         if (closed) return;
-        await rpc.request<'disposed'>((id) => ({ type: 'dispose', id, model: info.id }), {});
+        await disposeInWorker(info.id);
       },
     };
     handles.add(pipeline);

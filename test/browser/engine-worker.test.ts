@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '../../src/transport/create-engine.ts';
+import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-client.ts';
 import type { Engine, ModelHandle } from '../../src/engine/engine.ts';
 import { isTesseraError } from '../../src/errors.ts';
 import type { LoadProgress } from '../../src/fetch/progress.ts';
@@ -105,5 +106,31 @@ describe('engine in a Web Worker (Chromium, WebGPU on SwiftShader)', () => {
     expect((err as Error).message).toContain('unknown input "not_an_input"; the model\'s inputs are: input');
     // A pack that does not exist: the loader's error code crosses too.
     await expect(engine.load(`${server}/no-such-pack/manifest.json`, { cache })).rejects.toMatchObject({ name: 'TesseraError', code: 'not-found' });
+  });
+
+  it('ends its worker (and wasm heap) after the last dispose; the next load runs in a fresh worker', async () => {
+    const workers: { ended: boolean }[] = [];
+    const spawn = (): WorkerLike => {
+      const worker = new Worker(new URL('../../src/transport/engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' });
+      const record = { ended: false };
+      workers.push(record);
+      const terminate = worker.terminate.bind(worker);
+      worker.terminate = () => {
+        record.ended = true;
+        terminate();
+      };
+      return worker as unknown as WorkerLike;
+    };
+    const engine = createWorkerEngine({ spawn });
+    engines.push(engine);
+    const expected = await expectedFor('mlp');
+    const url = `${server}/mlp/manifest.json`;
+    for (let cycle = 0; cycle < 3; cycle++) {
+      const model = await engine.load(url, { device: 'wasm', cache });
+      expect(worstError(await model.run(feedsOf(expected)), expected)).toBeLessThanOrEqual(1e-4);
+      expect(workers.map((w) => w.ended)).toEqual([...new Array<boolean>(cycle).fill(true), false]);
+      await model.dispose();
+      expect(workers.every((w) => w.ended)).toBe(true);
+    }
   });
 });
