@@ -161,6 +161,17 @@ async function createInference(
   });
 }
 
+/**
+ * No `runKeeping` here, so a decoder's KV cache comes back to JS each step
+ * (one copy). onnxruntime-node 1.30 cannot do better on its CPU provider: its
+ * binding copies every fetched CPU output into a fresh ArrayBuffer
+ * (`OrtValueToNapiValue`), a preallocated output too (checked: ORT fills the
+ * tensor passed in `fetches`, and `run` still returns a copy in another
+ * buffer), and it offers no CPU IO binding. Measured on a 6-layer decoder,
+ * double-buffered preallocated `present.*` outputs gave the same tokens and no
+ * faster decode (19-27 against 19-26 tokens/s, on a loaded 2-core machine).
+ * Only its WebGPU provider's outputs can stay native (`gpu-buffer`).
+ */
 function wrapSession(ort: OrtNodeModule, session: OrtNode.InferenceSession, device: NativeDevice, reason: string): OrtSession {
   // onnxruntime-node rejects a run while another of the same session is in flight, as onnxruntime-web does.
   const queue = createSerialQueue();

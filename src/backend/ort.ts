@@ -218,11 +218,13 @@ async function createInference(
   prepack: boolean,
   gpuOutputs: readonly string[] = [],
 ): Promise<Ort.InferenceSession> {
+  // Streams ORT opens on the Blobs during this creation, held until it settles (see rootedBlob).
+  const reading = new Set<unknown>();
   try {
     const create = () => ort.InferenceSession.create(graph, {
       executionProviders: [device],
       // A Blob is mounted as is by the JSPI build; the default build reads it into bytes.
-      externalData: externalData.map(({ path, data }) => ({ path, data: data as Uint8Array })),
+      externalData: externalData.map(({ path, data }) => ({ path, data: (data instanceof Blob ? rootedBlob(data, reading) : data) as Uint8Array })),
       graphOptimizationLevel: 'all',
       ...prepackOptions(prepack),
       ...(gpuOutputs.length > 0 ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((name) => [name, 'gpu-buffer' as const])) } : {}),
@@ -230,7 +232,36 @@ async function createInference(
     return await (device === 'webgpu' ? (gpuCreateQueue ??= createSerialQueue()).run(create) : create());
   } catch (err) {
     throw backendError(`${device} session creation failed`, err);
+  } finally {
+    reading.clear();
   }
+}
+
+/**
+ * The Blob ORT's JSPI build reads, with every slice it takes and every stream
+ * it opens on one kept in `reading`. ORT reads an initializer with
+ * `blob.slice(start, end).stream()` and a reader, awaited from a wasm stack
+ * that JSPI has suspended; if nothing else holds that stream, a garbage
+ * collection meanwhile takes the stream with its pending read, the wasm stack
+ * is never resumed and `InferenceSession.create` never settles. Seen in about
+ * one cold load in five in a production build (a cold load leaves the most
+ * garbage), and in every streamed load, cold or warm, when `gc()` was forced
+ * every 15 ms during creation; never on the copying path. Holding them here
+ * until the creation settles costs a few objects per initializer.
+ */
+function rootedBlob(blob: Blob, reading: Set<unknown>): Blob {
+  const whole = blob.slice(0, blob.size, blob.type); // a new handle on the same bytes, no copy
+  whole.slice = (start?: number, end?: number, type?: string): Blob => {
+    const part = Blob.prototype.slice.call(blob, start, end, type);
+    reading.add(part);
+    part.stream = () => {
+      const stream = Blob.prototype.stream.call(part);
+      reading.add(stream);
+      return stream;
+    };
+    return part;
+  };
+  return whole;
 }
 
 interface SessionReport {

@@ -18,6 +18,12 @@ export interface CreateEngineOptions {
   transport?: 'worker' | 'in-process';
   /** Worker transport only: the worker (or MessagePort) to talk to instead of spawning one. */
   worker?: WorkerLike;
+  /**
+   * Worker transport, own worker only (default true): end the worker when its
+   * last model is disposed, so its wasm heap goes with it; the next load starts
+   * a fresh one.
+   */
+  restartWhenIdle?: boolean;
   /** Node, in-process: intra-op threads of native CPU sessions (default: the machine's cores). */
   threads?: number;
 }
@@ -33,7 +39,10 @@ export async function createEngine(options: CreateEngineOptions = {}): Promise<E
   switch (transport) {
     case 'worker': {
       const { createWorkerEngine } = await import('./worker-client.ts');
-      return createWorkerEngine(options.worker ? { worker: options.worker } : {});
+      return createWorkerEngine({
+        ...(options.worker ? { worker: options.worker } : {}),
+        ...(options.restartWhenIdle === undefined ? {} : { restartWhenIdle: options.restartWhenIdle }),
+      });
     }
     case 'in-process': {
       const { createInProcessEngine } = await import('../engine/in-process-engine.ts');
