@@ -118,6 +118,33 @@ describe('the streamed path in this page', () => {
     }
   });
 
+  it('a streamed session creation settles while garbage collections run as ORT reads its Blobs', async () => {
+    // Without the slices and streams held (rootedBlob in src/backend/ort.ts), a GC
+    // during the read lost the suspended creation: every one of these hung.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, 'Chromium must run with --js-flags=--expose-gc').toBeTypeOf('function');
+    const d = 256;
+    const model = matmulChainInMemory({ d, layers: 8, seed: 5, maxFileSize: 600_000 });
+    const input = Float32Array.from({ length: d }, (_, i) => Math.sin(i));
+    const want = model.reference(input, 1);
+    const storm = setInterval(() => gc!(), 2);
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const externalData = model.externalData.map(({ path, data }) => ({ path, data: new Blob([data as Uint8Array<ArrayBuffer>]) }));
+        const creating = createOrtSession({ graph: model.graph, externalData, device: 'wasm' });
+        const session = await Promise.race([creating, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 20_000))]);
+        expect(session, 'InferenceSession.create never settled').not.toBe('hung');
+        if (session === 'hung') return;
+        expect(session.weights).toBe('streamed');
+        const got = (await session.run({ input: { type: 'float32', dims: [1, d], data: input } })).output!.data as Float32Array;
+        want.forEach((w, i) => expect(Math.abs((got[i] as number) - w)).toBeLessThanOrEqual(1e-3 * Math.max(1, Math.abs(w))));
+        await session.release();
+      }
+    } finally {
+      clearInterval(storm);
+    }
+  });
+
   it('a damaged cached chunk and one deleted after planning are fetched again, never handed to ORT', async () => {
     const expected = await expectedFor('mlp');
     const url = `${server}/mlp/manifest.json`;
