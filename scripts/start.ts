@@ -246,6 +246,7 @@ async function main(): Promise<void> {
       `  App         ${app}/`,
       `  Manifest    ${app}/models/${DEFAULT_MODEL}/manifest.json`,
       `  Metrics     ${app}/metrics`,
+      `  Dashboard   ${app}/dashboard   (sign in with the admin token)`,
       `  Model       ${app}/v2/models/${DEFAULT_MODEL}`,
       `  API key     ${apiKey}`,
       `  Admin token ${adminToken}   (npx tessera publish <pack> --to ${app} --token ...)`,

@@ -27,6 +27,12 @@ export interface Env {
   TESSERA_API_KEY?: string;
   /** JSON of Partial<CoordinatorConfig> (maxBatch, queueLimit, policy, ...). */
   TESSERA_COORDINATOR_CONFIG?: string;
+  /**
+   * JSON of Partial<PrewarmConfig> (src/coordinator/prewarm-config.ts): the
+   * prewarming thresholds. Malformed, prewarming is off and standby sockets are
+   * refused with the reason; the rest of the directory keeps working.
+   */
+  TESSERA_PREWARM_CONFIG?: string;
 }
 
 /** Hono's environment type for this app. */
