@@ -24,8 +24,10 @@
  * entry's), --pool-sessions N (sessions per model, default 4).
  */
 import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { Agent, request } from 'node:http';
 import { measureCoordinatorCpu, type CoordinatorCpu } from './lib/coordinator-cpu.ts';
+import { machineCpuSeconds, threadCpuSeconds } from './lib/process-cpu.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { startServeProcess } from './lib/serve-process.ts';
 import { median } from './lib/stats.ts';
@@ -76,6 +78,20 @@ async function load(base: string, perModel: Record<string, number>, seconds: num
   return out;
 }
 
+/** Runs `work`, recording the machine's busy share of all cores while it ran. */
+async function busyDuring<T>(into: Record<string, number[]>, key: string, work: () => Promise<T>, devPid: number): Promise<T> {
+  const before = machineCpuSeconds();
+  const threadsBefore = threadCpuSeconds(devPid, 'workerd');
+  const t0 = performance.now();
+  const result = await work();
+  const seconds = (performance.now() - t0) / 1000;
+  const after = machineCpuSeconds();
+  const threadsAfter = threadCpuSeconds(devPid, 'workerd');
+  into[key]!.push((after.busy - before.busy) / Math.max(1e-9, after.total - before.total));
+  into[`${key}-thread`]!.push(Math.max(0, ...[...threadsAfter].map(([tid, s]) => (s - (threadsBefore.get(tid) ?? 0)) / seconds)));
+  return result;
+}
+
 async function metricsText(base: string): Promise<string> {
   const res = await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } });
   return res.text();
@@ -89,11 +105,17 @@ const series = (text: string, name: string, model: string, status?: string): num
 export interface TwoPoolsResult {
   sessionsPerModel: number;
   clientsPerModel: number;
+  /** Where the clients sent their requests. */
+  via: string;
   alone: Record<string, number>;
   together: Record<string, number>;
   ratio: Record<string, number>;
   runs: { alone: Record<string, number>; together: Record<string, number> }[];
   errors: number;
+  /** The machine's busy share of all its cores while one pool, then both, were loaded (medians). */
+  machineBusy: { alone: number; together: number };
+  /** Cores used by workerd's busiest thread (where the Worker and every pool object run under wrangler dev), medians. */
+  workerdThread: { alone: number; together: number };
 }
 
 export interface PoolCostResult {
@@ -139,12 +161,17 @@ export async function poolsSection(options: { seconds: number; runs: number; ses
       ...Array.from({ length: k }, () => session('cost-8', [...fast, '--max-batch', '8'])),
     ]);
     const clients = 2 * MAX_IN_FLIGHT * k;
+    // The runtime port skips wrangler's dev proxy: one single-threaded Node hop
+    // both pools' traffic would otherwise share, which a deployed Worker does not have.
+    const loadDirect = await runtimeUrl(dev.pid, dev.base);
+    const loadBase = loadDirect ?? dev.base;
     const runs: TwoPoolsResult['runs'] = [];
+    const busy: Record<string, number[]> = { alone: [], together: [], 'alone-thread': [], 'together-thread': [] };
     let errors = 0;
     for (let r = 0; r < options.runs; r++) {
-      const a = await load(dev.base, { 'pool-a': clients }, options.seconds);
-      const b = await load(dev.base, { 'pool-b': clients }, options.seconds);
-      const both = await load(dev.base, { 'pool-a': clients, 'pool-b': clients }, options.seconds);
+      const a = await busyDuring(busy, 'alone', () => load(loadBase, { 'pool-a': clients }, options.seconds), dev.pid);
+      const b = await busyDuring(busy, 'alone', () => load(loadBase, { 'pool-b': clients }, options.seconds), dev.pid);
+      const both = await busyDuring(busy, 'together', () => load(loadBase, { 'pool-a': clients, 'pool-b': clients }, options.seconds), dev.pid);
       errors += a['pool-a']!.errors + b['pool-b']!.errors + both['pool-a']!.errors + both['pool-b']!.errors;
       runs.push({ alone: { 'pool-a': a['pool-a']!.rps, 'pool-b': b['pool-b']!.rps }, together: { 'pool-a': both['pool-a']!.rps, 'pool-b': both['pool-b']!.rps } });
       console.error(`two pools run ${r + 1}: alone a ${a['pool-a']!.rps.toFixed(1)}, b ${b['pool-b']!.rps.toFixed(1)}; together a ${both['pool-a']!.rps.toFixed(1)}, b ${both['pool-b']!.rps.toFixed(1)} req/s`);
@@ -153,7 +180,9 @@ export async function poolsSection(options: { seconds: number; runs: number; ses
     const alone = { 'pool-a': med((x) => x.alone['pool-a']!), 'pool-b': med((x) => x.alone['pool-b']!) };
     const together = { 'pool-a': med((x) => x.together['pool-a']!), 'pool-b': med((x) => x.together['pool-b']!) };
     const twoPools: TwoPoolsResult = {
-      sessionsPerModel: k, clientsPerModel: clients, alone, together, runs, errors,
+      sessionsPerModel: k, clientsPerModel: clients, alone, together, runs, errors, via: loadDirect ? 'Worker runtime port' : 'wrangler dev public port',
+      machineBusy: { alone: median(busy.alone!), together: median(busy.together!) },
+      workerdThread: { alone: median(busy['alone-thread']!), together: median(busy['together-thread']!) },
       ratio: { 'pool-a': together['pool-a'] / alone['pool-a'], 'pool-b': together['pool-b'] / alone['pool-b'] },
     };
 
@@ -214,10 +243,12 @@ export function formatPoolsSection(p: PoolsReport): string[] {
   const t = p.twoPools;
   const c = p.poolCost;
   return [
-    `two models on separate pools (${t.sessionsPerModel} sessions each, ${SERVICE_MS} ms, ${MAX_IN_FLIGHT} in flight, ${t.clientsPerModel} clients per model; medians of ${t.runs.length} runs):`,
+    `two models on separate pools (${t.sessionsPerModel} sessions each, ${SERVICE_MS} ms, ${MAX_IN_FLIGHT} in flight, ${t.clientsPerModel} clients per model via ${t.via}; medians of ${t.runs.length} runs):`,
     'pool     alone (req/s)  together (req/s)  ratio  (target >= 0.9)',
     ...(['pool-a', 'pool-b'] as const).map((m) => `${m.padEnd(7)}  ${f(t.alone[m]!).padStart(13)}  ${f(t.together[m]!).padStart(16)}  ${f(t.ratio[m]!, 3).padStart(5)}  ${t.ratio[m]! >= 0.9 ? 'ok' : 'BELOW TARGET'}`),
     `  non-200 answers: ${t.errors}`,
+    `  machine busy (all ${cpus().length} cores, medians): ${f(100 * t.machineBusy.alone, 0)}% with one pool loaded, ${f(100 * t.machineBusy.together, 0)}% with both: one workerd process runs the Worker and both pool objects, and the clients and sessions share its cores; near 100% the host, not the pools, is the limit`,
+    `  workerd's busiest thread: ${f(t.workerdThread.alone, 2)} cores with one pool loaded, ${f(t.workerdThread.together, 2)} with both (under wrangler dev the Worker and every pool object share that one thread; on Cloudflare each object runs on its own)`,
     `one pool object at saturation (${c.clients} clients via ${c.via}, fast sessions): ${f(c.batch1Rps, 0)} req/s at batch 1, ${f(c.batchedRps, 0)} req/s batched (mean batch ${f(c.meanBatch, 2)}), non-200 ${c.errors}`,
     `  => per request ${f(c.cost.perRequestMs, 3)} ms, per batch ${f(c.cost.perBatchMs, 3)} ms (upper bound: Worker route, clients and sessions share the host)`,
     ...(c.batch1Rps >= 0.8 * c.sessionCeilingRps ? [`  note: ${f(c.batch1Rps, 0)} req/s is near the fast sessions' own ceiling (~${f(c.sessionCeilingRps, 0)}): rerun with more --pool-sessions for the object's limit`] : []),
