@@ -7,6 +7,7 @@
  * client) is test/e2e/tab-serve-chat.test.ts.
  */
 import { describe, expect, it } from 'vitest';
+import { bufferOf, fakeWebSocketClass } from '../../test/helpers/fake-websocket.ts';
 import { generationStream } from '../engine/generate/generation-stream.ts';
 import { TesseraError } from '../errors.ts';
 import { decodeMessage, encodeMessage, parseSessionMessage, type CoordinatorMessage, type SessionMessage } from '../protocol/coordinator-messages.ts';
@@ -15,34 +16,10 @@ import type { RunnableGenerator } from '../transport/generation-runner.ts';
 import type { WebSocketConstructor } from '../transport/session-client.ts';
 import { serveGeneration } from './serve-generation.ts';
 
-class FakeSocket extends EventTarget {
-  static last: FakeSocket | undefined;
-  readyState = 0;
-  binaryType = 'blob';
-  sent: SessionMessage[] = [];
-  readonly url: string;
-  constructor(url: string) {
-    super();
-    this.url = url;
-    FakeSocket.last = this;
-    queueMicrotask(() => {
-      this.readyState = 1;
-      this.dispatchEvent(new Event('open'));
-    });
-  }
-  send(data: string | ArrayBuffer | Uint8Array): void {
-    this.sent.push(parseSessionMessage(decodeMessage(data)));
-  }
-  close(code = 1000, reason = ''): void {
-    this.readyState = 3;
-    this.dispatchEvent(Object.assign(new Event('close'), { code, reason }));
-  }
-  receive(msg: CoordinatorMessage): void {
-    const bytes = encodeMessage(msg);
-    const data = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    this.dispatchEvent(new MessageEvent('message', { data }));
-  }
-}
+const FakeSocket = fakeWebSocketClass({
+  decode: (d) => parseSessionMessage(decodeMessage(d as Uint8Array)),
+  encode: (msg: CoordinatorMessage) => bufferOf(encodeMessage(msg)),
+});
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 

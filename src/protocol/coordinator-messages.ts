@@ -9,7 +9,8 @@
  * and for text generation chunk (one streamed delta) and done (the result).
  * Coordinator -> session: joined, infer, generate, cancel, error.
  */
-import { TesseraError, isErrorCode, type ErrorData } from '../errors.ts';
+import { TesseraError, type ErrorData } from '../errors.ts';
+import { bad, errorData, field, obj, posInt, posNum, str, type Obj } from './read-fields.ts';
 import type { GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
 import { parseGenerateChunk, parseGenerateRequest, parseGenerateResult } from './parse-generation.ts';
 import { decodeFrame, encodeFrame } from './tensor-frame.ts';
@@ -150,40 +151,6 @@ export type CoordinatorMessage = JoinedMessage | InferMessage | GenerateMessage 
 
 // ---------------------------------------------------------------- validation
 
-type Obj = Record<string, unknown>;
-
-function bad(message: string): never {
-  throw new TesseraError('bad-request', message);
-}
-
-function field(o: Obj, key: string, where: string): unknown {
-  if (!(key in o)) bad(`${where}: missing field "${key}"`);
-  return o[key];
-}
-
-function str(o: Obj, key: string, where: string): string {
-  const v = field(o, key, where);
-  if (typeof v !== 'string' || v.length === 0) bad(`${where}: "${key}" must be a non-empty string`);
-  return v;
-}
-
-function posInt(o: Obj, key: string, where: string): number {
-  const v = field(o, key, where);
-  if (!Number.isSafeInteger(v) || (v as number) < 1) bad(`${where}: "${key}" must be a positive integer`);
-  return v as number;
-}
-
-function posNum(o: Obj, key: string, where: string): number {
-  const v = field(o, key, where);
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${where}: "${key}" must be a positive number`);
-  return v;
-}
-
-function obj(v: unknown, where: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be an object`);
-  return v as Obj;
-}
-
 function ids(o: Obj, where: string): string[] {
   const v = field(o, 'requestIds', where);
   if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string' && x.length > 0)) {
@@ -245,16 +212,6 @@ function tensors(o: Obj, key: string, where: string): TensorMap {
   return map as TensorMap;
 }
 
-function errorData(o: Obj, where: string): ErrorData {
-  const e = obj(field(o, 'error', where), `${where}: "error"`);
-  const code = e.code;
-  // An unknown code from a newer session is kept as 'internal' rather than trusted.
-  const message = typeof e.message === 'string' ? e.message : 'session reported an error without a message';
-  const data: ErrorData = { name: 'TesseraError', code: isErrorCode(code) ? code : 'internal', message };
-  if (typeof e.details === 'object' && e.details !== null && !Array.isArray(e.details)) data.details = e.details as Obj;
-  return data;
-}
-
 /**
  * Checks a decoded value is a well-formed SessionMessage. Throws `bad-request`
  * naming the message type and the field that is wrong.
@@ -300,7 +257,7 @@ export function parseSessionMessage(value: unknown): SessionMessage {
       return msg;
     }
     case 'error':
-      return { type, requestIds: ids(o, where), error: errorData(o, where) };
+      return { type, requestIds: ids(o, where), error: errorData(o, where, 'session reported an error without a message') };
     case 'chunk': {
       const msg: ChunkMessage = { type, requestId: str(o, 'requestId', where), chunk: parseGenerateChunk(field(o, 'chunk', where), `${where}: chunk`) };
       if (o.sessionMs !== undefined) {
@@ -347,7 +304,7 @@ export function parseCoordinatorMessage(value: unknown): CoordinatorMessage {
     case 'cancel':
       return { type, requestIds: ids(o, where) };
     case 'error':
-      return { type, error: errorData(o, where) };
+      return { type, error: errorData(o, where, 'session reported an error without a message') };
     default:
       return bad(`coordinator message: unknown type ${JSON.stringify(type)}`);
   }

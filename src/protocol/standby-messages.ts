@@ -19,7 +19,8 @@
  * declined, unloaded, leave.
  * Directory -> session: standing-by, prewarm, unload, error.
  */
-import { TesseraError, isErrorCode, type ErrorData } from '../errors.ts';
+import { TesseraError, type ErrorData } from '../errors.ts';
+import { bad, errorData, field, obj, posNum, str, type Obj } from './read-fields.ts';
 
 /** What an offering session is willing to load: every model, or the named ones. */
 export type StandbyModels = 'all' | string[];
@@ -82,39 +83,11 @@ export type DirectoryStandbyMessage = StandingByMessage | PrewarmMessage | Unloa
 
 // ---------------------------------------------------------------- validation
 
-type Obj = Record<string, unknown>;
-
-function bad(message: string): never {
-  throw new TesseraError('bad-request', message);
-}
-
-function obj(v: unknown, where: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be an object`);
-  return v as Obj;
-}
-
-function field(o: Obj, key: string, where: string): unknown {
-  if (!(key in o)) bad(`${where}: missing field "${key}"`);
-  return o[key];
-}
-
-function str(o: Obj, key: string, where: string): string {
-  const v = field(o, key, where);
-  if (typeof v !== 'string' || v.length === 0) bad(`${where}: "${key}" must be a non-empty string`);
-  return v;
-}
-
 /** A byte count: a safe integer >= `min`. */
 function bytes(o: Obj, key: string, where: string, min: number): number {
   const v = field(o, key, where);
   if (!Number.isSafeInteger(v) || (v as number) < min) bad(`${where}: "${key}" must be an integer >= ${min} (bytes)`);
   return v as number;
-}
-
-function posNum(o: Obj, key: string, where: string): number {
-  const v = field(o, key, where);
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) bad(`${where}: "${key}" must be a positive number`);
-  return v;
 }
 
 function names(v: unknown, where: string): string[] {
@@ -137,15 +110,6 @@ function loads(v: unknown, where: string): PrewarmedLoad[] {
     const l = obj(x, at);
     return { model: str(l, 'model', at), revision: str(l, 'revision', at), bytes: bytes(l, 'bytes', at, 1) };
   });
-}
-
-function errorData(o: Obj, where: string): ErrorData {
-  const e = obj(field(o, 'error', where), `${where}: "error"`);
-  // An unknown code from a newer peer is kept as 'internal' rather than trusted.
-  const message = typeof e.message === 'string' ? e.message : 'an error without a message';
-  const data: ErrorData = { name: 'TesseraError', code: isErrorCode(e.code) ? e.code : 'internal', message };
-  if (typeof e.details === 'object' && e.details !== null && !Array.isArray(e.details)) data.details = e.details as Obj;
-  return data;
 }
 
 /**

@@ -1,39 +1,16 @@
 /** The session client's error path with a fake WebSocket: coordinator errors arrive as TesseraErrors with their code. */
 import { describe, expect, it } from 'vitest';
 import { TesseraError } from '../errors.ts';
-import { decodeMessage, encodeMessage } from '../protocol/coordinator-messages.ts';
+import { bufferOf, fakeWebSocketClass } from '../../test/helpers/fake-websocket.ts';
+import { decodeMessage, encodeMessage, type CoordinatorMessage } from '../protocol/coordinator-messages.ts';
 import { connectSession, type SessionClientEvent, type WebSocketConstructor } from './session-client.ts';
 
-class FakeSocket extends EventTarget {
-  static last: FakeSocket | undefined;
-  readyState = 0;
-  binaryType = 'blob';
-  sent: unknown[] = [];
-  readonly url: string;
-  constructor(url: string) {
-    super();
-    this.url = url;
-    FakeSocket.last = this;
-    queueMicrotask(() => {
-      this.readyState = 1;
-      this.dispatchEvent(new Event('open'));
-    });
-  }
-  send(data: unknown): void {
-    this.sent.push(data);
-  }
-  close(code = 1000, reason = ''): void {
-    this.readyState = 3;
-    const event = new Event('close') as Event & { code: number; reason: string };
-    Object.assign(event, { code, reason });
-    this.dispatchEvent(event);
-  }
-  receive(data: string | ArrayBuffer): void {
-    this.dispatchEvent(new MessageEvent('message', { data }));
-  }
-}
-
-const bufferOf = (bytes: Uint8Array): ArrayBuffer => bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+const FakeSocket = fakeWebSocketClass({
+  decode: (d) => decodeMessage(d as Uint8Array) as { type: string; [k: string]: unknown },
+  encode: (msg: CoordinatorMessage | string) => (typeof msg === 'string' ? msg : bufferOf(encodeMessage(msg))),
+});
+type PoolSocket = InstanceType<typeof FakeSocket>;
+const PoolSocket = FakeSocket;
 
 describe('connectSession errors', () => {
   it('reports a coordinator error frame and an unreadable frame as TesseraErrors with their code', async () => {
@@ -50,7 +27,7 @@ describe('connectSession errors', () => {
     });
     await new Promise((r) => setTimeout(r, 0));
     const socket = FakeSocket.last!;
-    socket.receive(bufferOf(encodeMessage({ type: 'error', error: { name: 'TesseraError', code: 'bad-request', message: 'models[0].name is missing' } })));
+    socket.receive({ type: 'error', error: { name: 'TesseraError', code: 'bad-request', message: 'models[0].name is missing' } });
     socket.receive('not a frame');
     const errors = events.filter((e): e is Extract<SessionClientEvent, { type: 'protocol-error' }> => e.type === 'protocol-error');
     expect(errors).toHaveLength(2);
@@ -62,30 +39,16 @@ describe('connectSession errors', () => {
   });
 });
 
-/** Every FakeSocket opened, with decoded frames sent. */
-class PoolSocket extends FakeSocket {
-  static all: PoolSocket[] = [];
-  constructor(url: string) {
-    super(url);
-    PoolSocket.all.push(this);
-  }
-  get model(): string {
-    return new URL(this.url).searchParams.get('model') as string;
-  }
-  messages(): { type: string; [k: string]: unknown }[] {
-    return this.sent.map((d) => decodeMessage(d as Uint8Array) as { type: string });
-  }
-  joinAs(sessionId: string): void {
-    this.receive(bufferOf(encodeMessage({ type: 'joined', sessionId, leaseMs: 10_000, heartbeatMs: 5_000 })));
-  }
-}
+/** The pool a socket was opened for. */
+const modelOf = (s: PoolSocket): string => new URL(s.url).searchParams.get('model') as string;
+const joinAs = (s: PoolSocket, sessionId: string): void => s.receive({ type: 'joined', sessionId, leaseMs: 10_000, heartbeatMs: 5_000 });
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 const m = (name: string, revision = 'r1') => ({ name, revision, maxBatch: 4 });
 
 describe('connectSession: one socket per pool', () => {
   it('joins each model\'s pool on its own socket with that offer only, under one id, and answers on the socket a batch came from', async () => {
-    PoolSocket.all = [];
+    PoolSocket.reset();
     const events: SessionClientEvent[] = [];
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
@@ -95,25 +58,25 @@ describe('connectSession: one socket per pool', () => {
     await tick();
     const [a, b] = PoolSocket.all;
     expect(PoolSocket.all.map((s) => s.url)).toEqual(['ws://127.0.0.1:1/v1/sessions?model=a', 'ws://127.0.0.1:1/v1/sessions?model=b']);
-    const joins = PoolSocket.all.map((s) => s.messages()[0] as { type: string; models: { name: string }[]; sessionId: string });
+    const joins = PoolSocket.all.map((s) => s.sent[0] as { type: string; models: { name: string }[]; sessionId: string });
     expect(joins.map((j) => j.models.map((x) => x.name))).toEqual([['a'], ['b']]);
     expect(joins[0]!.sessionId).toBe(joins[1]!.sessionId);
     const id = joins[0]!.sessionId;
     let resolved = false;
     const joined = session.joined().then((v) => (resolved = true, v));
-    a!.joinAs(id);
+    joinAs(a!, id);
     await tick();
     expect(resolved).toBe(false); // b has not joined yet
     expect(session.state).toBe('connecting');
-    b!.joinAs(id);
+    joinAs(b!, id);
     expect(await joined).toBe(id);
     expect(events.filter((e) => e.type === 'joined')).toHaveLength(1);
 
     const x = { type: 'float32' as const, dims: [1, 1], data: new Float32Array([1]) };
-    b!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['rb'], model: 'b', inputs: { x }, batchSizes: [1] })));
-    a!.receive(bufferOf(encodeMessage({ type: 'infer', requestIds: ['ra'], model: 'a', inputs: { x }, batchSizes: [1] })));
+    b!.receive({ type: 'infer', requestIds: ['rb'], model: 'b', inputs: { x }, batchSizes: [1] });
+    a!.receive({ type: 'infer', requestIds: ['ra'], model: 'a', inputs: { x }, batchSizes: [1] });
     await new Promise((r) => setTimeout(r, 10));
-    const resultOf = (s: PoolSocket) => s.messages().find((msg) => msg.type === 'result') as unknown as { requestIds: string[]; outputs: { y: { data: Float32Array } } };
+    const resultOf = (s: PoolSocket) => s.sent.find((msg) => msg.type === 'result') as unknown as { requestIds: string[]; outputs: { y: { data: Float32Array } } };
     expect(resultOf(a!).requestIds).toEqual(['ra']);
     expect(Array.from(resultOf(a!).outputs.y.data)).toEqual([2]);
     expect(resultOf(b!).requestIds).toEqual(['rb']);
@@ -126,31 +89,31 @@ describe('connectSession: one socket per pool', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(PoolSocket.all).toHaveLength(3);
     const again = PoolSocket.all[2]!;
-    expect(again.model).toBe('a');
-    expect(again.messages()[0]).toMatchObject({ type: 'join', sessionId: id, models: [{ name: 'a' }] });
-    again.joinAs(id);
+    expect(modelOf(again)).toBe('a');
+    expect(again.sent[0]).toMatchObject({ type: 'join', sessionId: id, models: [{ name: 'a' }] });
+    joinAs(again, id);
     expect(session.state).toBe('joined');
     expect(b!.readyState).toBe(1);
 
     // A new revision of b goes to b's socket alone; dropping a closes its socket after a leave; adding c opens one.
     session.setModels([m('b', 'r2'), m('c')]);
     await tick();
-    expect(b!.messages().at(-1)).toEqual({ type: 'models', models: [m('b', 'r2')] });
-    expect(again.messages().map((msg) => msg.type).slice(-1)).toEqual(['leave']);
+    expect(b!.sent.at(-1)).toEqual({ type: 'models', models: [m('b', 'r2')] });
+    expect(again.sent.map((msg) => msg.type).slice(-1)).toEqual(['leave']);
     expect(again.readyState).toBe(3);
-    expect(PoolSocket.all.map((s) => s.model)).toEqual(['a', 'b', 'a', 'c']);
+    expect(PoolSocket.all.map(modelOf)).toEqual(['a', 'b', 'a', 'c']);
     await new Promise((r) => setTimeout(r, 20));
     expect(PoolSocket.all).toHaveLength(4); // no reconnect for the pool it left
-    PoolSocket.all[3]!.joinAs(id);
+    joinAs(PoolSocket.all[3]!, id);
     expect(session.state).toBe('joined');
 
     await session.close();
     expect(session.state).toBe('closed');
-    for (const s of [b!, PoolSocket.all[3]!]) expect(s.messages().at(-1)).toEqual({ type: 'leave' });
+    for (const s of [b!, PoolSocket.all[3]!]) expect(s.sent.at(-1)).toEqual({ type: 'leave' });
   });
 
   it('a refused token on one pool closes the whole session: one token for every pool', async () => {
-    PoolSocket.all = [];
+    PoolSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 'bad', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
@@ -166,7 +129,7 @@ describe('connectSession: one socket per pool', () => {
   });
 
   it('with no models it is joined to nothing, and opens a pool socket when a model arrives', async () => {
-    PoolSocket.all = [];
+    PoolSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
@@ -176,14 +139,14 @@ describe('connectSession: one socket per pool', () => {
     session.setModels([m('late')]);
     expect(session.state).toBe('connecting');
     await tick();
-    expect(PoolSocket.all.map((s) => s.model)).toEqual(['late']);
+    expect(PoolSocket.all.map(modelOf)).toEqual(['late']);
     await session.close();
   });
 });
 
 describe('connectSession: close while a pool socket waits to reconnect', () => {
   it('stops the pending reconnect and closes the other sockets', async () => {
-    PoolSocket.all = [];
+    PoolSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 30, maxMs: 30 },

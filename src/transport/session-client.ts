@@ -22,6 +22,7 @@
  * final for the whole session: retrying cannot fix it.
  */
 import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
+import { backoffDelay } from '../fetch/retry.ts';
 import {
   CLOSE_UNAUTHORIZED,
   decodeMessage,
@@ -332,7 +333,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
         finish(new TesseraError('unauthorized', 'the coordinator refused the join token'));
         return;
       }
-      const retryInMs = Math.round(random() * Math.min(maxMs, baseMs * 2 ** link.attempt));
+      const retryInMs = Math.round(backoffDelay(link.attempt, { attempts: Infinity, baseDelayMs: baseMs, maxDelayMs: maxMs }, random));
       link.attempt += 1;
       link.state = 'waiting';
       settle();

@@ -1,44 +1,22 @@
 /** The standby client against a fake directory socket: offer, prewarm, progress, budget, unload, reconnect. */
 import { describe, expect, it } from 'vitest';
 import { TesseraError } from '../errors.ts';
+import { fakeWebSocketClass } from '../../test/helpers/fake-websocket.ts';
 import { connectStandby, standbyUrl, type PrewarmRequest, type StandbyClientEvent } from './standby-client.ts';
 import type { WebSocketConstructor } from './session-client.ts';
 
-class FakeSocket extends EventTarget {
-  static all: FakeSocket[] = [];
-  readyState = 0;
-  sent: Record<string, unknown>[] = [];
-  readonly url: string;
-  constructor(url: string) {
-    super();
-    this.url = url;
-    FakeSocket.all.push(this);
-    queueMicrotask(() => {
-      this.readyState = 1;
-      this.dispatchEvent(new Event('open'));
-    });
-  }
-  send(data: string): void {
-    this.sent.push(JSON.parse(data) as Record<string, unknown>);
-  }
-  close(code = 1000, reason = ''): void {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.dispatchEvent(Object.assign(new Event('close'), { code, reason }));
-  }
-  receive(msg: object): void {
-    this.dispatchEvent(new MessageEvent('message', { data: JSON.stringify(msg) }));
-  }
-  of(type: string): Record<string, unknown>[] {
-    return this.sent.filter((m) => m.type === type);
-  }
-}
+const FakeSocket = fakeWebSocketClass({
+  decode: (d) => JSON.parse(d as string) as Record<string, unknown>,
+  encode: (msg: object) => JSON.stringify(msg),
+});
+/** The frames of `type` a socket sent. */
+const sentOf = (s: InstanceType<typeof FakeSocket>, type: string): Record<string, unknown>[] => s.sent.filter((m) => m.type === type);
 
 const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const MB = 1024 * 1024;
 
 function setup(load: (r: PrewarmRequest) => Promise<{ close(): Promise<void> }>, over: { budgetBytes?: number; models?: 'all' | string[] } = {}) {
-  FakeSocket.all = [];
+  FakeSocket.reset();
   const events: StandbyClientEvent[] = [];
   const client = connectStandby({
     url: 'http://127.0.0.1:1', token: 'tok', device: 'cpu', budgetBytes: over.budgetBytes ?? 10 * MB, models: over.models ?? 'all', serving: ['ocr'],
@@ -48,7 +26,7 @@ function setup(load: (r: PrewarmRequest) => Promise<{ close(): Promise<void> }>,
   return { client, events, socket: () => FakeSocket.all.at(-1)! };
 }
 
-async function standingBy(socket: FakeSocket): Promise<void> {
+async function standingBy(socket: InstanceType<typeof FakeSocket>): Promise<void> {
   await tick();
   socket.receive({ type: 'standing-by', sessionId: 'sb1', leaseMs: 15_000, heartbeatMs: 5_000 });
 }
@@ -70,23 +48,23 @@ describe('connectStandby', () => {
 
     socket().receive({ type: 'prewarm', model: 'mlp', revision: 'r1', bytes: 5 * MB });
     await tick(200);
-    const progress = socket().of('progress');
+    const progress = sentOf(socket(), 'progress');
     // 10 reports over ~100 ms with a 50 ms interval: the first, about one per interval, and the last.
     expect(progress.length).toBeGreaterThanOrEqual(2);
     expect(progress.length).toBeLessThan(10);
     expect(progress.at(-1)).toEqual({ type: 'progress', model: 'mlp', loadedBytes: 5 * MB, totalBytes: 5 * MB });
-    expect(socket().of('ready')).toEqual([{ type: 'ready', model: 'mlp', revision: 'r1' }]);
+    expect(sentOf(socket(), 'ready')).toEqual([{ type: 'ready', model: 'mlp', revision: 'r1' }]);
     expect(client.loaded).toEqual([{ model: 'mlp', revision: 'r1', bytes: 5 * MB }]);
     expect(client.usedBytes).toBe(5 * MB);
 
     socket().receive({ type: 'unload', model: 'mlp', reason: 'idle' });
     await tick();
     expect(closed).toBe(1);
-    expect(socket().of('unloaded')).toEqual([{ type: 'unloaded', model: 'mlp' }]);
+    expect(sentOf(socket(), 'unloaded')).toEqual([{ type: 'unloaded', model: 'mlp' }]);
     expect(client.usedBytes).toBe(0);
     expect(events.map((e) => e.type)).toEqual(['standing-by', 'prewarm', 'ready', 'unloaded']);
     await client.close();
-    expect(socket().of('leave')).toHaveLength(1);
+    expect(sentOf(socket(), 'leave')).toHaveLength(1);
   });
 
   it('declines what it was not offered, already serves, already holds, or has no budget for; the budget counts loads in progress', async () => {
@@ -99,7 +77,7 @@ describe('connectStandby', () => {
     socket().receive({ type: 'prewarm', model: 'mlp', revision: 'r', bytes: 5 * MB });
     socket().receive({ type: 'prewarm', model: 'big', revision: 'r', bytes: 4 * MB });
     await tick();
-    expect(socket().of('declined').map((m) => m.reason)).toEqual([
+    expect(sentOf(socket(), 'declined').map((m) => m.reason)).toEqual([
       expect.stringMatching(/"nope" is not among the models this session offered/),
       expect.stringMatching(/already serves "ocr"/),
       expect.stringMatching(/already holds or is loading "mlp"/),
@@ -107,7 +85,7 @@ describe('connectStandby', () => {
     ]);
     release();
     await tick();
-    expect(socket().of('ready')).toHaveLength(1);
+    expect(sentOf(socket(), 'ready')).toHaveLength(1);
     await client.close();
   });
 
@@ -118,7 +96,7 @@ describe('connectStandby', () => {
     await standingBy(socket());
     socket().receive({ type: 'prewarm', model: 'mlp', revision: 'r1', bytes: 5 * MB });
     await tick();
-    expect(socket().of('failed')).toEqual([{ type: 'failed', model: 'mlp', error: { name: 'TesseraError', code: 'quota-exceeded', message: 'no room for mlp' } }]);
+    expect(sentOf(socket(), 'failed')).toEqual([{ type: 'failed', model: 'mlp', error: { name: 'TesseraError', code: 'quota-exceeded', message: 'no room for mlp' } }]);
     expect(client.usedBytes).toBe(0);
     expect(events.find((e) => e.type === 'failed')).toMatchObject({ error: { code: 'quota-exceeded' } });
     await client.close();
@@ -141,8 +119,8 @@ describe('connectStandby', () => {
     finish();
     await tick();
     expect(closed).toBe(1);
-    expect(socket().of('ready')).toEqual([]);
-    expect(socket().of('unloaded')).toHaveLength(1);
+    expect(sentOf(socket(), 'ready')).toEqual([]);
+    expect(sentOf(socket(), 'unloaded')).toHaveLength(1);
     await client.close();
   });
 

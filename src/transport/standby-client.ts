@@ -13,7 +13,8 @@
  * separate pool sessions and keep serving while this socket is down, and the
  * next offer lists them. A refused token (close code 4401) is final.
  */
-import { TesseraError, toErrorData } from '../errors.ts';
+import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
+import { backoffDelay } from '../fetch/retry.ts';
 import { CLOSE_UNAUTHORIZED } from '../protocol/coordinator-messages.ts';
 import {
   decodeStandbyFrame,
@@ -251,7 +252,7 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
           void unload(msg.model, msg.reason);
           break;
         case 'error': {
-          const error = new TesseraError(msg.error.code, msg.error.message, msg.error.details ? { details: msg.error.details } : {});
+          const error = fromErrorData(msg.error);
           emit({ type: 'protocol-error', message: `${error.code}: ${error.message}`, error });
           break;
         }
@@ -275,7 +276,7 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
         void disposeAll();
         return;
       }
-      const retryInMs = Math.round(random() * Math.min(maxMs, baseMs * 2 ** attempt));
+      const retryInMs = Math.round(backoffDelay(attempt, { attempts: Infinity, baseDelayMs: baseMs, maxDelayMs: maxMs }, random));
       attempt += 1;
       state = 'waiting';
       emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs });
