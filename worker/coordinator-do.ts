@@ -478,12 +478,12 @@ export class CoordinatorObject extends DurableObject<CoordinatorEnv> {
     const queueDepth = metrics.queueDepth.reduce((n, q) => n + q.depth, 0);
     const requestsPerSecond = per(mark.answered, prev?.answered);
     // Little's law: what waits now, over how fast the pool answers; with nothing answered, at least the whole window.
-    const queueWaitP50Ms = queueDepth === 0 ? 0 : requestsPerSecond > 0 ? Math.round((1000 * queueDepth) / requestsPerSecond) : Math.round(seconds * 1000);
+    const queueWaitMs = queueDepth === 0 ? 0 : requestsPerSecond > 0 ? Math.round((1000 * queueDepth) / requestsPerSecond) : Math.round(seconds * 1000);
     return {
       pool, model: pool, at: now, sessions,
       ...(offer ? { offer, revision: offer.revision } : {}),
       queueDepth,
-      queueWaitP50Ms,
+      queueWaitMs,
       requestsPerSecond,
       rateLimitedPerSecond: per(mark.rateLimited, prev?.rateLimited),
       deadlineMissesPerSecond: per(mark.timedOut, prev?.timedOut),

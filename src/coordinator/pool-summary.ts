@@ -64,7 +64,7 @@ export interface PoolSummary {
    * keeps no per-request queue-wait histogram); 0 with an empty queue, the
    * whole window when nothing was answered in it.
    */
-  queueWaitP50Ms?: number;
+  queueWaitMs: number;
   /** Submit to answer over the window, ms, at the latency histogram's bucket resolution. */
   latencyP50Ms?: number;
   latencyP99Ms?: number;

@@ -14,7 +14,7 @@
 import { TesseraError } from '../errors.ts';
 
 export interface PrewarmConfig {
-  /** Pressure: a pool's median queue wait (PoolSummary.queueWaitP50Ms) at or above this. */
+  /** Pressure: a pool's queue wait (PoolSummary.queueWaitMs, Little's law) at or above this. */
   loadQueueWaitMs: number;
   /** Pressure: 429s per second at or above this. */
   loadRateLimitedPerSecond: number;

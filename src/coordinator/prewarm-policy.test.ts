@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isTesseraError } from '../errors.ts';
 import type { PoolSummary } from './pool-summary.ts';
 import { DEFAULT_PREWARM_CONFIG, prewarmConfigFromVar, resolvePrewarmConfig } from './prewarm-config.ts';
-import { decidePrewarm, emptyPrewarmMemory, queueWaitMs, settlePrewarm, type PrewarmAction, type PrewarmLoadState, type PrewarmMemory, type StandbyState } from './prewarm-policy.ts';
+import { decidePrewarm, emptyPrewarmMemory, settlePrewarm, type PrewarmAction, type PrewarmLoadState, type PrewarmMemory, type StandbyState } from './prewarm-policy.ts';
 
 const MB = 1024 * 1024;
 const config = resolvePrewarmConfig({
@@ -13,15 +13,15 @@ const config = resolvePrewarmConfig({
 
 function pool(model: string, at: number, load: Partial<PoolSummary> = {}): PoolSummary {
   return {
-    pool: model, model, revision: 'r1', at, sessions: [], queueDepth: 0, requestsPerSecond: 0, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
+    pool: model, model, revision: 'r1', at, sessions: [], queueDepth: 0, queueWaitMs: 0, requestsPerSecond: 0, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
     metrics: { sessions: 0, sessionsByModel: [], requests: [], queueDepth: [], inFlight: [], redispatched: 0, latency: [], compute: [], timeToFirstToken: [], generatedTokens: [] },
     ...load,
   };
 }
-const busy = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 50, queueWaitP50Ms: 800, queueDepth: 40 });
-const idle = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 0, queueWaitP50Ms: 0 });
+const busy = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 50, queueWaitMs: 800, queueDepth: 40 });
+const idle = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 0, queueWaitMs: 0 });
 /** Between the bands: not pressure, not calm. */
-const steady = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 20, queueWaitP50Ms: 50 });
+const steady = (model: string, at: number): PoolSummary => pool(model, at, { requestsPerSecond: 20, queueWaitMs: 50 });
 
 function standby(sessionId: string, over: Partial<StandbyState> = {}): StandbyState {
   return { sessionId, device: 'cpu', budgetBytes: 100 * MB, models: 'all', serving: [], loads: [], ...over };
@@ -100,7 +100,7 @@ describe('prewarm policy: loading under pressure', () => {
     const early = decidePrewarm({ now: 3_999, pools: [busy('mlp', 3_999)], standbys: [standby('s1')], sizes }, first.memory, config);
     expect(early.actions).toEqual([]);
     const due = decidePrewarm({ now: 4_000, pools: [busy('mlp', 4_000)], standbys: [standby('s1')], sizes }, early.memory, config);
-    expect(due.actions).toEqual([{ type: 'prewarm', sessionId: 's1', model: 'mlp', revision: 'r1', bytes: 30 * MB, reason: expect.stringMatching(/queue wait p50 800 ms >= 200 ms for 3 s/) }]);
+    expect(due.actions).toEqual([{ type: 'prewarm', sessionId: 's1', model: 'mlp', revision: 'r1', bytes: 30 * MB, reason: expect.stringMatching(/queue wait 800 ms >= 200 ms for 3 s/) }]);
     expect(due.wakeAt).toBe(14_000); // the ask's timeout
   });
 
@@ -115,27 +115,23 @@ describe('prewarm policy: loading under pressure', () => {
   });
 
   it('counts 429s and missed deadlines as pressure too, each on its own', () => {
-    for (const load of [{ rateLimitedPerSecond: 1.5 }, { deadlineMissesPerSecond: 0.5 }, { queueWaitP50Ms: 200 }]) {
+    for (const load of [{ rateLimitedPerSecond: 1.5 }, { deadlineMissesPerSecond: 0.5 }, { queueWaitMs: 200 }]) {
       const w = new World([standby('s1')]);
       w.run(4_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 10, ...load }));
       expect(w.count('prewarm'), JSON.stringify(load)).toBe(1);
     }
     const below = new World([standby('s1')]);
-    below.run(10_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 10, rateLimitedPerSecond: 0.9, deadlineMissesPerSecond: 0.4, queueWaitP50Ms: 199 }));
+    below.run(10_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 10, rateLimitedPerSecond: 0.9, deadlineMissesPerSecond: 0.4, queueWaitMs: 199 }));
     expect(below.count('prewarm')).toBe(0);
   });
 
-  it('without a measured queue wait, estimates it from the queue and the sessions\' throughput', () => {
+  it('takes the queue wait the pool reports, and a queue no session serves as pressure', () => {
     const session = { id: 'p1', device: 'cpu', models: ['mlp'], inFlight: 1, throughput: 100, leaseAgeMs: 1 };
-    expect(queueWaitMs({ queueDepth: 30, sessions: [session] })).toBe(300);
-    expect(queueWaitMs({ queueDepth: 0, sessions: [] })).toBe(0);
-    expect(queueWaitMs({ queueDepth: 3, sessions: [] })).toBe(Infinity);
-    expect(queueWaitMs({ queueWaitP50Ms: 12, queueDepth: 30, sessions: [session] })).toBe(12);
     const w = new World([standby('s1')]);
-    w.run(4_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 100, queueDepth: 30, sessions: [session] }));
-    expect(w.actions).toEqual([expect.objectContaining({ type: 'prewarm', reason: expect.stringMatching(/queue wait p50 300 ms/) })]);
+    w.run(4_000, 1_000, (now) => pool('mlp', now, { requestsPerSecond: 100, queueDepth: 30, queueWaitMs: 300, sessions: [session] }));
+    expect(w.actions).toEqual([expect.objectContaining({ type: 'prewarm', reason: expect.stringMatching(/queue wait 300 ms/) })]);
     const orphan = new World([standby('s1')]);
-    orphan.run(4_000, 1_000, (now) => pool('mlp', now, { queueDepth: 3 }));
+    orphan.run(4_000, 1_000, (now) => pool('mlp', now, { queueDepth: 3, queueWaitMs: 100 }));
     expect(orphan.actions).toEqual([expect.objectContaining({ type: 'prewarm', reason: expect.stringMatching(/requests queued and no session serving/) })]);
   });
 
@@ -287,7 +283,7 @@ describe('prewarm policy: unloading', () => {
     const w = new World([standby('s1'), standby('s2')]);
     w.autoReady = true;
     // Ten minutes of demand swinging every 4 s between pressure and just above calm.
-    w.run(600_000, 1_000, (now) => (Math.floor(now / 4_000) % 2 === 0 ? busy('mlp', now) : pool('mlp', now, { requestsPerSecond: 0.6, queueWaitP50Ms: 5 })));
+    w.run(600_000, 1_000, (now) => (Math.floor(now / 4_000) % 2 === 0 ? busy('mlp', now) : pool('mlp', now, { requestsPerSecond: 0.6, queueWaitMs: 5 })));
     expect(w.count('prewarm')).toBeLessThanOrEqual(config.maxPrewarmedPerModel);
     expect(w.count('unload')).toBe(0);
     const loads = w.count('prewarm');

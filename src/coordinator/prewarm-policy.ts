@@ -8,7 +8,7 @@
  * or a wake-up it was given comes due, and carries out the actions.
  *
  * The rules (thresholds in prewarm-config.ts):
- * - Pressure on a model (queue wait p50, 429s/s or missed deadlines/s at or
+ * - Pressure on a model (queue wait, 429s/s or missed deadlines/s at or
  *   above a threshold) held for `sustainMs` asks one offering session with
  *   enough free budget that does not serve the model yet. One outstanding
  *   ask per model. After a session becomes ready the window starts again,
@@ -111,31 +111,17 @@ interface Demand {
   revision?: string;
 }
 
-/**
- * A pool's queue wait: the one it reports (`queueWaitP50Ms`), else the
- * wait its queue implies (Little's law: queued requests over the rate its
- * sessions drain them at). A queue that no session drains waits forever.
- *
- * @example
- * queueWaitMs({ queueDepth: 30, sessions: [{ throughput: 100 }] }); // 300
- */
-export function queueWaitMs(p: Pick<PoolSummary, 'queueWaitP50Ms' | 'queueDepth'> & { sessions: readonly { throughput: number }[] }): number {
-  if (p.queueWaitP50Ms !== undefined) return p.queueWaitP50Ms;
-  if (p.queueDepth === 0) return 0;
-  const rate = p.sessions.reduce((n, s) => n + s.throughput, 0);
-  return rate > 0 ? (p.queueDepth / rate) * 1000 : Infinity;
-}
-
 function demandOf(model: string, pools: readonly PoolSummary[], now: number, config: PrewarmConfig): Demand {
   const fresh = pools.filter((p) => p.model === model && now - p.at <= config.summaryStaleMs);
   if (fresh.length === 0) return { pressured: false, calm: true, why: 'no recent pool summary' };
-  const wait = Math.max(...fresh.map(queueWaitMs));
+  const wait = Math.max(...fresh.map((p) => p.queueWaitMs));
   const limited = fresh.reduce((s, p) => s + p.rateLimitedPerSecond, 0);
   const missed = fresh.reduce((s, p) => s + p.deadlineMissesPerSecond, 0);
   const rps = fresh.reduce((s, p) => s + p.requestsPerSecond, 0);
   const why: string[] = [];
-  if (wait === Infinity) why.push('requests queued and no session serving');
-  else if (wait >= config.loadQueueWaitMs) why.push(`queue wait p50 ${Math.round(wait)} ms >= ${config.loadQueueWaitMs} ms`);
+  const orphaned = fresh.some((p) => p.queueDepth > 0) && fresh.every((p) => p.sessions.length === 0);
+  if (wait >= config.loadQueueWaitMs) why.push(`queue wait ${Math.round(wait)} ms >= ${config.loadQueueWaitMs} ms`);
+  else if (orphaned) why.push('requests queued and no session serving');
   if (limited >= config.loadRateLimitedPerSecond) why.push(`${limited.toFixed(1)} 429s/s >= ${config.loadRateLimitedPerSecond}`);
   if (missed >= config.loadDeadlineMissesPerSecond) why.push(`${missed.toFixed(1)} missed deadlines/s >= ${config.loadDeadlineMissesPerSecond}`);
   const calm = rps < config.unloadRequestsPerSecond && wait <= config.unloadQueueWaitMs && limited === 0 && missed === 0;

@@ -14,7 +14,7 @@ function summary(at: number, requestsPerSecond: number): PoolSummary {
     model: 'dash-mlp',
     at,
     sessions: [{ id: 'dash-s1', device: 'cpu', models: ['dash-mlp'], inFlight: 1, throughput: requestsPerSecond, leaseAgeMs: 1000 }],
-    queueDepth: 0,
+    queueDepth: 0, queueWaitMs: 0,
     requestsPerSecond,
     rateLimitedPerSecond: 0,
     deadlineMissesPerSecond: 0,

@@ -188,7 +188,7 @@ describe('a pool per model', () => {
     await until(() => release.length === 1, 'first dispatch');
     await until(async () => (await pool('full').poolSummary())!.queueDepth === 4, 'queue of 4');
     // Nothing answered yet: the estimated queue wait is at least the time since the last report.
-    expect((await pool('full').poolSummary())!.queueWaitP50Ms).toBeGreaterThan(0);
+    expect((await pool('full').poolSummary())!.queueWaitMs).toBeGreaterThan(0);
     const refused = await predict('full', [1, 2, 3]);
     expect(refused.status).toBe(429);
     expect(Number(refused.retryAfter)).toBeGreaterThanOrEqual(1);

@@ -37,7 +37,7 @@ async function publishManifest(name: string, revision: string, totalBytes: numbe
 
 function summary(model: string, revision: string, queueDepth: number): PoolSummary {
   return {
-    pool: model, model, revision, at: Date.now(), queueDepth, requestsPerSecond: 40, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
+    pool: model, model, revision, at: Date.now(), queueDepth, queueWaitMs: (1000 * queueDepth) / 40, requestsPerSecond: 40, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
     sessions: [{ id: 'a', device: 'cpu', models: [model], inFlight: 1, throughput: 40, leaseAgeMs: 1 }],
     metrics: { sessions: 1, sessionsByModel: [], requests: [], queueDepth: [], inFlight: [], redispatched: 0, latency: [], compute: [], timeToFirstToken: [], generatedTokens: [] },
   };
@@ -87,7 +87,7 @@ describe('standby sockets', () => {
     await until(async () => ((await directory().snapshot()) as DirectorySnapshot).prewarm.some((e) => e.type === 'ready'), 'the ready event');
     const snapshot = (await directory().snapshot()) as DirectorySnapshot;
     expect(snapshot.prewarm.filter((e) => e.model === 'pw').map((e) => e.type)).toEqual(['asked', 'progress', 'progress', 'ready']);
-    expect(snapshot.prewarm[0]).toMatchObject({ type: 'asked', totalBytes: 5_000_000, reason: expect.stringMatching(/queue wait p50 2000 ms/) });
+    expect(snapshot.prewarm[0]).toMatchObject({ type: 'asked', totalBytes: 5_000_000, reason: expect.stringMatching(/queue wait 2000 ms/) });
     expect(snapshot.prewarmMetrics).toMatchObject({ standbySessions: 1, budgetOfferedBytes: 10_000_000, budgetUsedBytes: 5_000_000, prewarmed: [{ model: 'pw', sessions: 1 }] });
     const metrics = await (await SELF.fetch(`${BASE}/metrics`, { headers: { Authorization: 'Bearer test-key-1' } })).text();
     expect(metrics).toContain('tessera_prewarm_events_total{model="pw",type="asked"} 1\n');

@@ -25,7 +25,7 @@ describe('pool names and the model list', () => {
 
   it('lists pools that have sessions and an offer, once per model', () => {
     const pool = (name: string, model: string, sessions: number): PoolSummary => ({
-      pool: name, model, at: 0, queueDepth: 0, requestsPerSecond: 0, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
+      pool: name, model, at: 0, queueDepth: 0, queueWaitMs: 0, requestsPerSecond: 0, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
       offer: { name: model, revision: 'r1', maxBatch: 1 },
       sessions: Array.from({ length: sessions }, (_, i) => ({ id: `${name}-${i}`, device: 'x', models: [model], inFlight: 0, throughput: 0, leaseAgeMs: 0 })),
       metrics: { sessions, sessionsByModel: [], requests: [], queueDepth: [], inFlight: [], redispatched: 0, latency: [], compute: [], timeToFirstToken: [], generatedTokens: [] },
