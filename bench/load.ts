@@ -43,6 +43,11 @@ const { values: args } = parseArgs({
     network: { type: 'string', default: 'loopback' },
     // `--weights copy`: Tessera loads take the copying path (default build, bytes) even where JSPI streams.
     weights: { type: 'string', default: 'auto' },
+    // Layers of the generated model (default: one per 256 MiB, at least 4). ORT reads each
+    // initializer whole into one JS buffer, so the largest layer is part of every warm peak.
+    layers: { type: 'string' },
+    // `--phases warm`: only the first visit, the warm load and its peer (a quick memory look).
+    phases: { type: 'string', default: 'all' },
   },
 });
 if (args.weights !== 'auto' && args.weights !== 'copy') throw new Error(`--weights must be auto or copy, got ${args.weights}`);
@@ -52,8 +57,12 @@ if (args.device !== 'wasm' && args.device !== 'webgpu') throw new Error(`--devic
 const device = args.device as 'wasm' | 'webgpu';
 const runs = Number(args.runs);
 const sizeBytes = parseSize(args.size!);
+const layers = args.layers ? Number(args.layers) : Math.max(4, Math.ceil(sizeBytes / (256 * 1024 * 1024)));
+if (!Number.isInteger(layers) || layers < 1) throw new Error(`--layers must be a positive integer, got ${args.layers}`);
+if (args.phases !== 'all' && args.phases !== 'warm') throw new Error(`--phases must be all or warm, got ${args.phases}`);
+const allPhases = args.phases === 'all';
 const root = resolve('.cache/bench/load');
-const packDir = join(root, `pack-${sizeBytes}`);
+const packDir = join(root, `pack-${sizeBytes}-${layers}l`);
 
 async function preparePack(): Promise<PackManifest> {
   const manifestPath = join(packDir, 'manifest.json');
@@ -63,10 +72,9 @@ async function preparePack(): Promise<PackManifest> {
   mkdirSync(srcDir, { recursive: true });
   console.error(`generating a ${args.size} matmul-chain model with random weights…`);
   const modelPath = join(srcDir, 'model.onnx');
-  // Layers of at most 256 MiB each: within WebGPU's buffer binding limits
+  // By default layers of at most 256 MiB each: within WebGPU's buffer binding limits
   // (SwiftShader: 1 GiB buffers), and beyond 2 GiB the packer splits the
   // external data into several files of at most 2 GiB - 1.
-  const layers = Math.max(4, Math.ceil(sizeBytes / (256 * 1024 * 1024)));
   await generateModelFile({ kind: 'matmul-chain', sizeBytes, seed: 7, layers }, modelPath, { externalData: true });
   console.error('packing…');
   const { manifest } = await packModel(modelPath, { out: packDir, name: 'bench-mlp' });
@@ -94,6 +102,10 @@ interface RunResult {
   baselineGpuBytes: number;
   limitPeakRendererBytes: number;
   warmNetworkWeightBytes: number;
+  /** The warm peer: plain ORT (JSPI build) creating from the same cached Blobs in its own worker. */
+  plainWarmMs: number;
+  plainWarmPeakRendererBytes: number;
+  plainWarmPeakGpuBytes: number;
   /** Cold: when the files were ready (session phase began) vs the whole load. */
   coldFetchMs: number;
   weights: string;
@@ -151,7 +163,7 @@ try {
   for (let run = 1; run <= runs; run++) {
     // A returning visitor without Tessera: the browser has ORT's wasm cached
     // from a first visit, the model is downloaded again (the second visit is measured).
-    const naive = await inFreshBrowser(async (page, open) => {
+    const naive = !allPhases ? { totalMs: Number.NaN } : await inFreshBrowser(async (page, open) => {
       await page.evaluate(([url, d]) => (window as unknown as Bench).bench.naive(url, d), [manifestUrl, device] as const);
       await open();
       return page.evaluate(([url, d]) => (window as unknown as Bench).bench.naive(url, d), [manifestUrl, device] as const);
@@ -181,6 +193,20 @@ try {
         const warmPeak = warmSampler.stop();
         const warmNetworkWeightBytes = weightBytes(server.stats().byPath);
         const verify = await page.evaluate((url) => (window as unknown as Bench).bench.verifyCost(url), manifestUrl);
+
+        // ORT's own floor for the same Blobs, in a renderer holding only the page again.
+        await open();
+        const plainSampler = sampleMemory(browserPid);
+        const plain = await page.evaluate(([url, p, d]) => (window as unknown as Bench).bench.plainBlob(url, p, d), [manifestUrl, config.prepack, device] as const);
+        const plainPeak = plainSampler.stop();
+        const plainFields = { plainWarmMs: plain.totalMs, plainWarmPeakRendererBytes: plainPeak.renderer, plainWarmPeakGpuBytes: plainPeak.gpu };
+        if (!allPhases) {
+          console.error(
+            `run ${run}/${runs} [${config.name}]: weights ${warm.weights}, first visit ${firstVisit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms, plain ORT ${plain.totalMs.toFixed(0)} ms (read ${plain.readMs.toFixed(0)}), ` +
+              `cold peak renderer ${mib(coldPeak.renderer)} MiB, warm peak renderer ${mib(warmPeak.renderer)} / gpu ${mib(warmPeak.gpu)}, plain ORT peak renderer ${mib(plainPeak.renderer)} / gpu ${mib(plainPeak.gpu)} (idle ${mib(baseline.renderer)} / ${mib(baseline.gpu)})`,
+          );
+          return { ...warmOnly(firstVisit.totalMs, warm.totalMs, coldPeak, warmPeak, baseline, warm, verify, warmNetworkWeightBytes), ...plainFields } satisfies RunResult;
+        }
 
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
@@ -238,6 +264,7 @@ try {
           baselineGpuBytes: baseline.gpu,
           limitPeakRendererBytes,
           warmNetworkWeightBytes,
+          ...plainFields,
           coldFetchMs: cold.fetchMs,
           weights: warm.weights,
           weightsReason: warm.weightsReason,
@@ -253,6 +280,26 @@ try {
   await site.close();
   await proxy?.close();
   await server.close();
+}
+
+/** A `--phases warm` run: what it measured, NaN for what it skipped. */
+function warmOnly(
+  firstVisitMs: number,
+  warmMs: number,
+  coldPeak: { renderer: number; gpu: number },
+  warmPeak: { renderer: number; gpu: number },
+  baseline: { renderer: number; gpu: number },
+  warm: { weights: string; weightsReason: string },
+  verify: RunResult['verify'],
+  warmNetworkWeightBytes: number,
+): Omit<RunResult, 'plainWarmMs' | 'plainWarmPeakRendererBytes' | 'plainWarmPeakGpuBytes'> {
+  const nan = Number.NaN;
+  return {
+    limitMs: nan, limitFetchMs: nan, coldMs: nan, firstVisitMs, warmMs, naiveMs: nan, resumeTotalMs: nan, resumeRefetchedBytes: nan,
+    peakRendererBytes: coldPeak.renderer, peakGpuBytes: coldPeak.gpu, warmPeakRendererBytes: warmPeak.renderer, warmPeakGpuBytes: warmPeak.gpu,
+    baselineRendererBytes: baseline.renderer, baselineGpuBytes: baseline.gpu, limitPeakRendererBytes: nan, warmNetworkWeightBytes,
+    coldFetchMs: nan, weights: warm.weights, weightsReason: warm.weightsReason, cycleGrowthBytes: nan, cyclePeakBytes: [nan, nan, nan, nan, nan], verify,
+  };
 }
 
 /** Bytes served for anything but the manifest. */
@@ -287,6 +334,9 @@ const summarize = (rs: RunResult[]) => {
     verifyProbeMs: m((r) => r.verify.probeMs),
     verifyHashMs: m((r) => r.verify.hashMs),
     warmNetworkWeightBytes: Math.max(...rs.map((r) => r.warmNetworkWeightBytes)),
+    plainWarmMs: m((r) => r.plainWarmMs),
+    plainWarmPeakRendererBytes: m((r) => r.plainWarmPeakRendererBytes),
+    plainWarmPeakGpuBytes: m((r) => r.plainWarmPeakGpuBytes),
     weights: [...new Set(rs.map((r) => `${r.weights} (${r.weightsReason})`))].join('; '),
     runsDetail: rs,
   };
@@ -302,7 +352,7 @@ const summary = {
   weightsRequest,
   configs: Object.fromEntries(configs.map((c) => [c.name, summarize(results[c.name])])),
 };
-console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${chunk / 1048576} MiB chunks), ${device}, network ${describeProfile(profile)}, weights ${weightsRequest}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
+console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${layers} layers, ${chunk / 1048576} MiB chunks), ${device}, network ${describeProfile(profile)}, weights ${weightsRequest}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
 for (const config of configs) {
   const s = summary.configs[config.name]!;
   const prepack = config.prepack;
@@ -326,6 +376,9 @@ for (const config of configs) {
         ['cold peak GPU process MiB', mib(s.peakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.peakGpuBytes), '', ''],
         ['warm peak renderer MiB', mib(s.warmPeakRendererBytes), mib(modelBytes), 'model size', x(s.warmPeakRendererBytes), `<= ${warmPeakTarget.toFixed(2)}`, pass(s.warmPeakRendererBytes <= warmPeakTarget * modelBytes)],
         ['warm peak GPU process MiB', mib(s.warmPeakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.warmPeakGpuBytes), '', ''],
+        ['warm peak renderer vs plain ORT', mib(s.warmPeakRendererBytes), mib(s.plainWarmPeakRendererBytes), 'plain ORT JSPI, same Blobs', ratio(s.warmPeakRendererBytes - s.baselineRendererBytes, s.plainWarmPeakRendererBytes - s.baselineRendererBytes), '', ''],
+        ['plain ORT warm peak GPU MiB', mib(s.plainWarmPeakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.plainWarmPeakGpuBytes), '', ''],
+        ['warm load vs plain ORT ms', s.warmMs.toFixed(0), s.plainWarmMs.toFixed(0), 'plain ORT JSPI, same Blobs', ratio(s.warmMs, s.plainWarmMs), '', ''],
         ['limit peak renderer MiB', mib(s.limitPeakRendererBytes), mib(modelBytes), 'limit run (fetch + session)', x(s.limitPeakRendererBytes), '', ''],
         ['idle renderer / GPU MiB', `${mib(s.baselineRendererBytes)} / ${mib(s.baselineGpuBytes)}`, '', 'before load (included above)', '', '', ''],
         ['5 load/dispose growth MiB', mib(s.cycleGrowthBytes), mib(modelBytes), 'model size (cycle 5 - cycle 1)', x(s.cycleGrowthBytes), '<= 0.10', pass(s.cycleGrowthBytes <= 0.1 * modelBytes)],

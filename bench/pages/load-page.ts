@@ -177,6 +177,38 @@ const bench = {
     cycleEngine = undefined;
   },
 
+  /**
+   * Warm-load peer: plain ORT's JSPI build, in its own worker, given one Blob
+   * per external-data file composed of the chunk Blobs Tessera cached (the
+   * graph as bytes). The worker ends afterwards, taking its wasm heap with it.
+   */
+  async plainBlob(manifestUrl: string, prepack = true, device: 'wasm' | 'webgpu' = 'wasm') {
+    const manifest = await getManifest(manifestUrl);
+    const cache = createIdbCache();
+    const t0 = performance.now();
+    const fileBlob = async (path: string) => {
+      const file = manifest.files.find((f) => f.path === path)!;
+      const parts = await Promise.all(file.chunks.map(async (h) => (await cache.getChunkBlob!(h))!));
+      return new Blob(parts).slice(0, file.size);
+    };
+    const { graph, externalData } = graphOf(manifest);
+    const graphBytes = new Uint8Array(await (await fileBlob(graph)).arrayBuffer());
+    const data = await Promise.all(externalData.map(async (p) => ({ path: p.split('/').pop()!, data: await fileBlob(p) })));
+    const readMs = performance.now() - t0;
+    const worker = new Worker(new URL('./plain-blob-worker.ts', import.meta.url), { type: 'module' });
+    try {
+      const reply = await new Promise<{ ok: boolean; createMs?: number; message?: string }>((resolve, reject) => {
+        worker.onmessage = (e) => resolve(e.data);
+        worker.onerror = (e) => reject(new Error(e.message));
+        worker.postMessage({ graph: graphBytes, externalData: data, prepack, device });
+      });
+      if (!reply.ok) throw new Error(`plain ORT create failed: ${reply.message}`);
+      return { readMs, createMs: reply.createMs!, totalMs: performance.now() - t0 };
+    } finally {
+      worker.terminate();
+    }
+  },
+
   async clearCache() {
     await createIdbCache().clear();
   },
