@@ -37,6 +37,11 @@ export function createFsCache(options: { dir?: string; now?: () => number } = {}
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new TesseraError('invalid-argument', `"${hash}" is not a lower-case hex SHA-256`);
     return join(dir, 'chunks', hash.slice(0, 2), hash);
   };
+  // Partials live apart from chunks: nothing that lists or counts chunks ever takes one for a chunk.
+  const partialPath = (hash: string) => {
+    chunkPath(hash); // the same check on the name
+    return join(dir, 'partial', hash);
+  };
   // encodeURIComponent keeps a model name from becoming a path (`../x`).
   const modelPath = (name: string, revision: string) => join(dir, 'models', `${encodeURIComponent(modelKey(name, revision))}.json`);
 
@@ -92,6 +97,20 @@ export function createFsCache(options: { dir?: string; now?: () => number } = {}
       if (await stat(target).then(() => true, () => false)) return;
       await atomicWrite(target, bytes);
     },
+    async getPartial(hash) {
+      try {
+        return new Uint8Array(await readFile(partialPath(hash)));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw cacheError(`could not read the partial chunk ${hash}`, err);
+      }
+    },
+    async putPartial(hash, bytes) {
+      await atomicWrite(partialPath(hash), bytes);
+    },
+    async deletePartial(hash) {
+      await rm(partialPath(hash), { force: true });
+    },
     async getManifest(name, revision) {
       return (await readRecord(name, revision))?.manifest;
     },
@@ -118,7 +137,7 @@ export function createFsCache(options: { dir?: string; now?: () => number } = {}
       }
     },
     async clear() {
-      for (const sub of ['models', 'chunks', 'tmp']) await rm(join(dir, sub), { recursive: true, force: true });
+      for (const sub of ['models', 'chunks', 'partial', 'tmp']) await rm(join(dir, sub), { recursive: true, force: true });
     },
     async estimate(): Promise<StorageEstimate> {
       await mkdir(dir, { recursive: true });

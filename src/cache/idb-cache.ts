@@ -6,6 +6,10 @@
  *   `<prefix>-chunks` / `chunks`   key: chunk SHA-256, value: Blob (ArrayBuffer in caches written before 0.1)
  *   `<prefix>-models` / `models`   key: `<name>@<revision>`, value: { manifest, lastUsed }
  *
+ * A partial chunk (the bytes of a download that broke off, see ModelCache)
+ * is kept in the chunks store under `partial:<hash>`: a key no hash lookup
+ * can hit, in the database a clear() empties anyway.
+ *
  * idb-keyval resolves a write when its transaction completes, so a put that
  * resolved is durable and a put that failed left nothing (IndexedDB
  * transactions are atomic): no half chunk is ever trusted.
@@ -87,6 +91,24 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
       const blob = new Blob([own]);
       return guard(`store chunk ${hash}`, () => set(hash, blob, open().chunks));
     },
+    getPartial(hash) {
+      return guard(`read partial chunk ${hash}`, async () => {
+        const value = await get<Blob>(partialKey(hash), open().chunks);
+        if (!(value instanceof Blob)) return undefined;
+        try {
+          return new Uint8Array(await value.arrayBuffer());
+        } catch {
+          return undefined; // its backing file is gone: start the chunk from byte 0
+        }
+      });
+    },
+    putPartial(hash, bytes) {
+      const blob = new Blob([bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice()]);
+      return guard(`store partial chunk ${hash}`, () => set(partialKey(hash), blob, open().chunks));
+    },
+    deletePartial(hash) {
+      return guard(`delete partial chunk ${hash}`, () => del(partialKey(hash), open().chunks));
+    },
     getManifest(name, revision) {
       return guard(`read manifest ${name}@${revision}`, async () => (await get<ModelRecord>(modelKey(name, revision), open().models))?.manifest);
     },
@@ -136,6 +158,8 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
     },
   };
 }
+
+const partialKey = (hash: string) => `partial:${hash}`;
 
 function idbError(what: string, cause: unknown): TesseraError {
   const name = (cause as DOMException | undefined)?.name;

@@ -16,6 +16,7 @@ export function createMemoryCache(options: { now?: () => number } = {}): ModelCa
   const now = options.now ?? Date.now;
   const chunks = new Map<string, Uint8Array>();
   const models = new Map<string, ModelRecord>();
+  const partials = new Map<string, Uint8Array>();
 
   return {
     async hasChunks(hashes) {
@@ -27,6 +28,15 @@ export function createMemoryCache(options: { now?: () => number } = {}): ModelCa
     async putChunk(hash, bytes) {
       // Copy: the caller's view may be a window into a larger buffer it reuses.
       if (!chunks.has(hash)) chunks.set(hash, bytes.slice());
+    },
+    async getPartial(hash) {
+      return partials.get(hash)?.slice();
+    },
+    async putPartial(hash, bytes) {
+      partials.set(hash, bytes.slice());
+    },
+    async deletePartial(hash) {
+      partials.delete(hash);
     },
     async getManifest(name, revision) {
       return models.get(modelKey(name, revision))?.manifest;
@@ -50,6 +60,7 @@ export function createMemoryCache(options: { now?: () => number } = {}): ModelCa
     async clear() {
       chunks.clear();
       models.clear();
+      partials.clear();
     },
     async estimate(): Promise<StorageEstimate> {
       let used = 0;

@@ -45,6 +45,18 @@ export interface ModelCache {
   /** Stores a chunk given as a Blob (already verified by the caller). Same atomicity as putChunk. */
   putChunkBlob?(hash: string, blob: Blob): Promise<void>;
 
+  /**
+   * The first bytes of a chunk whose download broke off (an abort, a cut
+   * connection), so a later load asks only for the rest with a Range request.
+   * Unverified: only ever a prefix that the loader completes and then checks
+   * against the chunk's SHA-256 as a whole, discarding it on a mismatch. A
+   * partial is never a chunk (`hasChunks` and `getChunk` do not see it).
+   * Optional: a store without these restarts broken-off chunks from byte 0.
+   */
+  getPartial?(hash: string): Promise<Uint8Array | undefined>;
+  putPartial?(hash: string, bytes: Uint8Array): Promise<void>;
+  deletePartial?(hash: string): Promise<void>;
+
   getManifest(name: string, revision: string): Promise<PackManifest | undefined>;
   /** Records a complete revision; call only after every chunk is stored. */
   putManifest(manifest: PackManifest): Promise<void>;

@@ -32,6 +32,10 @@ export interface RangeRequest {
   fetch: typeof globalThis.fetch;
   signal?: AbortSignal | undefined;
   onBytes?: ((n: number) => void) | undefined;
+  /** The range's first bytes, already held (a download that broke off): only the rest is asked for. */
+  have?: Uint8Array | undefined;
+  /** What arrived before the body broke off, `have` included (see readBody). */
+  onPartial?: ((received: Uint8Array) => void) | undefined;
 }
 
 /**
@@ -41,15 +45,18 @@ export interface RangeRequest {
  */
 export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
   const etag = `"${req.sha256}"`;
-  const response = await send(req.fetch, req.url, { Range: `bytes=${req.start}-${req.end - 1}`, 'If-Range': etag }, req);
-  const ctx = { file: req.file, chunk: req.chunk, signal: req.signal, onBytes: req.onBytes };
+  // A prefix as long as the range (or longer) is no prefix: ask for all of it.
+  const have = req.have && req.have.byteLength < req.end - req.start ? req.have : undefined;
+  const from = req.start + (have?.byteLength ?? 0);
+  const response = await send(req.fetch, req.url, { Range: `bytes=${from}-${req.end - 1}`, 'If-Range': etag }, req);
+  const ctx = { file: req.file, chunk: req.chunk, signal: req.signal, onBytes: req.onBytes, onPartial: req.onPartial };
   const got = response.headers.get('ETag');
   // A null ETag means the header was not exposed to us (CORS): we cannot tell, and chunk hashes still protect us.
   const matches = got === null || sameEtag(got, req.sha256);
   switch (response.status) {
     case 206: {
       if (!matches) throw etagChanged(req, got, response);
-      const expected = `bytes ${req.start}-${req.end - 1}/${req.fileSize}`;
+      const expected = `bytes ${from}-${req.end - 1}/${req.fileSize}`;
       const contentRange = response.headers.get('Content-Range');
       if (contentRange !== null && contentRange.replace(/\s+/g, ' ').trim() !== expected) {
         await response.body?.cancel().catch(() => {});
@@ -58,7 +65,7 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
           details: { file: req.file, chunk: req.chunk, status: 206, url: req.url },
         });
       }
-      return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx) };
+      return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx, have) };
     }
     case 200:
       if (!matches) {

@@ -263,6 +263,60 @@ describe('loadPack', () => {
     expect(firstBytes + dataBytes()).toBeLessThanOrEqual(a.manifest.totalBytes + concurrency * CHUNK);
   });
 
+  it('continues a cut chunk from the byte it broke off at (never a byte twice), and still verifies it whole', async () => {
+    server.setFaults([{ type: 'truncate', mode: 'cut', keepBytes: 3000, count: 1, path: 'weights.bin' }]);
+    const cache = createMemoryCache();
+    const r = await load('a', cache, { concurrency: 1 });
+    await expectFiles(r.files, a.files);
+    expect(r.stats.retries).toBe(1);
+    expect(r.stats.bytesContinued).toBe(3000);
+    expect(dataBytes()).toBe(a.manifest.totalBytes);
+    expect(r.stats.bytesFromNetwork).toBe(a.manifest.totalBytes);
+    await expectCacheSound(cache, a.manifest, new Set(a.manifest.files.flatMap((f) => f.chunks)).size);
+  });
+
+  it('an aborted load keeps what its downloads in flight received; the next load asks only for the rest', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tessera-partial-'));
+    try {
+      const cache = createFsCache({ dir });
+      const weights = a.manifest.files.find((f) => f.path === 'data/weights.bin') as PackManifest['files'][number];
+      server.setFaults([{ type: 'stall', afterBytes: 2000, path: 'weights.bin' }]);
+      const controller = new AbortController();
+      const pending = load('a', cache, { signal: controller.signal, concurrency: 2 });
+      setTimeout(() => controller.abort(), 300);
+      expect((await failure(pending)).code).toBe('aborted');
+      const firstBytes = dataBytes();
+      const kept = (await Promise.all(weights.chunks.map((h) => cache.getPartial!(h)))).filter((p) => p !== undefined);
+      expect(kept.map((p) => p.byteLength)).toEqual([2000, 2000]);
+      // A partial is never taken for a chunk.
+      expect(await cache.hasChunks(weights.chunks.slice(0, 2))).toEqual([false, false]);
+
+      server.setFaults([]);
+      server.resetStats();
+      const r = await load('a', cache, { concurrency: 2 });
+      await expectFiles(r.files, a.files);
+      expect(r.stats.bytesContinued).toBe(4000);
+      // Across both loads every byte came exactly once.
+      expect(firstBytes + dataBytes()).toBe(a.manifest.totalBytes);
+      expect(await Promise.all(weights.chunks.map((h) => cache.getPartial!(h)))).toEqual(weights.chunks.map(() => undefined));
+      await expectCacheSound(cache, a.manifest, new Set(a.manifest.files.flatMap((f) => f.chunks)).size);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stored partial that does not match is discarded and its chunk fetched whole; nothing unverified is cached', async () => {
+    const cache = createMemoryCache();
+    const hash = a.manifest.files.find((f) => f.path === 'data/weights.bin')?.chunks[3] as string;
+    await cache.putPartial!(hash, crypto.getRandomValues(new Uint8Array(1000)));
+    const r = await load('a', cache, { concurrency: 1 });
+    await expectFiles(r.files, a.files);
+    expect(r.stats.retries).toBe(1);
+    expect(r.stats.bytesContinued).toBe(0);
+    expect(await cache.getPartial!(hash)).toBeUndefined();
+    await expectCacheSound(cache, a.manifest, new Set(a.manifest.files.flatMap((f) => f.chunks)).size);
+  });
+
   it('plans quota before any byte: quota-exceeded with numbers, or LRU eviction when allowed', async () => {
     const base = createMemoryCache();
     let cap = 10_000;

@@ -38,6 +38,12 @@ import { validateManifest } from '../pack/validate-manifest.ts';
 export const DEFAULT_CONCURRENCY = 4;
 /** Chunk writes allowed to trail the downloads: few, since a tab closed mid-load loses them (they are fetched again on resume). */
 const MAX_PENDING_WRITES = 2;
+/**
+ * A broken-off chunk download is kept (in memory for a retry, in the store
+ * when the load fails or is aborted) once this much of it has arrived, or an
+ * eighth of the chunk when chunks are small; less is not worth a write.
+ */
+const MIN_PARTIAL_BYTES = 64 * 1024;
 
 export interface LoadPackOptions {
   /** Where chunks go. Default: IndexedDB in browsers, the cache directory in Node. `'memory'`: no caching at all. */
@@ -71,6 +77,8 @@ export interface LoadStats {
   chunksFetched: number;
   chunksFromCache: number;
   retries: number;
+  /** Bytes of broken-off chunk downloads (this load's, or an interrupted earlier one's) that were continued with a Range request instead of asked for again. */
+  bytesContinued: number;
   /** Files fetched with one plain GET because the server ignored Range. */
   rangeFallbackFiles: string[];
   evicted: Array<{ name: string; revision: string }>;
@@ -134,7 +142,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       now,
       ...(options.progressIntervalMs === undefined ? {} : { intervalMs: options.progressIntervalMs }),
     });
-    const stats: LoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, chunksFromCache: 0, retries: manifestRetries, rangeFallbackFiles: [], evicted: [], ms: 0 };
+    const stats: LoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, chunksFromCache: 0, retries: manifestRetries, bytesContinued: 0, rangeFallbackFiles: [], evicted: [], ms: 0 };
     // Filled once the plan is known (see `compose` below).
     let buffers: Uint8Array[] = [];
     let parts: Blob[][] = [];
@@ -249,13 +257,36 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       return pending;
     };
 
+    // The received bytes of chunk downloads that broke off, by hash: a retry
+    // (or, once stored, a later load) asks only for the rest. Unverified until
+    // the chunk is whole and its SHA-256 matches.
+    const partials = new Map<string, Uint8Array>();
+    const minPartial = Math.min(MIN_PARTIAL_BYTES, Math.ceil(manifest.chunkSize / 8));
+    const storedPartials = new Set<string>();
+    const savePartials = async () => {
+      if (!store?.putPartial) return;
+      for (const [hash, bytes] of partials) {
+        if (!delivered.has(hash)) await store.putPartial(hash, bytes).catch(() => {}); // an optimisation: never the error
+      }
+    };
+
     const fetchChunk = async (chunk: PlannedChunk): Promise<void> => {
       const first = chunk.places[0] as PlannedChunk['places'][number];
       if (delivered.has(chunk.hash)) return;
       if (wholeFiles.has(first.file)) return wholeFile(first.file);
       const file = manifest.files[first.file] as PackManifest['files'][number];
+      const stored = await store?.getPartial?.(chunk.hash).catch(() => undefined);
+      if (stored && stored.byteLength < chunk.size) partials.set(chunk.hash, stored);
+      if (stored) storedPartials.add(chunk.hash);
       const bytes = await withRetry(async (attempt) => {
+        // Taken for this attempt; a break-off puts back what it then holds, and a failed check drops it.
+        const have = partials.get(chunk.hash);
+        partials.delete(chunk.hash);
         const result = await fetchRange({
+          have,
+          onPartial: (received) => {
+            if (received.byteLength >= minPartial) partials.set(chunk.hash, received);
+          },
           url: fileUrl(manifestUrl, file.path),
           file: file.path,
           chunk: first.chunk,
@@ -270,16 +301,21 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
         if (result.type === 'range-ignored') return result.response;
         const actual = await sha256Hex(result.bytes);
         if (actual !== chunk.hash) {
+          // With a continued download the kept prefix may be what is wrong: it was dropped above, so a retry fetches the chunk whole.
+          const continued = have ? `, continued from byte ${have.byteLength} of an earlier download, which is discarded` : '';
+          if (storedPartials.delete(chunk.hash)) void store?.deletePartial?.(chunk.hash).catch(() => {});
           throw new TesseraError(
             'integrity-error',
-            `${file.path} chunk ${first.chunk} failed its SHA-256 check (attempt ${attempt + 1} of ${attempts}; expected ${chunk.hash}, got ${actual}); it was not cached`,
+            `${file.path} chunk ${first.chunk} failed its SHA-256 check (attempt ${attempt + 1} of ${attempts}; expected ${chunk.hash}, got ${actual}${continued}); it was not cached`,
             { details: { file: file.path, chunk: first.chunk, expected: chunk.hash, actual, attempts: attempt + 1 } },
           );
         }
+        if (have) stats.bytesContinued += have.byteLength;
         return result.bytes;
       }, retryOptions);
       if (bytes instanceof Response) return wholeFile(first.file, bytes);
       await deliver(chunk, bytes);
+      if (storedPartials.delete(chunk.hash)) await store?.deletePartial?.(chunk.hash).catch(() => {});
     };
     try {
       await Promise.all([readCached, runPool(plan.missing, concurrency, controller, fetchChunk)]);
@@ -287,6 +323,8 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       if (refetch.length > 0) await runPool(refetch, concurrency, controller, fetchChunk);
     } catch (err) {
       await settleWrites().catch(() => {});
+      // What the downloads in flight had received, for the next load to continue (the pool waited for them to settle).
+      await savePartials();
       throw err;
     }
     if (signal.aborted) throw abortedError(signal);

@@ -12,25 +12,47 @@ export interface BodyContext {
   chunk?: number;
   signal?: AbortSignal | undefined;
   onBytes?: ((n: number) => void) | undefined;
+  /**
+   * Called when the body breaks off (cut connection, abort) after some bytes:
+   * what arrived so far, `prefix` included, for a later Range request to
+   * continue from. Not called for a server that sends too much.
+   */
+  onPartial?: ((received: Uint8Array) => void) | undefined;
 }
 
 /**
+ * `prefix`: bytes already held (a broken-off earlier download of the same
+ * range), placed first; the body is the rest.
+ *
  * @example
  * const bytes = await readBody(response, 8 << 20, { file: 'model.onnx.data', chunk: 3 });
  */
-export async function readBody(response: Response, expected: number, ctx: BodyContext): Promise<Uint8Array> {
+export async function readBody(response: Response, expected: number, ctx: BodyContext, prefix?: Uint8Array): Promise<Uint8Array> {
   const out = new Uint8Array(expected);
   let filled = 0;
-  await pump(response, ctx, (part) => {
-    if (filled + part.byteLength > expected) {
-      throw new TesseraError('http-error', `${where(ctx)}: the server sent more than the ${expected} bytes it announced`, {
-        details: { file: ctx.file, chunk: ctx.chunk, status: response.status },
-      });
-    }
-    out.set(part, filled);
-    filled += part.byteLength;
-  });
-  if (filled < expected) throw truncated(ctx, filled, expected);
+  if (prefix) {
+    out.set(prefix);
+    filled = prefix.byteLength;
+  }
+  const brokeOff = (err: unknown) => {
+    const code = (err as { code?: string } | undefined)?.code;
+    if (filled > 0 && (code === 'truncated-body' || code === 'aborted')) ctx.onPartial?.(out.subarray(0, filled));
+    return err;
+  };
+  try {
+    await pump(response, ctx, (part) => {
+      if (filled + part.byteLength > expected) {
+        throw new TesseraError('http-error', `${where(ctx)}: the server sent more than the ${expected} bytes it announced`, {
+          details: { file: ctx.file, chunk: ctx.chunk, status: response.status },
+        });
+      }
+      out.set(part, filled);
+      filled += part.byteLength;
+    });
+  } catch (err) {
+    throw brokeOff(err);
+  }
+  if (filled < expected) throw brokeOff(truncated(ctx, filled, expected));
   return out;
 }
 

@@ -70,6 +70,24 @@ export function describeModelCache(label: string, make: () => Promise<ModelCache
       expect(await cache.hasChunks(mb.files[0]?.chunks ?? [])).toEqual([false, false, false]);
     });
 
+    it('keeps partial chunks apart from chunks: round-trip, replace, delete, clear', async () => {
+      const cache = await make();
+      if (!cache.putPartial || !cache.getPartial || !cache.deletePartial) throw new Error(`${label} has no partial chunks`);
+      const hash = 'ab'.repeat(32);
+      const whole = crypto.getRandomValues(new Uint8Array(300));
+      await cache.putPartial(hash, whole.subarray(0, 100));
+      expect(await cache.getPartial(hash)).toEqual(whole.slice(0, 100));
+      expect(await cache.hasChunks([hash])).toEqual([false]);
+      expect(await cache.getChunk(hash)).toBeUndefined();
+      await cache.putPartial(hash, whole.subarray(0, 200));
+      expect((await cache.getPartial(hash))?.byteLength).toBe(200);
+      await cache.deletePartial(hash);
+      expect(await cache.getPartial(hash)).toBeUndefined();
+      await cache.putPartial(hash, whole.subarray(0, 50));
+      await cache.clear();
+      expect(await cache.getPartial(hash)).toBeUndefined();
+    });
+
     it('estimates storage', async () => {
       const cache = await make();
       const e = await cache.estimate();
