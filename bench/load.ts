@@ -360,6 +360,11 @@ for (const config of configs) {
   const warmPeakTarget = device === 'webgpu' ? 0.5 : prepack ? 1.75 : 1.25;
   const warmTarget = prepack ? 0.5 : 0.25;
   const x = (bytes: number) => (bytes / modelBytes).toFixed(2);
+  // The issue's figures are peaks above the idle page (its renderer holds ~130 MiB
+  // before any load, 0.25x of a 512 MiB model but 0.06x of 2 GiB): both are printed,
+  // the target is checked on the load's own share.
+  const idle = s.baselineRendererBytes;
+  const above = (bytes: number) => bytes - idle;
   console.log(`\nsession options: ${prepack ? 'ORT defaults (weights prepacked)' : 'prepack: false'}; the limit uses the same options, the naive peer ORT's defaults; weights ${s.weights}\n`);
   console.log(
     formatTable(
@@ -372,11 +377,14 @@ for (const config of configs) {
         ['warm load ms', s.warmMs.toFixed(0), s.naiveMs.toFixed(0), 'ORT create(url, externalData)', ratio(s.warmMs, s.naiveMs), `<= ${warmTarget.toFixed(2)}`, pass(s.warmMs <= warmTarget * s.naiveMs)],
         ['resume total ms', s.resumeTotalMs.toFixed(0), s.coldMs.toFixed(0), 'uninterrupted cold load', ratio(s.resumeTotalMs, s.coldMs), '<= 1.10', pass(s.resumeTotalMs <= 1.1 * s.coldMs)],
         ['resume refetched chunks', (s.resumeRefetchedBytes / chunk).toFixed(2), '2', 'allowed', '', '<= 2', pass(s.resumeRefetchedBytes <= 2 * chunk)],
-        ['cold peak renderer MiB', mib(s.peakRendererBytes), mib(modelBytes), 'model size (first visit)', x(s.peakRendererBytes), '<= 2.00', pass(s.peakRendererBytes <= 2 * modelBytes)],
+        ['cold peak renderer MiB', mib(s.peakRendererBytes), mib(modelBytes), 'model size (first visit)', x(s.peakRendererBytes), '', ''],
+        ['  above the idle page', mib(above(s.peakRendererBytes)), mib(modelBytes), 'model size', x(above(s.peakRendererBytes)), '<= 2.00', pass(above(s.peakRendererBytes) <= 2 * modelBytes)],
         ['cold peak GPU process MiB', mib(s.peakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.peakGpuBytes), '', ''],
-        ['warm peak renderer MiB', mib(s.warmPeakRendererBytes), mib(modelBytes), 'model size', x(s.warmPeakRendererBytes), `<= ${warmPeakTarget.toFixed(2)}`, pass(s.warmPeakRendererBytes <= warmPeakTarget * modelBytes)],
+        ['warm peak renderer MiB', mib(s.warmPeakRendererBytes), mib(modelBytes), 'model size', x(s.warmPeakRendererBytes), '', ''],
+        ['  above the idle page', mib(above(s.warmPeakRendererBytes)), mib(modelBytes), 'model size', x(above(s.warmPeakRendererBytes)), `<= ${warmPeakTarget.toFixed(2)}`, pass(above(s.warmPeakRendererBytes) <= warmPeakTarget * modelBytes)],
+        ['  plain ORT, above idle', mib(above(s.plainWarmPeakRendererBytes)), mib(modelBytes), 'model size (ORT JSPI, same Blobs)', x(above(s.plainWarmPeakRendererBytes)), '', ''],
         ['warm peak GPU process MiB', mib(s.warmPeakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.warmPeakGpuBytes), '', ''],
-        ['warm peak renderer vs plain ORT', mib(s.warmPeakRendererBytes), mib(s.plainWarmPeakRendererBytes), 'plain ORT JSPI, same Blobs', ratio(s.warmPeakRendererBytes - s.baselineRendererBytes, s.plainWarmPeakRendererBytes - s.baselineRendererBytes), '', ''],
+        ['warm peak renderer vs plain ORT', mib(s.warmPeakRendererBytes), mib(s.plainWarmPeakRendererBytes), 'plain ORT JSPI, same Blobs', ratio(above(s.warmPeakRendererBytes), above(s.plainWarmPeakRendererBytes)), '', ''],
         ['plain ORT warm peak GPU MiB', mib(s.plainWarmPeakGpuBytes), mib(modelBytes), 'model size (reported)', x(s.plainWarmPeakGpuBytes), '', ''],
         ['warm load vs plain ORT ms', s.warmMs.toFixed(0), s.plainWarmMs.toFixed(0), 'plain ORT JSPI, same Blobs', ratio(s.warmMs, s.plainWarmMs), '', ''],
         ['limit peak renderer MiB', mib(s.limitPeakRendererBytes), mib(modelBytes), 'limit run (fetch + session)', x(s.limitPeakRendererBytes), '', ''],

@@ -12,6 +12,7 @@ function summary(pool: string, at: number, extra: Partial<PoolSummary> = {}): Po
     requestsPerSecond: 0,
     rateLimitedPerSecond: 0,
     deadlineMissesPerSecond: 0,
+    queueWaitMs: 0,
     metrics: { sessions: 0, sessionsByModel: [], requests: [], queueDepth: [], inFlight: [], redispatched: 0, latency: [], compute: [], timeToFirstToken: [], generatedTokens: [] },
     ...extra,
   };

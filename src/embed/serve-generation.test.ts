@@ -7,7 +7,7 @@
  * client) is test/e2e/tab-serve-chat.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { bufferOf, fakeWebSocketClass } from '../../test/helpers/fake-websocket.ts';
+import { bufferOf, fakeWebSocketClass, type FakeWebSocket } from '../../test/helpers/fake-websocket.ts';
 import { generationStream } from '../engine/generate/generation-stream.ts';
 import { TesseraError } from '../errors.ts';
 import { decodeMessage, encodeMessage, parseSessionMessage, type CoordinatorMessage, type SessionMessage } from '../protocol/coordinator-messages.ts';
@@ -20,6 +20,7 @@ const FakeSocket = fakeWebSocketClass({
   decode: (d) => parseSessionMessage(decodeMessage(d as Uint8Array)),
   encode: (msg: CoordinatorMessage) => bufferOf(encodeMessage(msg)),
 });
+type FakeSocket = FakeWebSocket<CoordinatorMessage, SessionMessage>;
 
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 

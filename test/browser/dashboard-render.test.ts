@@ -17,6 +17,7 @@ const table = (id: string, columns: number) =>
 function summary(pool: string, at: number, extra: Partial<PoolSummary> = {}): PoolSummary {
   return {
     pool, model: pool, at, sessions: [], queueDepth: 0, requestsPerSecond: 0, rateLimitedPerSecond: 0, deadlineMissesPerSecond: 0,
+    queueWaitMs: 0,
     metrics: { sessions: 0, sessionsByModel: [], requests: [], queueDepth: [], inFlight: [], redispatched: 0, latency: [], compute: [], timeToFirstToken: [], generatedTokens: [] },
     ...extra,
   };
