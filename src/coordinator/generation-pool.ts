@@ -65,6 +65,15 @@ const DEFAULT_GENERATION_S = 2;
  * rate estimator's busy-time EWMA, over admissionWindowMs, as inference's
  * steady rate). With several slots that is slots over the mean duration.
  *
+ * Why busy time rather than slots / (mean duration of one generation): a
+ * session's slots share one engine (one GPU, one CPU pool), so four
+ * generations at once each run about four times slower than one alone;
+ * slots over a duration measured at low load would promise four times the
+ * capacity and admit work that then times out. Busy time measures what the
+ * session did at the concurrency it had: a session seen only one at a time
+ * is taken at that pace (admitting less, never too much) until a burst fills
+ * its slots and the estimate follows within a few completions.
+ *
  * Why completions rather than tokens/s x max_tokens: most generations end
  * at EOS or a stop string well before max_tokens, so a bound from
  * max_tokens would refuse work that fits; the measured completions already
