@@ -162,6 +162,23 @@ describe('Coordinator: generation admission by deadline', () => {
     expect(h.codes()).toEqual({ 'rate-limited': 22, done: 18 });
   });
 
+  it('measures a session of two slots at the concurrency it ran: one at a time is taken at that pace, both busy at twice it', () => {
+    const refusal = (h: Harness): Ended | undefined => Array.from({ length: 40 }, (_, i) => h.submit(`b${i}`)).find((e) => e !== undefined);
+    const alone = new Harness(make(), { ttftMs: 20, genMs: 200 });
+    alone.c.join(joinMsg('a', 2), 0);
+    warm(alone);
+    // Busy time, not slots / duration: slots that share one engine would not really double it.
+    expect(refusal(alone)).toMatchObject({ error: { details: { ratePerSecond: 5 } } });
+    const full = new Harness(make(), { ttftMs: 20, genMs: 200 });
+    full.c.join(joinMsg('a', 2), 0);
+    for (let round = 0; round < 3; round++) {
+      full.submit(`w${round}a`);
+      full.submit(`w${round}b`);
+      full.runUntil(full.now + 200);
+    }
+    expect(refusal(full)).toMatchObject({ error: { details: { ratePerSecond: 10 } } });
+  });
+
   it('a cold pool (nothing measured) admits by the queue limit alone, and a queued generation that passes its deadline ends with timeout and leaves the queue', () => {
     const h = new Harness(make({ queueLimit: 16 }), { ttftMs: 20, genMs: 200, stuck: true });
     h.c.join(joinMsg('a'), 0);

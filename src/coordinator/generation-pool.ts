@@ -14,7 +14,12 @@
  *   (admission.ts): a generation the pool cannot start before its deadline
  *   is refused at once with `rate-limited` and a Retry-After from that
  *   estimate, rather than held until it times out; one that waits out its
- *   deadline all the same (capacity fell) ends with `timeout`.
+ *   deadline all the same (capacity fell) ends with `timeout`. Queued
+ *   generations are not shed later as queued inference requests are
+ *   (Coordinator #shedHopeless): the estimate counts each running generation
+ *   as a whole one still to go, pessimistic by up to one generation, and
+ *   generations last seconds, so re-judging a queue with it against the
+ *   shrinking time left would refuse what was going to start in time.
  *
  * Pure like the Coordinator, which owns the sessions and hands this pool a
  * narrow view of them ({@link GenerationHost}).
@@ -156,7 +161,7 @@ export class GenerationPool {
     const out: CoordinatorAction[] = [];
     const g = this.#live.get(requestId);
     if (!g) return out;
-    this.#stopOnSession(g, now, out);
+    this.#stopOnSession(g, out);
     this.#fail(g, 'aborted', 'the client cancelled the request', now, out);
     if (g.sessionId === undefined) this.#unqueue(g);
     else this.pump(g.model, now, out);
@@ -252,8 +257,9 @@ export class GenerationPool {
     if (pace) {
       pace.steady = recordSteadyCompletions(pace.steady, 1, now - pace.busyMark, this.config.admissionWindowMs);
       pace.measured += 1;
+      pace.busyMark = now;
     }
-    this.#release(g, now);
+    this.#release(g);
     this.metrics.generatedTokens(g.model, msg.result.completionTokens);
     this.#end(g, { type: 'done', result: msg.result, sessionId }, now, 'ok', out);
     this.pump(g.model, now, out);
@@ -265,7 +271,7 @@ export class GenerationPool {
     const out: CoordinatorAction[] = [];
     const g = this.#live.get(requestId);
     if (!g || g.sessionId !== sessionId) return out;
-    this.#release(g, now);
+    this.#release(g);
     this.#end(g, { type: 'error', error, chunks: g.chunks }, now, error.code, out);
     this.pump(g.model, now, out);
     return out;
@@ -307,10 +313,10 @@ export class GenerationPool {
     for (const g of [...this.#live.values()]) {
       if (g.sessionId === undefined) continue;
       if (g.chunks === 0 && g.deadline <= now) {
-        this.#stopOnSession(g, now, out);
+        this.#stopOnSession(g, out);
         this.#fail(g, 'timeout', `no first token from session ${g.sessionId} before the deadline`, now, out);
       } else if (g.chunks > 0 && g.idleUntil <= now) {
-        this.#stopOnSession(g, now, out);
+        this.#stopOnSession(g, out);
         this.#fail(g, 'timeout', `session ${g.sessionId} sent no token for ${this.config.requestTimeoutMs} ms after ${g.chunks} chunk(s); the output is incomplete`, now, out);
       }
     }
@@ -372,10 +378,10 @@ export class GenerationPool {
     return [...this.#queues.keys()];
   }
 
-  #stopOnSession(g: Generation, now: number, out: CoordinatorAction[]): void {
+  #stopOnSession(g: Generation, out: CoordinatorAction[]): void {
     if (g.sessionId === undefined) return;
     out.push({ type: 'send', sessionId: g.sessionId, message: { type: 'cancel', requestIds: [g.id] } });
-    this.#release(g, now);
+    this.#release(g);
   }
 
   /** The pace of `model` on a session, started when it first gets a generation (busy from then). */
@@ -392,21 +398,21 @@ export class GenerationPool {
   }
 
   /**
-   * The generation no longer holds its session's slot. The busy interval
-   * restarts at `now` whatever ended it: a completion was measured just
-   * before (done()), and a generation cut short (cancelled, timed out,
-   * failed) says nothing about the session's pace, so its time is dropped.
+   * The generation no longer holds its session's slot. Only done() moves the
+   * busy mark: a generation cut short (cancelled, timed out, failed) is not
+   * a completion, and the time it held a slot stays in the interval the next
+   * completion is measured over (a slower-looking sample: admitting less,
+   * never more). With nothing left running, the next dispatch starts a new
+   * interval (#paceOf).
    */
-  #release(g: Generation, now: number): void {
+  #release(g: Generation): void {
     if (g.sessionId === undefined) return;
     if (this.#bySession.get(g.sessionId)?.delete(g.id)) {
       const pace = this.#paces.get(g.sessionId)?.get(g.model);
-      if (pace) {
-        pace.running = Math.max(0, pace.running - 1);
-        pace.busyMark = now;
-      }
+      if (pace) pace.running = Math.max(0, pace.running - 1);
     }
   }
+
 
   #unqueue(g: Generation): void {
     const queue = this.#queues.get(g.model);
