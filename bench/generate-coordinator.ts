@@ -1,5 +1,5 @@
 /**
- * `npm run bench:generate-coordinator [-- --token-ms 10 --tokens 64 --seconds 5 --runs 3 --json FILE]`:
+ * `npm run bench:generate-coordinator [-- --token-ms 10 --tokens 64 --seconds 5 --runs 3 --burst 200 --json FILE]`:
  * text generation through the coordinator alone. The real Worker under
  * `wrangler dev` on loopback, `tessera serve --simulate-token-ms` processes
  * as sessions (a fixed time per token, so the coordinator is what is
@@ -14,6 +14,15 @@
  *   pool, through wrangler's public port and at the Worker's runtime port
  *   behind its dev proxy (which a deployed Worker does not have). Target p50
  *   <= 10 ms.
+ * - Overload (issue 14's admission by deadline, for generations): `--burst`
+ *   concurrent streamed requests at once against one session of
+ *   `--burst-slots` slots (default 1, like `tessera serve`: one GPU) at
+ *   `--burst-token-ms` (default 20), after two rounds that fill its slots and
+ *   measure its pace (a cold pool admits by the queue limit alone; the pace
+ *   is completions per busy second, so it is measured with the slots full). Prints answered / 429 / timeouts / other, when the 429s
+ *   came, and the admitted ones' time to first token against the deadline
+ *   (`--burst-deadline-ms` sets the coordinator's requestTimeoutMs for the
+ *   whole run; default its 30 s). Target: 0 timeouts, 429s within 100 ms.
  *
  * Session i serves g<n> for every n > i, so pool g4 has exactly four sessions.
  * bench:generate (the engine's in-browser benchmark) runs this as its
@@ -37,12 +46,16 @@ const RUNS = opt('--runs', 3);
 const TTFT_REQUESTS = opt('--ttft-requests', 40);
 const WARMUP_MS = 500;
 const POOLS = [1, 2, 4];
+const BURST = opt('--burst', 200);
+const BURST_SLOTS = opt('--burst-slots', 1);
+const BURST_TOKEN_MS = opt('--burst-token-ms', 20);
+const BURST_DEADLINE_MS = args.includes('--burst-deadline-ms') ? opt('--burst-deadline-ms', 30_000) : undefined;
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 /** One simulated-generator `tessera serve` process; resolves once it has joined. */
-async function startSession(base: string, models: string[]): Promise<() => Promise<void>> {
+async function startSession(base: string, models: string[], tokenMs = TOKEN_MS, slots = 1): Promise<() => Promise<void>> {
   const session = await startServeProcess(['--coordinator', base, '--models', models.join(','),
-    '--join-token', JOIN, '--simulate-token-ms', String(TOKEN_MS), '--max-in-flight', '1']);
+    '--join-token', JOIN, '--simulate-token-ms', String(tokenMs), '--max-in-flight', String(slots)]);
   return () => session.stop();
 }
 
@@ -56,6 +69,12 @@ interface Stream {
   tokens: number[];
   /** Server-Timing of a traced request. */
   timing: Record<string, number>;
+  /** When the response head arrived (the status was decided). */
+  head: number;
+  /** The stream ended with `event: error` (truncated after its first token). */
+  broken: boolean;
+  /** `Retry-After` of a 429. */
+  retryAfter?: number;
   end: number;
 }
 
@@ -67,7 +86,9 @@ function chat(base: string, model: string, trace: boolean): Promise<Stream> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
     const req = request(`${base}/v1/chat/completions`, { method: 'POST', agent, headers }, (res) => {
-      const s: Stream = { start, status: res.statusCode ?? 0, tokens: [], timing: {}, end: 0 };
+      const s: Stream = { start, status: res.statusCode ?? 0, tokens: [], timing: {}, head: performance.now(), broken: false, end: 0 };
+      const ra = res.headers['retry-after'];
+      if (typeof ra === 'string') s.retryAfter = Number(ra);
       const st = res.headers['server-timing'];
       if (typeof st === 'string') s.timing = Object.fromEntries(st.split(',').map((p) => /^\s*([\w-]+);dur=([\d.]+)/.exec(p)).filter((m) => m !== null).map((m) => [m[1], Number(m[2])]));
       let buffered = '';
@@ -80,6 +101,7 @@ function chat(base: string, model: string, trace: boolean): Promise<Stream> {
           const event = buffered.slice(0, i);
           buffered = buffered.slice(i + 2);
           if (event.startsWith('data: {') && event.includes('"content":"') && !event.includes('"content":""')) s.tokens.push(now);
+          if (event.startsWith('event: error')) s.broken = true;
         }
       });
       res.on('end', () => resolve({ ...s, end: performance.now() }));
@@ -127,9 +149,39 @@ async function addedTtft(base: string, model: string): Promise<{ e2eP50: number;
   return { e2eP50: percentile(e2e, 50), sessionP50: percentile(session, 50), addedP50: percentile(added, 50), addedP99: percentile(added, 99), samples: added.length, whereP50 };
 }
 
+/**
+ * Overload: `BURST` requests at once against one session of `BURST_SLOTS`
+ * slots, after two rounds of `BURST_SLOTS` at once that give the pool its
+ * measured pace.
+ */
+async function overload(base: string, deadlineMs: number): Promise<Record<string, any>> {
+  const stop = await startSession(base, ['gburst'], BURST_TOKEN_MS, BURST_SLOTS);
+  try {
+    for (let i = 0; i < 2; i++) await Promise.all(Array.from({ length: BURST_SLOTS }, () => chat(base, 'gburst', false)));
+    const t0 = performance.now();
+    const all = await Promise.all(Array.from({ length: BURST }, () => chat(base, 'gburst', false)));
+    const wallMs = performance.now() - t0;
+    const ok = all.filter((s) => s.status === 200 && !s.broken);
+    const limited = all.filter((s) => s.status === 429);
+    const timeouts = all.filter((s) => s.status === 504);
+    const other = all.filter((s) => !ok.includes(s) && !limited.includes(s) && !timeouts.includes(s));
+    const limitedMs = limited.map((s) => s.head - s.start);
+    const ttft = ok.flatMap((s) => (s.tokens[0] === undefined ? [] : [s.tokens[0] - s.start]));
+    return {
+      requests: BURST, slots: BURST_SLOTS, tokenMs: BURST_TOKEN_MS, deadlineMs, wallMs,
+      answered: ok.length, rateLimited: limited.length, timeouts: timeouts.length, other: other.length, otherStatuses: other.map((s) => (s.broken ? 'broken' : s.status)),
+      limitedP50Ms: percentile(limitedMs, 50), limitedP99Ms: percentile(limitedMs, 99), limitedMaxMs: Math.max(...limitedMs),
+      retryAfterMin: Math.min(...limited.map((s) => s.retryAfter ?? NaN)), retryAfterMax: Math.max(...limited.map((s) => s.retryAfter ?? NaN)),
+      ttftP50Ms: percentile(ttft, 50), ttftMaxMs: Math.max(...ttft),
+    };
+  } finally {
+    await stop();
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
-  const dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0 }) } });
+  const dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0, ...(BURST_DEADLINE_MS !== undefined ? { requestTimeoutMs: BURST_DEADLINE_MS } : {}) }) } });
   const stops: (() => Promise<void>)[] = [];
   const report: Record<string, any> = { tokenMs: TOKEN_MS, tokensPerRequest: TOKENS, runs: RUNS, secondsPerRun: SECONDS, ideal1: 1000 / TOKEN_MS };
   try {
@@ -158,6 +210,10 @@ async function main(): Promise<void> {
       report.ttft.push({ via, ...t });
       console.error(`added TTFT via ${via}: p50 ${t.addedP50.toFixed(2)} ms`);
     }
+    if (BURST > 0) {
+      report.overload = await overload(dev.base, BURST_DEADLINE_MS ?? 30_000);
+      console.error(`overload: ${report.overload.answered} answered, ${report.overload.rateLimited} 429, ${report.overload.timeouts} timeouts`);
+    }
   } finally {
     await Promise.all(stops.splice(0).map((s) => s()));
     await dev.stop();
@@ -176,6 +232,13 @@ async function main(): Promise<void> {
       `  via ${t.via}: p50 ${f(t.addedP50, 2)} ms, p99 ${f(t.addedP99, 2)} ms (client TTFT p50 ${f(t.e2eP50, 2)}, session ${f(t.sessionP50, 2)}; ${t.samples} requests)  (target p50 <= 10)`,
       `    where it goes (p50s, ms): client+HTTP ${f(t.whereP50.clientAndHttp, 2)}, Worker route + RPC stream ${f(t.whereP50.workerAndRpc, 2)}, object<->session socket hops ${f(t.whereP50.sessionHops, 2)}`,
     ]),
+    ...(report.overload ? ((o: any) => [
+      '',
+      `overload: ${o.requests} streamed requests at once against 1 session (${o.slots} slots, ${o.tokenMs} ms/token, ${TOKENS} tokens), deadline ${o.deadlineMs} ms to the first token, after 2 rounds that measure its pace:`,
+      `  answered ${o.answered}, 429 ${o.rateLimited}, timeouts ${o.timeouts}, other ${o.other}${o.other ? ` (${o.otherStatuses.join(', ')})` : ''}  (target: 0 timeouts)`,
+      o.rateLimited ? `  429s after p50 ${f(o.limitedP50Ms)} ms, p99 ${f(o.limitedP99Ms)} ms, max ${f(o.limitedMaxMs)} ms (target: within 100 ms); Retry-After ${o.retryAfterMin}-${o.retryAfterMax} s` : '  no 429s',
+      `  admitted: time to first token p50 ${f(o.ttftP50Ms)} ms, max ${f(o.ttftMaxMs)} ms; burst done in ${f(o.wallMs / 1000)} s`,
+    ])(report.overload) : []),
     `wall time ${f(report.wallSeconds)} s`,
   ].join('\n'));
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify(report, null, 2));

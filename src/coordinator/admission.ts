@@ -12,7 +12,12 @@
  * busy-time EWMAs (rate-estimator.ts), already the best figure the pool has,
  * and anything it gets wrong is caught by {@link shouldShed} as the rates
  * firm up.
+ *
+ * Text generations use the same estimate (generation-pool.ts): their deadline
+ * covers the wait for the first token, so {@link PoolLoad.answerMs} is the
+ * measured time to first token rather than a whole service time.
  */
+import { TesseraError } from '../errors.ts';
 
 /** What the pool looks like to one model's queue. */
 export interface PoolLoad {
@@ -28,20 +33,30 @@ export interface PoolLoad {
   sessions: number;
   /** Dispatch slots free right now across those sessions. */
   freeSlots: number;
+  /**
+   * Milliseconds from a request's start to what its deadline waits for.
+   * Absent: one mean service time (`sessions / rate`), an inference answer.
+   * A generation's deadline covers only its first token (the client is
+   * streaming after that), so the generation pool passes the measured time
+   * from dispatch to first token.
+   */
+  answerMs?: number;
 }
 
 /**
  * Milliseconds from now until a request at queue position `ahead` (requests
- * queued in front of it) is expected to be answered.
+ * queued in front of it) is expected to be answered (for a generation: to
+ * stream its first token; see {@link PoolLoad.answerMs}).
  *
  * @example
  * expectedFinishMs({ rate: 5, sessions: 1, freeSlots: 0 }, 9); // 10 starts ahead at 5/s + 200 ms service = 2200
+ * expectedFinishMs({ rate: 2, sessions: 1, freeSlots: 0, answerMs: 50 }, 3); // 4 starts ahead at 2/s + 50 ms to first token = 2050
  */
 export function expectedFinishMs(load: PoolLoad, ahead: number): number {
   if (load.rate <= 0 || load.sessions <= 0) return Infinity;
   const waitFor = Math.max(0, ahead + 1 - load.freeSlots);
-  const serviceMs = (1000 * load.sessions) / load.rate;
-  return (1000 * waitFor) / load.rate + serviceMs;
+  const answerMs = load.answerMs ?? (1000 * load.sessions) / load.rate;
+  return (1000 * waitFor) / load.rate + answerMs;
 }
 
 /**
@@ -83,4 +98,33 @@ export function admit(load: PoolLoad, ahead: number, budgetMs: number, headroom 
  */
 export function shouldShed(load: PoolLoad, ahead: number, remainingMs: number, slack = 1.0): boolean {
   return expectedFinishMs(load, ahead) > remainingMs * slack;
+}
+
+/**
+ * The `rate-limited` error for a request {@link admit} refused, one shape for
+ * every API (inference and generation) so a client and the benchmarks read
+ * one set of details: `reason: 'deadline'`, the requests `queued` ahead,
+ * `waitedMs` (0: decided at submit), the pool's `ratePerSecond`, and
+ * `retryAfterSeconds` from the same estimate.
+ *
+ * @example
+ * const verdict = admit(load, ahead, budgetMs);
+ * if (!verdict.admit) throw deadlineRefusal({ model: 'ocr', load, ahead, budgetMs, verdict, awaits: 'answer' });
+ */
+export function deadlineRefusal(o: {
+  model: string;
+  load: PoolLoad;
+  ahead: number;
+  budgetMs: number;
+  verdict: { retryAfterSeconds: number; expectedMs: number };
+  /** What the deadline covers: the whole answer (inference) or the first token (generation, "start"). */
+  awaits: 'answer' | 'start';
+}): TesseraError {
+  const { retryAfterSeconds, expectedMs } = o.verdict;
+  const expected = Number.isFinite(expectedMs) ? `${(expectedMs / 1000).toFixed(1)} s` : 'unbounded';
+  const what = o.awaits === 'answer' ? 'answer' : 'start generating';
+  const message = `model "${o.model}" cannot ${what} before the deadline: ${o.ahead} requests are queued ahead and the expected wait is ${expected}, over the ${(o.budgetMs / 1000).toFixed(1)} s left; retry in ${retryAfterSeconds} s`;
+  return new TesseraError('rate-limited', message, {
+    details: { retryAfterSeconds, queued: o.ahead, reason: 'deadline', waitedMs: 0, ratePerSecond: Math.round(o.load.rate * 1000) / 1000 },
+  });
 }

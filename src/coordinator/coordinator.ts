@@ -20,7 +20,7 @@ import { GenerationPool } from './generation-pool.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
 import { initialRate, rateOf, recordCompletions, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
-import { admit, shouldShed, type PoolLoad } from './admission.ts';
+import { admit, deadlineRefusal, shouldShed, type PoolLoad } from './admission.ts';
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
@@ -119,7 +119,10 @@ export class Coordinator {
         .filter((s) => s.models.has(model) && this.#slotsUsed(s) < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
         .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight + this.#generations.runningOn(s.id), rate: rateOf(s.rate) })),
       hasModel: (model) => this.#hasModel(model),
-      slots: (model) => [...this.#sessions.values()].reduce((n, s) => n + (s.models.has(model) ? s.capacity.maxInFlight : 0), 0),
+      members: (model, now) => [...this.#sessions.values()].filter((s) => s.models.has(model)).map((s) => ({
+        id: s.id, slots: s.capacity.maxInFlight,
+        freeSlots: (this.#backoff.get(s.id)?.until ?? 0) <= now ? Math.max(0, s.capacity.maxInFlight - this.#slotsUsed(s)) : 0,
+      })),
     }, this.#random);
   }
 
@@ -354,14 +357,11 @@ export class Coordinator {
    */
   #refuseByDeadline(r: Pending, ahead: number, now: number, out: CoordinatorAction[]): boolean {
     const load = this.#loadOf(r.model, now);
-    const verdict = admit(load, ahead, r.deadline - now, this.config.admissionHeadroom);
+    const budgetMs = r.deadline - now;
+    const verdict = admit(load, ahead, budgetMs, this.config.admissionHeadroom);
     if (verdict.admit) return false;
-    const { retryAfterSeconds, expectedMs } = verdict;
-    const expected = Number.isFinite(expectedMs) ? `${(expectedMs / 1000).toFixed(1)} s` : 'unbounded';
-    this.#respond(r, {
-      type: 'error', retryAfterSeconds,
-      error: toErrorData(new TesseraError('rate-limited', `model "${r.model}" cannot answer before the deadline: ${ahead} requests are queued ahead and the expected wait is ${expected}, over the ${((r.deadline - now) / 1000).toFixed(1)} s left; retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, queued: ahead, reason: 'deadline', waitedMs: 0, ratePerSecond: round3(load.rate) } })),
-    }, now, 'rate-limited', out);
+    const error = deadlineRefusal({ model: r.model, load, ahead, budgetMs, verdict, awaits: 'answer' });
+    this.#respond(r, { type: 'error', retryAfterSeconds: verdict.retryAfterSeconds, error: toErrorData(error) }, now, 'rate-limited', out);
     return true;
   }
 

@@ -9,7 +9,17 @@
  * - a request that has streamed chunks is never re-dispatched (the caller has
  *   part of an answer another run would not continue): it ends with an error;
  * - the deadline covers the wait for the first token; after it, a session
- *   that sends nothing for `requestTimeoutMs` is taken as stalled.
+ *   that sends nothing for `requestTimeoutMs` is taken as stalled;
+ * - admission by deadline, with the inference queue's estimate
+ *   (admission.ts): a generation the pool cannot start before its deadline
+ *   is refused at once with `rate-limited` and a Retry-After from that
+ *   estimate, rather than held until it times out; one that waits out its
+ *   deadline all the same (capacity fell) ends with `timeout`. Queued
+ *   generations are not shed later as queued inference requests are
+ *   (Coordinator #shedHopeless): the estimate counts each running generation
+ *   as a whole one still to go, pessimistic by up to one generation, and
+ *   generations last seconds, so re-judging a queue with it against the
+ *   shrinking time left would refuse what was going to start in time.
  *
  * Pure like the Coordinator, which owns the sessions and hands this pool a
  * narrow view of them ({@link GenerationHost}).
@@ -19,6 +29,8 @@ import type { ChunkMessage, DoneMessage } from '../protocol/coordinator-messages
 import type { CoordinatorAction, GenerationEvent, GenerationRequest } from './actions.ts';
 import type { CoordinatorConfig } from './config.ts';
 import type { MetricsRecorder } from './metrics.ts';
+import { admit, deadlineRefusal, type PoolLoad } from './admission.ts';
+import { rateOf, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession, type Candidate } from './routing-policy.ts';
 
 interface Generation {
@@ -30,6 +42,8 @@ interface Generation {
   enqueuedAt: number;
   attempts: number;
   sessionId: string | undefined;
+  /** When it was last sent to a session (its time to first token is measured from there). */
+  dispatchedAt: number;
   chunks: number;
   /** After the first chunk: when the session counts as stalled. */
   idleUntil: number;
@@ -40,12 +54,45 @@ export interface GenerationHost {
   /** Sessions with the model warm, a free slot and no backoff, in join order. */
   candidates(model: string, now: number): Candidate[];
   hasModel(model: string): boolean;
-  /** Slots (maxInFlight) summed over the sessions with the model: for Retry-After. */
-  slots(model: string): number;
+  /**
+   * Every session with the model warm: its slots (maxInFlight) and how many
+   * are free now (0 while backed off: pump() would not use them).
+   */
+  members(model: string, now: number): { id: string; slots: number; freeSlots: number }[];
 }
 
-/** Mean generation time assumed for Retry-After before one has been measured. */
+/** Mean generation time assumed for a queue-full Retry-After before one has been measured. */
 const DEFAULT_GENERATION_S = 2;
+
+/**
+ * One session's measured generation pace for one model: completed
+ * generations per second of time it had at least one of them running (the
+ * rate estimator's busy-time EWMA, over admissionWindowMs, as inference's
+ * steady rate). With several slots that is slots over the mean duration.
+ *
+ * Why busy time rather than slots / (mean duration of one generation): a
+ * session's slots share one engine (one GPU, one CPU pool), so four
+ * generations at once each run about four times slower than one alone;
+ * slots over a duration measured at low load would promise four times the
+ * capacity and admit work that then times out. Busy time measures what the
+ * session did at the concurrency it had: a session seen only one at a time
+ * is taken at that pace (admitting less, never too much) until a burst fills
+ * its slots and the estimate follows within a few completions.
+ *
+ * Why completions rather than tokens/s x max_tokens: most generations end
+ * at EOS or a stop string well before max_tokens, so a bound from
+ * max_tokens would refuse work that fits; the measured completions already
+ * average the mix of lengths the pool actually serves.
+ */
+interface Pace {
+  steady: RateState;
+  /** Generations of the model running on the session now. */
+  running: number;
+  /** Start of the busy interval the next completion is measured against. */
+  busyMark: number;
+  /** Completions measured: a pace with none is not a measurement. */
+  measured: number;
+}
 
 /**
  * @example
@@ -57,8 +104,10 @@ export class GenerationPool {
   readonly #live = new Map<string, Generation>();
   readonly #bySession = new Map<string, Set<string>>();
   readonly #cursors = new Map<string, { last: number }>();
-  /** EWMA of whole-generation seconds per model. */
-  readonly #seconds = new Map<string, number>();
+  /** Measured pace per session, then per model. */
+  readonly #paces = new Map<string, Map<string, Pace>>();
+  /** EWMA of dispatch-to-first-chunk milliseconds per model (what a queued request waits for after its start). */
+  readonly #ttftMs = new Map<string, number>();
 
   readonly config: CoordinatorConfig;
   readonly metrics: MetricsRecorder;
@@ -86,7 +135,7 @@ export class GenerationPool {
     const out: CoordinatorAction[] = [];
     const g: Generation = {
       id: request.id, model: request.model, request: request.request, deadline: request.deadline ?? now + this.config.requestTimeoutMs,
-      submittedAt: now, enqueuedAt: now, attempts: 0, sessionId: undefined, chunks: 0, idleUntil: Infinity,
+      submittedAt: now, enqueuedAt: now, attempts: 0, sessionId: undefined, dispatchedAt: now, chunks: 0, idleUntil: Infinity,
     };
     this.#live.set(g.id, g);
     if (!this.host.hasModel(g.model)) {
@@ -94,9 +143,10 @@ export class GenerationPool {
       return out;
     }
     const queue = this.#queues.get(g.model) ?? [];
+    if (this.#refuseByDeadline(g, queue.length, now, out)) return out;
     if (queue.length >= this.config.queueLimit) {
-      const retryAfterSeconds = this.retryAfterSeconds(g.model);
-      const error = toErrorData(new TesseraError('rate-limited', `queue for model "${g.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds } }));
+      const retryAfterSeconds = this.retryAfterSeconds(g.model, now);
+      const error = toErrorData(new TesseraError('rate-limited', `queue for model "${g.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, reason: 'queue-full', queued: queue.length, waitedMs: 0 } }));
       this.#end(g, { type: 'error', error, retryAfterSeconds, chunks: 0 }, now, 'rate-limited', out);
       return out;
     }
@@ -119,15 +169,66 @@ export class GenerationPool {
   }
 
   /**
-   * Seconds until a slot likely frees: generations ahead (queued and running)
-   * times the measured mean generation time, over the pool's slots; at least 1.
+   * Seconds until a queue slot likely frees: generations ahead (queued and
+   * running) over the pool's measured generation rate, at least 1. Before
+   * any generation of the model has been measured, an assumed
+   * DEFAULT_GENERATION_S each over the pool's slots.
    */
-  retryAfterSeconds(model: string): number {
-    const slots = this.host.slots(model);
-    if (slots <= 0) return Math.ceil(this.config.requestTimeoutMs / 1000);
+  retryAfterSeconds(model: string, now: number): number {
     let depth = this.#queues.get(model)?.length ?? 0;
     for (const g of this.#live.values()) if (g.model === model && g.sessionId !== undefined) depth += 1;
-    return Math.max(1, Math.ceil((depth * (this.#seconds.get(model) ?? DEFAULT_GENERATION_S)) / slots));
+    const load = this.#loadOf(model, now);
+    if (load) return Math.max(1, Math.ceil(depth / load.rate));
+    const slots = this.host.members(model, now).reduce((n, m) => n + m.slots, 0);
+    if (slots <= 0) return Math.ceil(this.config.requestTimeoutMs / 1000);
+    return Math.max(1, Math.ceil((depth * DEFAULT_GENERATION_S) / slots));
+  }
+
+  /**
+   * What the pool can do for a model's generations now (admission.ts's
+   * PoolLoad): the summed measured paces of the sessions with the model, the
+   * free slots, and the measured time to first token. A session not yet
+   * measured counts at the measured ones' mean (it has the model warm and
+   * slots; ignoring it would refuse work it will take).
+   *
+   * Undefined while no session has finished a generation of the model (a
+   * cold pool): there is nothing to estimate from, so admission falls back
+   * to the queue limit alone, as before it looked at deadlines. A declared
+   * requests/second is for inference and says nothing about generations.
+   */
+  #loadOf(model: string, now: number): PoolLoad | undefined {
+    const members = this.host.members(model, now);
+    let measuredRate = 0;
+    let measured = 0;
+    let freeSlots = 0;
+    for (const m of members) {
+      freeSlots += m.freeSlots;
+      const pace = this.#paces.get(m.id)?.get(model);
+      if (pace && pace.measured > 0) {
+        measuredRate += rateOf(pace.steady);
+        measured += 1;
+      }
+    }
+    if (measured === 0) return undefined;
+    const rate = measuredRate + (measuredRate / measured) * (members.length - measured);
+    return { rate, sessions: members.length, freeSlots, answerMs: this.#ttftMs.get(model) ?? 0 };
+  }
+
+  /**
+   * Admission by deadline (admission.ts), for the first token: a generation
+   * the measured pool cannot start before its deadline gets `rate-limited`
+   * now, with the same details as an inference refusal. Cold pools admit
+   * (see #loadOf).
+   */
+  #refuseByDeadline(g: Generation, ahead: number, now: number, out: CoordinatorAction[]): boolean {
+    const load = this.#loadOf(g.model, now);
+    if (!load) return false;
+    const budgetMs = g.deadline - now;
+    const verdict = admit(load, ahead, budgetMs, this.config.admissionHeadroom);
+    if (verdict.admit) return false;
+    const error = deadlineRefusal({ model: g.model, load, ahead, budgetMs, verdict, awaits: 'start' });
+    this.#end(g, { type: 'error', error: toErrorData(error), retryAfterSeconds: verdict.retryAfterSeconds, chunks: 0 }, now, 'rate-limited', out);
+    return true;
   }
 
   /** A `chunk` frame. Frames for a generation this session no longer holds (cancelled, timed out) are dropped. */
@@ -135,7 +236,12 @@ export class GenerationPool {
     const out: CoordinatorAction[] = [];
     const g = this.#live.get(msg.requestId);
     if (!g || g.sessionId !== sessionId) return out;
-    if (g.chunks === 0) this.metrics.timeToFirstToken(g.model, (now - g.submittedAt) / 1000);
+    if (g.chunks === 0) {
+      this.metrics.timeToFirstToken(g.model, (now - g.submittedAt) / 1000);
+      const sample = now - g.dispatchedAt;
+      const mean = this.#ttftMs.get(g.model);
+      this.#ttftMs.set(g.model, mean === undefined ? sample : mean * 0.8 + sample * 0.2);
+    }
     g.chunks += 1;
     g.idleUntil = now + this.config.requestTimeoutMs;
     const event: GenerationEvent = { type: 'chunk', chunk: msg.chunk, ...(g.chunks === 1 && msg.sessionMs !== undefined ? { sessionMs: msg.sessionMs } : {}) };
@@ -147,10 +253,13 @@ export class GenerationPool {
     const out: CoordinatorAction[] = [];
     const g = this.#live.get(msg.requestId);
     if (!g || g.sessionId !== sessionId) return out;
+    const pace = this.#paces.get(sessionId)?.get(g.model);
+    if (pace) {
+      pace.steady = recordSteadyCompletions(pace.steady, 1, now - pace.busyMark, this.config.admissionWindowMs);
+      pace.measured += 1;
+      pace.busyMark = now;
+    }
     this.#release(g);
-    const seconds = (now - g.submittedAt) / 1000;
-    const mean = this.#seconds.get(g.model);
-    this.#seconds.set(g.model, mean === undefined ? seconds : mean * 0.8 + seconds * 0.2);
     this.metrics.generatedTokens(g.model, msg.result.completionTokens);
     this.#end(g, { type: 'done', result: msg.result, sessionId }, now, 'ok', out);
     this.pump(g.model, now, out);
@@ -176,6 +285,8 @@ export class GenerationPool {
   sessionFailed(sessionId: string, now: number, out: CoordinatorAction[]): void {
     const ids = this.#bySession.get(sessionId);
     this.#bySession.delete(sessionId);
+    // A session that joins again under this id is measured afresh.
+    this.#paces.delete(sessionId);
     const retry: Generation[] = [];
     for (const id of ids ?? []) {
       const g = this.#live.get(id);
@@ -241,7 +352,9 @@ export class GenerationPool {
       if (!chosen) break;
       const g = queue.shift() as Generation;
       g.sessionId = chosen.id;
+      g.dispatchedAt = now;
       g.attempts += 1;
+      this.#paceOf(chosen.id, model, now).running += 1;
       const set = this.#bySession.get(chosen.id) ?? new Set<string>();
       set.add(g.id);
       this.#bySession.set(chosen.id, set);
@@ -271,10 +384,35 @@ export class GenerationPool {
     this.#release(g);
   }
 
+  /** The pace of `model` on a session, started when it first gets a generation (busy from then). */
+  #paceOf(sessionId: string, model: string, now: number): Pace {
+    const byModel = this.#paces.get(sessionId) ?? new Map<string, Pace>();
+    this.#paces.set(sessionId, byModel);
+    let pace = byModel.get(model);
+    if (!pace) {
+      pace = { steady: { work: 0, seconds: 0 }, running: 0, busyMark: now, measured: 0 };
+      byModel.set(model, pace);
+    }
+    if (pace.running === 0) pace.busyMark = now;
+    return pace;
+  }
+
+  /**
+   * The generation no longer holds its session's slot. Only done() moves the
+   * busy mark: a generation cut short (cancelled, timed out, failed) is not
+   * a completion, and the time it held a slot stays in the interval the next
+   * completion is measured over (a slower-looking sample: admitting less,
+   * never more). With nothing left running, the next dispatch starts a new
+   * interval (#paceOf).
+   */
   #release(g: Generation): void {
     if (g.sessionId === undefined) return;
-    this.#bySession.get(g.sessionId)?.delete(g.id);
+    if (this.#bySession.get(g.sessionId)?.delete(g.id)) {
+      const pace = this.#paces.get(g.sessionId)?.get(g.model);
+      if (pace) pace.running = Math.max(0, pace.running - 1);
+    }
   }
+
 
   #unqueue(g: Generation): void {
     const queue = this.#queues.get(g.model);

@@ -8,7 +8,8 @@
  * wrangler dev never tells the Worker about it), a session that dies mid-stream (the
  * client gets an error, not a short answer), a request re-dispatched before
  * its first token, 429 + Retry-After, the 400s, and TTFT in /metrics and
- * Server-Timing. Then a real decoder: the generated tiny LLaMA-style pack,
+ * Server-Timing; admission by deadline for a burst against one slow session
+ * (on a second Worker with a deep queue and a short deadline). Then a real decoder: the generated tiny LLaMA-style pack,
  * published and served by `serve()` with the engine's generator, answers
  * exactly what the engine generates in-process.
  */
@@ -268,4 +269,55 @@ describe('OpenAI text generation through the coordinator', () => {
       await rm(cacheDir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('generation admission by deadline through the Worker', () => {
+  // Its own Worker: the one above holds a queue of 1, and this needs a deep queue and a short deadline.
+  const DEADLINE_MS = 3000;
+  let deep: WranglerDev;
+  beforeAll(async () => {
+    deep = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_COORDINATOR_CONFIG: JSON.stringify({ maxDelayMs: 0, queueLimit: 64, requestTimeoutMs: DEADLINE_MS }) } });
+  }, 60_000);
+  afterAll(async () => {
+    await deep?.stop();
+  });
+
+  it('refuses at once, with Retry-After, a burst of generations one slow session cannot start by their deadline, while the admitted ones finish', async () => {
+    // 8 tokens at 50 ms: about 0.4 s a generation on one slot, so about 6 of a burst can start within 0.8 x 3 s.
+    const s = await serve({ coordinator: deep.base, models: ['sim-slow'], joinToken: JOIN, simulateTokenMs: 50 });
+    sessions.push(s);
+    await s.joined();
+    const ask = async (): Promise<{ status: number; ms: number; retryAfter: string | null; body: any }> => {
+      const start = performance.now();
+      const res = await fetch(`${deep.base}/v1/chat/completions`, {
+        method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'sim-slow', messages: [{ role: 'user', content: 'q' }], max_tokens: 8 }),
+      });
+      const body = await res.json();
+      return { status: res.status, ms: performance.now() - start, retryAfter: res.headers.get('Retry-After'), body };
+    };
+    // A cold pool admits by the queue limit alone; these measure the session's pace.
+    for (let i = 0; i < 3; i++) expect((await ask()).status).toBe(200);
+    const answers = await Promise.all(Array.from({ length: 30 }, () => ask()));
+    const ok = answers.filter((a) => a.status === 200);
+    const limited = answers.filter((a) => a.status === 429);
+    // Nothing waits out its deadline: every answer is a result or an immediate 429.
+    expect(answers.map((a) => a.status).filter((st) => st !== 200 && st !== 429)).toEqual([]);
+    expect(ok.length).toBeGreaterThanOrEqual(3);
+    expect(limited.length).toBeGreaterThanOrEqual(15);
+    for (const a of ok) expect(a.body.choices[0].message.content).toBe('qqqqqqqq');
+    for (const a of limited) {
+      expect(a.body.error).toMatchObject({ code: 'rate-limited', details: { reason: 'deadline', waitedMs: 0 } });
+      expect(a.body.error.details.ratePerSecond).toBeGreaterThan(0);
+      // Retry-After from the estimate: whole seconds, no more than a deadline's worth here.
+      expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
+      expect(Number(a.retryAfter)).toBeLessThanOrEqual(DEADLINE_MS / 1000);
+      expect(a.retryAfter).toBe(String(a.body.error.details.retryAfterSeconds));
+    }
+    // Refused at submit, not after a wait: every 429 is back before the slowest admitted answer.
+    // (About 0.3 s here for the whole burst's intake through wrangler dev; the bound leaves room for a loaded machine.)
+    const refusedMs = limited.map((a) => a.ms).sort((x, y) => x - y);
+    expect(refusedMs[Math.floor(refusedMs.length / 2)]).toBeLessThan(1000);
+    expect(refusedMs.at(-1)).toBeLessThan(Math.max(...ok.map((a) => a.ms)));
+  }, 60_000);
 });
