@@ -118,13 +118,13 @@ describe('reliability against wrangler dev', () => {
     await vi.waitFor(() => expect(held).toHaveLength(1), { timeout: 10_000 });
     const poolSaid = await predict('hint', 2);
     expect(poolSaid.status).toBe(429);
-    expect((await poolSaid.json()).error.details).toMatchObject({ reason: 'deadline' });
+    expect(await poolSaid.json()).toMatchObject({ error: { details: { reason: 'deadline' } } });
     const sent = Date.now();
     const hinted = await predict('hint', 3);
     const hintedMs = Date.now() - sent;
     expect(hinted.status).toBe(429);
     expect(Number(hinted.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
-    expect((await hinted.json()).error).toMatchObject({ code: 'rate-limited', details: { reason: 'saturated-hint', poolReason: 'deadline' } });
+    expect(await hinted.json()).toMatchObject({ error: { code: 'rate-limited', details: { reason: 'saturated-hint', poolReason: 'deadline' } } });
     // Room the Worker never heard of (a second session joins: no answer passes through the Worker), used once the hint runs out.
     await join('hint', holding, 0.5).joined();
     await new Promise((r) => setTimeout(r, Math.max(0, MAX_HOLD_MS - (Date.now() - sent)) + 100));
