@@ -61,21 +61,36 @@ describe('saturation hints', () => {
 
   it('learns from calls through it: a pool 429 sets, a result or another error clears, a hint\'s own 429 never extends itself', async () => {
     const { hints, advance } = setup();
+    // Calls made before the pool said full, answered after it.
+    let answer!: (v: string) => void;
+    let fail!: (e: unknown) => void;
+    const result = hints.through('m', () => new Promise<string>((r) => (answer = r)));
+    const timedOut = hints.through('m', () => new Promise<string>((_, f) => (fail = f)));
     await expect(hints.through('m', () => Promise.reject(poolRefusal(3)))).rejects.toMatchObject({ status: 429 });
     expect(hints.refusal('m')).toBeDefined();
-    await expect(hints.through('m', async () => 'ok')).resolves.toBe('ok');
+    answer('ok');
+    await expect(result).resolves.toBe('ok');
     expect(hints.refusal('m')).toBeUndefined();
 
     await expect(hints.through('m', () => Promise.reject(poolRefusal(3)))).rejects.toThrow();
-    await expect(hints.through('m', () => Promise.reject(new HttpError(504, 'timeout', 'late')))).rejects.toMatchObject({ status: 504 });
+    fail(new HttpError(504, 'timeout', 'late'));
+    await expect(timedOut).rejects.toMatchObject({ status: 504 });
     expect(hints.refusal('m')).toBeUndefined();
 
     await expect(hints.through('m', () => Promise.reject(poolRefusal(3)))).rejects.toThrow();
+    // A call while the hint holds is refused without being made (the body was read, the pool round trip is saved).
+    let calls = 0;
+    await expect(hints.through('m', async () => ++calls)).rejects.toMatchObject({ status: 429, details: { reason: HINT_REASON } });
+    expect(calls).toBe(0);
     advance(600);
     const own = hints.refusal('m')!;
     expect(refusalOf(own)).toBeUndefined();
+    hints.admitted('m');
+    // A hint's own 429 passing through (a route that rethrows it) neither extends nor sets one.
     await expect(hints.through('m', () => Promise.reject(own))).rejects.toBe(own);
-    advance(400);
+    expect(hints.refusal('m')).toBeUndefined();
+    hints.refused('m', { retryAfterSeconds: 1 });
+    advance(1000);
     expect(hints.refusal('m')).toBeUndefined();
   });
 

@@ -58,7 +58,9 @@ export interface SaturationHints {
   admitted(model: string): void;
   /**
    * Runs one call to the pool and learns from its outcome: a 429 HttpError
-   * sets the hint, anything else clears it. Resolves or rejects as the call does.
+   * sets the hint, anything else clears it. Resolves or rejects as the call
+   * does. Checks the hint first, without calling: one set while this
+   * request's body was being read still saves the pool round trip.
    */
   through<T>(model: string, call: () => Promise<T>): Promise<T>;
   /** Hints held (expired ones included until they are swept). */
@@ -117,6 +119,7 @@ export function createSaturationHints(options: { clock?: () => number; maxHoldMs
       hints.delete(model);
     },
     async through(model, call) {
+      self.check(model);
       let value: Awaited<ReturnType<typeof call>>;
       try {
         value = await call();
