@@ -24,6 +24,7 @@ import { openaiRoutes } from './routes/openai.ts';
 import { completionRoutes } from './routes/completions.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { createModelDirectory, directoryOf } from './lib/coordinator-client.ts';
+import { createSaturationHints } from './lib/saturation-hint.ts';
 
 /**
  * @example
@@ -42,11 +43,14 @@ export function createApp(): Hono<AppEnv> {
   app.route('/', runtimeAssetRoutes({ manifestCache }));
   app.route('/', adminRoutes({ manifestCache }));
   const directory = createModelDirectory();
+  // One per isolate, shared by every inference API: a pool's 429 seen on one
+  // route refuses that model's next requests on all of them, before their bodies are read.
+  const saturation = createSaturationHints();
   app.route('/', sessionRoutes());
-  app.route('/', kserveRoutes(directory));
-  app.route('/', oipRoutes(directory));
-  app.route('/', openaiRoutes(directory));
-  app.route('/', completionRoutes(directory));
+  app.route('/', kserveRoutes(directory, saturation));
+  app.route('/', oipRoutes(directory, saturation));
+  app.route('/', openaiRoutes(directory, saturation));
+  app.route('/', completionRoutes(directory, saturation));
   app.route('/', metricsRoutes());
   app.route('/', dashboardRoutes({ feed: async (env) => (await directoryOf(env).feed()) as ReadableStream<Uint8Array>, snapshot: async (env) => (await directoryOf(env).snapshot()) as DirectorySnapshot }));
 

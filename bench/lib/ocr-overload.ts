@@ -10,7 +10,8 @@
  * - abandoned: M clients that disconnect after 300 ms, then one good request;
  *   cancellation should take the abandoned ones out of the queue (target: its
  *   latency within 2x of an idle request's). Under wrangler dev the runtime
- *   does not report disconnects to the Worker, so this shows the local gap;
+ *   does not report disconnects to the Worker, not even on its runtime port
+ *   (--ocr-direct), so this shows the local gap;
  *   on Cloudflare, where request.signal fires, the same code
  *   cancels them (test/worker/cancel.test.ts).
  *
@@ -26,6 +27,7 @@ import { startWranglerDev } from '../../test/helpers/wrangler-dev.ts';
 import { percentile } from './stats.ts';
 import { runtimeUrl } from './runtime-url.ts';
 import { startServeProcess } from './serve-process.ts';
+import { HINT_REASON } from '../../worker/lib/saturation-hint.ts';
 
 const JOIN = 'bench-ocr-join';
 const KEY = 'bench-ocr-key';
@@ -49,7 +51,9 @@ export interface OcrOverloadOptions {
 export interface OcrOverloadReport {
   serviceMsP50: number;
   burst: { requests: number; answered: number; rateLimited: number; rateLimitedWithRetryAfter: number; timeouts: number; otherErrors: number; lost: number;
-    answeredP50Ms: number; answeredMaxMs: number; rateLimitedP50Ms: number; rateLimitedP99Ms: number; rateLimitedMaxMs: number; rateLimitedWithin100Ms: number; wallMs: number };
+    answeredP50Ms: number; answeredMaxMs: number; rateLimitedP50Ms: number; rateLimitedP99Ms: number; rateLimitedMaxMs: number; rateLimitedWithin100Ms: number; wallMs: number;
+    /** The 429s by who refused: the Worker's saturation hint (worker/lib/saturation-hint.ts, before the body is read) or the pool object. */
+    refusedBy: Record<'hint' | 'pool', LatencySplit> };
   abandoned: { requests: number; idleMs: number; afterMs: number; ratio: number; queueDepthBefore: number };
   /** Where the 429s' time went, and how the coordinator's rate estimate moved (see breakdown()). */
   phases: BurstPhases;
@@ -75,6 +79,12 @@ export interface BurstPhases {
    */
   floorP50Ms: number;
   floorP99Ms: number;
+}
+
+export interface LatencySplit { count: number; p50Ms: number; p99Ms: number; maxMs: number; within100Ms: number }
+
+function splitOf(ms: number[]): LatencySplit {
+  return { count: ms.length, p50Ms: percentile(ms, 50), p99Ms: percentile(ms, 99), maxMs: ms.length ? Math.max(...ms) : NaN, within100Ms: ms.filter((x) => x <= 100).length };
 }
 
 interface Answer {
@@ -225,6 +235,10 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
         rateLimitedMaxMs: limitedMs.length ? Math.max(...limitedMs) : NaN,
         rateLimitedWithin100Ms: limitedMs.filter((ms) => ms <= 100).length,
         wallMs,
+        refusedBy: {
+          hint: splitOf(limited.filter((r) => r.details?.reason === HINT_REASON).map((r) => r.ms)),
+          pool: splitOf(limited.filter((r) => r.details?.reason !== HINT_REASON).map((r) => r.ms)),
+        },
       },
       abandoned: { requests: options.abandoned, idleMs, afterMs: after.ms, ratio: after.ms / idleMs, queueDepthBefore },
       phases: { ...breakdown(burst, t0, options.burst, before, samples), floorP50Ms: percentile(floor, 50), floorP99Ms: percentile(floor, 99) },
@@ -276,11 +290,15 @@ export function formatOcrOverload(r: OcrOverloadReport): string[] {
     `OCR overload (real ppocr-v4 session, public/demo/hello.png, service p50 ${f(r.serviceMsP50)} ms sequential):`,
     `  burst of ${b.requests} concurrent predicts, one session: answered ${b.answered} (p50 ${f(b.answeredP50Ms / 1000, 2)} s, max ${f(b.answeredMaxMs / 1000, 2)} s), 429 ${b.rateLimited} (with Retry-After ${b.rateLimitedWithRetryAfter}), timeouts ${b.timeouts}, other errors ${b.otherErrors}, lost ${b.lost}   (target: 0 timeouts)`,
     `  429 latency: p50 ${f(b.rateLimitedP50Ms)} ms, p99 ${f(b.rateLimitedP99Ms)} ms, max ${f(b.rateLimitedMaxMs)} ms; ${b.rateLimitedWithin100Ms}/${b.rateLimited} within 100 ms   (target: all)`,
+    ...(['hint', 'pool'] as const).map((by) => {
+      const v = b.refusedBy[by];
+      return `    refused by the ${by === 'hint' ? 'Worker\'s saturation hint (no body read, no pool call)' : 'pool object (body read, RPC)'}: ${v.count}, p50 ${f(v.p50Ms)} ms, p99 ${f(v.p99Ms)} ms, max ${f(v.maxMs)} ms; ${v.within100Ms} within 100 ms`;
+    }),
     `  ${a.requests} abandoned after 300 ms, then one good request: ${f(a.afterMs)} ms vs ${f(a.idleMs)} ms idle = ${f(a.ratio, 2)}x (queue depth before it ${a.queueDepthBefore})   (target <= 2x)`,
     `  floor: ${b.requests} concurrent GET /v2/health/live on the same stack (no admission, no compute): p50 ${f(r.phases.floorP50Ms)} ms, p99 ${f(r.phases.floorP99Ms)} ms; 429 p50 above it ${f(b.rateLimitedP50Ms - r.phases.floorP50Ms)} ms`,
     `  429 phases: last request sent at ${f(r.phases.lastSentMs)} ms; pool held all ${b.requests} by ${f(r.phases.allArrivedMs, 0)} ms; 429s decided ${f(r.phases.first429DecidedMs, 0)}-${f(r.phases.last429DecidedMs, 0)} ms (pool's counter, 50 ms polls), received ${f(r.phases.first429Ms, 0)}-${f(r.phases.last429Ms, 0)} ms`,
     ...Object.entries(r.phases.byReason).map(([reason, v]) => `    ${reason}: ${v.count}, waited in the coordinator p50 ${f(v.waitedP50Ms, 0)} / max ${f(v.waitedMaxMs, 0)} ms, client latency p50 ${f(v.clientP50Ms, 0)} / max ${f(v.clientMaxMs, 0)} ms, pool rate used ${f(v.ratePerSecondMin, 2)}-${f(v.ratePerSecondMax, 2)} req/s`),
     `    answered per second of the burst: ${r.phases.servedPerSecond.join(' ')}`,
-    '    note: wrangler dev 4.164 never passes a client disconnect on to the Worker (request.signal does not fire; on Cloudflare it does), so here the abandoned requests still run; test/worker/cancel.test.ts checks the mechanism',
+    '    note: wrangler dev 4.164 never passes a client disconnect on to the Worker (request.signal does not fire; on Cloudflare it does), neither through its proxy nor on the runtime port (miniflare\'s entry worker forwards through a service binding), so here the abandoned requests still run; test/worker/cancel.test.ts checks the mechanism',
   ];
 }

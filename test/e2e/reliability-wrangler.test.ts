@@ -4,12 +4,13 @@
  * 429 at once instead of timing out; a request a session timed out on fails
  * alone while the pool keeps serving; sockets that never join, or join
  * without a token, are closed; edge errors are JSON; the current-manifest
- * URL loads; OCR caps answer 413. (Cancellation on disconnect is tested in
+ * URL loads; OCR caps answer 413; after a pool's 429 the Worker refuses the
+ * model's next requests itself for a moment. (Cancellation on disconnect is tested in
  * test/worker/cancel.test.ts: wrangler dev never tells the Worker that a
  * client went away.)
  */
 import { request as httpRequest } from 'node:http';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLOSE_JOIN_TIMEOUT, CLOSE_UNAUTHORIZED, JOIN_TIMEOUT_MS, type ModelOffer } from '../../src/protocol/coordinator-messages.ts';
 import { TesseraError } from '../../src/errors.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +21,7 @@ import { loadPack } from '../../src/fetch/load-pack.ts';
 import { writeRandomPack } from '../helpers/random-pack.ts';
 import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
+import { MAX_HOLD_MS } from '../../worker/lib/saturation-hint.ts';
 
 const JOIN = 'reliability-join';
 const KEY = 'reliability-key';
@@ -78,6 +80,13 @@ const metric = async (name: string, model: string): Promise<number> => {
   return line ? Number(line.split(' ').pop()) : 0;
 };
 
+/** One `tessera_requests_total` line of a model, by status (0 when absent). */
+const metricOf = async (name: string, model: string, status: string): Promise<number> => {
+  const text = await (await fetch(`${dev.base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`model="${model}"`) && l.includes(`status="${status}"`));
+  return line ? Number(line.split(' ').pop()) : 0;
+};
+
 describe('reliability against wrangler dev', () => {
   it('a burst beyond what the session can finish before the deadline gets 429 at once, with Retry-After, and nothing times out', async () => {
     // 100 ms per request, declared honestly (10/s), deadline 3 s: about 30 can finish.
@@ -98,6 +107,38 @@ describe('reliability against wrangler dev', () => {
     // Refused at admission: far sooner than the deadline (loaded machine: generous bound).
     const refusedMs = by(429).map((r) => r.ms).sort((a, b) => a - b);
     expect(refusedMs[Math.floor(refusedMs.length / 2)]).toBeLessThan(2000);
+  }, 30_000);
+
+  it('after a pool 429 the Worker refuses the next request itself (it never reaches the pool), and admits again once the hint expires', async () => {
+    const held: (() => void)[] = [];
+    const holding: RunModel = (_m, inputs) => new Promise((resolve) => held.push(() => resolve({ y: inputs.x! })));
+    // Declared 0.5/s (2 s a request), deadline 3 s: with one request in flight the next cannot finish in time.
+    await join('hint', holding, 0.5).joined();
+    const first = predict('hint', 1);
+    await vi.waitFor(() => expect(held).toHaveLength(1), { timeout: 10_000 });
+    const poolSaid = await predict('hint', 2);
+    expect(poolSaid.status).toBe(429);
+    expect(await poolSaid.json()).toMatchObject({ error: { details: { reason: 'deadline' } } });
+    const sent = Date.now();
+    const hinted = await predict('hint', 3);
+    const hintedMs = Date.now() - sent;
+    expect(hinted.status).toBe(429);
+    expect(Number(hinted.headers.get('Retry-After'))).toBeGreaterThanOrEqual(1);
+    expect(await hinted.json()).toMatchObject({ error: { code: 'rate-limited', details: { reason: 'saturated-hint', poolReason: 'deadline' } } });
+    // Room the Worker never heard of (a second session joins: no answer passes through the Worker), used once the hint runs out.
+    await join('hint', holding, 0.5).joined();
+    await new Promise((r) => setTimeout(r, Math.max(0, MAX_HOLD_MS - (Date.now() - sent)) + 100));
+    const later = predict('hint', 4);
+    await vi.waitFor(() => expect(held).toHaveLength(2), { timeout: 10_000 });
+    held.splice(0).forEach((release) => release());
+    expect((await later).status).toBe(200);
+    // (The first one may have hit its 3 s deadline on a loaded machine: either way it was answered after the hinted one.)
+    await (await first).arrayBuffer();
+    // The pool decided one 429: the hinted request never reached it. (/metrics lags the pool by about a second: a
+    // snapshot with an answer from after the hinted request would hold that request's 429 too, had the pool decided it.)
+    await vi.waitFor(async () => expect(await metricOf('tessera_requests_total', 'hint', 'ok')).toBeGreaterThanOrEqual(1), { timeout: 10_000 });
+    expect(await metricOf('tessera_requests_total', 'hint', 'rate-limited')).toBe(1);
+    expect(hintedMs).toBeLessThan(2000);
   }, 30_000);
 
   it('a request a session timed out on fails alone, is not re-dispatched, and the pool keeps serving', async () => {

@@ -194,7 +194,10 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
  * Where it works: on Cloudflare's network. Under `wrangler dev` (4.164) the
  * signal never fires: the local stack does not pass a client's disconnect on
  * to the Worker, whose invocation runs to its end (checked with a bare Worker
- * too; workerd PR #5062, workers-sdk #9334). Tests therefore hand the Worker a
+ * too; workerd PR #5062, workers-sdk #9334), not even on the Worker's runtime
+ * port behind the dev proxy, where miniflare's entry worker hands the request
+ * on through a service binding (a held request abandoned after 300 ms still
+ * ran to its end, and nothing was cancelled). Tests therefore hand the Worker a
  * Request whose signal they abort, which is what the runtime does in production.
  */
 export interface ClientLink {

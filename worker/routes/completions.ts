@@ -25,11 +25,12 @@ import { cancelOnDisconnect, clientLinkOf, createModelDirectory, TRACE_HEADER } 
 import { generationHttpError, openGeneration, type GenerationStream } from '../lib/generation-stream.ts';
 import { checkAgainstModel, parseChatRequest, parseCompletionRequest, type CompletionRequest } from '../lib/parse-completion-request.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
+import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
 
 type Kind = 'chat' | 'text';
 
 /** @example app.route('/', completionRoutes(directory)); */
-export function completionRoutes(directory = createModelDirectory()): Hono<AppEnv> {
+export function completionRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/chat/completions', apiKeyAuth());
   routes.use('/v1/completions', apiKeyAuth());
@@ -37,6 +38,8 @@ export function completionRoutes(directory = createModelDirectory()): Hono<AppEn
     const startedAt = Date.now();
     const body = await readJsonBody(c.req.raw);
     const parsed = kind === 'chat' ? parseChatRequest(body) : parseCompletionRequest(body);
+    // The model is named in the body, so this is as early as the hint can refuse: before the pool is asked.
+    saturation.check(parsed.model);
     const model = await modelOrBadRequest(directory, c, parsed.model);
     checkAgainstModel(parsed, model);
     const traced = c.req.header(TRACE_HEADER) === '1';
@@ -46,11 +49,14 @@ export function completionRoutes(directory = createModelDirectory()): Hono<AppEn
     const release = cancelOnDisconnect(c.env, model.name, events.id, clientLinkOf(c));
     let streaming = false;
     try {
-      // Wait for the first event: it decides the status, and a traced request's Server-Timing.
-      const first = await events.next();
-      if (!first || first.type === 'error') {
-        throw first ? generationHttpError(first.error, first.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
-      }
+      // Wait for the first event: it decides the status (and the pool's saturation hint), and a traced request's Server-Timing.
+      const first = await saturation.through(model.name, async () => {
+        const e = await events.next();
+        if (!e || e.type === 'error') {
+          throw e ? generationHttpError(e.error, e.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
+        }
+        return e;
+      });
       if (first.timing) c.header('Server-Timing', generationTiming(startedAt, first.timing));
       const meta = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${events.id}`, created: Math.floor(startedAt / 1000), model: model.name };
       if (!parsed.stream) return await collected(c, kind, meta, events, first);

@@ -21,12 +21,13 @@ import { checkAgainstSpec, flattenNested, fromTensor, nest, toTensor } from '../
 import { readJsonBody } from '../lib/read-json-body.ts';
 import { ocrInstancesToInputs } from '../lib/ocr-instances.ts';
 import { readOcrResult } from '../../src/protocol/ocr-tensors.ts';
+import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 
 const bad = badRequest;
 
 /** @example app.route('/', kserveRoutes()); */
-export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {
+export function kserveRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/models', apiKeyAuth());
   routes.use('/v1/models/*', apiKeyAuth());
@@ -54,15 +55,17 @@ export function kserveRoutes(directory = createModelDirectory()): Hono<AppEnv> {
   routes.post('/v1/models/:spec', async (c) => {
     const match = /^(.+):predict$/.exec(c.req.param('spec'));
     if (!match) throw new HttpError(404, 'not-found', 'KServe v1 supports POST /v1/models/<name>:predict');
+    // Before the body is read or the pool is asked (worker/lib/saturation-hint.ts).
+    saturation.check(match[1] as string);
     const model = await directory.get(c.env, match[1] as string);
     if (model.pipeline === 'ocr') {
       // One batch per image (they cannot be stacked); the instances run in parallel.
       const requests = ocrInstancesToInputs(await readJsonBody(c.req.raw));
-      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)))));
+      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c))))));
       return c.json({ predictions });
     }
     const inputs = instancesToInputs(await readJsonBody(c.req.raw), model);
-    const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
+    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)));
     return c.json({ predictions: outputsToPredictions(outputs, rowsOf(inputs)) });
   });
   return routes;

@@ -18,11 +18,12 @@ import { badRequest, HttpError } from '../http-error.ts';
 import { clientLinkOf, createModelDirectory, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, MAX_REQUEST_ELEMENTS, OIP_TYPES, oipDatatypeOf, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
+import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
 
 const bad = badRequest;
 
 /** @example app.route('/', oipRoutes()); */
-export function oipRoutes(directory = createModelDirectory()): Hono<AppEnv> {
+export function oipRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/v2/health/live', (c) => c.json({ live: true }));
   routes.get('/v2/health/ready', async (c) => {
@@ -40,9 +41,11 @@ export function oipRoutes(directory = createModelDirectory()): Hono<AppEnv> {
   routes.post('/v2/models/:name/infer', async (c) => {
     const startedAt = Date.now();
     const trace: TraceSink | undefined = c.req.header(TRACE_HEADER) ? {} : undefined;
+    // Before the body is read or the pool is asked (worker/lib/saturation-hint.ts).
+    saturation.check(c.req.param('name'));
     const model = await directory.get(c.env, c.req.param('name'));
     const { id, inputs, wanted } = parseInferRequest(await readJsonBody(c.req.raw), model);
-    const outputs = await inferOrThrow(c.env, model.name, inputs, trace, clientLinkOf(c));
+    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, trace, clientLinkOf(c)));
     if (trace) c.header('Server-Timing', serverTiming(startedAt, trace));
     const names = wanted ?? Object.keys(outputs);
     for (const n of names) if (!(n in outputs)) bad(`requested output "${n}" is not one of the model's outputs (${Object.keys(outputs).join(', ')})`);

@@ -17,6 +17,7 @@ import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
 import { clientLinkOf, createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
+import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
 
 /** Inputs per request, as OpenAI allows. */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -24,17 +25,19 @@ export const MAX_EMBEDDING_INPUTS = 2048;
 const bad = (message: string, param: string): never => badRequest(message, { param });
 
 /** @example app.route('/', openaiRoutes(directory)); */
-export function openaiRoutes(directory = createModelDirectory()): Hono<AppEnv> {
+export function openaiRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/embeddings', apiKeyAuth());
   routes.post('/v1/embeddings', async (c) => {
     const request = parseEmbeddingsRequest(await readJsonBody(c.req.raw));
+    // The model is named in the body, so this is as early as the hint can refuse: before the pool is asked.
+    saturation.check(request.model);
     const model = await directory.get(c.env, request.model);
     if (!(model.inputs ?? []).some((s) => s.name === TEXT_INPUT && s.type === 'uint8')) {
       throw new HttpError(400, 'bad-request', `model "${model.name}" does not take text (no uint8 "${TEXT_INPUT}" input); serve a feature-extraction pipeline under that name`, { details: { param: 'model' } });
     }
     const inputs: TensorMap = { [TEXT_INPUT]: encodeTextRows(request.input) };
-    const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
+    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)));
     const emb = outputs[EMBEDDINGS_OUTPUT];
     if (!emb || emb.type !== 'float32' || emb.dims.length !== 2 || emb.dims[0] !== request.input.length) {
       throw new HttpError(502, 'backend-error', `the session answered without a float32 [${request.input.length}, d] "${EMBEDDINGS_OUTPUT}" output`);
