@@ -25,7 +25,7 @@ import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../
 import { writeModel } from '../write-model.ts';
 import { BOS_TOKEN, CHAT_TEMPLATE, END_OF_TURN_TOKEN, EOS_TOKEN, SPECIAL_TOKENS, byteLevelBpe } from './byte-level-bpe.ts';
 import { fp16Variant } from './fp16-variant.ts';
-import { q4Variant } from './q4-variant.ts';
+import { q4Variant, type Q4Options } from './q4-variant.ts';
 import { q8Variant } from './q8-variant.ts';
 import { floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, modelOf, node, tensorValueInfo } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
@@ -51,8 +51,8 @@ export interface LlamaWriteOptions {
   fp16?: boolean;
   /** Also write onnx/model_quantized.onnx (int8 MatMulInteger weights, dynamic activations; see q8-variant.ts). Default false. */
   q8?: boolean;
-  /** Also write onnx/model_q4.onnx (4-bit MatMulNBits weights, block 32; see q4-variant.ts). Default false. */
-  q4?: boolean;
+  /** Also write onnx/model_q4.onnx (4-bit MatMulNBits weights; see q4-variant.ts): true for block 32, symmetric. Default false. */
+  q4?: boolean | Q4Options;
 }
 
 export type LlamaDecoderShape = Required<LlamaDecoderOptions>;
@@ -109,12 +109,13 @@ export async function writeLlamaDecoder(dir: string, options: LlamaDecoderOption
   const shape = llamaDecoderShape(options);
   const tokenizer = byteLevelBpe({ vocabSize: shape.vocab, seed: shape.seed });
   const model = llamaDecoderModel(shape);
-  await mkdir(join(dir, 'onnx'), { recursive: true });
-  // The variants first: writeModel moves the fp32 model's weights out in place.
+  // The variants first: writeModel moves the fp32 model's weights out in place,
+  // and a bad variant option (a q4 block size) fails before anything is written.
   const variants: [string, ModelProto][] = [];
   if (write.fp16) variants.push(['model_fp16.onnx', fp16Variant(model)]);
   if (write.q8) variants.push(['model_quantized.onnx', q8Variant(model)]);
-  if (write.q4) variants.push(['model_q4.onnx', q4Variant(model)]);
+  if (write.q4) variants.push(['model_q4.onnx', q4Variant(model, write.q4 === true ? {} : write.q4)]);
+  await mkdir(join(dir, 'onnx'), { recursive: true });
   const written = await writeModel(model, join(dir, 'onnx', 'model.onnx'), { externalData: true });
   for (const [file, variant] of variants) written.push(...(await writeModel(variant, join(dir, 'onnx', file), { externalData: true })));
   const id = (t: string) => tokenizer.vocab.get(t) as number;
