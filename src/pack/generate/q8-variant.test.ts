@@ -9,33 +9,44 @@ import { encodeModel } from '../onnx-model.ts';
 import { DataType } from '../onnx-types.ts';
 import { decoderLogits, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
 import { llamaDecoderModel, llamaDecoderShape } from './llama-decoder.ts';
-import { dequantizeInt8, q8Variant, quantizeInt8 } from './q8-variant.ts';
+import { dequantize8, q8Variant, quantize8 } from './q8-variant.ts';
 import { randomFloats } from './seeded-random.ts';
 
-describe('quantizeInt8', () => {
-  it('maps the largest magnitude to +-127 and rounds ties to even', () => {
+describe('quantize8', () => {
+  it('int8: the largest magnitude maps to +-127, zero point 0, ties to even', () => {
     // absMax 127: scale exactly 1, so the codes are the values rounded.
-    const { data, scale } = quantizeInt8(new Float32Array([127, 2.5, 3.5, -2.5, -0.5, 0.49, -127]));
-    expect(scale).toBe(1);
+    const { data, scale, zeroPoint } = quantize8(new Float32Array([127, 2.5, 3.5, -2.5, -0.5, 0.49, -127]), 'int8');
+    expect([scale, zeroPoint]).toEqual([1, 0]);
+    expect(data).toBeInstanceOf(Int8Array);
     expect(Array.from(data)).toEqual([127, 2, 4, -2, 0, 0, -127]);
-    const half = quantizeInt8(new Float32Array([0.5, -1, 0.25, 0]));
-    expect(half.scale).toBe(Math.fround(1 / 127));
-    expect(Array.from(half.data)).toEqual([64, -127, 32, 0]);
+    const small = quantize8(new Float32Array([0.5, -1, 0.25, 0]), 'int8');
+    expect(small.scale).toBe(Math.fround(1 / 127));
+    expect(Array.from(small.data)).toEqual([64, -127, 32, 0]);
   });
 
-  it('round-trips within half a step, and an all-zero tensor stays zero', () => {
-    const values = randomFloats(10_000, 11, 3);
-    const q = quantizeInt8(values);
-    const back = dequantizeInt8(q);
-    let worst = 0;
-    for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((values[i] as number) - (back[i] as number)));
-    expect(worst).toBeLessThanOrEqual((q.scale / 2) * (1 + 1e-5));
-    expect(worst).toBeGreaterThan(q.scale / 4); // 10k uniform values do land near half a step
-    expect(Math.max(...Array.from(q.data, Math.abs))).toBe(127);
-    const zero = quantizeInt8(new Float32Array(8));
-    expect(Array.from(zero.data)).toEqual(new Array(8).fill(0));
-    expect(Number.isFinite(zero.scale) && zero.scale > 0).toBe(true);
+  it('uint8: symmetric around zero point 128 over [0, 255]', () => {
+    // absMax 127.5: scale exactly 1.
+    const { data, scale, zeroPoint } = quantize8(new Float32Array([127.5, -127.5, 0, 2.5, -3.5]), 'uint8');
+    expect([scale, zeroPoint]).toEqual([1, 128]);
+    expect(data).toBeInstanceOf(Uint8Array);
+    // 127.5 -> rint 128 (even) + 128 = 256, clamped to 255; -127.5 -> -128 + 128 = 0.
+    expect(Array.from(data)).toEqual([255, 0, 128, 130, 124]);
   });
+
+  for (const type of ['int8', 'uint8'] as const) {
+    it(`${type}: round-trips within half a step; an all-zero tensor stays zero`, () => {
+      const values = randomFloats(10_000, 11, 3);
+      const q = quantize8(values, type);
+      const back = dequantize8(q);
+      let worst = 0;
+      for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs((values[i] as number) - (back[i] as number)));
+      expect(worst).toBeLessThanOrEqual((q.scale / 2) * (1 + 1e-5));
+      expect(worst).toBeGreaterThan(q.scale / 4); // 10k uniform values do land near half a step
+      const zero = quantize8(new Float32Array(8), type);
+      expect(Array.from(dequantize8(zero))).toEqual(new Array(8).fill(0));
+      expect(zero.scale).toBe(1);
+    });
+  }
 });
 
 describe('q8Variant', () => {
@@ -72,7 +83,10 @@ describe('q8Variant', () => {
     expect(count('MatMul')).toBe(shape.layers * 2); // attention's scores and context: B is computed
     const names = new Set(q8.graph?.initializer?.map((t) => t.name));
     expect(names.has('lm_head.weight')).toBe(false);
-    expect(names.has('model.embed_tokens.weight_quantized')).toBe(true);
+    const embed = q8.graph?.initializer?.find((t) => t.name === 'model.embed_tokens.weight_quantized');
+    expect(embed?.data_type).toBe(DataType.UINT8);
+    expect(q8.graph?.initializer?.find((t) => t.name === 'model.embed_tokens.weight_zero_point')?.raw_data).toEqual(new Uint8Array([128]));
+    expect(q8.graph?.initializer?.find((t) => t.name === 'lm_head.weight_quantized')?.data_type).toBe(DataType.INT8);
     const dims = { layers: shape.layers, heads: 4, headDim: 8 };
     const [a, b] = [await decoderLogits(fp32, dims), await decoderLogits(q8, dims)];
     const err = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
