@@ -48,7 +48,7 @@ describe('tessera CLI', () => {
 
   it('generates a LLaMA-style decoder folder and packs it (onnx/ subfolder)', async () => {
     const out = join(dir, 'llama');
-    const gen = await tessera('generate', 'llama-decoder', '--out', out, '--layers', '1', '--hidden', '32', '--vocab', '300', '--max-positions', '32', '--fp16');
+    const gen = await tessera('generate', 'llama-decoder', '--out', out, '--layers', '1', '--hidden', '32', '--vocab', '300', '--max-positions', '32', '--fp16', '--q8', '--q4');
     expect(gen.stderr).toBe('');
     expect(gen.stdout).toMatch(/generated llama-decoder \(layers=1, hidden=32, heads=4, intermediate=\d+, vocab=300, maxPositions=32, seed=1; 0\.\d+M parameters\)/);
     expect(gen.stdout).toContain('onnx/model.onnx.data');
@@ -58,11 +58,17 @@ describe('tessera CLI', () => {
     expect(manifest.graphs).toEqual([
       { path: 'onnx/model.onnx', externalData: ['onnx/model.onnx.data'] },
       { path: 'onnx/model_fp16.onnx', externalData: ['onnx/model_fp16.onnx.data'] },
+      { path: 'onnx/model_q4.onnx', externalData: ['onnx/model_q4.onnx.data'] },
+      { path: 'onnx/model_quantized.onnx', externalData: ['onnx/model_quantized.onnx.data'] },
     ]);
     expect(manifest.files.map((f) => f.path)).toEqual(expect.arrayContaining(['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']));
     const bad = await tessera('generate', 'llama-decoder', '--out', join(dir, 'bad'), '--hidden', '30');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/invalid-argument.*hidden \(30\) must be a multiple of 2 \* heads/);
+    const badBlock = await tessera('generate', 'llama-decoder', '--out', join(dir, 'bad-block'), '--hidden', '32', '--q4', '--q4-block-size', '24');
+    expect(badBlock.code).toBe(2);
+    expect(badBlock.stderr).toMatch(/invalid-argument.*block size must be a power of two >= 16, got 24/);
+    await expect(readFile(join(dir, 'bad-block', 'config.json'))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
   it('exits 2 with a clear message on bad arguments', async () => {

@@ -2,7 +2,8 @@
  * `tessera generate <matmul-chain|transformer-block> --size 64MiB --out file.onnx`:
  * writes a real ONNX model with seeded random weights (tests, benchmarks).
  * `tessera generate llama-decoder --out <dir> [--layers --hidden --heads --vocab]`
- * writes a LLaMA-style decoder as a Hugging Face folder (tokenizer, chat template).
+ * writes a LLaMA-style decoder as a Hugging Face folder (tokenizer, chat template),
+ * with `--fp16`, `--q8`, `--q4` its weight variants beside onnx/model.onnx.
  */
 import { Argument, Option } from 'commander';
 import { TesseraError } from '../../errors.ts';
@@ -28,6 +29,9 @@ export const registerGenerate: RegisterCommand = (program, context) => {
     .option('--vocab <n>', 'llama-decoder: vocabulary size (default 512)')
     .option('--max-positions <n>', 'llama-decoder: context length (default 256)')
     .option('--fp16', 'llama-decoder: also write onnx/model_fp16.onnx (float16 weights and I/O)')
+    .option('--q8', 'llama-decoder: also write onnx/model_quantized.onnx (int8 weights: MatMulInteger, dynamic activations)')
+    .option('--q4', 'llama-decoder: also write onnx/model_q4.onnx (4-bit weights: com.microsoft MatMulNBits)')
+    .option('--q4-block-size <n>', 'llama-decoder: with --q4, weights per scale along K (a power of two >= 16)', '32')
     .option('--external-data', 'write the weights to <out>.data next to the graph')
     .option('--max-file-size <size>', 'with --external-data: split data files at this size')
     .action(async (kind: (typeof KINDS)[number], flags: LlamaFlags & { out: string; size: string; seed: string; layers: string; externalData?: boolean; maxFileSize?: string }) => {
@@ -39,7 +43,8 @@ export const registerGenerate: RegisterCommand = (program, context) => {
         const options = { layers, seed, hidden: int(flags.hidden, '--hidden'), heads: int(flags.heads, '--heads'), intermediate: int(flags.intermediate, '--intermediate'), vocab: int(flags.vocab, '--vocab'), maxPositions: int(flags.maxPositions, '--max-positions') };
         let folder;
         try {
-          folder = await writeLlamaDecoder(flags.out, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)), { fp16: flags.fp16 === true });
+          const q4 = flags.q4 === true ? { blockSize: parseInteger(flags.q4BlockSize, '--q4-block-size') } : false;
+          folder = await writeLlamaDecoder(flags.out, Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)), { fp16: flags.fp16 === true, q8: flags.q8 === true, q4 });
         } catch (err) {
           if (err instanceof RangeError) throw new TesseraError('invalid-argument', err.message);
           throw err;
@@ -67,4 +72,7 @@ interface LlamaFlags {
   vocab?: string;
   maxPositions?: string;
   fp16?: boolean;
+  q8?: boolean;
+  q4?: boolean;
+  q4BlockSize: string;
 }

@@ -15,7 +15,9 @@
  * -> K/V appended to the past -> causal attention that honours attention_mask
  * and the past length -> O + residual -> RMSNorm -> SiLU-gated MLP + residual.
  * Only standard ONNX ops, so it runs on onnxruntime-web (wasm, WebGPU) and
- * onnxruntime-node alike.
+ * onnxruntime-node alike. Weight variants beside it, on request, named as
+ * transformers.js names them: model_fp16.onnx (fp16-variant.ts),
+ * model_quantized.onnx (q8, q8-variant.ts), model_q4.onnx (q4-variant.ts).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,6 +25,8 @@ import { DataType, type ModelProto, type NodeProto, type TensorProto } from '../
 import { writeModel } from '../write-model.ts';
 import { BOS_TOKEN, CHAT_TEMPLATE, END_OF_TURN_TOKEN, EOS_TOKEN, SPECIAL_TOKENS, byteLevelBpe } from './byte-level-bpe.ts';
 import { fp16Variant } from './fp16-variant.ts';
+import { q4Variant, type Q4Options } from './q4-variant.ts';
+import { q8Variant } from './q8-variant.ts';
 import { floatTensor, floatValueInfo, int64Tensor, intAttr, intsAttr, modelOf, node, tensorValueInfo } from './onnx-builder.ts';
 import { deriveSeed, randomFloats } from './seeded-random.ts';
 
@@ -45,6 +49,10 @@ export interface LlamaDecoderOptions {
 export interface LlamaWriteOptions {
   /** Also write onnx/model_fp16.onnx (float16 weights and I/O; see fp16-variant.ts). Default false. */
   fp16?: boolean;
+  /** Also write onnx/model_quantized.onnx (int8 MatMulInteger weights, dynamic activations; see q8-variant.ts). Default false. */
+  q8?: boolean;
+  /** Also write onnx/model_q4.onnx (4-bit MatMulNBits weights; see q4-variant.ts): true for block 32, symmetric. Default false. */
+  q4?: boolean | Q4Options;
 }
 
 export type LlamaDecoderShape = Required<LlamaDecoderOptions>;
@@ -101,11 +109,15 @@ export async function writeLlamaDecoder(dir: string, options: LlamaDecoderOption
   const shape = llamaDecoderShape(options);
   const tokenizer = byteLevelBpe({ vocabSize: shape.vocab, seed: shape.seed });
   const model = llamaDecoderModel(shape);
+  // The variants first: writeModel moves the fp32 model's weights out in place,
+  // and a bad variant option (a q4 block size) fails before anything is written.
+  const variants: [string, ModelProto][] = [];
+  if (write.fp16) variants.push(['model_fp16.onnx', fp16Variant(model)]);
+  if (write.q8) variants.push(['model_quantized.onnx', q8Variant(model)]);
+  if (write.q4) variants.push(['model_q4.onnx', q4Variant(model, write.q4 === true ? {} : write.q4)]);
   await mkdir(join(dir, 'onnx'), { recursive: true });
-  // The variant first: writeModel moves the fp32 model's weights out in place.
-  const fp16 = write.fp16 ? fp16Variant(model) : undefined;
   const written = await writeModel(model, join(dir, 'onnx', 'model.onnx'), { externalData: true });
-  if (fp16) written.push(...(await writeModel(fp16, join(dir, 'onnx', 'model_fp16.onnx'), { externalData: true })));
+  for (const [file, variant] of variants) written.push(...(await writeModel(variant, join(dir, 'onnx', file), { externalData: true })));
   const id = (t: string) => tokenizer.vocab.get(t) as number;
   const headDim = shape.hidden / shape.heads;
   const config = {
