@@ -36,6 +36,16 @@ export type ReconnectingSocketEvent<In, Out> =
 
 export type ReconnectingSocketState = 'connecting' | 'joined' | 'waiting' | 'closed';
 
+/** The connection options both socket clients (session, standby) take and hand on to their sockets. */
+export interface SocketClientOptions {
+  /** Default: the global WebSocket. */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect delays: full jitter over min(maxMs, baseMs * 2^attempt). Default 250 ms .. 10 s. */
+  backoff?: { baseMs?: number; maxMs?: number } | undefined;
+  /** The jitter's source; default Math.random. */
+  random?: (() => number) | undefined;
+}
+
 export interface ReconnectingSocketOptions<In, Out> {
   url: string;
   WebSocket: WebSocketConstructor;
@@ -55,9 +65,8 @@ export interface ReconnectingSocketOptions<In, Out> {
    * constructor's default stays (the standby socket's frames are JSON text).
    */
   binaryType?: BinaryType;
-  /** Reconnect delays: full jitter over min(maxMs, baseMs * 2^attempt). Default 250 ms .. 10 s. */
-  backoff?: { baseMs?: number; maxMs?: number };
-  random?: () => number;
+  backoff?: SocketClientOptions['backoff'];
+  random?: SocketClientOptions['random'];
   /** Close codes after which it does not reconnect, e.g. [CLOSE_UNAUTHORIZED] (4401: retrying cannot fix a refused token). */
   finalCloseCodes: readonly number[];
   /** How long close() waits for the peer's half of the closing handshake. Default 2 s. */

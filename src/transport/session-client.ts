@@ -47,7 +47,7 @@ import {
   type ProtocolErrorEvent,
   type ReconnectingSocket,
   type ReconnectingSocketEvent,
-  type WebSocketConstructor,
+  type SocketClientOptions,
 } from './reconnecting-socket.ts';
 
 export type { WebSocketConstructor } from './reconnecting-socket.ts';
@@ -77,7 +77,7 @@ export type SessionClientEvent =
   /** A frame it could not read, or an `error` frame from the coordinator: `error` keeps its code. */
   | ProtocolErrorEvent;
 
-export interface SessionClientOptions {
+export interface SessionClientOptions extends SocketClientOptions {
   /**
    * The coordinator: the Worker's http(s) base URL, or `ws(s)://host/v1/sessions`;
    * each model's socket adds `?model=<name>` (see poolSessionUrl).
@@ -91,11 +91,6 @@ export interface SessionClientOptions {
   runModel: RunModel;
   /** Text generation for the offers with `task: 'text-generation'`; without it such requests get an error. */
   runGenerate?: RunGenerate;
-  /** Default: the global WebSocket. */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect delays: full jitter over min(maxMs, baseMs * 2^attempt). Default 250 ms .. 10 s. */
-  backoff?: { baseMs?: number; maxMs?: number };
-  random?: () => number;
   onEvent?: (event: SessionClientEvent) => void;
   /** Aborting closes the session for good (like close()). */
   signal?: AbortSignal;
@@ -328,8 +323,8 @@ export function connectSession(options: SessionClientOptions): SessionClient {
         // Tensors travel as binary frames.
         binaryType: 'arraybuffer',
         finalCloseCodes: [CLOSE_UNAUTHORIZED],
-        ...(options.backoff ? { backoff: options.backoff } : {}),
-        ...(options.random ? { random: options.random } : {}),
+        backoff: options.backoff,
+        random: options.random,
         // Events come from the socket's own callbacks, never during this call: `link` is assigned by then.
         onEvent: (event) => onSocketEvent(link, event),
       }),

@@ -34,7 +34,7 @@ import {
   type ProtocolErrorEvent,
   type ReconnectingSocket,
   type ReconnectingSocketEvent,
-  type WebSocketConstructor,
+  type SocketClientOptions,
 } from './reconnecting-socket.ts';
 
 /** A loaded, pool-joined prewarmed model; close() leaves the pool and frees the model. */
@@ -67,7 +67,7 @@ export type StandbyClientEvent =
   | { type: 'unloaded'; model: string; reason: string }
   | ProtocolErrorEvent;
 
-export interface StandbyClientOptions {
+export interface StandbyClientOptions extends SocketClientOptions {
   /** The Worker's http(s) base URL, or the standby socket's ws(s) URL. */
   url: string;
   token: string;
@@ -79,9 +79,6 @@ export interface StandbyClientOptions {
   load: PrewarmLoader;
   /** Least time between two progress frames for one model (the last one always goes). Default 500 ms. */
   progressIntervalMs?: number;
-  WebSocket?: WebSocketConstructor;
-  backoff?: { baseMs?: number; maxMs?: number };
-  random?: () => number;
   onEvent?: (event: StandbyClientEvent) => void;
   /** Aborting closes the client and disposes of everything it loaded. */
   signal?: AbortSignal;
@@ -283,8 +280,8 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
     }),
     heartbeat: { type: 'heartbeat' },
     finalCloseCodes: [CLOSE_UNAUTHORIZED],
-    ...(options.backoff ? { backoff: options.backoff } : {}),
-    ...(options.random ? { random: options.random } : {}),
+    backoff: options.backoff,
+    random: options.random,
     onEvent: onSocketEvent,
   });
 
