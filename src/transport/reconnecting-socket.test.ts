@@ -152,6 +152,20 @@ describe('openReconnectingSocket', () => {
     expect(typesOf(ws)).toEqual(['join', 'leave']); // no heartbeat after close
   });
 
+  it('close() before the socket opened sends neither leave nor join, and ends closed', async () => {
+    const { socket, kinds } = open();
+    const ws = FakeSocket.last!;
+    const closing = socket.close({ leave: { type: 'leave' } });
+    expect(ws.readyState).toBe(3);
+    await closing;
+    expect(socket.state).toBe('closed');
+    // (The fake still fires its queued `open` after that; the socket must not answer it with a join.)
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(ws.sent).toEqual([]);
+    expect(kinds()).toEqual(['closed']);
+    expect(FakeSocket.all).toHaveLength(1);
+  });
+
   it('close() while waiting to reconnect resolves at once and cancels the reconnect', async () => {
     const { socket, kinds } = open();
     await vi.advanceTimersByTimeAsync(0);
