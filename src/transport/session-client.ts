@@ -38,17 +38,8 @@ import {
 } from '../protocol/coordinator-messages.ts';
 import type { GenerateChunk, GenerateRequest, GenerateResult } from '../protocol/generation.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
-import {
-  errorFrameEvent,
-  openReconnectingSocket,
-  unhandledFrameEvent,
-  webSocketConstructor,
-  webSocketUrl,
-  type ProtocolErrorEvent,
-  type ReconnectingSocket,
-  type ReconnectingSocketEvent,
-  type SocketClientOptions,
-} from './reconnecting-socket.ts';
+import { errorFrameEvent, openReconnectingSocket, unhandledFrameEvent, webSocketConstructor, webSocketUrl } from './reconnecting-socket.ts';
+import type { ProtocolErrorEvent, ReconnectingSocket, ReconnectingSocketEvent, SocketClientOptions } from './reconnecting-socket.ts';
 
 export type { WebSocketConstructor } from './reconnecting-socket.ts';
 

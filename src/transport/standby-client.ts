@@ -25,17 +25,8 @@ import {
   type StandbyModels,
   type StandbySessionMessage,
 } from '../protocol/standby-messages.ts';
-import {
-  errorFrameEvent,
-  openReconnectingSocket,
-  unhandledFrameEvent,
-  webSocketConstructor,
-  webSocketUrl,
-  type ProtocolErrorEvent,
-  type ReconnectingSocket,
-  type ReconnectingSocketEvent,
-  type SocketClientOptions,
-} from './reconnecting-socket.ts';
+import { errorFrameEvent, openReconnectingSocket, unhandledFrameEvent, webSocketConstructor, webSocketUrl } from './reconnecting-socket.ts';
+import type { ProtocolErrorEvent, ReconnectingSocket, ReconnectingSocketEvent, SocketClientOptions } from './reconnecting-socket.ts';
 
 /** A loaded, pool-joined prewarmed model; close() leaves the pool and frees the model. */
 export interface PrewarmedModel {
