@@ -161,3 +161,37 @@ describe('connectSession: close while a pool socket waits to reconnect', () => {
     expect(PoolSocket.all[1]!.readyState).toBe(3);
   });
 });
+
+describe('connectSession: work from a socket that dropped', () => {
+  it('is aborted and never answered on the socket that replaced it', async () => {
+    PoolSocket.reset();
+    let finish!: () => void;
+    let aborted: unknown;
+    const session = connectSession({
+      url: 'http://127.0.0.1:1', token: 't', models: [m('a')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
+      runModel: (_model, inputs, signal) => new Promise((resolve) => {
+        signal.addEventListener('abort', () => (aborted = signal.reason));
+        finish = () => resolve(inputs);
+      }),
+      WebSocket: PoolSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 5, maxMs: 5 },
+    });
+    await tick();
+    const first = PoolSocket.all[0]!;
+    const id = first.sent[0]!.sessionId as string;
+    joinAs(first, id);
+    const x = { type: 'float32' as const, dims: [1, 1], data: new Float32Array([1]) };
+    first.receive({ type: 'infer', requestIds: ['r1'], model: 'a', inputs: { x }, batchSizes: [1] });
+    await tick();
+    expect(session.running).toBe(1);
+    first.close(1006, 'gone');
+    expect(aborted).toMatchObject({ code: 'session-closed' });
+    expect(session.running).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    const second = PoolSocket.all[1]!;
+    joinAs(second, id);
+    finish();
+    await tick();
+    expect(second.sent.map((msg) => msg.type)).toEqual(['join']);
+    await session.close();
+  });
+});

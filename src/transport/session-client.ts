@@ -19,15 +19,17 @@
  * session id so the pool keeps its identity (and backoff history). Work
  * running when a socket dropped is not answered: that pool has already
  * re-dispatched it elsewhere. A refused join token (close code 4401) is
- * final for the whole session: retrying cannot fix it.
+ * final for the whole session: retrying cannot fix it. The socket loop
+ * itself (join on open, heartbeat, backoff, close handshake) is
+ * reconnecting-socket.ts, shared with the standby client.
  */
-import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
-import { backoffDelay } from '../fetch/retry.ts';
+import { TesseraError, toErrorData } from '../errors.ts';
 import {
   CLOSE_UNAUTHORIZED,
   decodeMessage,
   encodeMessage,
   parseCoordinatorMessage,
+  type CoordinatorMessage,
   type GenerateMessage,
   type InferMessage,
   type ModelOffer,
@@ -36,12 +38,13 @@ import {
 } from '../protocol/coordinator-messages.ts';
 import type { GenerateChunk, GenerateRequest, GenerateResult } from '../protocol/generation.ts';
 import type { TensorMap } from '../protocol/tensor.ts';
+import { errorFrameEvent, openReconnectingSocket, unhandledFrameEvent, webSocketConstructor, webSocketUrl } from './reconnecting-socket.ts';
+import type { ProtocolErrorEvent, ReconnectingSocket, ReconnectingSocketEvent, SocketClientOptions } from './reconnecting-socket.ts';
 
-/** Runs one batch: `inputs` are concatenated along dim 0; outputs must keep the row order. */
+export type { WebSocketConstructor } from './reconnecting-socket.ts';
 
-/** How long close() waits for the coordinator's half of the closing handshake. */
-const CLOSE_TIMEOUT_MS = 2000;
 /**
+ * Runs one batch: `inputs` are concatenated along dim 0; outputs must keep the row order.
  * `deadlineMs`: how long the coordinator will still wait for this batch (the
  * infer frame's budget); a session may stop computing once it has passed.
  */
@@ -63,12 +66,9 @@ export type SessionClientEvent =
   /** A generation ended: how, and how many chunks went out (a cancelled one stops early). */
   | { type: 'generated'; requestId: string; outcome: 'done' | 'error' | 'cancelled'; chunks: number }
   /** A frame it could not read, or an `error` frame from the coordinator: `error` keeps its code. */
-  | { type: 'protocol-error'; message: string; error: TesseraError };
+  | ProtocolErrorEvent;
 
-/** The subset of the WebSocket constructor this client uses (the global one fits). */
-export type WebSocketConstructor = new (url: string) => WebSocket;
-
-export interface SessionClientOptions {
+export interface SessionClientOptions extends SocketClientOptions {
   /**
    * The coordinator: the Worker's http(s) base URL, or `ws(s)://host/v1/sessions`;
    * each model's socket adds `?model=<name>` (see poolSessionUrl).
@@ -82,11 +82,6 @@ export interface SessionClientOptions {
   runModel: RunModel;
   /** Text generation for the offers with `task: 'text-generation'`; without it such requests get an error. */
   runGenerate?: RunGenerate;
-  /** Default: the global WebSocket. */
-  WebSocket?: WebSocketConstructor;
-  /** Reconnect delays: full jitter over min(maxMs, baseMs * 2^attempt). Default 250 ms .. 10 s. */
-  backoff?: { baseMs?: number; maxMs?: number };
-  random?: () => number;
   onEvent?: (event: SessionClientEvent) => void;
   /** Aborting closes the session for good (like close()). */
   signal?: AbortSignal;
@@ -118,28 +113,16 @@ export interface SessionClient {
   close(): Promise<void>;
 }
 
-/**
- * @example
- * const session = connectSession({
- *   url: 'http://127.0.0.1:8787', token: process.env.TESSERA_JOIN_TOKEN!,
- *   models: [{ name: 'mlp', revision: 'r1', maxBatch: 8 }], device: 'wasm',
- *   capacity: { maxInFlight: 1, requestsPerSecond: 50 },
- *   runModel: (model, inputs) => handle.run(inputs),
- * });
- * await session.joined();
- */
-/** One pool's socket: the model it serves there and that socket's own reconnect state. */
+/** One pool's socket: the model it serves there, that socket (which reconnects on its own) and its running work. */
 interface PoolLink {
   model: string;
   offer: ModelOffer;
-  ws: WebSocket | undefined;
-  state: 'connecting' | 'joined' | 'waiting';
-  attempt: number;
-  heartbeat: ReturnType<typeof setInterval> | undefined;
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
+  socket: ReconnectingSocket<SessionMessage>;
   /** Batches and generations this socket was sent and that are running, by key. */
   running: Map<string, AbortController>;
 }
+
+type Reply = (msg: SessionMessage) => boolean;
 
 /**
  * @example
@@ -152,13 +135,9 @@ interface PoolLink {
  * await session.joined(); // joined the `mlp` pool (one socket per model served)
  */
 export function connectSession(options: SessionClientOptions): SessionClient {
-  const Ctor = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
-  if (!Ctor) throw new TesseraError('device-unavailable', 'no WebSocket in this runtime; pass options.WebSocket');
+  const Ctor = webSocketConstructor(options.WebSocket);
   // Checked once up front: a bad URL is the caller's mistake, not something to retry.
   sessionUrl(options.url);
-  const baseMs = options.backoff?.baseMs ?? 250;
-  const maxMs = options.backoff?.maxMs ?? 10_000;
-  const random = options.random ?? Math.random;
   const emit = (e: SessionClientEvent): void => options.onEvent?.(e);
 
   // One id for every pool, chosen here: pools are separate objects and
@@ -170,15 +149,14 @@ export function connectSession(options: SessionClientOptions): SessionClient {
   let wasJoined = false;
   const links = new Map<string, PoolLink>();
   let waiters: { resolve: (id: string) => void; reject: (e: unknown) => void }[] = [];
-  let closeWaiters: (() => void)[] = [];
 
   const overall = (): SessionClient['state'] => {
     if (closedState) return 'closed';
     let waiting = false;
     let connecting = false;
     for (const l of links.values()) {
-      if (l.state === 'waiting') waiting = true;
-      else if (l.state === 'connecting') connecting = true;
+      if (l.socket.state === 'waiting') waiting = true;
+      else if (l.socket.state === 'connecting') connecting = true;
     }
     return waiting ? 'waiting' : connecting ? 'connecting' : 'joined';
   };
@@ -197,29 +175,25 @@ export function connectSession(options: SessionClientOptions): SessionClient {
     wasJoined = true;
   };
 
-  const send = (socket: WebSocket, msg: SessionMessage): void => {
-    if (socket.readyState === 1) socket.send(encodeMessage(msg));
-  };
-
+  /** Its work is over: a closed socket's batches were re-dispatched by the pool, and answering them on a new socket would be refused. */
   const stopLink = (link: PoolLink, error: TesseraError): void => {
-    clearInterval(link.heartbeat);
-    clearTimeout(link.retryTimer);
     for (const c of link.running.values()) c.abort(error);
     link.running.clear();
   };
 
   const finish = (error: TesseraError): void => {
     closedState = true;
-    for (const link of links.values()) stopLink(link, error);
+    for (const link of links.values()) {
+      link.socket.dispose();
+      stopLink(link, error);
+    }
     links.clear();
     for (const w of waiters) w.reject(error);
     waiters = [];
-    for (const w of closeWaiters) w();
-    closeWaiters = [];
     options.signal?.removeEventListener('abort', onAbort);
   };
 
-  const runBatch = async (link: PoolLink, socket: WebSocket, msg: InferMessage): Promise<void> => {
+  const runBatch = async (link: PoolLink, reply: Reply, msg: InferMessage): Promise<void> => {
     const key = msg.requestIds[0] as string;
     const controller = new AbortController();
     link.running.set(key, controller);
@@ -228,20 +202,20 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       const started = performance.now();
       const outputs = await options.runModel(msg.model, msg.inputs, controller.signal, msg.deadlineMs);
       const computeMs = Math.round((performance.now() - started) * 1000) / 1000;
-      if (!controller.signal.aborted) send(socket, { type: 'result', requestIds: msg.requestIds, outputs, computeMs });
-      else send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.reason) });
+      if (!controller.signal.aborted) reply({ type: 'result', requestIds: msg.requestIds, outputs, computeMs });
+      else reply({ type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.reason) });
     } catch (err) {
       // A cancelled batch is answered too, once its run has stopped: the
       // coordinator keeps the batch's slot until then, so the session is not
       // sent more work while it is still computing. (On a closed socket the
-      // send is a no-op.)
-      send(socket, { type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.aborted ? controller.signal.reason : err) });
+      // reply is a no-op.)
+      reply({ type: 'error', requestIds: msg.requestIds, error: toErrorData(controller.signal.aborted ? controller.signal.reason : err) });
     } finally {
       link.running.delete(key);
     }
   };
 
-  const runGeneration = async (link: PoolLink, socket: WebSocket, msg: GenerateMessage): Promise<void> => {
+  const runGeneration = async (link: PoolLink, reply: Reply, msg: GenerateMessage): Promise<void> => {
     const controller = new AbortController();
     link.running.set(msg.requestId, controller);
     emit({ type: 'generate', model: msg.model, requestId: msg.requestId });
@@ -254,115 +228,99 @@ export function connectSession(options: SessionClientOptions): SessionClient {
         if (controller.signal.aborted) return;
         chunks += 1;
         const first = chunks === 1 ? { sessionMs: Math.round((performance.now() - started) * 1000) / 1000 } : {};
-        send(socket, { type: 'chunk', requestId: msg.requestId, chunk, ...first });
+        reply({ type: 'chunk', requestId: msg.requestId, chunk, ...first });
       }, controller.signal);
-      if (!controller.signal.aborted) send(socket, { type: 'done', requestId: msg.requestId, result });
+      if (!controller.signal.aborted) reply({ type: 'done', requestId: msg.requestId, result });
       emit({ type: 'generated', requestId: msg.requestId, outcome: controller.signal.aborted ? 'cancelled' : 'done', chunks });
     } catch (err) {
-      if (!controller.signal.aborted) send(socket, { type: 'error', requestIds: [msg.requestId], error: toErrorData(err) });
+      if (!controller.signal.aborted) reply({ type: 'error', requestIds: [msg.requestId], error: toErrorData(err) });
       emit({ type: 'generated', requestId: msg.requestId, outcome: controller.signal.aborted ? 'cancelled' : 'error', chunks });
     } finally {
       link.running.delete(msg.requestId);
     }
   };
 
-  const connect = (link: PoolLink): void => {
-    link.state = 'connecting';
-    const socket = new Ctor(poolSessionUrl(options.url, link.model));
-    link.ws = socket;
-    socket.binaryType = 'arraybuffer';
-    socket.addEventListener('open', () => {
-      send(socket, { type: 'join', token: options.token, models: [link.offer], device: options.device, capacity: options.capacity, sessionId: sessionId ?? ownId, ...(options.prewarmed ? { prewarmed: true } : {}) });
-    });
-    socket.addEventListener('message', (event: MessageEvent) => {
-      if (link.ws !== socket) return;
-      let msg;
-      try {
-        msg = parseCoordinatorMessage(decodeMessage(event.data as string | ArrayBuffer));
-      } catch (err) {
-        const error = err instanceof TesseraError ? err : new TesseraError('bad-request', `unreadable coordinator frame: ${(err as Error).message}`, { cause: err });
-        emit({ type: 'protocol-error', message: error.message, error });
-        return;
-      }
-      switch (msg.type) {
-        case 'joined':
-          sessionId = msg.sessionId;
-          link.state = 'joined';
-          link.attempt = 0;
-          clearInterval(link.heartbeat);
-          link.heartbeat = setInterval(() => send(socket, { type: 'heartbeat' }), msg.heartbeatMs);
-          settle();
-          break;
-        case 'infer':
-          void runBatch(link, socket, msg);
-          break;
-        case 'generate':
-          void runGeneration(link, socket, msg);
-          break;
-        case 'cancel':
-          // The coordinator keys a batch by its first request id; a generation by its own.
-          for (const id of msg.requestIds) link.running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
-          break;
-        case 'error': {
-          const error = fromErrorData(msg.error);
-          emit({ type: 'protocol-error', message: `${error.code}: ${error.message}`, error });
-          break;
-        }
-        default: {
-          const never: never = msg;
-          const error = new TesseraError('bad-request', `unhandled message ${JSON.stringify(never)}`);
-          emit({ type: 'protocol-error', message: error.message, error });
-        }
-      }
-    });
-    socket.addEventListener('close', (event: CloseEvent) => {
-      if (link.ws !== socket) return;
-      link.ws = undefined;
-      // Its batches were re-dispatched by the pool; answering them on a new socket would be refused.
-      stopLink(link, new TesseraError('session-closed', 'socket closed'));
-      if (links.get(link.model) !== link) return; // left this pool (setModels): no reconnect
-      if (closing || closedState) {
-        links.delete(link.model);
-        if (links.size === 0) finish(new TesseraError('session-closed', 'session closed'));
-        return;
-      }
-      if (event.code === CLOSE_UNAUTHORIZED) {
-        emit({ type: 'disconnected', code: event.code, reason: event.reason, model: link.model });
-        // One token for every pool: a refusal by one is a refusal by all.
-        for (const other of links.values()) if (other !== link) closeSocket(other, 1000, 'join token refused');
-        finish(new TesseraError('unauthorized', 'the coordinator refused the join token'));
-        return;
-      }
-      const retryInMs = Math.round(backoffDelay(link.attempt, { attempts: Infinity, baseDelayMs: baseMs, maxDelayMs: maxMs }, random));
-      link.attempt += 1;
-      link.state = 'waiting';
-      settle();
-      emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs, model: link.model });
-      link.retryTimer = setTimeout(() => {
-        if (!closing && !closedState && links.get(link.model) === link) connect(link);
-      }, retryInMs);
-    });
-    // 'error' is always followed by 'close', which does the work.
-    socket.addEventListener('error', () => undefined);
+  const onMessage = (link: PoolLink, msg: CoordinatorMessage, reply: Reply): void => {
+    switch (msg.type) {
+      case 'joined':
+        sessionId = msg.sessionId;
+        link.socket.joined(msg.heartbeatMs);
+        settle();
+        break;
+      case 'infer':
+        void runBatch(link, reply, msg);
+        break;
+      case 'generate':
+        void runGeneration(link, reply, msg);
+        break;
+      case 'cancel':
+        // The coordinator keys a batch by its first request id; a generation by its own.
+        for (const id of msg.requestIds) link.running.get(id)?.abort(new TesseraError('aborted', 'cancelled by the coordinator'));
+        break;
+      case 'error':
+        emit(errorFrameEvent(msg.error));
+        break;
+      default:
+        emit(unhandledFrameEvent(msg));
+    }
   };
 
-  /** Sends `leave` and closes one pool's socket; its close event finds the link gone (or the session closing) and does not reconnect. */
-  const closeSocket = (link: PoolLink, code: number, reason: string): void => {
-    clearTimeout(link.retryTimer);
-    const socket = link.ws;
-    if (!socket || socket.readyState === 3) return;
-    send(socket, { type: 'leave' });
-    try {
-      socket.close(code, reason);
-    } catch {
-      // Already closing.
+  /** Sends `leave` and closes one pool's socket; it does not reconnect. */
+  const leave = (link: PoolLink, reason: string): Promise<void> => link.socket.close({ code: 1000, reason, leave: { type: 'leave' } });
+
+  const onSocketEvent = (link: PoolLink, event: ReconnectingSocketEvent<CoordinatorMessage, SessionMessage>): void => {
+    switch (event.type) {
+      case 'message':
+        onMessage(link, event.message, event.reply);
+        break;
+      case 'protocol-error':
+        emit(event);
+        break;
+      case 'closed':
+        // It left this pool (setModels) or the session is closing (close() finishes it).
+        stopLink(link, new TesseraError('session-closed', 'socket closed'));
+        break;
+      case 'refused':
+        // The one final code (CLOSE_UNAUTHORIZED). One token for every pool: a refusal by one is a refusal by all.
+        stopLink(link, new TesseraError('session-closed', 'socket closed'));
+        emit({ type: 'disconnected', code: event.code, reason: event.reason, model: link.model });
+        for (const other of links.values()) if (other !== link) void leave(other, 'join token refused');
+        finish(new TesseraError('unauthorized', 'the coordinator refused the join token'));
+        break;
+      case 'disconnected':
+        stopLink(link, new TesseraError('session-closed', 'socket closed'));
+        settle();
+        emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs: event.retryInMs, model: link.model });
+        break;
+      default:
+        event satisfies never;
     }
   };
 
   const addLink = (offer: ModelOffer): void => {
-    const link: PoolLink = { model: offer.name, offer, ws: undefined, state: 'connecting', attempt: 0, heartbeat: undefined, retryTimer: undefined, running: new Map() };
+    const link: PoolLink = {
+      model: offer.name,
+      offer,
+      running: new Map(),
+      socket: openReconnectingSocket<CoordinatorMessage, SessionMessage>({
+        url: poolSessionUrl(options.url, offer.name),
+        WebSocket: Ctor,
+        encode: encodeMessage,
+        decode: (data) => parseCoordinatorMessage(decodeMessage(data)),
+        peer: 'coordinator',
+        // The offer and id as they are at this open: a revision set while it was down goes with this join.
+        join: () => ({ type: 'join', token: options.token, models: [link.offer], device: options.device, capacity: options.capacity, sessionId: sessionId ?? ownId, ...(options.prewarmed ? { prewarmed: true } : {}) }),
+        heartbeat: { type: 'heartbeat' },
+        // Tensors travel as binary frames.
+        binaryType: 'arraybuffer',
+        finalCloseCodes: [CLOSE_UNAUTHORIZED],
+        backoff: options.backoff,
+        random: options.random,
+        // Events come from the socket's own callbacks, never during this call: `link` is assigned by then.
+        onEvent: (event) => onSocketEvent(link, event),
+      }),
+    };
     links.set(offer.name, link);
-    connect(link);
   };
 
   const setModels = (next: ModelOffer[]): void => {
@@ -372,7 +330,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       if (wanted.has(model)) continue;
       // Leaving a model leaves its pool: the pool re-dispatches nothing (it stops sending) and its socket closes.
       links.delete(model);
-      closeSocket(link, 1000, 'model dropped');
+      void leave(link, 'model dropped');
       stopLink(link, new TesseraError('session-closed', `model "${model}" dropped by the session`));
     }
     for (const offer of wanted.values()) {
@@ -384,7 +342,7 @@ export function connectSession(options: SessionClientOptions): SessionClient {
       if (JSON.stringify(link.offer) === JSON.stringify(offer)) continue;
       link.offer = offer;
       // A new revision (or offer) goes to its own pool only; a socket that is not joined sends it with its next join.
-      if (link.ws && link.state === 'joined') send(link.ws, { type: 'models', models: [offer] });
+      if (link.socket.state === 'joined') link.socket.send({ type: 'models', models: [offer] });
     }
     settle();
   };
@@ -392,26 +350,10 @@ export function connectSession(options: SessionClientOptions): SessionClient {
   const close = async (): Promise<void> => {
     if (closedState) return;
     closing = true;
-    const open = [...links.values()].filter((l) => l.ws && l.ws.readyState !== 3);
-    if (open.length === 0) {
-      finish(new TesseraError('session-closed', 'session closed'));
-      return;
-    }
-    for (const link of [...links.values()]) {
-      if (open.includes(link)) continue;
-      // Waiting to reconnect: it never will.
-      stopLink(link, new TesseraError('session-closed', 'session closed'));
-      links.delete(link.model);
-    }
-    const closed = new Promise<void>((resolve) => closeWaiters.push(resolve));
-    for (const link of open) closeSocket(link, 1000, 'leaving');
-    // A peer that never completes the closing handshake (a stalled or gone
-    // coordinator) must not hang shutdown: 'leave' is already sent, so stop waiting.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
-    const outcome = await Promise.race([closed, gaveUp]);
-    clearTimeout(timer);
-    if (outcome === 'timeout' && !closedState) finish(new TesseraError('session-closed', 'session closed'));
+    // Each waits for its pool's half of the closing handshake, at most the
+    // socket's close timeout; one waiting to reconnect stops at once.
+    await Promise.all([...links.values()].map((link) => leave(link, 'leaving')));
+    if (!closedState) finish(new TesseraError('session-closed', 'session closed'));
   };
 
   const onAbort = (): void => void close();
@@ -472,17 +414,5 @@ export function poolSessionUrl(base: string, model: string): string {
  * sessionUrl('http://127.0.0.1:8787'); // 'ws://127.0.0.1:8787/v1/sessions'
  */
 export function sessionUrl(base: string): string {
-  let u: URL;
-  try {
-    u = new URL(base);
-  } catch (cause) {
-    throw new TesseraError('invalid-argument', `coordinator URL "${base}" is not a URL; use e.g. http://127.0.0.1:8787`, { cause });
-  }
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol === 'https:') u.protocol = 'wss:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
-    throw new TesseraError('invalid-argument', `coordinator URL must be http(s) or ws(s), got ${u.protocol}`);
-  }
-  if (u.pathname === '/' || u.pathname === '') u.pathname = '/v1/sessions';
-  return u.toString();
+  return webSocketUrl(base, '/v1/sessions');
 }

@@ -13,19 +13,20 @@
  * separate pool sessions and keep serving while this socket is down, and the
  * next offer lists them. A refused token (close code 4401) is final.
  */
-import { TesseraError, fromErrorData, toErrorData } from '../errors.ts';
-import { backoffDelay } from '../fetch/retry.ts';
+import { TesseraError, toErrorData } from '../errors.ts';
 import { CLOSE_UNAUTHORIZED } from '../protocol/coordinator-messages.ts';
 import {
   decodeStandbyFrame,
   offersModel,
   parseDirectoryStandbyMessage,
+  type DirectoryStandbyMessage,
   type PrewarmedLoad,
   type PrewarmMessage,
   type StandbyModels,
   type StandbySessionMessage,
 } from '../protocol/standby-messages.ts';
-import type { WebSocketConstructor } from './session-client.ts';
+import { errorFrameEvent, openReconnectingSocket, unhandledFrameEvent, webSocketConstructor, webSocketUrl } from './reconnecting-socket.ts';
+import type { ProtocolErrorEvent, ReconnectingSocket, ReconnectingSocketEvent, SocketClientOptions } from './reconnecting-socket.ts';
 
 /** A loaded, pool-joined prewarmed model; close() leaves the pool and frees the model. */
 export interface PrewarmedModel {
@@ -55,9 +56,9 @@ export type StandbyClientEvent =
   | { type: 'ready'; model: string; loadMs: number }
   | { type: 'failed'; model: string; error: TesseraError }
   | { type: 'unloaded'; model: string; reason: string }
-  | { type: 'protocol-error'; message: string; error: TesseraError };
+  | ProtocolErrorEvent;
 
-export interface StandbyClientOptions {
+export interface StandbyClientOptions extends SocketClientOptions {
   /** The Worker's http(s) base URL, or the standby socket's ws(s) URL. */
   url: string;
   token: string;
@@ -69,9 +70,6 @@ export interface StandbyClientOptions {
   load: PrewarmLoader;
   /** Least time between two progress frames for one model (the last one always goes). Default 500 ms. */
   progressIntervalMs?: number;
-  WebSocket?: WebSocketConstructor;
-  backoff?: { baseMs?: number; maxMs?: number };
-  random?: () => number;
   onEvent?: (event: StandbyClientEvent) => void;
   /** Aborting closes the client and disposes of everything it loaded. */
   signal?: AbortSignal;
@@ -97,8 +95,6 @@ interface Held {
   ready: boolean;
 }
 
-const CLOSE_TIMEOUT_MS = 2000;
-
 /**
  * @example
  * const standby = connectStandby({
@@ -108,29 +104,31 @@ const CLOSE_TIMEOUT_MS = 2000;
  * await standby.standingBy();
  */
 export function connectStandby(options: StandbyClientOptions): StandbyClient {
-  const Ctor = options.WebSocket ?? (globalThis.WebSocket as WebSocketConstructor | undefined);
-  if (!Ctor) throw new TesseraError('device-unavailable', 'no WebSocket in this runtime; pass options.WebSocket');
+  const Ctor = webSocketConstructor(options.WebSocket);
   const url = standbyUrl(options.url);
-  const baseMs = options.backoff?.baseMs ?? 250;
-  const maxMs = options.backoff?.maxMs ?? 10_000;
-  const random = options.random ?? Math.random;
   const progressMs = options.progressIntervalMs ?? 500;
   const emit = (e: StandbyClientEvent): void => options.onEvent?.(e);
 
   let sessionId: string | undefined;
-  let state: StandbyClient['state'] = 'connecting';
-  let ws: WebSocket | undefined;
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  let attempt = 0;
-  let closing = false;
+  let socket: ReconnectingSocket<StandbySessionMessage> | undefined;
+  /** Set once it is closed for good (close(), a refused token, an aborted signal). */
+  let closed = false;
   const held = new Map<string, Held>();
   let waiters: { resolve: (id: string) => void; reject: (e: unknown) => void }[] = [];
 
   const used = (): number => [...held.values()].reduce((n, h) => n + h.load.bytes, 0);
   /** Sends on the current socket once the offer is accepted; frames while it is down are dropped (the next offer says what is held). */
   const send = (msg: StandbySessionMessage): void => {
-    if (ws && ws.readyState === 1 && state === 'standing-by') ws.send(JSON.stringify(msg));
+    if (socket?.state === 'joined') socket.send(msg);
+  };
+  const state = (): StandbyClient['state'] => {
+    if (closed || !socket) return 'closed';
+    switch (socket.state) {
+      case 'joined':
+        return 'standing-by';
+      default:
+        return socket.state;
+    }
   };
 
   const prewarm = async (msg: PrewarmMessage): Promise<void> => {
@@ -205,85 +203,78 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
   };
 
   const finish = (error: TesseraError): void => {
-    state = 'closed';
-    clearInterval(heartbeat);
-    clearTimeout(retryTimer);
+    closed = true;
+    socket?.dispose();
     for (const w of waiters) w.reject(error);
     waiters = [];
     options.signal?.removeEventListener('abort', onAbort);
   };
 
-  const connect = (): void => {
-    state = 'connecting';
-    const socket = new Ctor(url);
-    ws = socket;
-    socket.addEventListener('open', () => {
-      const loaded = [...held.values()].filter((h) => h.ready).map((h) => h.load);
-      socket.send(JSON.stringify({
-        type: 'standby', token: options.token, device: options.device, budgetBytes: options.budgetBytes, models: options.models,
-        serving: options.serving ?? [], loaded, ...(sessionId ? { sessionId } : {}),
-      } satisfies StandbySessionMessage));
-    });
-    socket.addEventListener('message', (event: MessageEvent) => {
-      let msg;
-      try {
-        msg = parseDirectoryStandbyMessage(decodeStandbyFrame(event.data as string | ArrayBuffer));
-      } catch (err) {
-        const error = err instanceof TesseraError ? err : new TesseraError('bad-request', `unreadable directory frame: ${(err as Error).message}`, { cause: err });
-        emit({ type: 'protocol-error', message: error.message, error });
-        return;
+  const onMessage = (msg: DirectoryStandbyMessage): void => {
+    switch (msg.type) {
+      case 'standing-by': {
+        sessionId = msg.sessionId;
+        socket?.joined(msg.heartbeatMs);
+        for (const w of waiters) w.resolve(msg.sessionId);
+        waiters = [];
+        emit({ type: 'standing-by', sessionId: msg.sessionId });
+        break;
       }
-      switch (msg.type) {
-        case 'standing-by': {
-          sessionId = msg.sessionId;
-          state = 'standing-by';
-          attempt = 0;
-          clearInterval(heartbeat);
-          heartbeat = setInterval(() => send({ type: 'heartbeat' }), msg.heartbeatMs);
-          for (const w of waiters) w.resolve(msg.sessionId);
-          waiters = [];
-          emit({ type: 'standing-by', sessionId: msg.sessionId });
-          break;
-        }
-        case 'prewarm':
-          void prewarm(msg);
-          break;
-        case 'unload':
-          void unload(msg.model, msg.reason);
-          break;
-        case 'error': {
-          const error = fromErrorData(msg.error);
-          emit({ type: 'protocol-error', message: `${error.code}: ${error.message}`, error });
-          break;
-        }
-        default: {
-          const never: never = msg;
-          const error = new TesseraError('bad-request', `unhandled message ${JSON.stringify(never)}`);
-          emit({ type: 'protocol-error', message: error.message, error });
-        }
-      }
-    });
-    socket.addEventListener('close', (event: CloseEvent) => {
-      if (ws !== socket) return;
-      clearInterval(heartbeat);
-      if (closing || state === 'closed') {
-        finish(new TesseraError('session-closed', 'standby closed'));
-        return;
-      }
-      if (event.code === CLOSE_UNAUTHORIZED) {
+      case 'prewarm':
+        void prewarm(msg);
+        break;
+      case 'unload':
+        void unload(msg.model, msg.reason);
+        break;
+      case 'error':
+        emit(errorFrameEvent(msg.error));
+        break;
+      default:
+        emit(unhandledFrameEvent(msg));
+    }
+  };
+
+  const onSocketEvent = (event: ReconnectingSocketEvent<DirectoryStandbyMessage, StandbySessionMessage>): void => {
+    switch (event.type) {
+      case 'message':
+        onMessage(event.message);
+        break;
+      case 'protocol-error':
+        emit(event);
+        break;
+      case 'closed':
+        // close() started it and finishes the client.
+        break;
+      case 'refused':
         emit({ type: 'disconnected', code: event.code, reason: event.reason });
         finish(new TesseraError('unauthorized', 'the directory refused the join token'));
         void disposeAll();
-        return;
-      }
-      const retryInMs = Math.round(backoffDelay(attempt, { attempts: Infinity, baseDelayMs: baseMs, maxDelayMs: maxMs }, random));
-      attempt += 1;
-      state = 'waiting';
-      emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs });
-      retryTimer = setTimeout(connect, retryInMs);
-    });
-    socket.addEventListener('error', () => undefined);
+        break;
+      case 'disconnected':
+        emit({ type: 'disconnected', code: event.code, reason: event.reason, retryInMs: event.retryInMs });
+        break;
+      default:
+        event satisfies never;
+    }
   };
+
+  const connect = (): ReconnectingSocket<StandbySessionMessage> => openReconnectingSocket<DirectoryStandbyMessage, StandbySessionMessage>({
+    url,
+    WebSocket: Ctor,
+    encode: (msg) => JSON.stringify(msg),
+    decode: (data) => parseDirectoryStandbyMessage(decodeStandbyFrame(data)),
+    peer: 'directory',
+    // Built at each open: a reconnect offers what it holds now, under its previous id.
+    join: () => ({
+      type: 'standby', token: options.token, device: options.device, budgetBytes: options.budgetBytes, models: options.models,
+      serving: options.serving ?? [], loaded: [...held.values()].filter((h) => h.ready).map((h) => h.load), ...(sessionId ? { sessionId } : {}),
+    }),
+    heartbeat: { type: 'heartbeat' },
+    finalCloseCodes: [CLOSE_UNAUTHORIZED],
+    backoff: options.backoff,
+    random: options.random,
+    onEvent: onSocketEvent,
+  });
 
   const disposeAll = async (): Promise<void> => {
     const all = [...held.values()];
@@ -292,31 +283,24 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
     await Promise.all(all.map((h) => h.model?.close().catch(() => undefined)));
   };
 
-  const close = async (): Promise<void> => {
-    if (state === 'closed') return;
-    closing = true;
-    clearTimeout(retryTimer);
-    const socket = ws;
-    if (socket && socket.readyState === 1) {
-      socket.send(JSON.stringify({ type: 'leave' } satisfies StandbySessionMessage));
-      const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve(), { once: true }));
-      socket.close(1000, 'leaving');
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)))]);
-      clearTimeout(timer);
-    } else {
-      socket?.close();
-    }
-    finish(new TesseraError('session-closed', 'standby closed'));
-    await disposeAll();
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    closing ??= (async () => {
+      // Waits for the directory's half of the closing handshake, at most the socket's close timeout.
+      await socket?.close({ code: 1000, reason: 'leaving', leave: { type: 'leave' } });
+      finish(new TesseraError('session-closed', 'standby closed'));
+      await disposeAll();
+    })();
+    return closing;
   };
 
   const onAbort = (): void => void close();
   if (options.signal?.aborted) {
-    state = 'closed';
+    closed = true;
   } else {
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    connect();
+    socket = connect();
   }
 
   return {
@@ -324,7 +308,7 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
       return sessionId;
     },
     get state() {
-      return state;
+      return state();
     },
     get loaded() {
       return [...held.values()].filter((h) => h.ready).map((h) => ({ ...h.load }));
@@ -333,8 +317,8 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
       return used();
     },
     standingBy() {
-      if (state === 'standing-by' && sessionId) return Promise.resolve(sessionId);
-      if (state === 'closed') return Promise.reject(new TesseraError('session-closed', 'standby is closed'));
+      if (state() === 'standing-by' && sessionId) return Promise.resolve(sessionId);
+      if (state() === 'closed') return Promise.reject(new TesseraError('session-closed', 'standby is closed'));
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
     close,
@@ -348,15 +332,5 @@ export function connectStandby(options: StandbyClientOptions): StandbyClient {
  * standbyUrl('http://127.0.0.1:8787'); // 'ws://127.0.0.1:8787/v1/sessions/standby'
  */
 export function standbyUrl(base: string): string {
-  let u: URL;
-  try {
-    u = new URL(base);
-  } catch (cause) {
-    throw new TesseraError('invalid-argument', `coordinator URL "${base}" is not a URL; use e.g. http://127.0.0.1:8787`, { cause });
-  }
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol === 'https:') u.protocol = 'wss:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TesseraError('invalid-argument', `coordinator URL must be http(s) or ws(s), got ${u.protocol}`);
-  if (u.pathname === '/' || u.pathname === '') u.pathname = '/v1/sessions/standby';
-  return u.toString();
+  return webSocketUrl(base, '/v1/sessions/standby');
 }
