@@ -1,8 +1,11 @@
 /**
- * `npm test`: every suite (unit in Node, browser in headless Chromium with
+ * `npm test`: the typecheck of every file (source, tests, benchmarks: vitest
+ * strips types without checking them, so a test's type error would otherwise
+ * pass), then every suite (unit in Node, browser in headless Chromium with
  * WebGPU, worker in workerd) in one `vitest run`, then one plain closing line
- * `N passed, N failed` that CI reads. Extra arguments go to vitest. On a
- * machine without Chromium it first installs it (scripts/lib/system-packages.ts).
+ * `N passed, N failed` that CI reads; the typecheck counts as one test. Extra
+ * arguments go to vitest, and then the typecheck is skipped. On a machine
+ * without Chromium it first installs it (scripts/lib/system-packages.ts).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +25,14 @@ const outFile = join(outDir, 'vitest.json');
 mkdirSync(outDir, { recursive: true });
 rmSync(outFile, { force: true });
 
+async function exitCode(command: string, commandArgs: string[]): Promise<number> {
+  const child = spawn(command, commandArgs, { stdio: 'inherit' });
+  return new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+}
+
+const typecheck = process.argv.length > 2 ? undefined : (await exitCode('npm', ['run', '--silent', 'typecheck'])) === 0;
+if (typecheck === false) console.error('typecheck failed (npm run typecheck): the errors are above');
+
 const args = [
   'vitest',
   'run',
@@ -30,8 +41,7 @@ const args = [
   `--outputFile.json=${outFile}`,
   ...process.argv.slice(2),
 ];
-const child = spawn('npx', args, { stdio: 'inherit' });
-const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+const code = await exitCode('npx', args);
 
 interface JsonReport {
   numPassedTests: number;
@@ -55,5 +65,7 @@ try {
   failed = Math.max(1, failed);
 }
 if (code !== 0 && failed === 0) failed = 1;
+if (typecheck === true) passed += 1;
+if (typecheck === false) failed += 1;
 console.log(`${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 ? 1 : 0);
