@@ -27,6 +27,14 @@ export default defineConfig({
   // Relative URLs: the embed's chunks resolve against embed.js's own URL on
   // pages of other origins.
   base: './',
+  worker: {
+    // ES module workers: a page of another origin starts the engine's worker
+    // from a blob: bootstrap that imports it from the host
+    // (src/transport/cross-origin-worker.ts), and only a module keeps the
+    // host's import.meta.url, against which ONNX Runtime finds its wasm there
+    // (an IIFE worker would read its blob: location instead).
+    format: 'es',
+  },
   build: {
     outDir: resolve(import.meta.dirname, 'dist'),
     emptyOutDir: true,

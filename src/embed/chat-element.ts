@@ -7,6 +7,8 @@
  * Attributes: `model` (required: a published name or a manifest URL),
  * `device="wasm|webgpu|auto"` (default auto), `system` (a system message),
  * `max-tokens` (new tokens per answer), `label` (the message box's name).
+ * Once loaded, `data-engine` says where the model runs (`worker`, or
+ * `in-process` where the page's policy refused the worker).
  * Events: `tessera-answer` (detail: `{ result, stats }`), `tessera-error`
  * (detail: the error as data).
  */
@@ -20,7 +22,7 @@ import type { TextGenerator } from '../engine/generate/text-generator.ts';
 /** What the element needs from the embed script (injected so it holds no globals). */
 export interface ChatElementContext {
   /** The loaded generator for a model (one per model per page). */
-  generator(model: string, options: { device?: DeviceRequest; onProgress?: (p: LoadProgress) => void }): Promise<TextGenerator>;
+  generator(model: string, options: { device?: DeviceRequest; onProgress?: (p: LoadProgress) => void }): Promise<TextGenerator & { engine?: string }>;
 }
 
 const HOST_CSS = `:host { display: block; font: 15px/1.5 system-ui, sans-serif; color: #1b1f24; max-width: 48rem; }`;
@@ -84,6 +86,8 @@ export function createChatElement(context: ChatElementContext): CustomElementCon
           onProgress: (p) => view.setStatus(p.done || p.phase === 'session' ? `Starting ${this.model}…` : `Loading ${this.model}… ${Math.floor((100 * p.bytesDone) / Math.max(1, p.bytesTotal))}%`),
         });
         view.setStatus(`${this.model} on ${generator.device === 'webgpu' ? 'WebGPU' : 'WebAssembly'}`);
+        // Where it decodes (`worker`, or `in-process` where the page refused the worker), for the page's own checks.
+        if (generator.engine !== undefined) this.dataset.engine = generator.engine;
         return generator;
       } catch (error) {
         view.setStatus(`Could not load ${this.model}: ${toErrorData(error).message}`, 'error');

@@ -18,6 +18,10 @@ import type { TextGenerator } from '../engine/generate/text-generator.ts';
 export interface PageGenerator extends TextGenerator {
   /** Where the manifest came from: the network, or the cache when offline. */
   manifestFrom: 'network' | 'cache';
+  /** Where it decodes: `worker` (the page's thread stays free) or `in-process` (in the page's thread). */
+  engine: Engine['transport'];
+  /** Why there, e.g. `in-process: ...` when the page refused the worker (as `deviceReason` says why the device). */
+  engineReason: string;
 }
 
 export interface LoadGeneratorOptions {
@@ -28,7 +32,7 @@ export interface LoadGeneratorOptions {
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
   fetch?: typeof globalThis.fetch;
-  /** Default: {@link pageEngine} (a worker on the host's own pages, in-process elsewhere); disposed with the generator. */
+  /** Default: {@link pageEngine} (a worker wherever one can start); disposed with the generator. */
   engine?: Engine;
 }
 
@@ -48,10 +52,10 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
     });
   }
   const load = (engine: Engine) => engine.loadGenerator(manifest, pageLoadOptions(engine, { ...options, baseUrl }));
-  if (options.engine) return withSource(await load(options.engine), from, async () => {});
+  if (options.engine) return withSource(await load(options.engine), from, { transport: options.engine.transport, reason: "the caller's engine" }, async () => {});
   const engine = await pageEngine(options.manifestUrl, options.fetch);
   try {
-    return withSource(await load(engine), from, () => engine.dispose());
+    return withSource(await load(engine), from, { transport: engine.transport, reason: engine.transportReason }, () => engine.dispose());
   } catch (error) {
     await engine.dispose();
     throw error;
@@ -59,7 +63,7 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
 }
 
 /** The generator with where its manifest came from; disposing it also ends the engine it owns. */
-function withSource(generator: TextGenerator, from: 'network' | 'cache', disposeEngine: () => Promise<void>): PageGenerator {
+function withSource(generator: TextGenerator, from: 'network' | 'cache', where: { transport: Engine['transport']; reason: string }, disposeEngine: () => Promise<void>): PageGenerator {
   return {
     id: generator.id,
     manifest: generator.manifest,
@@ -70,6 +74,8 @@ function withSource(generator: TextGenerator, from: 'network' | 'cache', dispose
     dtype: generator.dtype,
     graph: generator.graph,
     manifestFrom: from,
+    engine: where.transport,
+    engineReason: where.reason,
     generate: (request, o) => generator.generate(request, o),
     countTokens: (input) => generator.countTokens(input),
     dispose: async () => {

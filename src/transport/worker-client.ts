@@ -35,7 +35,7 @@ export interface WorkerEngineOptions {
   /**
    * Starts the engine's own worker, on first use and again after an idle
    * restart. Default: a module Worker running src/transport/engine-worker.ts
-   * (Vite bundles it from the `new Worker(new URL(...))` below). Tests hand in
+   * (spawnEngineWorker, below). Tests hand in
    * their own to count starts and ends.
    */
   spawn?: () => WorkerLike;
@@ -51,6 +51,23 @@ export interface WorkerEngineOptions {
   restartWhenIdle?: boolean;
 }
 
+/** Something built like `Worker`: the page's own, or one that starts a script of another origin (cross-origin-worker.ts). */
+export type WorkerConstructorLike = new (script: URL, options: WorkerOptions) => WorkerLike;
+
+/**
+ * Starts the engine's worker script (engine-worker.ts) with `Worker`, the
+ * global one by default. The `new Worker(new URL('<literal>', import.meta.url))`
+ * form is what Vite rewrites into the built worker's URL, whatever `Worker`
+ * names here: a page of another origin passes a constructor that starts the
+ * same built script from the host (page-engine.ts).
+ *
+ * @example
+ * const worker = spawnEngineWorker(CrossOriginWorker);
+ */
+export function spawnEngineWorker(Worker: WorkerConstructorLike = globalThis.Worker as unknown as WorkerConstructorLike): WorkerLike {
+  return new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' });
+}
+
 /**
  * @example
  * const engine = createWorkerEngine();
@@ -60,7 +77,7 @@ export interface WorkerEngineOptions {
  */
 export function createWorkerEngine(options: WorkerEngineOptions = {}): Engine {
   let worker: WorkerLike | undefined = options.worker;
-  const spawn = options.spawn ?? (() => new Worker(new URL('./engine-worker.ts', import.meta.url), { type: 'module', name: 'tessera-engine' }) as unknown as WorkerLike);
+  const spawn = options.spawn ?? (() => spawnEngineWorker());
   let closed = false;
   const handles = new Set<{ dispose(): Promise<void> }>();
 

@@ -103,7 +103,8 @@ export interface OtherOrigin {
 }
 
 /**
- * Serves the given HTML pages on `http://localhost:<free port>`: someone's
+ * Serves the given HTML pages (each a string, or its HTML with response
+ * headers) on `http://localhost:<free port>`: someone's
  * blog that embeds embed.js, of another origin than the Worker's
  * `http://127.0.0.1:<port>`. A real loopback server, not a Playwright route:
  * Chromium's local-network-access check blocks a routed (addressless) page
@@ -114,10 +115,12 @@ export interface OtherOrigin {
  * await page.goto(`${blog.url}/`);
  * await blog.close();
  */
-export async function otherOrigin(pages: Record<string, string>): Promise<OtherOrigin> {
+export async function otherOrigin(pages: Record<string, string | { html: string; headers: Record<string, string> }>): Promise<OtherOrigin> {
   const server = createServer((req, res) => {
-    const html = pages[new URL(req.url ?? '/', 'http://x').pathname];
-    res.writeHead(html === undefined ? 404 : 200, { 'Content-Type': 'text/html; charset=utf-8' });
+    const page = pages[new URL(req.url ?? '/', 'http://x').pathname];
+    // A page may bring its own headers, e.g. a Content-Security-Policy.
+    const { html, headers } = typeof page === 'string' ? { html: page, headers: {} } : (page ?? { html: undefined, headers: {} });
+    res.writeHead(html === undefined ? 404 : 200, { 'Content-Type': 'text/html; charset=utf-8', ...headers });
     res.end(html ?? 'not here');
   });
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));

@@ -10,7 +10,9 @@
  *   session matching onnxruntime-node; a transformers.js pipeline matching
  *   onnxruntime-node; `tessera.chat` / `tessera.generate` streaming (for
  *   await, onToken, AbortSignal) whose greedy tokens match the engine in
- *   Node; `<tessera-chat>`: streamed answer, tokens/s, Stop; axe; screenshot.
+ *   Node, decoded in a worker started from the host's script (the page's
+ *   timers keep ticking), or in the page where its CSP refuses workers;
+ *   `<tessera-chat>`: streamed answer, tokens/s, Stop; axe; screenshot.
  * - PWA: picking tiny-llama shows the chat panel; a streamed answer with
  *   tokens/s; Stop; axe; screenshot; offline after one visit.
  *
@@ -62,12 +64,6 @@ async function axeSerious(page: Page): Promise<{ id: string; impact: string; nod
   return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
-/** Slows the page's CPU so an answer takes long enough to press Stop in the middle of it. */
-async function throttle(page: Page, rate: number): Promise<void> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Emulation.setCPUThrottlingRate', { rate });
-}
-
 beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   // A longer context than the unit tests' so a chat can go a few turns.
@@ -93,6 +89,12 @@ beforeAll(async () => {
       '/missing': `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A model that is not there</title>
         <script type="module" src="${host.url}/embed.js"></script></head>
         <body><main><tessera-chat model="no-such-model"></tessera-chat></main></body></html>`,
+      // A site whose policy refuses every worker: the embed must fall back to the page's thread.
+      '/no-workers': {
+        html: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>No workers here</title>
+          <script type="module" src="${host.url}/embed.js"></script></head><body><main><h1>Strict</h1></main></body></html>`,
+        headers: { 'Content-Security-Policy': "worker-src 'none'" },
+      },
   });
   // The reference: the same pack, through the same engine code, in Node.
   const engine = createInProcessEngine();
@@ -182,6 +184,15 @@ describe('embed script on a second origin', () => {
     expect(chat.result).toMatchObject({ text: reference.text, finishReason: 'length', completionTokens: MAX_TOKENS });
     expect(chat.result.promptTokens).toBeGreaterThan(5);
 
+    // It decoded in a worker started from the host's script, not in this page:
+    // the page never fetched ONNX Runtime's wasm (the worker did).
+    const where = (await page.evaluate(async () => {
+      const g = await (window as unknown as { tessera: TesseraApi }).tessera.generator('tiny-llama');
+      return { engine: g.engine, reason: g.engineReason, wasmInPage: performance.getEntriesByType('resource').filter((e) => /\.wasm(\?|$)/.test(e.name)).length };
+    })) as { engine: string; reason: string; wasmInPage: number };
+    expect(where).toEqual({ engine: 'worker', reason: "worker: started from the host's script (this page is another origin)", wasmInPage: 0 });
+    expect(page.workers().map((w) => w.url())).toContainEqual(expect.stringMatching(new RegExp(`^blob:${other.url}/`)));
+
     const stopped = (await page.evaluate(async () => {
       const t = (window as unknown as { tessera: TesseraApi }).tessera;
       const controller = new AbortController();
@@ -199,27 +210,36 @@ describe('embed script on a second origin', () => {
       return { result: await stream.result, chunks: texts.length };
     })) as { result: GenerateResult; chunks: number };
     expect(stopped.result.finishReason).toBe('abort');
-    // Within one step of the abort.
+    // The chunks and the cancel each cross the worker boundary while the tiny
+    // model makes a token in a few ms, so a few more than the three seen may be
+    // made (the one-step bound once the cancel is in is checked in Node, as for
+    // test/browser/generate.test.ts); far fewer than the 200 asked for.
     expect(stopped.result.completionTokens).toBeGreaterThanOrEqual(3);
-    expect(stopped.result.completionTokens).toBeLessThanOrEqual(4);
+    expect(stopped.result.completionTokens).toBeLessThan(30);
 
-    // In this page's own thread (a page of another origin cannot start our worker), the
-    // page's timers still run while tokens are produced: it never freezes.
+    // The decoder runs in the worker, so the page's own timers keep ticking while
+    // tokens are produced: at least one tick per token, and no long stall.
     const ticks = await page.evaluate(async () => {
       const t = (window as unknown as { tessera: TesseraApi }).tessera;
       let n = 0;
       let on = true;
+      let last = performance.now();
+      let longest = 0;
       const tick = () => {
         n++;
+        const now = performance.now();
+        longest = Math.max(longest, now - last);
+        last = now;
         if (on) setTimeout(tick, 0);
       };
       setTimeout(tick, 0);
       const r = await t.generate('tiny-llama', 'Once upon a time', { maxNewTokens: 100 }).result;
       on = false;
-      return { n, tokens: r.completionTokens };
+      return { n, longest, tokens: r.completionTokens };
     });
     expect(ticks.tokens).toBe(100);
-    expect(ticks.n).toBeGreaterThanOrEqual(10);
+    expect(ticks.n).toBeGreaterThanOrEqual(ticks.tokens);
+    expect(ticks.longest).toBeLessThan(250);
 
     const bad = await page.evaluate(async () => {
       const t = (window as unknown as { tessera: TesseraApi }).tessera;
@@ -227,6 +247,44 @@ describe('embed script on a second origin', () => {
       return stream.result.then(() => 'ok', (e: { code?: string }) => e.code);
     });
     expect(bad).toBe('not-found');
+    await context.close();
+  }, 120_000);
+
+  it("falls back to the page's thread where the page's policy refuses workers, says why, and still streams the same tokens", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${other.url}/no-workers`);
+    const run = (await page.evaluate(
+      async ({ messages, max }) => {
+        const t = (window as unknown as { tessera: TesseraApi }).tessera;
+        const g = await t.generator('tiny-llama', { device: 'wasm' });
+        const ids: number[] = [];
+        for await (const chunk of t.chat('tiny-llama', messages, { maxNewTokens: max })) ids.push(...chunk.tokenIds);
+        const controller = new AbortController();
+        let seen = 0;
+        const stopped = await t.generate('tiny-llama', 'Once upon a time', {
+          maxNewTokens: 200,
+          signal: controller.signal,
+          onToken: (c) => {
+            seen += c.tokenIds.length;
+            if (seen >= 3) controller.abort();
+          },
+        }).result;
+        return { engine: g.engine, reason: g.engineReason, ids, stopped: { finish: stopped.finishReason, tokens: stopped.completionTokens } };
+      },
+      { messages: MESSAGES, max: MAX_TOKENS },
+    )) as { engine: string; reason: string; ids: number[]; stopped: { finish: string; tokens: number } };
+    expect(run.engine).toBe('in-process');
+    expect(run.reason).toMatch(/^in-process: a worker running http:\/\/127\.0\.0\.1:\d+\/assets\/engine-worker-[\w-]+\.js could not start on this page .*worker-src/);
+    expect(run.ids).toEqual(reference.tokenIds);
+    // In the page's own loop an abort stops it within one step.
+    expect(run.stopped.finish).toBe('abort');
+    expect(run.stopped.tokens).toBeGreaterThanOrEqual(3);
+    expect(run.stopped.tokens).toBeLessThanOrEqual(4);
+    expect(page.workers()).toEqual([]);
+    expect(errors).toEqual([]);
     await context.close();
   }, 120_000);
 
@@ -242,18 +300,28 @@ describe('embed script on a second origin', () => {
     expect(await answer.textContent()).toBe(reference.text.trimStart());
     expect(await page.locator('tessera-chat .tc-stats').textContent()).toMatch(new RegExp(`^${MAX_TOKENS} tokens · [\\d.]+ tokens/s · first token in \\d+ ms · length limit$`));
     expect(await page.locator('tessera-chat .tc-status').textContent()).toBe('tiny-llama on WebAssembly');
+    expect(await page.locator('tessera-chat').getAttribute('data-engine')).toBe('worker');
     expect(await page.evaluate(() => (document.querySelector('tessera-chat') as unknown as { messages: unknown[] }).messages.length)).toBe(2);
     await page.screenshot({ path: resolve(SHOTS, 'chat-embed.png'), fullPage: true });
     expect(await axeSerious(page)).toEqual([]);
 
-    // A long answer on a slowed CPU, stopped once its first words are on screen.
+    // A long answer, stopped with its Stop button once its first words are on
+    // screen. It is written in the engine's worker (a token every few ms, and a
+    // slowed page CPU does not slow the worker), so the click is made by the
+    // page itself, on the first words: one from here could land after the last token.
     await page.evaluate(() => document.querySelector('tessera-chat')!.setAttribute('max-tokens', '200'));
-    await throttle(page, 8);
     await box.fill('And then?');
+    await page.evaluate(() => {
+      const root = document.querySelector('tessera-chat')!.shadowRoot!;
+      const watch = new MutationObserver(() => {
+        if ((root.querySelectorAll('li[data-role="assistant"]')[1]?.textContent ?? '') === '') return;
+        watch.disconnect();
+        root.querySelector<HTMLButtonElement>('button.tc-stop')!.click();
+      });
+      watch.observe(root, { subtree: true, childList: true, characterData: true });
+    });
     await page.getByRole('button', { name: 'Send' }).click();
     const second = page.locator('tessera-chat li[data-role="assistant"]').nth(1);
-    await expect.poll(() => page.locator('tessera-chat .tc-stats').textContent(), { timeout: 60_000 }).toMatch(/tokens\/s/);
-    await page.getByRole('button', { name: 'Stop the answer' }).click();
     await expect.poll(() => second.getAttribute('data-finish'), { timeout: 30_000 }).toBe('abort');
     const stats = (await page.locator('tessera-chat .tc-stats').textContent()) ?? '';
     expect(stats).toMatch(/ · stopped$/);
