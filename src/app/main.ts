@@ -188,7 +188,7 @@ export async function main(): Promise<void> {
     document.body.dataset.lastServedBy = r.servedBy;
     void caches.refresh();
   });
-  servePanel(async (): Promise<ServeTarget> => {
+  const serve = servePanel(async (): Promise<ServeTarget> => {
     if (kindOf(modelSelect.value) !== 'text-generation') {
       const ocr = await load();
       return { kind: 'ocr', ocr, pipeline: await ocr.pipeline };
@@ -200,6 +200,8 @@ export async function main(): Promise<void> {
     if (!g) return { kind: 'none', why: c.share.role === 'follower' ? `Another tab runs ${c.model}: turn serving on in that tab.` : `${c.model} did not load; see above.` };
     return { kind: 'text-generation', manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: c.share };
   });
+  // Serving follows the picker: another model picked while serving moves the tab to that model's pool.
+  modelSelect.addEventListener('change', () => serve.follow(modelSelect.value));
   if (params.has('autoload')) {
     if (kindOf(modelSelect.value) === 'text-generation') chatFor();
     else void load();
@@ -296,7 +298,13 @@ type ServeTarget =
   | { kind: 'text-generation'; manifest: PageGenerator['manifest']; device: string; contextLength: number; generator: RunnableGenerator }
   | { kind: 'none'; why: string };
 
-function servePanel(prepare: () => Promise<ServeTarget>): void {
+/**
+ * The Serve switch. It lends the tab for the picked model; when another
+ * model is picked while it is on, the tab leaves the old model's pool before
+ * anything else (it must never answer for a model it no longer holds) and
+ * joins the new one's once that is loaded, or turns itself off and says why.
+ */
+function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: string): void } {
   const toggle = byId<HTMLButtonElement>('serve-switch');
   const status = byId('serve-status');
   const token = byId<HTMLInputElement>('join-token');
@@ -304,43 +312,43 @@ function servePanel(prepare: () => Promise<ServeTarget>): void {
   const prewarm = prewarmConsent();
   let standby: StandbyClient | undefined;
   let served = 0;
-  toggle.addEventListener('click', async () => {
-    if (session) {
-      await Promise.all([session.close(), standby?.close()]);
-      session = undefined;
-      standby = undefined;
-      toggle.setAttribute('aria-checked', 'false');
-      status.textContent = `Off. ${served} request${served === 1 ? '' : 's'} served.`;
-      return;
-    }
-    if (token.value.trim() === '') {
-      status.textContent = 'Enter the join token first (npm start prints it).';
-      token.focus();
-      return;
-    }
+  /** The model the session serves. */
+  let serving: string | undefined;
+  /** A join or a switch is under way; a pick made meanwhile is followed when it ends. */
+  let busy = false;
+  let picked: string | undefined;
+  const count = () => `${served} request${served === 1 ? '' : 's'} served`;
+
+  const leave = async () => {
+    const [s, sb] = [session, standby];
+    session = undefined;
+    standby = undefined;
+    serving = undefined;
+    await Promise.all([s?.close(), sb?.close()]);
+  };
+  const off = (text: string) => {
+    toggle.setAttribute('aria-checked', 'false');
+    status.textContent = text;
+  };
+
+  /** Loads the picked model and joins its pool; `failed` words a refusal (e.g. after leaving another model's pool). */
+  const join = async (failed: (why: string) => string): Promise<void> => {
     toggle.setAttribute('aria-checked', 'true');
     status.textContent = 'Loading the model…';
     let target: ServeTarget;
-    // One join at a time: a second press while the model loads would start a second session.
-    toggle.disabled = true;
     try {
       target = await prepare();
     } catch (error) {
       target = { kind: 'none', why: `The model did not load: ${toErrorData(error).message}` };
     }
-    if (target.kind === 'none') {
-      toggle.disabled = false;
-      toggle.setAttribute('aria-checked', 'false');
-      status.textContent = target.why;
-      return;
-    }
+    if (target.kind === 'none') return off(failed(target.why));
     const name = target.kind === 'ocr' ? target.pipeline.manifest.name : target.manifest.name;
     const common = {
       host: location.origin,
       token: token.value.trim(),
       onServed: () => {
         served += 1;
-        status.textContent = `Serving ${name}: ${served} request${served === 1 ? '' : 's'} served.`;
+        status.textContent = `Serving ${name}: ${count()}.`;
       },
       onEvent: (e: SessionClientEvent) => {
         if (e.type === 'joined') status.textContent = `Joined as ${e.sessionId.slice(0, 8)}: ${served} requests served.`;
@@ -359,14 +367,53 @@ function servePanel(prepare: () => Promise<ServeTarget>): void {
         throw new TypeError(`unknown serve target ${JSON.stringify(never)}`);
       }
     }
-    toggle.disabled = false;
+    serving = name;
     // With the separate consent, the coordinator may also have this tab load other models (prewarm-consent.ts).
-    const serving = session;
+    const joined = session;
     const offered = await prewarm.start({ token: token.value.trim(), serving: [name] });
-    // Switched off while the offer was being made: take it back.
-    if (session === serving) standby = offered;
+    // Switched off (or to another model) while the offer was being made: take it back.
+    if (session === joined) standby = offered;
     else await offered?.close();
+  };
+
+  /** One change at a time: the switch stays disabled until it is done, then a model picked meanwhile is followed. */
+  const exclusive = async (work: () => Promise<void>): Promise<void> => {
+    busy = true;
+    toggle.disabled = true;
+    try {
+      await work();
+    } finally {
+      busy = false;
+      toggle.disabled = false;
+    }
+    if (session && picked !== undefined && picked !== serving) follow(picked);
+  };
+
+  toggle.addEventListener('click', async () => {
+    if (busy) return;
+    if (session) {
+      await exclusive(leave);
+      return off(`Off. ${count()}.`);
+    }
+    if (token.value.trim() === '') {
+      status.textContent = 'Enter the join token first (npm start prints it).';
+      token.focus();
+      return;
+    }
+    await exclusive(() => join((why) => why));
   });
+
+  const follow = (model: string): void => {
+    picked = model;
+    if (busy || !session || serving === model) return;
+    const old = serving;
+    void exclusive(async () => {
+      status.textContent = `Leaving ${old}'s pool: ${model} is picked now…`;
+      await leave();
+      await join((why) => `Stopped serving ${old}: ${why}`);
+    });
+  };
+  return { follow };
 }
 
 void main();

@@ -15,6 +15,7 @@ import { toErrorData } from '../errors.ts';
 import { createEngine } from '../transport/create-engine.ts';
 import { createInProcessEngine } from '../engine/in-process-engine.ts';
 import type { CrossOriginWorker } from '../transport/cross-origin-worker.ts';
+import type { WorkerLike } from '../protocol/worker-like.ts';
 
 /** An engine and why it runs where it does. */
 export type PageEngine = Engine & {
@@ -67,6 +68,23 @@ async function foreignWorkerEngine(): Promise<Engine> {
       return worker;
     },
   });
+}
+
+/**
+ * A started worker of the host's transformers.js pipeline script
+ * (hf-worker.ts, one per pipeline) on a page of another origin; undefined
+ * where it cannot start (the caller runs the pipeline in the page).
+ *
+ * @example
+ * const worker = await foreignPipelineWorker();
+ */
+export async function foreignPipelineWorker(): Promise<WorkerLike | undefined> {
+  if (typeof Worker !== 'function') return undefined;
+  const [{ spawnHfWorker }, { CrossOriginWorker: Foreign, startedWithin }] = await Promise.all([
+    import('../transport/hf-worker-client.ts'),
+    import('../transport/cross-origin-worker.ts'),
+  ]);
+  return startedWithin(spawnHfWorker(Foreign) as CrossOriginWorker, FOREIGN_WORKER_START_MS).catch(() => undefined);
 }
 
 function withReason(engine: Engine, transportReason: string): PageEngine {

@@ -16,7 +16,7 @@ import type { DeviceRequest } from '../protocol/device.ts';
 import type { ChatMessage, GenerateRequest, SamplingOptions } from '../protocol/generation.ts';
 import { deferredStream } from './deferred-stream.ts';
 import { loadPageGenerator, type PageGenerator } from './load-generator.ts';
-import { pageEngine, sameOriginAsPage } from './page-engine.ts';
+import { foreignPipelineWorker, pageEngine, sameOriginAsPage } from './page-engine.ts';
 import { modelManifestUrl, resolveManifest } from './resolve-manifest.ts';
 import { createSharedOcr, type SharedOcr, type SharedOcrResult } from './shared-ocr.ts';
 import { serveOcr } from './serve-ocr.ts';
@@ -76,7 +76,8 @@ export interface TesseraApi {
   /**
    * Joins the coordinator as a session serving a model: an OCR model (the
    * default) or a text-generation model (chat/completions, streamed from this
-   * page's generator). Call only from a user action.
+   * page's generator). Call only from a user action. A generation model's
+   * session ends when that model's generator is disposed (`(await tessera.generator(model)).dispose()`).
    */
   serve(options: { token: string; model?: string; onServed?: () => void }): Promise<{ close(): Promise<void> }>;
 }
@@ -94,6 +95,8 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
   const manifestUrl = (model: string) => modelManifestUrl(host, model);
   const shared = new Map<string, Promise<SharedOcr>>();
   const generators = new Map<string, Promise<PageGenerator>>();
+  /** What to do when a model's generator is disposed: the sessions serving it leave its pool. */
+  const onDisposed = new Map<string, Set<() => void>>();
   let cache: Promise<ModelCache> | undefined;
   const getCache = () => (cache ??= options.cache());
   let engine: Promise<Engine> | undefined;
@@ -125,7 +128,20 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
   const generator = (model: string, o: ModelLoadOptions = {}): Promise<PageGenerator> => {
     let entry = generators.get(model);
     if (!entry) {
-      entry = getCache().then((c) => loadPageGenerator({ manifestUrl: manifestUrl(model), cache: c, ...customFetch, ...o }));
+      const loaded: Promise<PageGenerator> = getCache()
+        .then((c) => loadPageGenerator({ manifestUrl: manifestUrl(model), cache: c, ...customFetch, ...o }))
+        .then((g) => ({
+          ...g,
+          // A disposed generator is forgotten (the next call loads it again), and no session may go on serving it.
+          dispose: async () => {
+            if (generators.get(model) === loaded) generators.delete(model);
+            const stops = [...(onDisposed.get(model) ?? [])];
+            onDisposed.delete(model);
+            for (const stop of stops) stop();
+            await g.dispose();
+          },
+        }));
+      entry = loaded;
       generators.set(model, entry);
       // A failed load is not kept: the next call tries again (the network may be back).
       entry.catch(() => generators.delete(model));
@@ -190,9 +206,12 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       // the manifest, and the host serves them under the revision.
       const { baseUrl } = await resolveManifest(url, await getCache(), fetchFn);
       const source = new URL('manifest.json', baseUrl).href;
-      // A page of another origin cannot start a Worker from our script: run in-process there.
-      const worker = sameOriginAsPage(url) && options.fetch === undefined;
-      return pipeline(task, model, { ...o, source, ...(worker ? {} : { worker: false, cache: await getCache(), fetch: fetchFn }) });
+      // A caller's fetch cannot cross into a worker: in-process with it.
+      if (options.fetch !== undefined) return pipeline(task, model, { ...o, source, worker: false, cache: await getCache(), fetch: fetchFn });
+      if (sameOriginAsPage(url)) return pipeline(task, model, { ...o, source });
+      // On another origin, the host's pipeline worker through a blob: bootstrap; in the page where its policy refuses that.
+      const foreign = await foreignPipelineWorker();
+      return foreign ? pipeline(task, model, { ...o, source }, foreign) : pipeline(task, model, { ...o, source, worker: false, cache: await getCache(), fetch: fetchFn });
     },
     async run(image, o = {}) {
       const bytes = image instanceof Uint8Array ? image : new Uint8Array(await image.arrayBuffer());
@@ -217,8 +236,20 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
     },
     async serve(o) {
       if (o.model !== undefined && (await kind(o.model)) === 'text-generation') {
-        const g = await generator(o.model);
-        return serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
+        const model = o.model;
+        const g = await generator(model);
+        const session = await serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
+        // Disposing the page's generator takes the tab out of the model's pool: it never answers for a model it no longer holds.
+        const stop = () => void session.close();
+        const stops = onDisposed.get(model) ?? new Set<() => void>();
+        stops.add(stop);
+        onDisposed.set(model, stops);
+        return {
+          close: async () => {
+            onDisposed.get(model)?.delete(stop);
+            await session.close();
+          },
+        };
       }
       const model = ocr(o.model);
       const pipeline = await model.pipeline;

@@ -20,6 +20,21 @@ import { createRpcClient } from './rpc-client.ts';
 /** How long an aborted load may take to settle its cache writes before its worker is ended. */
 const ABORT_GRACE_MS = 2000;
 
+/** Something built like `Worker`: the page's own, or CrossOriginWorker for a page of another origin. */
+export type HfWorkerConstructor = new (script: URL, options: WorkerOptions) => WorkerLike;
+
+/**
+ * Starts the pipeline worker script (hf-worker.ts) with `Worker`, the global
+ * one by default; the `new Worker(new URL('<literal>', import.meta.url))` form
+ * is what Vite rewrites into the built worker's URL (as spawnEngineWorker).
+ *
+ * @example
+ * const port = spawnHfWorker(CrossOriginWorker);
+ */
+export function spawnHfWorker(Worker: HfWorkerConstructor = globalThis.Worker as unknown as HfWorkerConstructor): WorkerLike {
+  return new Worker(new URL('./hf-worker.ts', import.meta.url), { type: 'module', name: 'tessera-hf-pipeline' });
+}
+
 /**
  * @example
  * const embed = await workerPipeline('feature-extraction', 'org/bert', { source: 'https://hub.example' });
@@ -32,7 +47,7 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
   if (options.fetch) throw new TesseraError('invalid-argument', 'a custom fetch cannot cross into the pipeline worker; pass { worker: false } to run in-process with it');
   // Relative URLs mean "relative to this page"; in the worker they would resolve against its script.
   const source = resolveHfSource(options.source, modelId);
-  const port = worker ?? (new Worker(new URL('./hf-worker.ts', import.meta.url), { type: 'module', name: 'tessera-hf-pipeline' }) as unknown as WorkerLike);
+  const port = worker ?? spawnHfWorker();
   let closed = false;
   const rpc = createRpcClient<HfWorkerRequest, HfWorkerResponse>({
     name: 'the HF pipeline worker',

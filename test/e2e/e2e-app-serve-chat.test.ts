@@ -16,15 +16,19 @@
  *   the code (an error frame, not a dropped request), and the tab keeps serving;
  * - the tab closes mid-stream: the stream ends with an error, not a silently
  *   short answer;
+ * - another chat model picked while serving: the tab leaves the old model's
+ *   pool (its requests are no longer answered by it) and serves the new one;
  * - embed.js on a page of another origin: `tessera.serve({ token, model })`
- *   serves the model the same way.
+ *   serves the model the same way, and disposing the page's generator takes
+ *   the tab out of that model's pool.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/transport/create-engine.ts';
+import { packModel } from '../../src/pack/pack-model.ts';
 import type { ChatMessage } from '../../src/protocol/generation.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
 import { TINY_LLAMA, writeLlamaFixture, type LlamaFixture } from '../helpers/llama-fixture.ts';
@@ -35,12 +39,17 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const WORK = resolve(ROOT, '.cache/e2e-serve-chat');
 const DIST = resolve(WORK, 'dist');
 const MODEL = 'tiny-llama';
+/** A second chat model (other weights) to switch to while serving. */
+const MODEL_B = 'tiny-llama-b';
 const MESSAGES: ChatMessage[] = [{ role: 'user', content: 'Hello there! Tell me about tessellation.' }];
 /** Long enough (the tiny model decodes a token in a few ms) that the stream's arrival times tell streaming from buffering. */
 const MAX_TOKENS = 96;
 
 let browser: Browser;
 let llama: LlamaFixture;
+let llamaB: LlamaFixture;
+/** MODEL_B's greedy answer to MESSAGES in Node, MAX_TOKENS long. */
+let referenceB: string;
 let host: AppWorker;
 let client: OpenAI;
 /** Closed after each test, passed or not: a tab left serving would answer the next test's requests. */
@@ -50,8 +59,11 @@ let reference: { text: string; chunks: string[]; promptTokens: number; completio
 
 beforeAll(async () => {
   llama = await writeLlamaFixture(TINY_LLAMA);
+  llamaB = await writeLlamaFixture({ ...TINY_LLAMA, seed: 11 });
+  const packB = join(llamaB.root, 'packs', MODEL_B);
+  await packModel(llamaB.dir, { out: packB, name: MODEL_B, chunkSize: 64 * 1024 });
   await build({ configFile: resolve(ROOT, 'vite.config.ts'), logLevel: 'error', build: { outDir: DIST, emptyOutDir: true } });
-  host = await startAppWorker({ dist: DIST, packs: { [MODEL]: llama.packDir }, work: WORK });
+  host = await startAppWorker({ dist: DIST, packs: { [MODEL]: llama.packDir, [MODEL_B]: packB }, work: WORK });
   client = new OpenAI({ baseURL: `${host.url}/v1`, apiKey: host.apiKey, maxRetries: 0 });
   const engine = await createEngine({ transport: 'in-process' });
   try {
@@ -62,11 +74,16 @@ beforeAll(async () => {
     for await (const chunk of stream) if (chunk.text !== '') chunks.push(chunk.text);
     const result = await stream.result;
     reference = { text: result.text, chunks, promptTokens: result.promptTokens, completionTokens: result.completionTokens, contextLength: generator.contextLength };
+    const { revision: revisionB } = (await (await fetch(`${host.url}/models/${MODEL_B}/manifest.json`)).json()) as { revision: string };
+    const generatorB = await engine.loadGenerator(`${host.url}/models/${MODEL_B}/${revisionB}/manifest.json`, { cache: { type: 'memory' }, device: 'wasm' });
+    referenceB = (await generatorB.generate({ messages: MESSAGES, maxNewTokens: MAX_TOKENS }).result).text;
   } finally {
     await engine.dispose();
   }
   expect(reference.completionTokens).toBe(MAX_TOKENS);
   expect(reference.chunks.length).toBeGreaterThan(4);
+  // Other weights, another answer: an answer tells which model gave it.
+  expect(referenceB).not.toBe(reference.text);
   browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
 }, 240_000);
 
@@ -78,7 +95,28 @@ afterAll(async () => {
   await browser?.close();
   await host?.stop();
   await llama?.close();
+  await llamaB?.close();
 });
+
+/** Which of the two chat models the coordinator has a session for now. */
+async function servedModels(): Promise<string[]> {
+  return (await client.models.list()).data.map((m) => m.id).filter((id) => id === MODEL || id === MODEL_B);
+}
+
+/**
+ * A chat for a model no session serves: 400 "not served" once the Worker's
+ * model list has caught up, 503 `unavailable` from the model's empty pool
+ * while its cached list still has it. Never an answer.
+ */
+const UNSERVED = expect.toSatisfy((r: { status?: number; code?: string }) => (r.status === 400 && r.code === 'bad-request') || (r.status === 503 && r.code === 'unavailable'), 'refused: no session serves the model');
+
+/** How a chat for `model` ends: its text, or the HTTP status and code it was refused with. */
+async function ask(model: string): Promise<{ text: string } | { status?: number; code?: string }> {
+  return client.chat.completions.create({ model, messages: MESSAGES, max_tokens: MAX_TOKENS }).then(
+    (r) => ({ text: r.choices[0]?.message.content ?? '' }),
+    (e: { status?: number; error?: { code?: string } }) => ({ status: e.status, code: e.error?.code }),
+  );
+}
 
 /** Opens the app on tiny-llama, loads it, and turns "Serve requests" on with the join token. */
 async function servingTab(page: Page): Promise<void> {
@@ -150,6 +188,40 @@ describe('a browser tab serving chat through the coordinator', () => {
     expect(errors).toEqual([]);
   }, 240_000);
 
+  it('picking another chat model while serving leaves the old model\'s pool and serves the new one', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await servingTab(page);
+    expect(await ask(MODEL)).toEqual({ text: reference.text });
+    await expect.poll(() => page.locator('#serve-status').textContent()).toBe(`Serving ${MODEL}: 1 request served.`);
+
+    await page.selectOption('#model-select', MODEL_B);
+    // The new model loads in the tab and the session joins its pool; the old pool has nobody left.
+    await expect.poll(() => page.locator('#serve-status').textContent(), { timeout: 90_000 }).toMatch(/^Joined as [0-9a-f-]{8}: 1 requests served\.$/);
+    await expect.poll(servedModels, { timeout: 30_000 }).toEqual([MODEL_B]);
+    expect(await page.getByRole('switch', { name: 'Serve requests' }).getAttribute('aria-checked')).toBe('true');
+    expect(await page.locator('#model-status').textContent()).toMatch(new RegExp(`^${MODEL_B} \\([0-9a-f]{8}\\) is ready on wasm`));
+    // A chat for the old model is no longer this tab's to answer: no session has it.
+    expect(await ask(MODEL)).toEqual(UNSERVED);
+    // The new model's chat is answered by this tab, from the new model's weights.
+    expect(await ask(MODEL_B)).toEqual({ text: referenceB });
+    await expect.poll(() => page.locator('#serve-status').textContent()).toBe(`Serving ${MODEL_B}: 2 requests served.`);
+
+    // And back: the switch follows the picker each time.
+    await page.selectOption('#model-select', MODEL);
+    await expect.poll(servedModels, { timeout: 90_000 }).toEqual([MODEL]);
+    expect(await ask(MODEL_B)).toEqual(UNSERVED);
+    expect(await ask(MODEL)).toEqual({ text: reference.text });
+    // Off: the tab leaves, and says so.
+    await page.getByRole('switch', { name: 'Serve requests' }).click();
+    await expect.poll(() => page.locator('#serve-status').textContent()).toBe('Off. 3 requests served.');
+    await expect.poll(servedModels, { timeout: 30_000 }).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 240_000);
+
   it('ends the stream with an error, not a short answer, when the serving tab closes mid-stream', async () => {
     const context = await browser.newContext();
     contexts.push(context);
@@ -193,6 +265,11 @@ describe('a browser tab serving chat through the coordinator', () => {
       const answer = await client.chat.completions.create({ model: MODEL, messages: MESSAGES, max_tokens: MAX_TOKENS });
       expect(answer.choices[0]?.message.content).toBe(reference.text);
       expect(await page.evaluate(() => (window as unknown as { served: number }).served)).toBe(1);
+
+      // The page disposes its generator: the tab leaves the model's pool rather than answer without it.
+      await page.evaluate(async (model) => (await (window as unknown as { tessera: TesseraApi }).tessera.generator(model)).dispose(), MODEL);
+      await expect.poll(servedModels, { timeout: 30_000 }).toEqual([]);
+      expect(await ask(MODEL)).toEqual(UNSERVED);
     } finally {
       await blog.close();
     }
