@@ -199,7 +199,7 @@ export async function main(): Promise<void> {
     const g = c.generator;
     if (!g) return { kind: 'none', why: c.share.role === 'follower' ? `Another tab runs ${c.model}: turn serving on in that tab.` : `${c.model} did not load; see above.` };
     return { kind: 'text-generation', manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: c.share };
-  });
+  }, kindOf);
   // Serving follows the picker: another model picked while serving moves the tab to that model's pool.
   modelSelect.addEventListener('change', () => serve.follow(modelSelect.value));
   if (params.has('autoload')) {
@@ -304,7 +304,7 @@ type ServeTarget =
  * anything else (it must never answer for a model it no longer holds) and
  * joins the new one's once that is loaded, or turns itself off and says why.
  */
-function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: string): void } {
+function servePanel(prepare: () => Promise<ServeTarget>, kindOf: (model: string) => ModelKind): { follow(picked: string): void } {
   const toggle = byId<HTMLButtonElement>('serve-switch');
   const status = byId('serve-status');
   const token = byId<HTMLInputElement>('join-token');
@@ -316,7 +316,7 @@ function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: strin
   let serving: string | undefined;
   /** A join or a switch is under way; a pick made meanwhile is followed when it ends. */
   let busy = false;
-  let picked: string | undefined;
+  let pickedMeanwhile: string | undefined;
   const count = () => `${served} request${served === 1 ? '' : 's'} served`;
 
   const leave = async () => {
@@ -355,17 +355,22 @@ function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: strin
         if (e.type === 'disconnected') status.textContent = `Disconnected (${e.reason || e.code}); ${e.retryInMs === undefined ? 'stopped' : 'reconnecting'}.`;
       },
     };
-    switch (target.kind) {
-      case 'ocr':
-        session = serveOcr({ ...common, manifest: target.pipeline.manifest, device: target.pipeline.device, ocr: target.ocr });
-        break;
-      case 'text-generation':
-        session = await serveGeneration({ ...common, manifest: target.manifest, device: target.device, contextLength: target.contextLength, generator: target.generator });
-        break;
-      default: {
-        const never: never = target;
-        throw new TypeError(`unknown serve target ${JSON.stringify(never)}`);
+    try {
+      switch (target.kind) {
+        case 'ocr':
+          session = serveOcr({ ...common, manifest: target.pipeline.manifest, device: target.pipeline.device, ocr: target.ocr });
+          break;
+        case 'text-generation':
+          session = await serveGeneration({ ...common, manifest: target.manifest, device: target.device, contextLength: target.contextLength, generator: target.generator });
+          break;
+        default: {
+          const never: never = target;
+          throw new TypeError(`unknown serve target ${JSON.stringify(never)}`);
+        }
       }
+    } catch (error) {
+      // E.g. the model's tokenizer could not be read: nothing joined, and the switch says so.
+      return off(failed(`Could not serve ${name}: ${toErrorData(error).message}`));
     }
     serving = name;
     // With the separate consent, the coordinator may also have this tab load other models (prewarm-consent.ts).
@@ -379,6 +384,7 @@ function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: strin
   /** One change at a time: the switch stays disabled until it is done, then a model picked meanwhile is followed. */
   const exclusive = async (work: () => Promise<void>): Promise<void> => {
     busy = true;
+    pickedMeanwhile = undefined;
     toggle.disabled = true;
     try {
       await work();
@@ -386,7 +392,9 @@ function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: strin
       busy = false;
       toggle.disabled = false;
     }
-    if (session && picked !== undefined && picked !== serving) follow(picked);
+    const picked = pickedMeanwhile;
+    pickedMeanwhile = undefined;
+    if (picked !== undefined) follow(picked);
   };
 
   toggle.addEventListener('click', async () => {
@@ -404,8 +412,13 @@ function servePanel(prepare: () => Promise<ServeTarget>): { follow(picked: strin
   });
 
   const follow = (model: string): void => {
-    picked = model;
-    if (busy || !session || serving === model) return;
+    if (busy) {
+      pickedMeanwhile = model;
+      return;
+    }
+    if (!session || serving === undefined || serving === model) return;
+    // The tab keeps its OCR model loaded when another OCR model is picked (one is loaded per tab): it goes on serving the one it has.
+    if (kindOf(model) !== 'text-generation' && kindOf(serving) !== 'text-generation') return;
     const old = serving;
     void exclusive(async () => {
       status.textContent = `Leaving ${old}'s pool: ${model} is picked now…`;
