@@ -22,8 +22,6 @@ const FakeSocket = fakeWebSocketClass({
 });
 type FakeSocket = FakeWebSocket<CoordinatorMessage, SessionMessage>;
 
-type FakeSocket = FakeWebSocket<CoordinatorMessage, SessionMessage>;
-
 const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
 
 /** Emits the given pieces one per `stepMs`, checking the signal before each like the real loop. */
