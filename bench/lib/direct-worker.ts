@@ -83,7 +83,7 @@ export async function startDirectWorker(options: DirectWorkerOptions = {}): Prom
     // `envFiles` is what `wrangler dev --env-file` hands the same function (not in its public type).
     const getOptions = wrangler.unstable_getMiniflareWorkerOptions as (path: string, env: undefined, o: { envFiles: string[] }) => ReturnType<typeof wrangler.unstable_getMiniflareWorkerOptions>;
     // modulesRules describe how to load unbundled imports: the bundle is one ES module.
-    const { workerOptions: { modulesRules: _rules, ...workerOptions } } = getOptions(join(cwd, 'wrangler.jsonc'), undefined, { envFiles: [envFile] });
+    const { workerOptions: { modulesRules: _rules, ...workerOptions }, externalWorkers } = getOptions(join(cwd, 'wrangler.jsonc'), undefined, { envFiles: [envFile] });
     const config = wrangler.unstable_readConfig({ config: join(cwd, 'wrangler.jsonc') });
     const v4 = {
       rootPath: cwd,
@@ -101,7 +101,8 @@ export async function startDirectWorker(options: DirectWorkerOptions = {}): Prom
         modulesRoot: dirname(scriptPath),
         // The Worker's own socket; port 0 picks a free one (read back below).
         unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
-      }],
+      // What wrangler adds for bindings to other Workers (none in wrangler.jsonc today).
+      }, ...externalWorkers],
     };
     mf = new miniflare.Miniflare(miniflare.convertV4MiniflareOptions(v4 as Parameters<typeof miniflare.convertV4MiniflareOptions>[0]));
     const timeoutMs = options.timeoutMs ?? 60_000;
