@@ -1,5 +1,5 @@
 /**
- * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --ocr-direct] [-- --pools-only] [-- --prewarm-only]`: the coordinator
+ * `npm run bench:coordinator [-- --json FILE] [-- --seconds S] [-- --ocr-burst N --abandoned M] [-- --ocr-only] [-- --ocr-direct] [-- --ocr-transport wrangler|direct] [-- --abandon-close fin|rst] [-- --pools-only] [-- --prewarm-only]`: the coordinator
  * under the real Worker (`wrangler dev` on loopback), Node sessions serving a
  * simulated model with a fixed service time (so the coordinator itself is what
  * is measured), closed-loop HTTP clients on OIP v2 infer. Medians of 3 runs.
@@ -23,7 +23,11 @@
  * burst of --ocr-burst (500) concurrent predicts against one session, and
  * --abandoned (150) clients that disconnect after 300 ms followed by one good
  * request. `--ocr-only` runs just those; `--ocr-direct` sends them to the
- * Worker's runtime port, past wrangler dev's proxy.
+ * Worker's runtime port, past wrangler dev's proxy. `--ocr-transport direct`
+ * runs them (health floor included) on workerd's own socket instead, the
+ * deploy bundle with no proxy and no entry worker (bench/lib/direct-worker.ts);
+ * `--abandon-close fin|rst` chooses how the abandoning clients close
+ * (default: fin under wrangler, rst on the direct socket; see ocr-overload.ts).
  *
  * The pools sections (two models on separate pools, one pool's cost, the
  * modelled capacity of many pools) are in bench/coordinator-pools.ts;
@@ -57,8 +61,16 @@ const OCR_BURST = args.includes('--ocr-burst') ? Number(args[args.indexOf('--ocr
 const ABANDONED = args.includes('--abandoned') ? Number(args[args.indexOf('--abandoned') + 1]) : 150;
 const OCR_ONLY = args.includes('--ocr-only');
 const POOLS_ONLY = args.includes('--pools-only');
-const OCR_OPTIONS = { root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED, direct: args.includes('--ocr-direct') };
 const flag = (name: string, fallback: string): string => (args.includes(name) ? args[args.indexOf(name) + 1]! : fallback);
+const OCR_TRANSPORT = flag('--ocr-transport', 'wrangler');
+if (OCR_TRANSPORT !== 'wrangler' && OCR_TRANSPORT !== 'direct') throw new Error(`--ocr-transport ${OCR_TRANSPORT}: use wrangler or direct`);
+const closeFlag = args.includes('--abandon-close') ? flag('--abandon-close', '') : undefined;
+if (closeFlag !== undefined && closeFlag !== 'fin' && closeFlag !== 'rst') throw new Error(`--abandon-close ${closeFlag}: use fin or rst`);
+const ABANDON_CLOSE = closeFlag as 'fin' | 'rst' | undefined;
+const OCR_OPTIONS = {
+  root: process.cwd(), burst: OCR_BURST, abandoned: ABANDONED, direct: args.includes('--ocr-direct'), transport: OCR_TRANSPORT,
+  ...(ABANDON_CLOSE !== undefined ? { abandonClose: ABANDON_CLOSE } : {}),
+} as const;
 const PREWARM_ONLY = args.includes('--prewarm-only');
 const runPrewarm = () => prewarmScenario({ root: process.cwd(), sizeMb: Number(flag('--prewarm-mb', '64')), clients: Number(flag('--prewarm-clients', '96')), runs: Number(flag('--prewarm-runs', '3')), ...(args.includes('--prewarm-config') ? { config: flag('--prewarm-config', '') } : {}) });
 

@@ -9,11 +9,21 @@
  *   (target: 0 timeouts, every 429 within 100 ms).
  * - abandoned: M clients that disconnect after 300 ms, then one good request;
  *   cancellation should take the abandoned ones out of the queue (target: its
- *   latency within 2x of an idle request's). Under wrangler dev the runtime
- *   does not report disconnects to the Worker, not even on its runtime port
- *   (--ocr-direct), so this shows the local gap;
- *   on Cloudflare, where request.signal fires, the same code
- *   cancels them (test/worker/cancel.test.ts).
+ *   latency within 2x of an idle request's).
+ *
+ * Transports (`transport`):
+ * - `wrangler` (default): the Worker under `wrangler dev`, through its Node
+ *   proxy (or, with `direct`, on the runtime port behind it).
+ * - `direct`: the same Worker bundle on workerd's own socket, with no proxy
+ *   and no entry worker (bench/lib/direct-worker.ts), as Cloudflare reaches it.
+ *
+ * How an abandoning client closes (`abandonClose`) decides what local workerd
+ * sees. A graceful close (`fin`, what `req.destroy()` sends) is an HTTP/1.1
+ * half-close: workerd keeps waiting to answer and request.signal never fires.
+ * A reset (`rst`) fires request.signal on workerd's own socket and on
+ * wrangler's runtime port, but not through wrangler dev's Node proxy. On
+ * Cloudflare the edge reports either as a disconnect. Defaults: `fin` under
+ * wrangler (as before), `rst` on the direct socket.
  *
  * The session's rate is measured with a short sequential warm-up first, as
  * in a pool that has been serving.
@@ -24,6 +34,7 @@ import { join } from 'node:path';
 import { prepareDefaultModel, DEFAULT_MODEL } from '../../src/cli/commands/prepare.ts';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { startWranglerDev } from '../../test/helpers/wrangler-dev.ts';
+import { startDirectWorker } from './direct-worker.ts';
 import { percentile } from './stats.ts';
 import { runtimeUrl } from './runtime-url.ts';
 import { startServeProcess } from './serve-process.ts';
@@ -46,15 +57,24 @@ export interface OcrOverloadOptions {
   sessionFlags?: string[];
   /** Send the burst to the Worker's runtime port, past wrangler dev's proxy hop (as a deployed Worker has none). */
   direct?: boolean;
+  /** `wrangler` (default): under `wrangler dev`; `direct`: on workerd's own socket (bench/lib/direct-worker.ts). */
+  transport?: OcrTransport;
+  /** How abandoning clients close: `fin` (graceful) or `rst` (reset). Default: `fin` under wrangler, `rst` on the direct socket. */
+  abandonClose?: AbandonClose;
 }
 
+export type OcrTransport = 'wrangler' | 'direct';
+export type AbandonClose = 'fin' | 'rst';
+
 export interface OcrOverloadReport {
+  /** Where the requests went: wrangler dev's public port, its runtime port, or workerd's own socket. */
+  via: 'wrangler-proxy' | 'wrangler-runtime' | 'direct-socket';
   serviceMsP50: number;
   burst: { requests: number; answered: number; rateLimited: number; rateLimitedWithRetryAfter: number; timeouts: number; otherErrors: number; lost: number;
     answeredP50Ms: number; answeredMaxMs: number; rateLimitedP50Ms: number; rateLimitedP99Ms: number; rateLimitedMaxMs: number; rateLimitedWithin100Ms: number; wallMs: number;
     /** The 429s by who refused: the Worker's saturation hint (worker/lib/saturation-hint.ts, before the body is read) or the pool object. */
     refusedBy: Record<'hint' | 'pool', LatencySplit> };
-  abandoned: { requests: number; idleMs: number; afterMs: number; ratio: number; queueDepthBefore: number };
+  abandoned: { requests: number; close: AbandonClose; idleMs: number; afterMs: number; ratio: number; queueDepthBefore: number };
   /** Where the 429s' time went, and how the coordinator's rate estimate moved (see breakdown()). */
   phases: BurstPhases;
 }
@@ -100,12 +120,12 @@ interface Answer {
   lost?: boolean;
 }
 
-/** One predict; `abortAfterMs` destroys the request (the client goes away). */
-function predict(base: string, body: string, abortAfterMs?: number): Promise<Answer> {
-  return call(`${base}/v1/models/${DEFAULT_MODEL}:predict`, body, abortAfterMs);
+/** One predict; `abortAfterMs` closes the connection (the client goes away), gracefully or with a reset. */
+function predict(base: string, body: string, abortAfterMs?: number, close: AbandonClose = 'fin'): Promise<Answer> {
+  return call(`${base}/v1/models/${DEFAULT_MODEL}:predict`, body, abortAfterMs, close);
 }
 
-function call(url: string, body: string | undefined, abortAfterMs?: number): Promise<Answer> {
+function call(url: string, body: string | undefined, abortAfterMs?: number, close: AbandonClose = 'fin'): Promise<Answer> {
   const started = performance.now();
   const lost = (): Answer => ({ status: 0, ms: performance.now() - started, startedAt: started, endedAt: performance.now(), lost: true });
   return new Promise((resolve) => {
@@ -129,7 +149,11 @@ function call(url: string, body: string | undefined, abortAfterMs?: number): Pro
       res.on('error', () => resolve(lost()));
     });
     req.on('error', () => resolve(lost()));
-    if (abortAfterMs !== undefined) setTimeout(() => req.destroy(), abortAfterMs);
+    if (abortAfterMs !== undefined) {
+      if (close === 'fin') setTimeout(() => req.destroy(), abortAfterMs);
+      // A reset needs the socket itself (req.destroy() closes gracefully).
+      else req.once('socket', (socket) => setTimeout(() => socket.resetAndDestroy(), abortAfterMs));
+    }
     req.end(body);
   });
 }
@@ -184,13 +208,18 @@ async function startOcrSession(root: string, base: string, flags: string[] = [])
  */
 export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverloadReport> {
   const pack = await prepareDefaultModel({ root: join(options.root, '.tessera') });
-  const dev = await startWranglerDev({ vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN } });
+  const vars = { TESSERA_JOIN_TOKEN: JOIN, TESSERA_API_KEYS: KEY, TESSERA_ADMIN_TOKEN: ADMIN };
+  const transport = options.transport ?? 'wrangler';
+  if (transport === 'direct' && options.direct) throw new Error('--ocr-direct (wrangler dev\'s runtime port) and --ocr-transport direct (workerd\'s own socket) exclude each other');
+  const dev: { base: string; pid?: number; stop(): Promise<void> } = transport === 'direct' ? await startDirectWorker({ cwd: options.root, vars }) : await startWranglerDev({ vars });
+  const close = options.abandonClose ?? (transport === 'direct' ? 'rst' : 'fin');
   let stop: (() => Promise<void>) | undefined;
   try {
     await publishDir(pack.packDir, { baseUrl: dev.base, token: ADMIN });
     stop = await startOcrSession(options.root, dev.base, options.sessionFlags);
-    const target = options.direct ? await runtimeUrl(dev.pid, dev.base) : dev.base;
+    const target = options.direct && dev.pid !== undefined ? await runtimeUrl(dev.pid, dev.base) : dev.base;
     if (!target) throw new Error('--ocr-direct: the Worker\'s runtime port behind wrangler dev\'s proxy was not found');
+    const via: OcrOverloadReport['via'] = transport === 'direct' ? 'direct-socket' : options.direct ? 'wrangler-runtime' : 'wrangler-proxy';
     const body = JSON.stringify({ instances: [{ image: readFileSync(join(options.root, 'public', 'demo', 'hello.png')).toString('base64') }] });
     const warm: number[] = [];
     for (let i = 0; i < (options.warmup ?? 20); i++) {
@@ -215,7 +244,7 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
     const idle: number[] = [];
     for (let i = 0; i < 5; i++) idle.push((await predict(target, body)).ms);
     const abandonAfter = options.abandonAfterMs ?? 300;
-    await Promise.all(Array.from({ length: options.abandoned }, () => predict(target, body, abandonAfter)));
+    await Promise.all(Array.from({ length: options.abandoned }, () => predict(target, body, abandonAfter, close)));
     // The disconnects reach the Worker as aborted request signals: give the cancels a moment to land.
     await new Promise((r) => setTimeout(r, 200));
     const queueDepthBefore = await queueDepth(target);
@@ -223,6 +252,7 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
     if (after.status !== 200) throw new Error(`the request after the abandoned ones answered ${after.status}`);
     const idleMs = percentile(idle, 50);
     return {
+      via,
       serviceMsP50: percentile(warm, 50),
       burst: {
         requests: options.burst, answered: ok.length, rateLimited: limited.length,
@@ -240,7 +270,7 @@ export async function ocrOverload(options: OcrOverloadOptions): Promise<OcrOverl
           pool: splitOf(limited.filter((r) => r.details?.reason !== HINT_REASON).map((r) => r.ms)),
         },
       },
-      abandoned: { requests: options.abandoned, idleMs, afterMs: after.ms, ratio: after.ms / idleMs, queueDepthBefore },
+      abandoned: { requests: options.abandoned, close, idleMs, afterMs: after.ms, ratio: after.ms / idleMs, queueDepthBefore },
       phases: { ...breakdown(burst, t0, options.burst, before, samples), floorP50Ms: percentile(floor, 50), floorP99Ms: percentile(floor, 99) },
     };
   } finally {
@@ -281,24 +311,46 @@ function breakdown(burst: Answer[], t0: number, n: number, before: PoolView, sam
   };
 }
 
+const VIA: Record<OcrOverloadReport['via'], string> = {
+  'wrangler-proxy': 'wrangler dev\'s public port (Node proxy)',
+  'wrangler-runtime': 'wrangler dev\'s runtime port (Miniflare entry worker)',
+  'direct-socket': 'workerd\'s own socket (no proxy, no entry worker)',
+};
+
+/** What local workerd makes of each close (checked with wrangler 4.164 / workerd 2026-11-17; see the module comment). */
+const DISCONNECT_NOTE: Record<OcrOverloadReport['via'], Record<AbandonClose, string>> = {
+  'wrangler-proxy': {
+    fin: 'locally a graceful close is an HTTP half-close: request.signal does not fire (on Cloudflare it does), so the abandoned requests still run; test/worker/cancel.test.ts checks the mechanism',
+    rst: 'wrangler dev\'s Node proxy does not pass a reset on to the Worker, so the abandoned requests still run; --ocr-transport direct measures cancellation',
+  },
+  'wrangler-runtime': {
+    fin: 'locally a graceful close is an HTTP half-close: request.signal does not fire (on Cloudflare it does); --abandon-close rst makes local workerd see the disconnect',
+    rst: 'a reset reaches the Worker as request.signal on this path, so the ratio above measures its cancellation',
+  },
+  'direct-socket': {
+    fin: 'locally a graceful close is an HTTP half-close: request.signal does not fire (on Cloudflare it does); --abandon-close rst makes local workerd see the disconnect',
+    rst: 'a reset reaches the Worker as request.signal on this path, so the ratio above measures its cancellation',
+  },
+};
+
 /** The report as lines for bench:coordinator's output. */
 export function formatOcrOverload(r: OcrOverloadReport): string[] {
   const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : '-');
   const b = r.burst;
   const a = r.abandoned;
   return [
-    `OCR overload (real ppocr-v4 session, public/demo/hello.png, service p50 ${f(r.serviceMsP50)} ms sequential):`,
+    `OCR overload (real ppocr-v4 session, public/demo/hello.png, service p50 ${f(r.serviceMsP50)} ms sequential; via ${VIA[r.via]}):`,
     `  burst of ${b.requests} concurrent predicts, one session: answered ${b.answered} (p50 ${f(b.answeredP50Ms / 1000, 2)} s, max ${f(b.answeredMaxMs / 1000, 2)} s), 429 ${b.rateLimited} (with Retry-After ${b.rateLimitedWithRetryAfter}), timeouts ${b.timeouts}, other errors ${b.otherErrors}, lost ${b.lost}   (target: 0 timeouts)`,
     `  429 latency: p50 ${f(b.rateLimitedP50Ms)} ms, p99 ${f(b.rateLimitedP99Ms)} ms, max ${f(b.rateLimitedMaxMs)} ms; ${b.rateLimitedWithin100Ms}/${b.rateLimited} within 100 ms   (target: all)`,
     ...(['hint', 'pool'] as const).map((by) => {
       const v = b.refusedBy[by];
       return `    refused by the ${by === 'hint' ? 'Worker\'s saturation hint (no body read, no pool call)' : 'pool object (body read, RPC)'}: ${v.count}, p50 ${f(v.p50Ms)} ms, p99 ${f(v.p99Ms)} ms, max ${f(v.maxMs)} ms; ${v.within100Ms} within 100 ms`;
     }),
-    `  ${a.requests} abandoned after 300 ms, then one good request: ${f(a.afterMs)} ms vs ${f(a.idleMs)} ms idle = ${f(a.ratio, 2)}x (queue depth before it ${a.queueDepthBefore})   (target <= 2x)`,
+    `  ${a.requests} abandoned after 300 ms (closed with ${a.close === 'rst' ? 'a reset' : 'a graceful FIN'}), then one good request: ${f(a.afterMs)} ms vs ${f(a.idleMs)} ms idle = ${f(a.ratio, 2)}x (queue depth before it ${a.queueDepthBefore})   (target <= 2x)`,
     `  floor: ${b.requests} concurrent GET /v2/health/live on the same stack (no admission, no compute): p50 ${f(r.phases.floorP50Ms)} ms, p99 ${f(r.phases.floorP99Ms)} ms; 429 p50 above it ${f(b.rateLimitedP50Ms - r.phases.floorP50Ms)} ms`,
     `  429 phases: last request sent at ${f(r.phases.lastSentMs)} ms; pool held all ${b.requests} by ${f(r.phases.allArrivedMs, 0)} ms; 429s decided ${f(r.phases.first429DecidedMs, 0)}-${f(r.phases.last429DecidedMs, 0)} ms (pool's counter, 50 ms polls), received ${f(r.phases.first429Ms, 0)}-${f(r.phases.last429Ms, 0)} ms`,
     ...Object.entries(r.phases.byReason).map(([reason, v]) => `    ${reason}: ${v.count}, waited in the coordinator p50 ${f(v.waitedP50Ms, 0)} / max ${f(v.waitedMaxMs, 0)} ms, client latency p50 ${f(v.clientP50Ms, 0)} / max ${f(v.clientMaxMs, 0)} ms, pool rate used ${f(v.ratePerSecondMin, 2)}-${f(v.ratePerSecondMax, 2)} req/s`),
     `    answered per second of the burst: ${r.phases.servedPerSecond.join(' ')}`,
-    '    note: wrangler dev 4.164 never passes a client disconnect on to the Worker (request.signal does not fire; on Cloudflare it does), neither through its proxy nor on the runtime port (miniflare\'s entry worker forwards through a service binding), so here the abandoned requests still run; test/worker/cancel.test.ts checks the mechanism',
+    `    note: ${DISCONNECT_NOTE[r.via][a.close]}`,
   ];
 }
