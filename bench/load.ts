@@ -48,6 +48,9 @@ const { values: args } = parseArgs({
     layers: { type: 'string' },
     // `--phases warm`: only the first visit, the warm load and its peer (a quick memory look).
     phases: { type: 'string', default: 'all' },
+    // `--prepack false`: only the prepack: false configuration (e.g. at 2 GiB on wasm, where
+    // ORT's prepacked second copy would not fit the 4 GiB wasm32 heap).
+    prepack: { type: 'string', default: 'both' },
   },
 });
 if (args.weights !== 'auto' && args.weights !== 'copy') throw new Error(`--weights must be auto or copy, got ${args.weights}`);
@@ -129,7 +132,8 @@ const CONFIGS = [
 ] as const;
 type ConfigName = (typeof CONFIGS)[number]['name'];
 /** WebGPU never prepacks: one configuration there. */
-const configs = device === 'webgpu' ? CONFIGS.slice(0, 1) : [...CONFIGS];
+if (!['both', 'true', 'false'].includes(args.prepack!)) throw new Error(`--prepack must be both, true or false, got ${args.prepack}`);
+const configs = device === 'webgpu' ? CONFIGS.slice(0, 1) : CONFIGS.filter((c) => args.prepack === 'both' || String(c.prepack) === args.prepack);
 
 const manifest = await preparePack();
 const modelBytes = manifest.totalBytes;
@@ -189,7 +193,8 @@ try {
         await open();
         server.resetStats();
         const warmSampler = sampleMemory(browserPid);
-        const warm = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
+        const warm = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, { ...opts, run: true }] as const);
+        if (!(warm.outputValues > 0)) throw new Error(`the warm-loaded model did not compute (output values: ${warm.outputValues})`);
         const warmPeak = warmSampler.stop();
         const warmNetworkWeightBytes = weightBytes(server.stats().byPath);
         const verify = await page.evaluate((url) => (window as unknown as Bench).bench.verifyCost(url), manifestUrl);
@@ -202,7 +207,7 @@ try {
         const plainFields = { plainWarmMs: plain.totalMs, plainWarmPeakRendererBytes: plainPeak.renderer, plainWarmPeakGpuBytes: plainPeak.gpu };
         if (!allPhases) {
           console.error(
-            `run ${run}/${runs} [${config.name}]: weights ${warm.weights}, first visit ${firstVisit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms, plain ORT ${plain.totalMs.toFixed(0)} ms (read ${plain.readMs.toFixed(0)}), ` +
+            `run ${run}/${runs} [${config.name}]: weights ${warm.weights} on ${warm.device}, first visit ${firstVisit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms (then one run ${warm.runMs.toFixed(0)} ms, ${warm.outputValues} output values), plain ORT ${plain.totalMs.toFixed(0)} ms (read ${plain.readMs.toFixed(0)}), ` +
               `cold peak renderer ${mib(coldPeak.renderer)} MiB, warm peak renderer ${mib(warmPeak.renderer)} / gpu ${mib(warmPeak.gpu)}, plain ORT peak renderer ${mib(plainPeak.renderer)} / gpu ${mib(plainPeak.gpu)} (idle ${mib(baseline.renderer)} / ${mib(baseline.gpu)})`,
           );
           return { ...warmOnly(firstVisit.totalMs, warm.totalMs, coldPeak, warmPeak, baseline, warm, verify, warmNetworkWeightBytes), ...plainFields } satisfies RunResult;

@@ -90,7 +90,7 @@ const bench = {
   },
 
   /** Tessera: manifest -> plan -> ranged fetch -> verify -> IndexedDB -> session, in its worker. */
-  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean; device?: 'wasm' | 'webgpu'; weights?: 'auto' | 'copy' } = {}) {
+  async tessera(manifestUrl: string, options: { abortAtFraction?: number; transport?: 'worker' | 'in-process'; prepack?: boolean; device?: 'wasm' | 'webgpu'; weights?: 'auto' | 'copy'; run?: boolean } = {}) {
     const engine = await createEngine(options.transport ? { transport: options.transport } : {});
     const controller = new AbortController();
     let bytesFromNetwork = 0;
@@ -113,9 +113,20 @@ const bench = {
         },
       });
       const t1 = performance.now();
+      // `run`: one call on zeros after the session is ready (not in totalMs), to show the loaded model computes.
+      let runMs: number | undefined;
+      let outputValues: number | undefined;
+      if (options.run) {
+        const input = model.inputMetadata[0]!;
+        const dims = (input.shape ?? [1]).map((d) => (typeof d === 'number' ? d : 1));
+        const r0 = performance.now();
+        const out = await model.run({ [input.name]: { type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) } });
+        runMs = performance.now() - r0;
+        outputValues = Object.values(out)[0]!.data.length;
+      }
       await model.dispose();
       const { device, weights, weightsReason } = model;
-      return { totalMs: t1 - t0, fetchMs: (sessionPhaseAt ?? t1) - t0, aborted: false, bytesFromNetwork, bytesFromCache, device, weights, weightsReason };
+      return { totalMs: t1 - t0, fetchMs: (sessionPhaseAt ?? t1) - t0, aborted: false, bytesFromNetwork, bytesFromCache, device, weights, weightsReason, runMs, outputValues };
     } catch (error) {
       const t1 = performance.now();
       const code = (error as { code?: string }).code;
