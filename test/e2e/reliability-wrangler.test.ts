@@ -6,8 +6,9 @@
  * without a token, are closed; edge errors are JSON; the current-manifest
  * URL loads; OCR caps answer 413; after a pool's 429 the Worker refuses the
  * model's next requests itself for a moment. (Cancellation on disconnect is tested in
- * test/worker/cancel.test.ts: wrangler dev never tells the Worker that a
- * client went away.)
+ * test/worker/cancel.test.ts and, with real connection resets on workerd's own
+ * socket, test/e2e/direct-cancel.test.ts: wrangler dev's public port never
+ * tells the Worker that a client went away.)
  */
 import { request as httpRequest } from 'node:http';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

@@ -2,8 +2,8 @@
  * Cancellation through the real Worker code and coordinator Durable Object in
  * workerd: the inference routes get a Request whose signal the test aborts,
  * which is what workerd does on Cloudflare when the HTTP client disconnects
- * (under wrangler dev the runtime never fires it: see
- * worker/lib/coordinator-client.ts). A queued request leaves the queue; a
+ * (locally only on a connection reset, not through wrangler dev's public port:
+ * see worker/lib/coordinator-client.ts and test/e2e/direct-cancel.test.ts). A queued request leaves the queue; a
  * running one is cancelled at its session, which then takes the next request.
  */
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';

@@ -191,14 +191,15 @@ export function serverTiming(startedAt: number, trace: TraceSink, now = Date.now
  * fires), and `waitUntil`, because once the client is gone the invocation
  * only lives on for work handed to it.
  *
- * Where it works: on Cloudflare's network. Under `wrangler dev` (4.164) the
- * signal never fires: the local stack does not pass a client's disconnect on
- * to the Worker, whose invocation runs to its end (checked with a bare Worker
- * too; workerd PR #5062, workers-sdk #9334), not even on the Worker's runtime
- * port behind the dev proxy, where miniflare's entry worker hands the request
- * on through a service binding (a held request abandoned after 300 ms still
- * ran to its end, and nothing was cancelled). Tests therefore hand the Worker a
- * Request whose signal they abort, which is what the runtime does in production.
+ * Where it works: on Cloudflare's network, for any close. Locally (wrangler
+ * 4.164, workerd 2026-11-17) it depends on the path and on how the client
+ * closes: a reset (RST) fires the signal on workerd's own socket and on
+ * wrangler's runtime port; a graceful close (FIN) never does (local workerd
+ * takes it for an HTTP half-close and still answers; workerd PR #5062); and
+ * wrangler's public port, a Node proxy, passes neither on. Measured with
+ * bench/lib/direct-worker.ts and test/e2e/direct-cancel.test.ts, which resets
+ * connections on workerd's own socket end to end; test/worker/cancel.test.ts
+ * aborts the signal itself, as the runtime does in production.
  */
 export interface ClientLink {
   signal: AbortSignal;
