@@ -205,6 +205,26 @@ try {
         const plain = await page.evaluate(([url, p, d]) => (window as unknown as Bench).bench.plainBlob(url, p, d), [manifestUrl, config.prepack, device] as const);
         const plainPeak = plainSampler.stop();
         const plainFields = { plainWarmMs: plain.totalMs, plainWarmPeakRendererBytes: plainPeak.renderer, plainWarmPeakGpuBytes: plainPeak.gpu };
+        const rss: number[] = [];
+        const cyclePeaks: number[] = [];
+        if (allPhases) {
+          // Five warm load/dispose cycles in one engine. Its worker ends after
+          // each last dispose (a wasm heap never shrinks) and the next load starts
+          // a fresh one: each cycle's peak, and what the renderer holds after it.
+          // Before the limit runs: the limit's session lives in the page's own
+          // wasm heap, which a reload leaves to the detached page's garbage
+          // collection (measured: 1.9 GB still held a second after the reload,
+          // freed at some later cycle), and the cycles would count it.
+          await open();
+          for (let cycle = 0; cycle < 5; cycle++) {
+            const cycleSampler = startProcessMemorySampler(browserPid, 'renderer');
+            await page.evaluate(([url, o]) => (window as unknown as Bench).bench.cycle(url, o), [manifestUrl, opts] as const);
+            cyclePeaks.push(cycleSampler.stop());
+            await new Promise((r) => setTimeout(r, 300));
+            rss.push(startProcessMemorySampler(browserPid, 'renderer').stop());
+          }
+          await page.evaluate(() => (window as unknown as Bench).bench.endCycles());
+        }
         if (!allPhases) {
           console.error(
             `run ${run}/${runs} [${config.name}]: weights ${warm.weights} on ${warm.device}, first visit ${firstVisit.totalMs.toFixed(0)} ms, warm ${warm.totalMs.toFixed(0)} ms (then one run ${warm.runMs.toFixed(0)} ms, ${warm.outputValues} output values), plain ORT ${plain.totalMs.toFixed(0)} ms (read ${plain.readMs.toFixed(0)}), ` +
@@ -223,20 +243,6 @@ try {
         const limitPeakRendererBytes = limitSampler.stop().renderer;
 
 
-        // Five warm load/dispose cycles in one engine. Its worker ends after
-        // each last dispose (a wasm heap never shrinks) and the next load starts
-        // a fresh one: each cycle's peak, and what the renderer holds after it.
-        await open();
-        const rss: number[] = [];
-        const cyclePeaks: number[] = [];
-        for (let cycle = 0; cycle < 5; cycle++) {
-          const cycleSampler = startProcessMemorySampler(browserPid, 'renderer');
-          await page.evaluate(([url, o]) => (window as unknown as Bench).bench.cycle(url, o), [manifestUrl, opts] as const);
-          cyclePeaks.push(cycleSampler.stop());
-          await new Promise((r) => setTimeout(r, 300));
-          rss.push(startProcessMemorySampler(browserPid, 'renderer').stop());
-        }
-        await page.evaluate(() => (window as unknown as Bench).bench.endCycles());
 
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
