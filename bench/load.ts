@@ -51,6 +51,8 @@ const { values: args } = parseArgs({
     // `--prepack false`: only the prepack: false configuration (e.g. at 2 GiB on wasm, where
     // ORT's prepacked second copy would not fit the 4 GiB wasm32 heap).
     prepack: { type: 'string', default: 'both' },
+    // `--breakdown`: the cold load's files-ready time split by layer (fetch only, + verify, + store), in the first configuration.
+    breakdown: { type: 'boolean', default: false },
   },
 });
 if (args.weights !== 'auto' && args.weights !== 'copy') throw new Error(`--weights must be auto or copy, got ${args.weights}`);
@@ -117,6 +119,8 @@ interface RunResult {
   cycleGrowthBytes: number;
   /** Renderer peak during each of the five cycles. */
   cyclePeakBytes: number[];
+  /** `--breakdown`: cold download alone (ms), with SHA-256 checks, with checks and IndexedDB writes. */
+  breakdown?: { fetchMs: number; verifyMs: number; storeMs: number };
   verify: { chunks: number; probeMs: number; hashMs: number };
 }
 
@@ -152,6 +156,9 @@ const site = await serveBenchPage('load', join(root, 'dist'));
 const results: Record<ConfigName, RunResult[]> = { default: [], 'prepack: false': [] };
 type Bench = Window & { bench: any };
 
+/** Where a run is, on stderr: a step that never ends shows which one it was. */
+const step = (what: string) => console.error(`  ${new Date().toISOString().slice(11, 19)} ${what}…`);
+
 /** One fresh browser (a renderer that has run nothing else, so peak memory is the load's own) per measured sequence. */
 async function inFreshBrowser<T>(work: (page: BenchBrowser['page'], open: () => Promise<void>, browserPid: number) => Promise<T>): Promise<T> {
   const browser = await launchBenchBrowser(site.pageUrl);
@@ -184,6 +191,7 @@ try {
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
         const baseline = sampleMemory(browserPid).stop();
         const sampler = sampleMemory(browserPid);
+        step(`run ${run} [${config.name}]: first visit`);
         const firstVisit = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
         const coldPeak = sampler.stop();
 
@@ -193,6 +201,7 @@ try {
         await open();
         server.resetStats();
         const warmSampler = sampleMemory(browserPid);
+        step('warm load and one run');
         const warm = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, { ...opts, run: true }] as const);
         if (!(warm.outputValues > 0)) throw new Error(`the warm-loaded model did not compute (output values: ${warm.outputValues})`);
         const warmPeak = warmSampler.stop();
@@ -202,6 +211,7 @@ try {
         // ORT's own floor for the same Blobs, in a renderer holding only the page again.
         await open();
         const plainSampler = sampleMemory(browserPid);
+        step('plain ORT on the same Blobs');
         const plain = await page.evaluate(([url, p, d]) => (window as unknown as Bench).bench.plainBlob(url, p, d), [manifestUrl, config.prepack, device] as const);
         const plainPeak = plainSampler.stop();
         const plainFields = { plainWarmMs: plain.totalMs, plainWarmPeakRendererBytes: plainPeak.renderer, plainWarmPeakGpuBytes: plainPeak.gpu };
@@ -215,6 +225,7 @@ try {
           // wasm heap, which a reload leaves to the detached page's garbage
           // collection (measured: 1.9 GB still held a second after the reload,
           // freed at some later cycle), and the cycles would count it.
+          step('five load/dispose cycles');
           await open();
           for (let cycle = 0; cycle < 5; cycle++) {
             const cycleSampler = startProcessMemorySampler(browserPid, 'renderer');
@@ -235,10 +246,12 @@ try {
 
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
+        step('cold load');
         const cold = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
 
         await open();
         const limitSampler = sampleMemory(browserPid);
+        step('limit');
         const limit = await page.evaluate(([url, c, p, d]) => (window as unknown as Bench).bench.limit(url, c, p, d), [manifestUrl, DEFAULT_CONCURRENCY, config.prepack, device] as const);
         const limitPeakRendererBytes = limitSampler.stop().renderer;
 
@@ -247,11 +260,26 @@ try {
         await open();
         await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
         server.resetStats();
+        step('resume: cut at 50%, then again');
         const first = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, { ...o, abortAtFraction: 0.5 }), [manifestUrl, opts] as const);
         await open();
         const second = await page.evaluate(([url, o]) => (window as unknown as Bench).bench.tessera(url, o), [manifestUrl, opts] as const);
         const served = weightBytes(server.stats().byPath);
         if (!first.aborted) throw new Error('the resume run was not aborted at 50%');
+
+        // Which layer the cold load's files-ready time goes to, each in a fresh page on this thread.
+        let breakdown: RunResult['breakdown'];
+        if (args.breakdown && config === configs[0]) {
+          await open();
+          const fetchOnly = await page.evaluate(([url, c]) => (window as unknown as Bench).bench.fetchOnly(url, c), [manifestUrl, DEFAULT_CONCURRENCY] as const);
+          await open();
+          const verified = await page.evaluate((url) => (window as unknown as Bench).bench.loaderOnly(url, 'memory'), manifestUrl);
+          await open();
+          await page.evaluate(() => (window as unknown as Bench).bench.clearCache());
+          const stored = await page.evaluate((url) => (window as unknown as Bench).bench.loaderOnly(url, 'indexeddb'), manifestUrl);
+          breakdown = { fetchMs: fetchOnly.totalMs, verifyMs: verified.totalMs, storeMs: stored.totalMs };
+          console.error(`run ${run}/${runs} breakdown: fetch only ${fetchOnly.totalMs.toFixed(0)} ms, + SHA-256 ${verified.totalMs.toFixed(0)} ms, + IndexedDB ${stored.totalMs.toFixed(0)} ms`);
+        }
         console.error(
           `run ${run}/${runs} [${config.name}]: weights ${warm.weights}, first visit ${firstVisit.totalMs.toFixed(0)} ms, cold ${cold.totalMs.toFixed(0)} ms (files ready ${cold.fetchMs.toFixed(0)}), limit ${limit.totalMs.toFixed(0)} ms (fetch ${limit.fetchMs.toFixed(0)}), ` +
             `warm ${warm.totalMs.toFixed(0)} ms (files ready ${warm.fetchMs.toFixed(0)}), naive ${naive.totalMs.toFixed(0)} ms, resume ${first.totalMs.toFixed(0)} + ${second.totalMs.toFixed(0)} ms (files ready ${second.fetchMs.toFixed(0)}), ` +
@@ -281,6 +309,7 @@ try {
           weightsReason: warm.weightsReason,
           cycleGrowthBytes: (rss[4] as number) - (rss[0] as number),
           cyclePeakBytes: cyclePeaks,
+          ...(breakdown ? { breakdown } : {}),
           verify,
         } satisfies RunResult;
       });
@@ -342,6 +371,9 @@ const summarize = (rs: RunResult[]) => {
     limitPeakRendererBytes: m((r) => r.limitPeakRendererBytes),
     cycleGrowthBytes: m((r) => r.cycleGrowthBytes),
     cyclePeakBytes: [0, 1, 2, 3, 4].map((i) => m((r) => r.cyclePeakBytes[i] as number)),
+    breakdown: rs.every((r) => r.breakdown)
+      ? { fetchMs: m((r) => r.breakdown!.fetchMs), verifyMs: m((r) => r.breakdown!.verifyMs), storeMs: m((r) => r.breakdown!.storeMs) }
+      : undefined,
     verifyProbeMs: m((r) => r.verify.probeMs),
     verifyHashMs: m((r) => r.verify.hashMs),
     warmNetworkWeightBytes: Math.max(...rs.map((r) => r.warmNetworkWeightBytes)),
@@ -384,6 +416,13 @@ for (const config of configs) {
         ['network', profile.name, '', describeProfile(profile), '', '', ''],
         ['cold load ms', s.coldMs.toFixed(0), s.limitMs.toFixed(0), 'limit: ranged fetch + session', ratio(s.coldMs, s.limitMs), '<= 1.10', pass(s.coldMs <= 1.1 * s.limitMs)],
         ['cold files ready ms', s.coldFetchMs.toFixed(0), s.limitFetchMs.toFixed(0), "limit's fetch", ratio(s.coldFetchMs, s.limitFetchMs), '', ''],
+        ...(s.breakdown
+          ? [
+              ['  loader: fetch only ms', s.breakdown.fetchMs.toFixed(0), s.limitFetchMs.toFixed(0), "limit's fetch (page thread)", ratio(s.breakdown.fetchMs, s.limitFetchMs), '', ''],
+              ['  + SHA-256 of every chunk', s.breakdown.verifyMs.toFixed(0), s.breakdown.fetchMs.toFixed(0), 'fetch only', ratio(s.breakdown.verifyMs, s.breakdown.fetchMs), '', ''],
+              ['  + IndexedDB writes', s.breakdown.storeMs.toFixed(0), s.breakdown.verifyMs.toFixed(0), 'fetch + SHA-256', ratio(s.breakdown.storeMs, s.breakdown.verifyMs), '', ''],
+            ]
+          : []),
         ['first visit ms', s.firstVisitMs.toFixed(0), '', 'cold in a fresh browser (ORT wasm too)', '', '', ''],
         ['warm load ms', s.warmMs.toFixed(0), s.naiveMs.toFixed(0), 'ORT create(url, externalData)', ratio(s.warmMs, s.naiveMs), `<= ${warmTarget.toFixed(2)}`, pass(s.warmMs <= warmTarget * s.naiveMs)],
         ['resume total ms', s.resumeTotalMs.toFixed(0), s.coldMs.toFixed(0), 'uninterrupted cold load', ratio(s.resumeTotalMs, s.coldMs), '<= 1.10', pass(s.resumeTotalMs <= 1.1 * s.coldMs)],

@@ -137,6 +137,14 @@ const bench = {
     }
   },
 
+  /** Breakdown: the limit's parallel ranged fetch alone, no session. */
+  async fetchOnly(manifestUrl: string, concurrency: number) {
+    const t0 = performance.now();
+    const manifest = await getManifest(manifestUrl);
+    await fetchAllRanged(manifestUrl, manifest, concurrency);
+    return { totalMs: performance.now() - t0 };
+  },
+
   /** Breakdown: the loader alone on this thread, with IndexedDB or with nothing stored. */
   async loaderOnly(manifestUrl: string, cache: 'indexeddb' | 'memory') {
     const t0 = performance.now();
@@ -211,6 +219,8 @@ const bench = {
       const reply = await new Promise<{ ok: boolean; createMs?: number; message?: string }>((resolve, reject) => {
         worker.onmessage = (e) => resolve(e.data);
         worker.onerror = (e) => reject(new Error(e.message));
+        // A hang is a failure with a message, not a benchmark that waits out Playwright's 10 minutes.
+        setTimeout(() => reject(new Error('plain ORT create did not settle within 5 minutes')), 300_000);
         worker.postMessage({ graph: graphBytes, externalData: data, prepack, device });
       });
       if (!reply.ok) throw new Error(`plain ORT create failed: ${reply.message}`);

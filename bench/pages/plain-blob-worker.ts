@@ -2,11 +2,14 @@
  * The warm-load peer of `npm run bench:load`: plain ONNX Runtime Web (its JSPI
  * build, as Tessera's streamed path uses) creating a session from the same
  * cached chunk Blobs, composed per file, in a dedicated worker as Tessera's
- * engine runs. No Tessera code runs here, so its renderer peak is ORT's own
- * floor for these weights: what Tessera's warm peak is compared with.
+ * engine runs. No Tessera code runs here but the GC workaround ORT's JSPI
+ * read needs (rootedBlob: without it a collection during a read can leave
+ * the creation hanging, as Tessera's own loads did), so its renderer peak is
+ * ORT's own floor for these weights: what Tessera's warm peak is compared with.
  */
 import * as ort from 'onnxruntime-web/jspi';
 import { prepackOptions } from '../../src/backend/prepack-options.ts';
+import { rootedBlob } from '../../src/backend/rooted-blob.ts';
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
@@ -20,11 +23,12 @@ interface Request {
 
 self.onmessage = async (event: MessageEvent<Request>) => {
   const { graph, externalData, prepack, device } = event.data;
+  const reading = new Set<unknown>();
   try {
     const t0 = performance.now();
     const session = await ort.InferenceSession.create(graph, {
       executionProviders: [device],
-      externalData,
+      externalData: externalData.map(({ path, data }) => ({ path, data: rootedBlob(data, reading) as unknown as Uint8Array })),
       graphOptimizationLevel: 'all',
       ...prepackOptions(prepack),
     });
@@ -33,5 +37,7 @@ self.onmessage = async (event: MessageEvent<Request>) => {
     self.postMessage({ ok: true, createMs });
   } catch (error) {
     self.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) });
+  } finally {
+    reading.clear();
   }
 };

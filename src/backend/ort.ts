@@ -23,6 +23,7 @@ import { chooseWeights } from './choose-weights.ts';
 import { readModelRequirements, type ModelRequirements } from './model-requirements.ts';
 import { createSerialQueue, type SerialQueue } from './serial-queue.ts';
 import { prepackOptions } from './prepack-options.ts';
+import { rootedBlob } from './rooted-blob.ts';
 import { checkFeeds, closedError, fromOrtTensor, toValueInfo, withAbort } from './ort-values.ts';
 
 type OrtModule = typeof Ort;
@@ -235,33 +236,6 @@ async function createInference(
   } finally {
     reading.clear();
   }
-}
-
-/**
- * The Blob ORT's JSPI build reads, with every slice it takes and every stream
- * it opens on one kept in `reading`. ORT reads an initializer with
- * `blob.slice(start, end).stream()` and a reader, awaited from a wasm stack
- * that JSPI has suspended; if nothing else holds that stream, a garbage
- * collection meanwhile takes the stream with its pending read, the wasm stack
- * is never resumed and `InferenceSession.create` never settles. Seen in about
- * one cold load in five in a production build (a cold load leaves the most
- * garbage), and in every streamed load, cold or warm, when `gc()` was forced
- * every 15 ms during creation; never on the copying path. Holding them here
- * until the creation settles costs a few objects per initializer.
- */
-function rootedBlob(blob: Blob, reading: Set<unknown>): Blob {
-  const whole = blob.slice(0, blob.size, blob.type); // a new handle on the same bytes, no copy
-  whole.slice = (start?: number, end?: number, type?: string): Blob => {
-    const part = Blob.prototype.slice.call(blob, start, end, type);
-    reading.add(part);
-    part.stream = () => {
-      const stream = Blob.prototype.stream.call(part);
-      reading.add(stream);
-      return stream;
-    };
-    return part;
-  };
-  return whole;
 }
 
 interface SessionReport {
