@@ -34,6 +34,12 @@ export default defineConfig({
     // host's import.meta.url, against which ONNX Runtime finds its wasm there
     // (an IIFE worker would read its blob: location instead).
     format: 'es',
+    // One file per worker, as the IIFE build was: a worker that fetched its
+    // lazily imported chunks (the loader, the OCR pipeline) only when first
+    // used needed the network at that moment, e.g. when a follower tab takes
+    // over a closed leader's work (an e2e run under load failed there with
+    // "Failed to fetch dynamically imported module").
+    rollupOptions: { output: { inlineDynamicImports: true } },
   },
   build: {
     outDir: resolve(import.meta.dirname, 'dist'),
