@@ -129,13 +129,19 @@ async function servingTab(page: Page): Promise<void> {
   expect(await page.getByRole('switch', { name: 'Serve requests' }).getAttribute('aria-checked')).toBe('true');
 }
 
+/** A page in its own context (closed after the suite), with its uncaught errors collected. */
+async function newPage() {
+  const context = await browser.newContext();
+  contexts.push(context);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  return { page, errors };
+}
+
 describe('a browser tab serving chat through the coordinator', () => {
   it('streams a chat completion token by token, completes a non-streamed one, refuses a too-long prompt with a 400, and keeps serving', async () => {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors } = await newPage();
     await servingTab(page);
 
     // The tab's offer: the model's task and context, as /v1/models reports them.
@@ -189,11 +195,7 @@ describe('a browser tab serving chat through the coordinator', () => {
   }, 240_000);
 
   it('picking another chat model while serving leaves the old model\'s pool and serves the new one', async () => {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors } = await newPage();
     await servingTab(page);
     expect(await ask(MODEL)).toEqual({ text: reference.text });
     await expect.poll(() => page.locator('#serve-status').textContent()).toBe(`Serving ${MODEL}: 1 request served.`);
