@@ -39,7 +39,7 @@ export default defineConfig({
     // used needed the network at that moment, e.g. when a follower tab takes
     // over a closed leader's work (an e2e run under load failed there with
     // "Failed to fetch dynamically imported module").
-    rollupOptions: { output: { inlineDynamicImports: true } },
+    rolldownOptions: { output: { codeSplitting: false } },
   },
   build: {
     outDir: resolve(import.meta.dirname, 'dist'),
