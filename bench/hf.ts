@@ -30,7 +30,8 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: '256MiB' },
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
-    // Breakdowns: `--probe ort` (ORT session creation by options), `--probe idb` (IndexedDB read by concurrency).
+    // Breakdowns: `--probe ort` (ORT session creation by options), `--probe idb` (IndexedDB read by concurrency),
+    // `--probe read` (the warm storage read: transformers.js's Cache API entry vs Tessera's loader).
     probe: { type: 'string' },
     // `--no-prepack`: Tessera's sessions skip ORT's weight repacking (pipeline option prepack: false).
     prepack: { type: 'boolean', default: true },
@@ -109,6 +110,20 @@ try {
           await open();
           const r = await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.ortProbe(h, m, o), [hubUrl, modelId, v] as const);
           console.error(`PROBE ${JSON.stringify(v)} ${JSON.stringify(r)}`);
+        }
+        continue;
+      }
+      if (args.probe === 'read') {
+        // The warm path's storage read on each side: transformers.js's Cache API entry vs Tessera's loader from IndexedDB.
+        await open();
+        await clearAll();
+        await plain();
+        await tessera();
+        for (let i = 0; i < 3; i++) {
+          await open();
+          console.error(`PROBE read cache-api ${JSON.stringify(await page.evaluate(([h, m]) => (window as unknown as Bench).bench.cacheApiRead(h, m), [hubUrl, modelId] as const))}`);
+          await open();
+          console.error(`PROBE read tessera-loader ${JSON.stringify(await page.evaluate(([h, m]) => (window as unknown as Bench).bench.loaderOnly(h, m), [hubUrl, modelId] as const))}`);
         }
         continue;
       }

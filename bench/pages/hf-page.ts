@@ -117,6 +117,20 @@ const bench = {
     return { fetchMs: Math.round(t1 - t0), warmMs: Math.round(t2 - t1), createMs: Math.round(t3 - t2), runs };
   },
 
+  /** Breakdown: the model file out of transformers.js's Cache API entry, as its warm load reads it. */
+  async cacheApiRead(hubUrl: string, modelId: string) {
+    const t0 = performance.now();
+    const url = `${hubUrl}/${modelId}/resolve/main/onnx/model.onnx`;
+    for (const name of await caches.keys()) {
+      const hit = await (await caches.open(name)).match(url);
+      if (hit) {
+        const bytes = await hit.arrayBuffer();
+        return { cache: name, bytes: bytes.byteLength, ms: Math.round(performance.now() - t0) };
+      }
+    }
+    throw new Error(`${url} is not in any Cache API cache`);
+  },
+
   /** Breakdown: the weights' chunks out of IndexedDB at a given concurrency, into one buffer. */
   async idbProbe(hubUrl: string, modelId: string, concurrency: number) {
     const cache = createIdbCache();
