@@ -36,8 +36,6 @@ export interface RangeRequest {
   have?: Uint8Array | undefined;
   /** What arrived before the body broke off, `have` included (see readBody). */
   onPartial?: ((received: Uint8Array) => void) | undefined;
-  /** A buffer to read the range into instead of a new one (see readBody). */
-  into?: ArrayBuffer | undefined;
 }
 
 /**
@@ -67,7 +65,7 @@ export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
           details: { file: req.file, chunk: req.chunk, status: 206, url: req.url },
         });
       }
-      return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx, have, req.into) };
+      return { type: 'partial', bytes: await readBody(response, req.end - req.start, ctx, have) };
     }
     case 200:
       if (!matches) {

@@ -196,13 +196,6 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     // after every write has settled, so a cut-off load never looks complete.
     const writes = new Set<Promise<void>>();
     let writeError: unknown;
-    // Download buffers to read the next chunks into. A chunk handed on as a
-    // Blob owns a copy of its bytes (Blobs copy at construction) and is stored
-    // as that Blob, so its buffer is free again at once: a load then holds
-    // about `concurrency` chunk buffers instead of leaving one per chunk to the
-    // garbage collector while the session is built.
-    const spare: ArrayBuffer[] = [];
-    const recycles = compose && (!store || store.putChunkBlob !== undefined);
     const deliver = async (chunk: PlannedChunk, bytes: Uint8Array) => {
       if (delivered.has(chunk.hash)) return;
       delivered.add(chunk.hash);
@@ -212,10 +205,9 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       const blob = compose ? new Blob([bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : bytes.slice()]) : undefined;
       place(chunk, blob ?? bytes, 'network');
       stats.chunksFetched += 1;
-      if (!store) return recycle(bytes);
+      if (!store) return;
       while (writes.size >= MAX_PENDING_WRITES) await Promise.race(writes);
       const put = blob && store.putChunkBlob ? store.putChunkBlob(chunk.hash, blob) : store.putChunk(chunk.hash, bytes);
-      recycle(bytes);
       const write: Promise<void> = put.then(
         () => void writes.delete(write),
         (err: unknown) => {
@@ -225,11 +217,6 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       );
       writes.add(write);
     };
-    function recycle(bytes: Uint8Array): void {
-      if (recycles && bytes.byteOffset === 0 && bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength === manifest.chunkSize && spare.length < concurrency) {
-        spare.push(bytes.buffer);
-      }
-    }
     const settleWrites = async () => {
       while (writes.size > 0) await Promise.all(writes);
       if (writeError !== undefined) throw writeError;
@@ -297,7 +284,6 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
         partials.delete(chunk.hash);
         const result = await fetchRange({
           have,
-          into: spare.pop(),
           onPartial: (received) => {
             if (received.byteLength >= minPartial) partials.set(chunk.hash, received);
           },

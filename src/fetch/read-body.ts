@@ -22,14 +22,13 @@ export interface BodyContext {
 
 /**
  * `prefix`: bytes already held (a broken-off earlier download of the same
- * range), placed first; the body is the rest. `into`: a buffer of at least
- * `expected` bytes to fill instead of a new one (a finished chunk's, reused).
+ * range), placed first; the body is the rest.
  *
  * @example
  * const bytes = await readBody(response, 8 << 20, { file: 'model.onnx.data', chunk: 3 });
  */
-export async function readBody(response: Response, expected: number, ctx: BodyContext, prefix?: Uint8Array, into?: ArrayBuffer): Promise<Uint8Array> {
-  const out = into && into.byteLength >= expected ? new Uint8Array(into, 0, expected) : new Uint8Array(expected);
+export async function readBody(response: Response, expected: number, ctx: BodyContext, prefix?: Uint8Array): Promise<Uint8Array> {
+  const out = new Uint8Array(expected);
   let filled = 0;
   if (prefix) {
     out.set(prefix);
@@ -100,36 +99,17 @@ export async function streamChunks(
   if (seen < total) throw truncated(ctx, seen, total);
 }
 
-/** The piece a body is read in (BYOB reads reuse one such buffer per body). */
-const READ_PIECE_BYTES = 256 * 1024;
-
-/**
- * Hands a body on in pieces, each valid until `onPart` settles. Where the
- * body is a byte stream (fetch in Chromium and Node) it is read with a BYOB
- * reader into one reused buffer, so a download leaves no garbage buffer per
- * network read behind it (a 512 MiB load made ~8,000 of them, collected
- * only when the GC came round, while a session was being built beside
- * them); elsewhere with the default reader.
- */
 async function pump(response: Response, ctx: BodyContext, onPart: (part: Uint8Array) => void | Promise<void>): Promise<void> {
   if (!response.body) {
     if (ctx.signal?.aborted) throw abortedError(ctx.signal);
     return;
   }
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = response.body.getReader({ mode: 'byob' });
-  } catch {
-    byob = undefined; // not a byte stream
-  }
-  const reader = byob ?? response.body.getReader();
-  let piece = new ArrayBuffer(byob ? READ_PIECE_BYTES : 0);
+  const reader = response.body.getReader();
   try {
     for (;;) {
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        // A BYOB read takes the buffer and hands it back in the result; one that fails loses only this piece, not what onPart already took.
-        result = byob ? await byob.read(new Uint8Array(piece)) : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+        result = await reader.read();
       } catch (err) {
         if (ctx.signal?.aborted) throw abortedError(ctx.signal);
         throw new TesseraError('truncated-body', `${where(ctx)}: the connection broke off mid-body (${(err as Error)?.message ?? err})`, {
@@ -138,7 +118,6 @@ async function pump(response: Response, ctx: BodyContext, onPart: (part: Uint8Ar
         });
       }
       if (result.done) break;
-      if (byob) piece = result.value.buffer as ArrayBuffer;
       ctx.onBytes?.(result.value.byteLength);
       await onPart(result.value);
     }
