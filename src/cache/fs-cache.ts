@@ -33,15 +33,13 @@ export function defaultCacheDir(env: Record<string, string | undefined> = proces
 export function createFsCache(options: { dir?: string; now?: () => number } = {}): ModelCache {
   const dir = options.dir ?? defaultCacheDir();
   const now = options.now ?? Date.now;
-  const chunkPath = (hash: string) => {
+  const checked = (hash: string) => {
     if (!/^[0-9a-f]{64}$/.test(hash)) throw new TesseraError('invalid-argument', `"${hash}" is not a lower-case hex SHA-256`);
-    return join(dir, 'chunks', hash.slice(0, 2), hash);
+    return hash;
   };
+  const chunkPath = (hash: string) => join(dir, 'chunks', checked(hash).slice(0, 2), hash);
   // Partials live apart from chunks: nothing that lists or counts chunks ever takes one for a chunk.
-  const partialPath = (hash: string) => {
-    chunkPath(hash); // the same check on the name
-    return join(dir, 'partial', hash);
-  };
+  const partialPath = (hash: string) => join(dir, 'partial', checked(hash));
   // encodeURIComponent keeps a model name from becoming a path (`../x`).
   const modelPath = (name: string, revision: string) => join(dir, 'models', `${encodeURIComponent(modelKey(name, revision))}.json`);
 
