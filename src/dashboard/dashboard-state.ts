@@ -8,7 +8,7 @@
  * chart points and the prewarming list at most `maxPrewarm` events, however
  * long the page stays open.
  */
-import type { DirectoryFeedEvent, PoolSummary, PrewarmEvent } from '../coordinator/pool-summary.ts';
+import type { DirectoryFeedEvent, PoolSessionSummary, PoolSummary, PrewarmEvent } from '../coordinator/pool-summary.ts';
 
 /** One chart point of one pool, taken from one summary. */
 export interface PoolPoint {
@@ -133,19 +133,12 @@ export function rateLimitedTotalOf(summary: PoolSummary): number {
   return summary.metrics.requests.filter((r) => r.model === summary.model && r.status === 'rate-limited').reduce((n, r) => n + r.count, 0);
 }
 
-/** One session across every pool it joined. */
-export interface SessionView {
-  id: string;
-  device: string;
-  /** Sorted, each once. */
-  models: string[];
-  inFlight: number;
-  /** Requests (or generations) per second, summed over its pools. */
-  throughput: number;
-  /** The longest lease: how long the session has been serving. */
-  leaseAgeMs: number;
-  prewarmed: boolean;
-}
+/**
+ * One session across every pool it joined: the pools' summaries of it merged
+ * (models sorted, each once; throughput summed; the longest lease, i.e. how
+ * long it has been serving; prewarmed if any pool says so).
+ */
+export type SessionView = Required<PoolSessionSummary>;
 
 /**
  * Sessions merged over pools: a session serving two models shows once, with

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { DirectoryFeedEvent } from '../coordinator/pool-summary.ts';
 import { followFeed, parseFeedEvent, type FeedStatus } from './feed-client.ts';
+import { textStream } from '../../test/helpers/text-stream.ts';
 
-/** A body that sends `chunks` one by one (split anywhere, as a network would). */
-function sseBody(chunks: string[]): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  return new ReadableStream({
-    pull(controller) {
-      const next = chunks.shift();
-      if (next === undefined) controller.close();
-      else controller.enqueue(encoder.encode(next));
-    },
-  });
-}
 
 const snapshot = JSON.stringify({ type: 'snapshot', snapshot: { at: 1, pools: [], prewarm: [] } });
 const gone = JSON.stringify({ type: 'pool-gone', pool: 'mlp', at: 2 });
@@ -30,8 +20,8 @@ describe('followFeed', () => {
   it('sends the token as a bearer header, parses events split across chunks, reconnects when the feed ends, and stops on 401', async () => {
     const requests: Request[] = [];
     const bodies = [
-      sseBody([`data: ${snapshot.slice(0, 10)}`, `${snapshot.slice(10)}\n\n: keep-alive\n\nda`, `ta: ${gone}\n\n`]),
-      sseBody([`data: ${snapshot}\n\n`]),
+      textStream([`data: ${snapshot.slice(0, 10)}`, `${snapshot.slice(10)}\n\n: keep-alive\n\nda`, `ta: ${gone}\n\n`]),
+      textStream([`data: ${snapshot}\n\n`]),
     ];
     const fakeFetch = (async (input: RequestInfo | URL, init?: RequestInit) => {
       requests.push(new Request(new URL(String(input), 'http://x'), init));
@@ -90,12 +80,12 @@ describe('followFeed', () => {
 
   it('treats an `event: error` from the Worker as a drop and reconnects', async () => {
     const controller = new AbortController();
-    const bodies = [sseBody([`data: ${snapshot}\n\nevent: error\ndata: {"error":{"code":"unavailable","message":"the directory went away"}}\n\n`])];
+    const bodies = [textStream([`data: ${snapshot}\n\nevent: error\ndata: {"error":{"code":"unavailable","message":"the directory went away"}}\n\n`])];
     const statuses: FeedStatus[] = [];
     await followFeed({
       url: '/dashboard/events',
       token: 't',
-      fetch: (async () => new Response(bodies.shift() ?? sseBody([]))) as typeof fetch,
+      fetch: (async () => new Response(bodies.shift() ?? textStream([]))) as typeof fetch,
       signal: controller.signal,
       onEvent: () => undefined,
       onStatus: (s) => {

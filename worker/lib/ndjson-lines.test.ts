@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ndjsonLines } from './ndjson-lines.ts';
+import { textStream } from '../../test/helpers/text-stream.ts';
 
-function streamOf(chunks: string[], onCancel?: () => void): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  return new ReadableStream({
-    pull(controller) {
-      const next = chunks.shift();
-      if (next === undefined) controller.close();
-      else controller.enqueue(encoder.encode(next));
-    },
-    cancel: () => onCancel?.(),
-  });
-}
 
 describe('ndjsonLines', () => {
   it('joins lines split across chunks, skips blank lines, and yields an unterminated last line', async () => {
     const lines: string[] = [];
-    for await (const line of ndjsonLines(streamOf(['{"a":', '1}\n\n{"b"', ':2}\r\n', '{"c":3}']))) lines.push(line);
+    for await (const line of ndjsonLines(textStream(['{"a":', '1}\n\n{"b"', ':2}\r\n', '{"c":3}']))) lines.push(line);
     expect(lines).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);
   });
 
@@ -36,7 +26,7 @@ describe('ndjsonLines', () => {
 
   it('cancels the source when the reader leaves early', async () => {
     let cancelled = false;
-    for await (const line of ndjsonLines(streamOf(['1\n2\n', '3\n'], () => (cancelled = true)))) if (line === '1') break;
+    for await (const line of ndjsonLines(textStream(['1\n2\n', '3\n'], () => (cancelled = true)))) if (line === '1') break;
     expect(cancelled).toBe(true);
   });
 
