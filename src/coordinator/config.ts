@@ -56,8 +56,8 @@ export interface CoordinatorConfig {
    * Share of a request's deadline that admission may fill with expected
    * wait (0-1]. The rest absorbs an estimate that turns out optimistic, so
    * what was admitted finishes instead of being shed late: shedding starts
-   * only past 1.1x the time left, so a rate may fall by 1 - headroom/1.1
-   * before an admitted request is shed.
+   * once the expected finish passes the time left, so a rate may fall by
+   * 1 - headroom before an admitted request is shed.
    */
   admissionHeadroom: number;
 }

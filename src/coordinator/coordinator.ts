@@ -116,12 +116,11 @@ export class Coordinator {
     this.#createId = options.createId ?? (() => crypto.randomUUID());
     this.#generations = new GenerationPool(this.config, this.#metrics, {
       candidates: (model, now) => [...this.#sessions.values()]
-        .filter((s) => s.models.has(model) && this.#slotsUsed(s) < s.capacity.maxInFlight && (this.#backoff.get(s.id)?.until ?? 0) <= now)
+        .filter((s) => s.models.has(model) && this.#freeSlots(s, now) > 0)
         .map((s) => ({ id: s.id, order: s.order, inFlight: s.inFlight + this.#generations.runningOn(s.id), rate: rateOf(s.rate) })),
       hasModel: (model) => this.#hasModel(model),
       members: (model, now) => [...this.#sessions.values()].filter((s) => s.models.has(model)).map((s) => ({
-        id: s.id, slots: s.capacity.maxInFlight,
-        freeSlots: (this.#backoff.get(s.id)?.until ?? 0) <= now ? Math.max(0, s.capacity.maxInFlight - this.#slotsUsed(s)) : 0,
+        id: s.id, slots: s.capacity.maxInFlight, freeSlots: this.#freeSlots(s, now),
       })),
     }, this.#random);
   }
@@ -335,6 +334,17 @@ export class Coordinator {
     return rateOf(s.steady);
   }
 
+  /**
+   * Slots of `s` a request could take now: none while it is backed off
+   * (pump() will not use it yet), and those that neither batches nor running
+   * generations hold. Inference admission, generation admission and the
+   * generation pool's candidates all count with this.
+   */
+  #freeSlots(s: Session, now: number): number {
+    if ((this.#backoff.get(s.id)?.until ?? 0) > now) return 0;
+    return Math.max(0, s.capacity.maxInFlight - this.#slotsUsed(s));
+  }
+
   /** What the pool can do for a model right now: summed admission rates and free slots. */
   #loadOf(model: string, now: number): PoolLoad {
     let rate = 0;
@@ -344,8 +354,7 @@ export class Coordinator {
       if (!s.models.has(model)) continue;
       sessions += 1;
       rate += this.#admissionRateOf(s);
-      // A backed-off session's slots are not free: pump() will not use them yet.
-      if ((this.#backoff.get(s.id)?.until ?? 0) <= now) freeSlots += Math.max(0, s.capacity.maxInFlight - s.batches.size);
+      freeSlots += this.#freeSlots(s, now);
     }
     return { rate, sessions, freeSlots };
   }
