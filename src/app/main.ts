@@ -198,7 +198,7 @@ export async function main(): Promise<void> {
     await c.settled;
     const g = c.generator;
     if (!g) return { kind: 'none', why: c.share.role === 'follower' ? `Another tab runs ${c.model}: turn serving on in that tab.` : `${c.model} did not load; see above.` };
-    return { kind: 'text-generation', manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: c.share };
+    return { kind: 'text-generation', manifest: g.manifest, device: g.device, contextLength: g.contextLength, maxTokenBytes: g.maxTokenBytes, generator: c.share };
   }, kindOf);
   // Serving follows the picker: another model picked while serving moves the tab to that model's pool.
   modelSelect.addEventListener('change', () => serve.follow(modelSelect.value));
@@ -295,7 +295,7 @@ interface ChatEntry {
 /** What the serve switch lends to the coordinator: the picked model, ready, or why not. */
 type ServeTarget =
   | { kind: 'ocr'; ocr: SharedOcr; pipeline: Awaited<SharedOcr['pipeline']> }
-  | { kind: 'text-generation'; manifest: PageGenerator['manifest']; device: string; contextLength: number; generator: RunnableGenerator }
+  | { kind: 'text-generation'; manifest: PageGenerator['manifest']; device: string; contextLength: number; maxTokenBytes: number | undefined; generator: RunnableGenerator }
   | { kind: 'none'; why: string };
 
 /**
@@ -361,7 +361,7 @@ function servePanel(prepare: () => Promise<ServeTarget>, kindOf: (model: string)
           session = serveOcr({ ...common, manifest: target.pipeline.manifest, device: target.pipeline.device, ocr: target.ocr });
           break;
         case 'text-generation':
-          session = await serveGeneration({ ...common, manifest: target.manifest, device: target.device, contextLength: target.contextLength, generator: target.generator });
+          session = await serveGeneration({ ...common, manifest: target.manifest, device: target.device, contextLength: target.contextLength, maxTokenBytes: target.maxTokenBytes, generator: target.generator });
           break;
         default: {
           const never: never = target;

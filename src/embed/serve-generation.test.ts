@@ -51,26 +51,22 @@ function fakeGenerator(pieces: string[], options: { stepMs?: number; promptToken
 }
 
 async function serving(generator: RunnableGenerator, served: { n: number } = { n: 0 }) {
-  const fetched: string[] = [];
   const session = await serveGeneration({
     host: 'http://worker.test',
     token: 'join',
     manifest: { name: 'tiny-llama', revision: 'rev1' },
     contextLength: 8,
+    maxTokenBytes: 13,
     device: 'wasm',
     generator,
     onServed: () => (served.n += 1),
-    fetch: (async (url: string) => {
-      fetched.push(String(url));
-      return new Response(JSON.stringify({ model: { vocab: { a: 0, hello: 1, 'héllo': 2 } }, added_tokens: [{ content: '<|assistant|>' }] }));
-    }) as typeof fetch,
     WebSocket: FakeSocket as unknown as WebSocketConstructor,
   });
   await tick();
   const socket = FakeSocket.last!;
   socket.receive({ type: 'joined', sessionId: 's1', leaseMs: 120_000, heartbeatMs: 60_000 });
   await session.joined();
-  return { session, socket, fetched };
+  return { session, socket };
 }
 
 const framesFor = (socket: FakeSocket, requestId: string) =>
@@ -78,8 +74,7 @@ const framesFor = (socket: FakeSocket, requestId: string) =>
 
 describe('serveGeneration', () => {
   it("joins with a text-generation offer: the model's context and its tokenizer's longest token", async () => {
-    const { session, socket, fetched } = await serving(fakeGenerator([]).generator);
-    expect(fetched).toEqual(['http://worker.test/models/tiny-llama/rev1/tokenizer.json']);
+    const { session, socket } = await serving(fakeGenerator([]).generator);
     // One socket, to the model's own pool.
     expect(socket.url).toBe('ws://worker.test/v1/sessions?model=tiny-llama');
     expect(socket.sent[0]).toEqual({

@@ -8,7 +8,7 @@
  * answered with an `error` frame (the session client does the framing).
  */
 import type { PackManifest } from '../pack/manifest.ts';
-import { generationOffer, generationRunner, tokenizerMaxTokenBytes, type RunnableGenerator } from '../transport/generation-runner.ts';
+import { generationOffer, generationRunner, type RunnableGenerator } from '../transport/generation-runner.ts';
 import { connectSession, type SessionClient, type SessionClientEvent, type WebSocketConstructor } from '../transport/session-client.ts';
 import { TesseraError } from '../errors.ts';
 
@@ -19,13 +19,13 @@ export interface ServeGenerationOptions {
   manifest: Pick<PackManifest, 'name' | 'revision'>;
   /** Prompt plus output tokens the model attends to (the loaded generator's). */
   contextLength: number;
+  /** The loaded generator's longest token in UTF-8 bytes (its `maxTokenBytes`), for the offer's early prompt bound. */
+  maxTokenBytes?: number | undefined;
   device: string;
   generator: RunnableGenerator;
   onEvent?: (event: SessionClientEvent) => void;
   /** Called after each generation this tab finished for the coordinator (not for a cancelled or failed one). */
   onServed?: () => void;
-  /** Default: the global fetch (for the tokenizer's longest token, read once before joining). */
-  fetch?: typeof globalThis.fetch;
   /** Default: the global WebSocket. */
   WebSocket?: WebSocketConstructor;
 }
@@ -37,15 +37,11 @@ export interface ServeGenerationOptions {
  */
 export async function serveGeneration(options: ServeGenerationOptions): Promise<SessionClient> {
   const { name, revision } = options.manifest;
-  // The revision's own files: the Worker serves them under `/models/<name>/<revision>/`.
-  const base = options.host.endsWith('/') ? options.host : `${options.host}/`;
-  const tokenizerUrl = new URL(`models/${encodeURIComponent(name)}/${encodeURIComponent(revision)}/tokenizer.json`, base).href;
-  const longest = await tokenizerMaxTokenBytes(tokenizerUrl, options.fetch ?? globalThis.fetch.bind(globalThis));
   const run = generationRunner(name, options.generator, options.contextLength);
   return connectSession({
     url: options.host,
     token: options.token,
-    models: [generationOffer({ name, revision, contextLength: options.contextLength, maxTokenBytes: longest })],
+    models: [generationOffer({ name, revision, contextLength: options.contextLength, maxTokenBytes: options.maxTokenBytes })],
     device: options.device,
     // One generation at a time: the tab's decoder runs one loop.
     capacity: { maxInFlight: 1, requestsPerSecond: 1 },

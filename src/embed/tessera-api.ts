@@ -238,7 +238,7 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
       if (o.model !== undefined && (await kind(o.model)) === 'text-generation') {
         const model = o.model;
         const g = await generator(model);
-        const session = await serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
+        const session = await serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, maxTokenBytes: g.maxTokenBytes, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
         // Disposing the page's generator takes the tab out of the model's pool: it never answers for a model it no longer holds.
         const stop = () => void session.close();
         const stops = onDisposed.get(model) ?? new Set<() => void>();

@@ -107,6 +107,7 @@ describe('generation messages', () => {
     }
     const replies = [
       { type: 'generator-loaded', id: 1, generator: info },
+      { type: 'generator-loaded', id: 1, generator: { ...info, maxTokenBytes: 12 } },
       { type: 'chunk', id: 2, chunk: { text: 'a', tokenIds: [7] } },
       { type: 'generated', id: 2, result: { text: 'a', finishReason: 'length', promptTokens: 2, completionTokens: 1 } },
       { type: 'generated', id: 2, result: { text: '', finishReason: 'abort', promptTokens: 2, completionTokens: 0, timeToFirstTokenMs: 3.5, totalMs: 9 } },
@@ -147,6 +148,7 @@ describe('generation messages', () => {
       [{ type: 'generator-loaded', id: 1, generator: {} }, /generator-loaded.generator must describe the generator/, 'res'],
       [{ type: 'generator-loaded', id: 1, generator: { ...info, device: 'tpu' } }, /generator-loaded.generator.device must be one of/, 'res'],
       [{ type: 'generator-loaded', id: 1, generator: { ...info, contextLength: 0 } }, /contextLength must be an integer >= 1, got 0/, 'res'],
+      [{ type: 'generator-loaded', id: 1, generator: { ...info, maxTokenBytes: 0 } }, /maxTokenBytes must be an integer >= 1 when present, got 0/, 'res'],
       [{ type: 'generator-loaded', id: 1, generator: { ...info, dtype: 'int3' } }, /generator-loaded.generator.dtype must be one of/, 'res'],
       [{ type: 'generator-loaded', id: 1, generator: { ...info, graph: 7 } }, /graph must be/, 'res'],
       [{ type: 'generator-loaded', id: 1, generator: { ...info, modelType: undefined } }, /modelType must be a string/, 'res'],

@@ -61,6 +61,8 @@ export interface WorkerGeneratorInfo {
   /** The weight variant loaded, and its graph's pack path. */
   dtype: DecoderDtype;
   graph: string;
+  /** UTF-8 bytes of the tokenizer's longest token (engine/generate/max-token-bytes.ts); absent when its vocabulary is not one that reads. */
+  maxTokenBytes?: number;
 }
 
 /** An image for a pipeline: encoded PNG/JPEG bytes, or RGBA like ImageData. Its buffer may be transferred. */
@@ -337,6 +339,7 @@ function generatorInfo(value: unknown): WorkerGeneratorInfo {
   if (!Number.isSafeInteger(g.contextLength) || (g.contextLength as number) < 1) bad(`${what}.contextLength must be an integer >= 1, got ${JSON.stringify(g.contextLength)}`);
   if (!DECODER_DTYPES.includes(g.dtype as DecoderDtype)) bad(`${what}.dtype must be one of ${DECODER_DTYPES.join(', ')}, got ${JSON.stringify(g.dtype)}`);
   if (typeof g.graph !== 'string') bad(`${what}.graph must be the graph's pack path`);
+  if (g.maxTokenBytes !== undefined && (!Number.isSafeInteger(g.maxTokenBytes) || (g.maxTokenBytes as number) < 1)) bad(`${what}.maxTokenBytes must be an integer >= 1 when present, got ${JSON.stringify(g.maxTokenBytes)}`);
   return {
     id: g.id,
     manifest: manifestObject(g.manifest, `${what}.manifest`),
@@ -346,6 +349,7 @@ function generatorInfo(value: unknown): WorkerGeneratorInfo {
     contextLength: g.contextLength as number,
     dtype: g.dtype as DecoderDtype,
     graph: g.graph as string,
+    ...(g.maxTokenBytes === undefined ? {} : { maxTokenBytes: g.maxTokenBytes as number }),
   };
 }
 

@@ -75,8 +75,9 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
           signal: signal,
         });
         generators.set(generator.id, generator);
-        const { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph } = generator;
-        post({ type: 'generator-loaded', id: request.id, generator: { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph } });
+        const { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph, maxTokenBytes } = generator;
+        const info = { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph, ...(maxTokenBytes === undefined ? {} : { maxTokenBytes }) };
+        post({ type: 'generator-loaded', id: request.id, generator: info });
         return;
       }
       case 'generate': {

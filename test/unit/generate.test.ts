@@ -23,11 +23,13 @@ import type { PortLike } from '../../src/transport/rpc-server.ts';
 import { createWorkerEngine, type WorkerLike } from '../../src/transport/worker-client.ts';
 import { startRangeServer } from '../helpers/range-server.ts';
 import { startHfServer } from '../helpers/hf-server.ts';
+import { maxTokenBytes } from '../../src/engine/generate/max-token-bytes.ts';
 
 let fx: LlamaFixture;
 let engine: Engine;
 let llm: TextGenerator;
 let tokenizer: TextTokenizer;
+let tokenizerJson: unknown;
 const url = (packDir: string) => pathToFileURL(join(packDir, 'manifest.json')).href;
 const load = { fetch: fileFetch, cache: { type: 'memory' as const }, device: 'wasm' as const };
 
@@ -36,7 +38,8 @@ beforeAll(async () => {
   engine = createInProcessEngine();
   llm = await engine.loadGenerator(url(fx.packDir), load);
   const json = async (name: string) => JSON.parse(await readFile(join(fx.dir, name), 'utf8'));
-  tokenizer = createTextTokenizer({ tokenizerJson: await json('tokenizer.json'), tokenizerConfig: await json('tokenizer_config.json') });
+  tokenizerJson = await json('tokenizer.json');
+  tokenizer = createTextTokenizer({ tokenizerJson, tokenizerConfig: await json('tokenizer_config.json') });
 });
 
 afterAll(async () => {
@@ -59,6 +62,9 @@ describe('engine.loadGenerator (in-process, Node)', () => {
     expect(llm.dtype).toBe('fp32');
     expect(llm.graph).toBe('onnx/model.onnx');
     expect(llm.device).toBe('wasm');
+    // The offer's early prompt bound, from the tokenizer.json the generator parsed (no second read).
+    expect(llm.maxTokenBytes).toBe(maxTokenBytes(tokenizerJson));
+    expect(llm.maxTokenBytes).toBeGreaterThan(1);
   });
 
   it('greedy output equals the onnxruntime-node reference loop token for token', async () => {
@@ -246,7 +252,7 @@ describe('generation across the worker transport (a real MessageChannel)', () =>
     const remote = createWorkerEngine({ worker: port1 as unknown as WorkerLike });
     try {
       const far = await remote.loadGenerator(`${server.url}/tiny-llama/manifest.json`, { device: 'wasm', cache: { type: 'memory' } });
-      expect(far).toMatchObject({ modelType: 'llama', contextLength: 256, dtype: 'fp32', device: 'wasm', graph: 'onnx/model.onnx' });
+      expect(far).toMatchObject({ modelType: 'llama', contextLength: 256, dtype: 'fp32', device: 'wasm', graph: 'onnx/model.onnx', maxTokenBytes: llm.maxTokenBytes });
       const request = { prompt: 'hello world, the cat sat on the mat', maxNewTokens: 12 };
       const near = await collect(request);
       const seen: GenerateChunk[] = [];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GenerateChunk } from '../../protocol/generation.ts';
-import { maxTokenBytes, SIMULATED_CONTEXT_LENGTH, simulatedGenerator, simulatedPrompt } from './serve-generation.ts';
+import { SIMULATED_CONTEXT_LENGTH, simulatedGenerator, simulatedPrompt } from './serve-generation.ts';
 
 describe('simulated generator', () => {
   it('repeats the input one code point per token, counts tokens, and never streams a stop string', async () => {
@@ -25,11 +25,5 @@ describe('simulated generator', () => {
     await expect(pending).rejects.toMatchObject({ code: 'aborted' });
     expect(chunks).toBe(2);
     await expect(run('sim', { prompt: 'x'.repeat(SIMULATED_CONTEXT_LENGTH) }, () => undefined, new AbortController().signal)).rejects.toMatchObject({ code: 'invalid-argument' });
-  });
-
-  it('bounds the bytes of one token from a tokenizer.json vocabulary', () => {
-    expect(maxTokenBytes({ model: { vocab: { a: 0, 'Ġhello': 1 } }, added_tokens: [{ content: '<s>' }] })).toBe(7);
-    expect(maxTokenBytes({ model: { vocab: [['▁world', -1], ['x', -2]] }, added_tokens: [{ content: '<|endoftext|>' }] })).toBe(13);
-    expect(maxTokenBytes({ model: {} })).toBeUndefined();
   });
 });

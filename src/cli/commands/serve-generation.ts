@@ -12,10 +12,7 @@ import type { PackManifest } from '../../pack/manifest.ts';
 import type { GenerateRequest, GenerateResult } from '../../protocol/generation.ts';
 import type { ServedModel } from '../../transport/compute-host.ts';
 import type { RunGenerate } from '../../transport/session-client.ts';
-import { generationOffer, generationRunner, tokenizerMaxTokenBytes } from '../../transport/generation-runner.ts';
-
-/** The tokenizer bound now lives beside the generation runner; kept here for its callers. */
-export { maxTokenBytes } from '../../transport/generation-runner.ts';
+import { generationOffer, generationRunner } from '../../transport/generation-runner.ts';
 
 /**
  * Whether a pack is a decoder for text generation: a Hugging Face-layout pack
@@ -45,11 +42,10 @@ export async function generationServable(
   loadOptions: LoadGeneratorOptions,
 ): Promise<ServedModel> {
   const generator = await engine.loadGenerator(manifest, loadOptions);
-  const longest = loadOptions.baseUrl ? await tokenizerMaxTokenBytes(new URL('tokenizer.json', loadOptions.baseUrl).toString(), loadOptions.fetch ?? fetch) : undefined;
   return {
     device: generator.device,
     deviceReason: generator.deviceReason,
-    offer: generationOffer({ name, revision: manifest.revision, contextLength: generator.contextLength, maxTokenBytes: longest }),
+    offer: generationOffer({ name, revision: manifest.revision, contextLength: generator.contextLength, maxTokenBytes: generator.maxTokenBytes }),
     run: () => Promise.reject(new TesseraError('invalid-argument', `model "${name}" is a text-generation model; use /v1/chat/completions or /v1/completions`)),
     generate: generationRunner(name, generator, generator.contextLength),
   };

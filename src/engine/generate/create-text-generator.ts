@@ -15,6 +15,7 @@ import { generationStream } from './generation-stream.ts';
 import { createKvDecoder } from './kv-decoder.ts';
 import { promptIds, runGeneration } from './run-generation.ts';
 import type { DecoderDtype, TextGenerator } from './text-generator.ts';
+import { maxTokenBytes } from './max-token-bytes.ts';
 
 export interface CreateTextGeneratorOptions {
   id: string;
@@ -50,7 +51,9 @@ export async function createTextGenerator(options: CreateTextGeneratorOptions): 
     }
   };
   const config = parseDecoderConfig(json('config.json', true) as Record<string, unknown>, json('generation_config.json', false));
-  const tokenizer = createTextTokenizer({ tokenizerJson: json('tokenizer.json', true), tokenizerConfig: json('tokenizer_config.json', false) ?? {} });
+  const tokenizerJson = json('tokenizer.json', true);
+  const tokenizer = createTextTokenizer({ tokenizerJson, tokenizerConfig: json('tokenizer_config.json', false) ?? {} });
+  const longestToken = maxTokenBytes(tokenizerJson);
   const { graph, externalData } = graphFiles(manifest, files);
   const gpuOutputs = Array.from({ length: config.layers }, (_, l) => [`present.${l}.key`, `present.${l}.value`]).flat();
   const session = await options.createSession({
@@ -70,6 +73,7 @@ export async function createTextGenerator(options: CreateTextGeneratorOptions): 
     contextLength: config.contextLength,
     dtype: options.dtype,
     graph: graphPath,
+    ...(longestToken === undefined ? {} : { maxTokenBytes: longestToken }),
     generate(request, callOptions = {}) {
       return generationStream(async (emit, signal) => {
         if (disposed) throw closed();
