@@ -531,6 +531,14 @@ export class Coordinator {
           id: s.id, order: s.order, inFlight: s.inFlight + (waitingFor.get(s.id) ?? 0), rate: rateOf(s.rate), session: s,
           ...(latencyAware && this.#slotsUsed(s) >= s.capacity.maxInFlight ? { full: true } : {}),
         }));
+      if (latencyAware && candidates.length > 0 && candidates.every((c) => c.full)) {
+        // Nothing can be sent until a slot frees: placing each queued request on
+        // a busy session would only walk the whole queue (on every submit and
+        // completion of a burst) to the same outcome. Look again when the
+        // earliest of them is overdue.
+        for (const c of candidates) wake = Math.min(wake, this.#overdueAt(c.session));
+        break;
+      }
       const cursor = this.#cursors.get(model) ?? { last: -1 };
       this.#cursors.set(model, cursor);
       const chosen = pickSession(this.config.policy, candidates, cursor, this.#random);
