@@ -348,7 +348,7 @@ export function formatOcrOverload(r: OcrOverloadReport): string[] {
     }),
     `  ${a.requests} abandoned after 300 ms (closed with ${a.close === 'rst' ? 'a reset' : 'a graceful FIN'}), then one good request: ${f(a.afterMs)} ms vs ${f(a.idleMs)} ms idle = ${f(a.ratio, 2)}x (queue depth before it ${a.queueDepthBefore})   (target <= 2x)`,
     `  floor: ${b.requests} concurrent GET /v2/health/live on the same stack (no admission, no compute): p50 ${f(r.phases.floorP50Ms)} ms, p99 ${f(r.phases.floorP99Ms)} ms; 429 p50 above it ${f(b.rateLimitedP50Ms - r.phases.floorP50Ms)} ms`,
-    `  429 phases: last request sent at ${f(r.phases.lastSentMs)} ms; pool held all ${b.requests} by ${f(r.phases.allArrivedMs, 0)} ms; 429s decided ${f(r.phases.first429DecidedMs, 0)}-${f(r.phases.last429DecidedMs, 0)} ms (pool's counter, 50 ms polls), received ${f(r.phases.first429Ms, 0)}-${f(r.phases.last429Ms, 0)} ms`,
+    `  429 phases: last request sent at ${f(r.phases.lastSentMs)} ms; pool held all ${b.requests} by ${f(r.phases.allArrivedMs, 0)} ms; 429s decided ${f(r.phases.first429DecidedMs, 0)}-${f(r.phases.last429DecidedMs, 0)} ms (the pool's counters via /metrics, polled every 50 ms, but the directory's copy: up to 1 s stale), received ${f(r.phases.first429Ms, 0)}-${f(r.phases.last429Ms, 0)} ms`,
     ...Object.entries(r.phases.byReason).map(([reason, v]) => `    ${reason}: ${v.count}, waited in the coordinator p50 ${f(v.waitedP50Ms, 0)} / max ${f(v.waitedMaxMs, 0)} ms, client latency p50 ${f(v.clientP50Ms, 0)} / max ${f(v.clientMaxMs, 0)} ms, pool rate used ${f(v.ratePerSecondMin, 2)}-${f(v.ratePerSecondMax, 2)} req/s`),
     `    answered per second of the burst: ${r.phases.servedPerSecond.join(' ')}`,
     `    note: ${DISCONNECT_NOTE[r.via][a.close]}`,

@@ -94,7 +94,6 @@ export async function main(): Promise<void> {
     let settled!: () => void;
     const entry: NonNullable<typeof chat> = {
       model,
-      contextLength: undefined,
       generator: undefined,
       settled: new Promise<void>((resolve) => (settled = resolve)),
       share: shareGeneratorAcrossTabs({
@@ -102,7 +101,6 @@ export async function main(): Promise<void> {
         load: async () => {
           try {
             const g = await loadPageGenerator({ manifestUrl: manifestUrlOf(model), cache, device: deviceSelect.value as DeviceRequest, onProgress });
-            entry.contextLength = g.contextLength;
             entry.generator = g;
             settled();
             ready(g.manifest.name, g.manifest.revision, g.device, g.deviceReason, g.manifestFrom);
@@ -130,7 +128,7 @@ export async function main(): Promise<void> {
   };
   const chatGenerator = async (): Promise<ChatGenerator> => {
     const c = chatFor();
-    return { generate: (request, o) => c.share.generate(request, o), countTokens: (input) => c.share.countTokens(input), ...(c.contextLength === undefined ? {} : { contextLength: c.contextLength }) };
+    return { generate: (request, o) => c.share.generate(request, o), countTokens: (input) => c.share.countTokens(input), ...(c.generator === undefined ? {} : { contextLength: c.generator.contextLength }) };
   };
 
   const load = async (): Promise<SharedOcr> => {
@@ -285,7 +283,6 @@ function networkBadge(): void {
 interface ChatEntry {
   model: string;
   share: SharedGenerator;
-  contextLength: number | undefined;
   /** Set once this tab (as the leader) has loaded it. */
   generator: PageGenerator | undefined;
   /** Resolves when this tab has loaded it, failed to, or learned that another tab runs it. */

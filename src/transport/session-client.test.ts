@@ -10,7 +10,6 @@ const FakeSocket = fakeWebSocketClass({
   encode: (msg: CoordinatorMessage | string) => (typeof msg === 'string' ? msg : bufferOf(encodeMessage(msg))),
 });
 type PoolSocket = InstanceType<typeof FakeSocket>;
-const PoolSocket = FakeSocket;
 
 describe('connectSession errors', () => {
   it('reports a coordinator error frame and an unreadable frame as TesseraErrors with their code', async () => {
@@ -48,17 +47,17 @@ const m = (name: string, revision = 'r1') => ({ name, revision, maxBatch: 4 });
 
 describe('connectSession: one socket per pool', () => {
   it('joins each model\'s pool on its own socket with that offer only, under one id, and answers on the socket a batch came from', async () => {
-    PoolSocket.reset();
+    FakeSocket.reset();
     const events: SessionClientEvent[] = [];
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
       runModel: async (model, inputs) => ({ y: { ...inputs.x!, data: Float32Array.from(inputs.x!.data as Float32Array, (v) => v * (model === 'a' ? 2 : 3)) } }),
-      WebSocket: PoolSocket as unknown as WebSocketConstructor, onEvent: (e) => events.push(e), random: () => 0.5, backoff: { baseMs: 10, maxMs: 10 },
+      WebSocket: FakeSocket as unknown as WebSocketConstructor, onEvent: (e) => events.push(e), random: () => 0.5, backoff: { baseMs: 10, maxMs: 10 },
     });
     await tick();
-    const [a, b] = PoolSocket.all;
-    expect(PoolSocket.all.map((s) => s.url)).toEqual(['ws://127.0.0.1:1/v1/sessions?model=a', 'ws://127.0.0.1:1/v1/sessions?model=b']);
-    const joins = PoolSocket.all.map((s) => s.sent[0] as { type: string; models: { name: string }[]; sessionId: string });
+    const [a, b] = FakeSocket.all;
+    expect(FakeSocket.all.map((s) => s.url)).toEqual(['ws://127.0.0.1:1/v1/sessions?model=a', 'ws://127.0.0.1:1/v1/sessions?model=b']);
+    const joins = FakeSocket.all.map((s) => s.sent[0] as { type: string; models: { name: string }[]; sessionId: string });
     expect(joins.map((j) => j.models.map((x) => x.name))).toEqual([['a'], ['b']]);
     expect(joins[0]!.sessionId).toBe(joins[1]!.sessionId);
     const id = joins[0]!.sessionId;
@@ -87,8 +86,8 @@ describe('connectSession: one socket per pool', () => {
     expect(session.state).toBe('waiting');
     expect(events.find((e) => e.type === 'disconnected')).toMatchObject({ model: 'a', code: 4000, retryInMs: 5 });
     await new Promise((r) => setTimeout(r, 20));
-    expect(PoolSocket.all).toHaveLength(3);
-    const again = PoolSocket.all[2]!;
+    expect(FakeSocket.all).toHaveLength(3);
+    const again = FakeSocket.all[2]!;
     expect(modelOf(again)).toBe('a');
     expect(again.sent[0]).toMatchObject({ type: 'join', sessionId: id, models: [{ name: 'a' }] });
     joinAs(again, id);
@@ -101,70 +100,70 @@ describe('connectSession: one socket per pool', () => {
     expect(b!.sent.at(-1)).toEqual({ type: 'models', models: [m('b', 'r2')] });
     expect(again.sent.map((msg) => msg.type).slice(-1)).toEqual(['leave']);
     expect(again.readyState).toBe(3);
-    expect(PoolSocket.all.map(modelOf)).toEqual(['a', 'b', 'a', 'c']);
+    expect(FakeSocket.all.map(modelOf)).toEqual(['a', 'b', 'a', 'c']);
     await new Promise((r) => setTimeout(r, 20));
-    expect(PoolSocket.all).toHaveLength(4); // no reconnect for the pool it left
-    joinAs(PoolSocket.all[3]!, id);
+    expect(FakeSocket.all).toHaveLength(4); // no reconnect for the pool it left
+    joinAs(FakeSocket.all[3]!, id);
     expect(session.state).toBe('joined');
 
     await session.close();
     expect(session.state).toBe('closed');
-    for (const s of [b!, PoolSocket.all[3]!]) expect(s.sent.at(-1)).toEqual({ type: 'leave' });
+    for (const s of [b!, FakeSocket.all[3]!]) expect(s.sent.at(-1)).toEqual({ type: 'leave' });
   });
 
   it('a refused token on one pool closes the whole session: one token for every pool', async () => {
-    PoolSocket.reset();
+    FakeSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 'bad', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
-      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
+      runModel: async () => ({}), WebSocket: FakeSocket as unknown as WebSocketConstructor,
     });
     await tick();
     const joined = session.joined();
-    PoolSocket.all[0]!.close(4401, 'unauthorized');
+    FakeSocket.all[0]!.close(4401, 'unauthorized');
     await expect(joined).rejects.toMatchObject({ code: 'unauthorized' });
     expect(session.state).toBe('closed');
-    expect(PoolSocket.all[1]!.readyState).toBe(3);
+    expect(FakeSocket.all[1]!.readyState).toBe(3);
     await new Promise((r) => setTimeout(r, 300));
-    expect(PoolSocket.all).toHaveLength(2);
+    expect(FakeSocket.all).toHaveLength(2);
   });
 
   it('with no models it is joined to nothing, and opens a pool socket when a model arrives', async () => {
-    PoolSocket.reset();
+    FakeSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
-      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor,
+      runModel: async () => ({}), WebSocket: FakeSocket as unknown as WebSocketConstructor,
     });
     expect(typeof (await session.joined())).toBe('string');
-    expect(PoolSocket.all).toHaveLength(0);
+    expect(FakeSocket.all).toHaveLength(0);
     session.setModels([m('late')]);
     expect(session.state).toBe('connecting');
     await tick();
-    expect(PoolSocket.all.map(modelOf)).toEqual(['late']);
+    expect(FakeSocket.all.map(modelOf)).toEqual(['late']);
     await session.close();
   });
 });
 
 describe('connectSession: close while a pool socket waits to reconnect', () => {
   it('stops the pending reconnect and closes the other sockets', async () => {
-    PoolSocket.reset();
+    FakeSocket.reset();
     const session = connectSession({
       url: 'http://127.0.0.1:1', token: 't', models: [m('a'), m('b')], device: 'simulated', capacity: { maxInFlight: 1, requestsPerSecond: 1 },
-      runModel: async () => ({}), WebSocket: PoolSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 30, maxMs: 30 },
+      runModel: async () => ({}), WebSocket: FakeSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 30, maxMs: 30 },
     });
     await tick();
-    PoolSocket.all[0]!.close(4000, 'dropped');
+    FakeSocket.all[0]!.close(4000, 'dropped');
     expect(session.state).toBe('waiting');
     await session.close();
     expect(session.state).toBe('closed');
     await new Promise((r) => setTimeout(r, 60));
-    expect(PoolSocket.all).toHaveLength(2);
-    expect(PoolSocket.all[1]!.readyState).toBe(3);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(FakeSocket.all[1]!.readyState).toBe(3);
   });
 });
 
 describe('connectSession: work from a socket that dropped', () => {
   it('is aborted and never answered on the socket that replaced it', async () => {
-    PoolSocket.reset();
+    FakeSocket.reset();
     let finish!: () => void;
     let aborted: unknown;
     const session = connectSession({
@@ -173,10 +172,10 @@ describe('connectSession: work from a socket that dropped', () => {
         signal.addEventListener('abort', () => (aborted = signal.reason));
         finish = () => resolve(inputs);
       }),
-      WebSocket: PoolSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 5, maxMs: 5 },
+      WebSocket: FakeSocket as unknown as WebSocketConstructor, random: () => 1, backoff: { baseMs: 5, maxMs: 5 },
     });
     await tick();
-    const first = PoolSocket.all[0]!;
+    const first = FakeSocket.all[0]!;
     const id = first.sent[0]!.sessionId as string;
     joinAs(first, id);
     const x = { type: 'float32' as const, dims: [1, 1], data: new Float32Array([1]) };
@@ -187,7 +186,7 @@ describe('connectSession: work from a socket that dropped', () => {
     expect(aborted).toMatchObject({ code: 'session-closed' });
     expect(session.running).toBe(0);
     await new Promise((r) => setTimeout(r, 20));
-    const second = PoolSocket.all[1]!;
+    const second = FakeSocket.all[1]!;
     joinAs(second, id);
     finish();
     await tick();
