@@ -4,19 +4,8 @@
  * fields, so nothing a peer adds rides along, and throws `bad-request` naming
  * the field that is wrong.
  */
-import { TesseraError } from '../errors.ts';
 import type { ChatMessage, FinishReason, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
-
-type Obj = Record<string, unknown>;
-
-const bad = (message: string): never => {
-  throw new TesseraError('bad-request', message);
-};
-
-function obj(v: unknown, where: string): Obj {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(`${where} must be an object`);
-  return v as Obj;
-}
+import { bad, obj, type Obj } from './read-fields.ts';
 
 function optNumber(o: Obj, key: string, where: string, ok: (n: number) => boolean, what: string): number | undefined {
   const v = o[key];

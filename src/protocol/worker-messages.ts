@@ -12,6 +12,7 @@ import type { PackManifest } from './pack-manifest.ts';
 import { validateTensorMap, type TensorMap } from './tensor.ts';
 import type { ChatMessage, GenerateChunk, GenerateRequest, GenerateResult } from './generation.ts';
 import { parseGenerateChunk, parseGenerateRequest, parseGenerateResult } from './parse-generation.ts';
+import { bad } from './read-fields.ts';
 
 /** A cache named by data (see engine's CacheSpec; repeated here so protocol stays below engine). */
 export type WorkerCacheSpec =
@@ -476,8 +477,4 @@ function requireString(msg: Record<string, unknown>, key: string): string {
  * @example
  * if (typeof msg.x !== 'number') badRequest('x must be a number');
  */
-export function badRequest(message: string): never {
-  throw new TesseraError('bad-request', message);
-}
-
-const bad = badRequest;
+export { bad as badRequest };
