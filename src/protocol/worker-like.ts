@@ -10,3 +10,6 @@ export interface WorkerLike {
   terminate?(): void;
   close?(): void;
 }
+
+/** Something built like `Worker`: the page's own, or one that starts a script of another origin (transport/cross-origin-worker.ts). */
+export type WorkerConstructorLike = new (script: URL, options: WorkerOptions) => WorkerLike;

@@ -12,16 +12,13 @@
 import { TesseraError, throwIfAborted } from '../errors.ts';
 import { isCacheSpec } from '../engine/resolve-cache.ts';
 import { parseHfWorkerResponse, type HfWorkerCacheSpec, type HfWorkerRequest, type HfWorkerResponse } from '../protocol/hf-worker-messages.ts';
-import type { WorkerLike } from '../protocol/worker-like.ts';
+import type { WorkerConstructorLike, WorkerLike } from '../protocol/worker-like.ts';
 import { resolveHfSource } from '../engine/hf/hf-source.ts';
 import type { HfPipeline, HfPipelineOptions } from '../engine/hf/pipeline.ts';
 import { createRpcClient } from './rpc-client.ts';
 
 /** How long an aborted load may take to settle its cache writes before its worker is ended. */
 const ABORT_GRACE_MS = 2000;
-
-/** Something built like `Worker`: the page's own, or CrossOriginWorker for a page of another origin. */
-export type HfWorkerConstructor = new (script: URL, options: WorkerOptions) => WorkerLike;
 
 /**
  * Starts the pipeline worker script (hf-worker.ts) with `Worker`, the global
@@ -31,7 +28,7 @@ export type HfWorkerConstructor = new (script: URL, options: WorkerOptions) => W
  * @example
  * const port = spawnHfWorker(CrossOriginWorker);
  */
-export function spawnHfWorker(Worker: HfWorkerConstructor = globalThis.Worker as unknown as HfWorkerConstructor): WorkerLike {
+export function spawnHfWorker(Worker: WorkerConstructorLike = globalThis.Worker as unknown as WorkerConstructorLike): WorkerLike {
   return new Worker(new URL('./hf-worker.ts', import.meta.url), { type: 'module', name: 'tessera-hf-pipeline' });
 }
 

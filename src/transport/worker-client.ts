@@ -21,7 +21,7 @@ import {
   type WorkerRequest,
   type WorkerResponse,
 } from '../protocol/worker-messages.ts';
-import type { WorkerLike } from '../protocol/worker-like.ts';
+import type { WorkerConstructorLike, WorkerLike } from '../protocol/worker-like.ts';
 import { createRpcClient } from './rpc-client.ts';
 
 export type { WorkerLike };
@@ -51,8 +51,7 @@ export interface WorkerEngineOptions {
   restartWhenIdle?: boolean;
 }
 
-/** Something built like `Worker`: the page's own, or one that starts a script of another origin (cross-origin-worker.ts). */
-export type WorkerConstructorLike = new (script: URL, options: WorkerOptions) => WorkerLike;
+export type { WorkerConstructorLike } from '../protocol/worker-like.ts';
 
 /**
  * Starts the engine's worker script (engine-worker.ts) with `Worker`, the
