@@ -1,5 +1,5 @@
 /**
- * `npm run bench:hf [-- --runs 3 --size 256MiB --json FILE --no-prepack --profile --probe ort|idb]`
+ * `npm run bench:hf [-- --runs 3 --size 256MiB --json FILE --no-prepack --profile --probe ort|idb|read|split]`
  *
  * One Hugging Face-layout encoder (generated, random incompressible float32
  * weights, at least 256 MiB), served by a local hub look-alike; headless
@@ -31,7 +31,8 @@ const { values: args } = parseArgs({
     json: { type: 'string' },
     profile: { type: 'boolean', default: false },
     // Breakdowns: `--probe ort` (ORT session creation by options), `--probe idb` (IndexedDB read by concurrency),
-    // `--probe read` (the warm storage read: transformers.js's Cache API entry vs Tessera's loader).
+    // `--probe read` (the warm storage read: transformers.js's Cache API entry vs Tessera's loader),
+    // `--probe split` (session creation: the whole file as bytes vs the graph split from its weights over the cached Blob).
     probe: { type: 'string' },
     // `--no-prepack`: Tessera's sessions skip ORT's weight repacking (pipeline option prepack: false).
     prepack: { type: 'boolean', default: true },
@@ -110,6 +111,19 @@ try {
           await open();
           const r = await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.ortProbe(h, m, o), [hubUrl, modelId, v] as const);
           console.error(`PROBE ${JSON.stringify(v)} ${JSON.stringify(r)}`);
+        }
+        continue;
+      }
+      if (args.probe === 'split') {
+        // Session creation from Tessera's cached file: the whole file as bytes (default build, JSPI build) vs the split graph over the file's Blob.
+        await open();
+        await clearAll();
+        await tessera();
+        for (let i = 0; i < 3; i++) {
+          for (const mode of ['asyncify-bytes', 'jspi-bytes', 'jspi-split']) {
+            await open();
+            console.error(`PROBE split ${JSON.stringify(await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.splitProbe(h, m, o), [hubUrl, modelId, mode] as const))}`);
+          }
         }
         continue;
       }

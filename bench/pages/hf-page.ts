@@ -17,6 +17,8 @@ import { createIdbCache } from '../../src/cache/idb-cache.ts';
 import { transformersWasmPaths } from '../../src/backend/transformers-wasm-paths.ts';
 import { pipeline } from '../../src/transport/hf-pipeline.ts';
 import { loadHfFile } from '../../src/fetch/hf-file.ts';
+import { rootedBlob } from '../../src/backend/rooted-blob.ts';
+import { blobSource, splitInlineWeights } from '../../src/pack/split-inline-weights.ts';
 
 const TEXT = 'tessera loads model weights fast';
 const CALL = { pooling: 'mean', normalize: true } as const;
@@ -115,6 +117,44 @@ const bench = {
     await session.release();
     void tiny;
     return { fetchMs: Math.round(t1 - t0), warmMs: Math.round(t2 - t1), createMs: Math.round(t3 - t2), runs };
+  },
+
+  /**
+   * Breakdown: ORT (transformers.js's build) creating the encoder's session
+   * from Tessera's cached model.onnx: `asyncify-bytes` as transformers.js
+   * does (the whole file as bytes, its default build), `jspi-bytes` the same
+   * on the JSPI build, `jspi-split` the graph split from its inline weights
+   * with the cached file's Blob as their external data.
+   */
+  async splitProbe(hubUrl: string, modelId: string, mode: 'asyncify-bytes' | 'jspi-bytes' | 'jspi-split') {
+    const jspi = mode !== 'asyncify-bytes';
+    const ort = jspi ? await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.jspi.bundle.min.mjs' as string) : await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.webgpu.bundle.min.mjs' as string);
+    ort.env.wasm.wasmPaths = jspi
+      ? {
+          wasm: new URL('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.jspi.wasm', import.meta.url).href,
+          mjs: new URL('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort-wasm-simd-threaded.jspi.mjs', import.meta.url).href,
+        }
+      : transformersWasmPaths();
+    await ort.InferenceSession.create(new Uint8Array(0)).catch(() => undefined); // ORT's wasm started, as the pipeline's head start does
+    const cache = createIdbCache();
+    const manifest = await cache.getManifest(`hf:${hubUrl}/${modelId}/resolve/main/`, 'file:onnx/model.onnx');
+    if (!manifest) throw new Error('not cached');
+    const t0 = performance.now();
+    const file = new Blob(await Promise.all(manifest.files[0]!.chunks.map(async (h) => (await cache.getChunkBlob!(h))!)));
+    let graph: Uint8Array;
+    let externalData: { path: string; data: Blob }[] = [];
+    if (mode === 'jspi-split') {
+      const split = await splitInlineWeights(blobSource(file), { location: 'model.onnx' });
+      graph = split.graph;
+      externalData = [{ path: 'model.onnx', data: file }];
+    } else graph = new Uint8Array(await file.arrayBuffer());
+    const t1 = performance.now();
+    const reading = new Set<unknown>();
+    const session = await ort.InferenceSession.create(graph, { executionProviders: ['wasm'], externalData: externalData.map((e) => ({ path: e.path, data: rootedBlob(e.data, reading) })) });
+    reading.clear();
+    const t2 = performance.now();
+    await session.release();
+    return { mode, readMs: Math.round(t1 - t0), createMs: Math.round(t2 - t1), graphBytes: graph.byteLength };
   },
 
   /** Breakdown: the model file out of transformers.js's Cache API entry, as its warm load reads it. */

@@ -40,10 +40,16 @@ export interface HfFileOptions {
   retry?: RetryOptions;
   /** Body bytes as they arrive from the network. */
   onBytes?: (n: number) => void;
+  /**
+   * `blob`: a file that is whole in the cache comes as one Blob composed of
+   * its chunk Blobs (no read, no copy); one that is downloaded still comes as
+   * the bytes it was downloaded into. Default `bytes`.
+   */
+  as?: 'bytes' | 'blob';
 }
 
-export interface HfFileResult {
-  bytes: Uint8Array;
+export interface HfFileResult<Data extends Uint8Array | Blob = Uint8Array> {
+  data: Data;
   /** The synthesized manifest recorded in the cache. */
   manifest: PackManifest;
   bytesFromNetwork: number;
@@ -65,9 +71,11 @@ export function hfCacheName(repoUrl: string): string {
 /**
  * @example
  * const r = await loadHfFile('http://127.0.0.1:8080/org/bert/resolve/main/', 'onnx/model.onnx', { cache });
- * if (r) session(r.bytes);
+ * if (r) session(r.data);
  */
-export async function loadHfFile(repoUrl: string, path: string, options: HfFileOptions): Promise<HfFileResult | undefined> {
+export function loadHfFile(repoUrl: string, path: string, options: HfFileOptions & { as?: 'bytes' }): Promise<HfFileResult | undefined>;
+export function loadHfFile(repoUrl: string, path: string, options: HfFileOptions): Promise<HfFileResult<Uint8Array | Blob> | undefined>;
+export async function loadHfFile(repoUrl: string, path: string, options: HfFileOptions): Promise<HfFileResult<Uint8Array | Blob> | undefined> {
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const { cache } = options;
   const name = hfCacheName(repoUrl);
@@ -81,9 +89,17 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
 
   const cached = await cache.getManifest(name, revision);
   if (cached) {
-    const { files, stats } = await loadPack(cached, { cache, baseUrl: repoUrl, fetch: fetchFn, signal: options.signal, persist: false, ...(options.concurrency ? { concurrency: options.concurrency } : {}) });
+    const { files, stats } = await loadPack(cached, {
+      cache,
+      baseUrl: repoUrl,
+      fetch: fetchFn,
+      signal: options.signal,
+      persist: false,
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.as === 'blob' ? { filesAs: 'blob' as const } : {}),
+    });
     options.onBytes?.(stats.bytesFromNetwork);
-    return { bytes: files.get(path) as Uint8Array, manifest: cached, bytesFromNetwork: stats.bytesFromNetwork, chunksFetched: stats.chunksFetched, verified: true };
+    return { data: files.get(path) as Uint8Array | Blob, manifest: cached, bytesFromNetwork: stats.bytesFromNetwork, chunksFetched: stats.chunksFetched, verified: true };
   }
 
   const url = new URL(path.split('/').map(encodeURIComponent).join('/'), repoUrl).href;
@@ -227,7 +243,7 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   await cache.putManifest(manifest);
   await cache.touch(name, revision);
   await cache.deleteModel(name, partialRevision).catch(() => {}); // its chunks stay: the file's manifest references them
-  return { bytes: buffer, manifest, bytesFromNetwork, chunksFetched, verified: head.sha256 !== undefined };
+  return { data: buffer, manifest, bytesFromNetwork, chunksFetched, verified: head.sha256 !== undefined };
 }
 
 interface Head {

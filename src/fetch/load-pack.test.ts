@@ -48,7 +48,7 @@ beforeEach(() => {
 
 const url = (name: string) => `${server.url}/${name}/manifest.json`;
 const dataBytes = () => Object.entries(server.stats().byPath).filter(([p]) => !p.endsWith('manifest.json')).reduce((s, [, v]) => s + v.bytes, 0);
-const load = (name: string, cache: ModelCache | 'memory', extra: LoadPackOptions & { externalDataAs?: 'bytes' } = {}) => loadPack(url(name), { cache, retry: FAST_RETRY, ...extra });
+const load = (name: string, cache: ModelCache | 'memory', extra: LoadPackOptions & { externalDataAs?: 'bytes'; filesAs?: 'bytes' } = {}) => loadPack(url(name), { cache, retry: FAST_RETRY, ...extra });
 async function failure(p: Promise<unknown>): Promise<TesseraError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
   if (!isTesseraError(err)) throw new Error(`expected a TesseraError, got ${String(err)}`);

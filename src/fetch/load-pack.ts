@@ -69,6 +69,12 @@ export interface LoadPackOptions {
    * other files (graphs, configs: small) still as bytes.
    */
   externalDataAs?: 'bytes' | 'blob';
+  /**
+   * `blob`: every file as a Blob, graphs too, with `externalDataAs: 'blob'`'s
+   * loading (for callers that read a graph's inline weights from its Blob
+   * themselves: see src/pack/split-inline-weights.ts).
+   */
+  filesAs?: 'bytes' | 'blob';
 }
 
 export interface LoadStats {
@@ -109,10 +115,11 @@ export type ChunkBlobCheck = (blob: Blob, size: number) => Promise<boolean>;
  * });
  * const graph = files.get(manifest.graphs[0].path);
  */
-export function loadPack(source: string | URL | PackManifest, options?: LoadPackOptions & { externalDataAs?: 'bytes' }): Promise<LoadPackResult>;
+export function loadPack(source: string | URL | PackManifest, options?: LoadPackOptions & { externalDataAs?: 'bytes'; filesAs?: 'bytes' }): Promise<LoadPackResult>;
 export function loadPack(source: string | URL | PackManifest, options: LoadPackOptions): Promise<LoadPackResult<Uint8Array | Blob>>;
 export async function loadPack(source: string | URL | PackManifest, options: LoadPackOptions = {}): Promise<LoadPackResult<Uint8Array | Blob>> {
-  const asBlobs = options.externalDataAs === 'blob';
+  const allBlobs = options.filesAs === 'blob';
+  const asBlobs = allBlobs || options.externalDataAs === 'blob';
   const now = options.now ?? Date.now;
   const started = now();
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
@@ -345,7 +352,7 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       else {
         const whole = new Blob(parts[i]);
         // Graphs and configs are small and wanted as bytes (ORT parses the graph from memory).
-        files.set(f.path, asBlobs && f.role === 'external-data' ? whole : new Uint8Array(await whole.arrayBuffer()));
+        files.set(f.path, allBlobs || (asBlobs && f.role === 'external-data') ? whole : new Uint8Array(await whole.arrayBuffer()));
       }
     }
     stats.ms = now() - started;

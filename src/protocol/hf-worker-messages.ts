@@ -5,7 +5,7 @@
  * @huggingface/transformers, which the engine worker never should.
  * Everything that arrives is validated before it is trusted.
  */
-import { NATIVE_DEVICES, type DeviceRequest, type NativeDevice } from './device.ts';
+import { NATIVE_DEVICES, type DeviceRequest, type NativeDevice, type WeightPath, type WeightsRequest } from './device.ts';
 import { asMessage, badRequest as bad, DEVICE_REQUESTS, requireErrorData, type WorkerCacheSpec } from './worker-messages.ts';
 import type { ErrorData } from '../errors.ts';
 
@@ -41,6 +41,7 @@ export interface HfWorkerLoadOptions {
   chunkSize?: number;
   prepack?: boolean;
   wasmPaths?: string | { wasm: string; mjs: string };
+  weights?: WeightsRequest;
 }
 
 export interface HfWorkerPipelineInfo {
@@ -48,6 +49,8 @@ export interface HfWorkerPipelineInfo {
   device: HfDevice;
   reason: string;
   stats: HfLoadStats;
+  weights: WeightPath;
+  weightsReason: string;
 }
 
 /** Page -> worker. */
@@ -123,6 +126,7 @@ function loadOptions(value: unknown): HfWorkerLoadOptions {
   }
   if (o.dtype !== undefined && typeof o.dtype !== 'string') throw bad('load.options.dtype must be a string');
   if (o.prepack !== undefined && typeof o.prepack !== 'boolean') throw bad('load.options.prepack must be a boolean');
+  if (o.weights !== undefined && o.weights !== 'auto' && o.weights !== 'copy') throw bad(`load.options.weights must be 'auto' or 'copy', got ${JSON.stringify(o.weights)}`);
   return {
     source: hfSource(o.source),
     device: o.device as DeviceRequest,
@@ -132,6 +136,7 @@ function loadOptions(value: unknown): HfWorkerLoadOptions {
     ...(o.chunkSize === undefined ? {} : { chunkSize: o.chunkSize as number }),
     ...(o.prepack === undefined ? {} : { prepack: o.prepack as boolean }),
     ...(o.wasmPaths === undefined ? {} : { wasmPaths: wasmPaths(o.wasmPaths) }),
+    ...(o.weights === undefined ? {} : { weights: o.weights as WeightsRequest }),
   };
 }
 
@@ -166,10 +171,21 @@ export function parseHfWorkerResponse(data: unknown): HfWorkerResponse {
       return { type, id, bytesFromNetwork: msg.bytesFromNetwork, file: msg.file };
     case 'loaded': {
       const info = msg.info as Partial<Record<keyof HfWorkerPipelineInfo, unknown>> | undefined;
-      if (!Number.isInteger(info?.pipeline) || typeof info?.device !== 'string' || !HF_DEVICES.has(info.device) || typeof info.reason !== 'string') {
-        throw bad('loaded.info must be { pipeline, device, reason, stats }');
+      if (
+        !Number.isInteger(info?.pipeline) ||
+        typeof info?.device !== 'string' ||
+        !HF_DEVICES.has(info.device) ||
+        typeof info.reason !== 'string' ||
+        (info.weights !== 'streamed' && info.weights !== 'copied') ||
+        typeof info.weightsReason !== 'string'
+      ) {
+        throw bad('loaded.info must be { pipeline, device, reason, stats, weights, weightsReason }');
       }
-      return { type, id, info: { pipeline: info.pipeline as number, device: info.device as HfDevice, reason: info.reason, stats: loadStats(info.stats) } };
+      return {
+        type,
+        id,
+        info: { pipeline: info.pipeline as number, device: info.device as HfDevice, reason: info.reason, stats: loadStats(info.stats), weights: info.weights, weightsReason: info.weightsReason },
+      };
     }
     case 'output':
       if (!Array.isArray(msg.dims) || !msg.dims.every((d) => Number.isInteger(d) && d >= 0) || !(msg.data instanceof Float32Array)) throw bad('output must be { dims, data: Float32Array }');

@@ -87,6 +87,7 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
           ...(options.chunkSize === undefined ? {} : { chunkSize: options.chunkSize }),
           ...(options.prepack === undefined ? {} : { prepack: options.prepack }),
           ...(options.wasmPaths === undefined ? {} : { wasmPaths: options.wasmPaths }),
+          ...(options.weights === undefined ? {} : { weights: options.weights }),
         },
       }),
       {
@@ -116,6 +117,8 @@ export async function workerPipeline(task: string, modelId: string, options: HfP
     device: info.device,
     reason: info.reason,
     stats: info.stats,
+    weights: info.weights,
+    weightsReason: info.weightsReason,
     async countTokens(texts: string[]) {
       return (await rpc.request<'tokens'>((id) => ({ type: 'count-tokens', id, pipeline: info.pipeline, texts }))).counts;
     },

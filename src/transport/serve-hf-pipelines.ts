@@ -40,7 +40,7 @@ export function serveHfPipelines(load: HfPipelineLoader, port: PortLike): () => 
         }
         const id = nextPipeline++;
         pipelines.set(id, pipe);
-        post({ type: 'loaded', id: request.id, info: { pipeline: id, device: pipe.device, reason: pipe.reason, stats: { ...pipe.stats, files: [...pipe.stats.files] } } });
+        post({ type: 'loaded', id: request.id, info: { pipeline: id, device: pipe.device, reason: pipe.reason, stats: { ...pipe.stats, files: [...pipe.stats.files] }, weights: pipe.weights, weightsReason: pipe.weightsReason } });
         return;
       }
       case 'call': {

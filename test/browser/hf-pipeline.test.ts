@@ -62,6 +62,9 @@ describe('tessera.pipeline in Chromium', () => {
     expect(cold.byPath[WEIGHTS]!.requests).toBeGreaterThanOrEqual(3); // HEAD + ranged chunks
     expect(embed.stats.chunksFetched).toBeGreaterThan(2);
     expect(progress.at(-1)).toBe(embed.stats.bytesFromNetwork);
+    // Downloaded into memory this time: the split graph's weights are read from that one copy.
+    expect(embed.weights).toBe('copied');
+    expect(embed.weightsReason).toMatch(/^copied: onnx\/model\.onnx was downloaded into memory by this load, and the JSPI build reads its \d+ initializers/);
     expect(await embed.countTokens(['hello world'])).toEqual([4]);
     await embed.dispose();
     await expect(embed(['hello'])).rejects.toMatchObject({ code: 'session-closed' });
@@ -71,7 +74,18 @@ describe('tessera.pipeline in Chromium', () => {
     expect(await worstError(again)).toBeLessThan(1e-4);
     expect((await control(hub, 'stats')).bytes).toBe(0);
     expect(again.stats.bytesFromNetwork).toBe(0);
+    expect(again.weights).toBe('streamed');
+    expect(again.weightsReason).toMatch(/^streamed: JSPI build reads the \d+ initializers \([\d.]+ MiB\) of onnx\/model\.onnx from its cached chunk Blobs$/);
     await again.dispose();
+
+    // The copying path on request: the same embeddings from the whole graph as bytes.
+    const copied = await pipeline('feature-extraction', 'test/tiny-bert', { source: hub, device: 'wasm', cache, chunkSize: CHUNK, weights: 'copy' });
+    expect({ weights: copied.weights, weightsReason: copied.weightsReason }).toEqual({
+      weights: 'copied',
+      weightsReason: "copied: this realm's first pipeline asked for weights: copy, and transformers.js keeps the ORT build it started on",
+    });
+    expect(await worstError(copied)).toBeLessThan(1e-4);
+    await copied.dispose();
   });
 
   it('Tessera pack, WebGPU, in its Web Worker: matches onnxruntime-node; reload in-process reads zero weight bytes', async () => {
@@ -80,6 +94,9 @@ describe('tessera.pipeline in Chromium', () => {
     const embed = await pipeline('feature-extraction', 'tiny-bert', { source: packUrl, device: 'webgpu', cache });
     expect(embed.device).toBe('webgpu');
     expect(embed.reason).toMatch(/^webgpu: adapter google\/swiftshader/);
+    // A pack's graph declares its external data: downloaded chunks are verified, wrapped as Blobs and mounted as they are.
+    expect(embed.weights).toBe('streamed');
+    expect(embed.weightsReason).toMatch(/^streamed: JSPI build reads onnx\/model\.onnx's external data \(\S+\) from the chunk Blobs$/);
     expect(await worstError(embed)).toBeLessThan(1e-3);
     expect(packFileBytes(await control(packOrigin, 'stats'))).toBeGreaterThanOrEqual((await expected).weightBytes);
     await embed.dispose();
@@ -87,6 +104,7 @@ describe('tessera.pipeline in Chromium', () => {
     await control(packOrigin, 'reset');
     const again = await pipeline('feature-extraction', 'tiny-bert', { source: packUrl, device: 'wasm', cache, worker: false });
     expect(again.device).toBe('wasm');
+    expect(again.weights).toBe('streamed');
     expect(await worstError(again)).toBeLessThan(1e-4);
     expect(packFileBytes(await control(packOrigin, 'stats'))).toBe(0);
     expect(again.stats.bytesFromNetwork).toBe(0);

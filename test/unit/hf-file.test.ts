@@ -43,7 +43,7 @@ it('resumes an interrupted download with only the missing chunks, then reloads f
 
   hub.resetStats();
   const resumed = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK });
-  expect(resumed?.bytes).toEqual(bytes);
+  expect(resumed?.data).toEqual(bytes);
   expect(resumed?.verified).toBe(true);
   // 11 chunks; 4 were stored before the cut, so at most 7 (+1 cut in flight) are fetched again.
   expect(resumed!.chunksFetched).toBeLessThanOrEqual(7);
@@ -51,7 +51,7 @@ it('resumes an interrupted download with only the missing chunks, then reloads f
 
   hub.resetStats();
   const reloaded = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK });
-  expect(reloaded?.bytes).toEqual(bytes);
+  expect(reloaded?.data).toEqual(bytes);
   expect(hub.stats().requests).toBe(0);
   expect(await loadHfFile(repo, 'missing.json', { cache })).toBeUndefined();
 });
@@ -78,7 +78,7 @@ it('fetches each chunk as parallel sub-ranges, so a cut at 50% loses at most the
 
   hub.resetStats();
   const resumed = await loadHfFile(repo, 'model.bin', { cache, chunkSize: CHUNK, parts: 3 });
-  expect(resumed?.bytes).toEqual(bytes);
+  expect(resumed?.data).toEqual(bytes);
   // Bytes sent twice: everything sent before the cut that the resume had to fetch again.
   expect(sentBeforeCut + hub.stats().bytes - bytes.byteLength).toBeLessThanOrEqual(2 * CHUNK);
 });

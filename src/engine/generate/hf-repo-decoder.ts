@@ -40,7 +40,7 @@ export async function loadHfRepoDecoder(repoUrl: string, options: HfRepoDecoderO
       ...(options.signal ? { signal: options.signal } : {}),
     });
     if (result) {
-      files.set(path, result.bytes);
+      files.set(path, result.data);
       entries.push(result.manifest.files[0] as PackFile);
       chunkSize = result.manifest.chunkSize;
     }

@@ -1,13 +1,16 @@
 /**
  * File providers for transformers.js: each answers "the bytes of
  * `<path>` in this model" from Tessera's loader and cache, once per path
- * (transformers.js may ask for a file twice: its cache, then its fetch).
+ * (transformers.js may ask for a file twice: its cache, then its fetch),
+ * and "this graph without its inline weights, and the file they stay in"
+ * for the streamed weight path (src/backend/transformers.ts).
  */
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { fetchManifestSource } from '../../fetch/fetch-manifest.ts';
 import { loadHfFile } from '../../fetch/hf-file.ts';
 import { loadPack } from '../../fetch/load-pack.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
+import { blobSource, bytesSource, splitInlineWeights } from '../../pack/split-inline-weights.ts';
 import type { HfLoadStats } from '../../protocol/hf-worker-messages.ts';
 
 export type { HfLoadStats };
@@ -20,29 +23,81 @@ export interface HfFileProviderOptions {
   signal?: AbortSignal;
   /** Network bytes as they arrive, and the path they are for. */
   onBytes?: (path: string, bytes: number) => void;
+  /** `blob`: files whole in the cache come as Blobs of their chunks (for openSplit); default `bytes`. */
+  as?: 'bytes' | 'blob';
 }
 
 export interface HfFiles {
   open(path: string): Promise<Uint8Array | undefined>;
-  /** Forget the bytes kept for repeated asks (a later ask loads from the cache again). */
+  /**
+   * The graph at `path` with its inline weights left in the file
+   * (splitInlineWeights): a small graph, plus the file itself (a Blob of its
+   * cached chunks, or the bytes it was downloaded into) as the external data
+   * `location` names. Undefined when the model has no such file or nothing in
+   * it is worth moving.
+   */
+  openSplit(path: string, location: string): Promise<SplitWeights | undefined>;
+  /** A file as it is held: a Blob of its cached chunks (with `as: 'blob'`), or the bytes it was downloaded into. */
+  openData(path: string): Promise<Uint8Array | Blob | undefined>;
+  /** Start loading a file (its data, not yet its bytes) so it is in hand when asked for. */
+  prefetch(path: string): void;
+  /** Forget the data kept for repeated asks (a later ask loads from the cache again). */
   release(): void;
   stats: HfLoadStats;
   /** Pack sources: the manifest (graphs list their external data). */
   manifest?: PackManifest;
 }
 
-function memoize(load: (path: string) => Promise<Uint8Array | undefined>): { open: (path: string) => Promise<Uint8Array | undefined>; release: () => void } {
-  const pending = new Map<string, Promise<Uint8Array | undefined>>();
+export interface SplitWeights {
+  graph: Uint8Array;
+  externalData: { path: string; data: Blob | Uint8Array };
+  /** Initializers that point into the file, and their bytes. */
+  tensors: number;
+  bytes: number;
+}
+
+type FileData = Uint8Array | Blob;
+
+/**
+ * Each file's data loaded once (transformers.js may ask for a file twice:
+ * its cache, then its fetch), its bytes read from a Blob only when asked for
+ * as bytes, and a graph split at most once.
+ */
+function memoize(load: (path: string) => Promise<FileData | undefined>): Pick<HfFiles, 'open' | 'openSplit' | 'openData' | 'prefetch' | 'release'> {
+  const data = new Map<string, Promise<FileData | undefined>>();
+  const bytes = new Map<string, Promise<Uint8Array | undefined>>();
+  const splits = new Map<string, Promise<SplitWeights | undefined>>();
+  const once = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
+    let p = map.get(key);
+    if (!p) {
+      p = make();
+      map.set(key, p);
+    }
+    return p;
+  };
+  const dataOf = (path: string) => once(data, path, () => load(path));
   return {
-    open(path) {
-      let p = pending.get(path);
-      if (!p) {
-        p = load(path);
-        pending.set(path, p);
-      }
-      return p;
+    open: (path) =>
+      once(bytes, path, async () => {
+        const d = await dataOf(path);
+        return d instanceof Blob ? new Uint8Array(await d.arrayBuffer()) : d;
+      }),
+    openSplit: (path, location) =>
+      once(splits, `${path}\0${location}`, async () => {
+        const d = await dataOf(path);
+        if (!d) return undefined;
+        const source = d instanceof Blob ? blobSource(d) : bytesSource(d);
+        const split = await splitInlineWeights(source, { location, file: path });
+        if (split.tensors === 0) return undefined;
+        return { graph: split.graph, externalData: { path: location, data: d }, tensors: split.tensors, bytes: split.bytes };
+      }),
+    openData: dataOf,
+    prefetch: (path) => void dataOf(path).catch(() => {}),
+    release: () => {
+      data.clear();
+      bytes.clear();
+      splits.clear();
     },
-    release: () => pending.clear(),
   };
 }
 
@@ -60,7 +115,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
   // The current-manifest URL of a Worker names its revision (Content-Location): files resolve there.
   const { manifest, manifestUrl: filesBase } = await fetchManifestSource(manifestUrl, { fetch: fetchFn, signal: options.signal });
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const { open, release } = memoize(async (path) => {
+  const files = memoize(async (path) => {
     const file = manifest.files.find((f) => f.path === path);
     if (!file) return undefined;
     const subset: PackManifest = { ...manifest, revision: `${manifest.revision}:${path}`, files: [file], graphs: [], totalBytes: file.size };
@@ -71,6 +126,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
       fetch: fetchFn,
       signal: options.signal,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+      ...(options.as === 'blob' ? { filesAs: 'blob' as const } : {}),
       progressIntervalMs: 0,
       onProgress: (p) => {
         options.onBytes?.(path, p.bytesFromNetwork - reported);
@@ -81,9 +137,11 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
     stats.bytesFromCache += result.stats.bytesFromCache;
     stats.chunksFetched += result.stats.chunksFetched;
     stats.files.push(path);
+    // Blob loads return while the last chunk writes finish: the file counts as loaded once they have.
+    await result.cached;
     return result.files.get(path);
   });
-  return { open, release, stats, manifest };
+  return { ...files, stats, manifest };
 }
 
 /**
@@ -94,8 +152,9 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
  */
 export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): HfFiles {
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const { open, release } = memoize(async (path) => {
+  const files = memoize(async (path) => {
     const result = await loadHfFile(repoUrl, path, {
+      ...(options.as ? { as: options.as } : {}),
       cache: options.cache,
       ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -105,10 +164,11 @@ export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): Hf
     });
     if (!result) return undefined;
     stats.bytesFromNetwork += result.bytesFromNetwork;
-    stats.bytesFromCache += Math.max(0, result.bytes.byteLength - result.bytesFromNetwork);
+    const size = result.data instanceof Blob ? result.data.size : result.data.byteLength;
+    stats.bytesFromCache += Math.max(0, size - result.bytesFromNetwork);
     stats.chunksFetched += result.chunksFetched;
     stats.files.push(path);
-    return result.bytes;
+    return result.data;
   });
-  return { open, release, stats };
+  return { ...files, stats };
 }

@@ -14,6 +14,8 @@
  */
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { chooseDevice, type DeviceRequest } from '../../backend/choose-device.ts';
+import { chooseWeights } from '../../backend/choose-weights.ts';
+import type { WeightPath, WeightsRequest } from '../../protocol/device.ts';
 import { importNodeOnly } from '../../backend/node-only.ts';
 import { createTransformersPipeline, type HfDevice, type TransformersOutput } from '../../backend/transformers.ts';
 import { detectCapabilities } from '../../env.ts';
@@ -45,8 +47,15 @@ export interface HfPipelineOptions {
   prepack?: boolean;
   /** Node: intra-op threads of the native session (default: the machine's cores, as raw native sessions). */
   threads?: number;
-  /** Browsers: where ORT's wasm files live (default: this app's origin; transformers.js would ask a CDN). */
+  /** Browsers: where ORT's wasm files live (default: this app's origin; transformers.js would ask a CDN). Giving them keeps the copying weight path. */
   wasmPaths?: string | { wasm: string; mjs: string };
+  /**
+   * `auto` (default): where the browser has JSPI, the graph's inline weights
+   * stay in the cached file and ORT's JSPI build reads them from its Blob
+   * (`weights: 'streamed'`); elsewhere, or with `copy`, the graph goes to ORT
+   * whole, as bytes.
+   */
+  weights?: WeightsRequest;
   /**
    * In a page the pipeline runs in its own dedicated Web Worker unless this is
    * `false` (then cache and fetch may be objects). Workers and Node run in-process.
@@ -63,6 +72,9 @@ export interface HfPipeline {
   readonly reason: string;
   /** Where the model's bytes came from for this load. */
   readonly stats: HfLoadStats;
+  /** How the graph's weights reached ORT (`streamed`: from the cached Blobs, no whole copy in JS), and why. */
+  readonly weights: WeightPath;
+  readonly weightsReason: string;
   dispose(): Promise<void>;
 }
 
@@ -80,9 +92,13 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
   const source = resolveHfSource(options.source, modelId);
   const { device, reason, threads } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32', options.threads);
   const cache = await resolveCache(options.cache);
+  const caps = await detectCapabilities();
+  const streamed = chooseWeights(options.weights ?? 'auto', caps).weights === 'streamed' && options.wasmPaths === undefined;
   let received = 0;
   const providerOptions = {
     cache,
+    // Streamed: a graph whole in the cache comes as its chunks' Blob, split without reading its weights.
+    ...(streamed ? { as: 'blob' as const } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
@@ -94,15 +110,19 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
   };
   const files: HfFiles = source.type === 'pack' ? await packFiles(source.url, providerOptions) : hfRepoFiles(source.url, providerOptions);
   const dtype = options.dtype ?? 'fp32';
+  const graphPath = `onnx/${graphName(dtype)}`;
   // transformers.js asks for these only once it is imported and has read
   // config.json; start them now so the reads overlap its import and ORT's start.
-  for (const path of [`onnx/${graphName(dtype)}`, 'config.json', 'tokenizer.json', 'tokenizer_config.json']) void files.open(path).catch(() => {});
-  const graph = files.manifest?.graphs.find((g) => g.path === `onnx/${graphName(dtype)}`);
+  for (const path of [graphPath, 'config.json', 'tokenizer.json', 'tokenizer_config.json']) files.prefetch(path);
+  const graph = files.manifest?.graphs.find((g) => g.path === graphPath);
   const run = await createTransformersPipeline({
     task,
     files,
     device,
     dtype,
+    graph: graphPath,
+    jspi: caps.wasm.jspi,
+    ...(options.weights !== undefined ? { weights: options.weights } : {}),
     ...(graph && graph.externalData.length > 0 ? { externalData: graph.externalData.map((p) => ({ path: p.slice(p.lastIndexOf('/') + 1), file: p })) } : {}),
     ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}),
     ...(options.prepack !== undefined ? { prepack: options.prepack } : {}),
