@@ -37,7 +37,7 @@ export function sniffImageType(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
 
 /**
  * @example
- * await inferOrThrow(env, 'ppocr-v4', { image: ocrImageTensor(pngBytes) });
+ * await inferOrThrow(env, 'ppocr-v4', { image: ocrImageTensor(pngBytes) }, { saturation });
  */
 export function ocrImageTensor(bytes: Uint8Array): TensorData {
   return { type: 'uint8', dims: [1, bytes.length], data: bytes };

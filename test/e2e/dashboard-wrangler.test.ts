@@ -14,19 +14,18 @@
  * cut connection (a TCP proxy between Chromium and the Worker) reconnects
  * and the page is whole again, and a pool whose session leaves disappears.
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { serve, type ServeSession } from '../../src/cli/commands/serve.ts';
-import { freePort, startWranglerDev, type WranglerDev } from '../../scripts/lib/wrangler-dev.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
 import { buildFixtures, readExpected, type Fixtures } from '../helpers/fixtures.ts';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DIST = resolve(ROOT, '.cache/dashboard-dist');
@@ -37,7 +36,6 @@ const KEY = 'dash-inference-key';
 const DASHBOARD_KEY = 'dash-viewer-key';
 
 let dev: WranglerDev;
-let work: string;
 let fixtures: Fixtures;
 let browser: Browser;
 let proxy: CuttableProxy;
@@ -79,25 +77,22 @@ async function startProxy(target: URL): Promise<CuttableProxy> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'tessera-dashboard-'));
   await mkdir(SHOTS, { recursive: true });
   [fixtures] = await Promise.all([
     buildFixtures(),
     build({ configFile: resolve(ROOT, 'vite.config.ts'), logLevel: 'error', build: { outDir: DIST, emptyOutDir: true } }),
   ]);
   dev = await startWranglerDev({
-    port: await freePort(),
-    persistTo: join(work, 'state'),
     assets: DIST,
     cwd: ROOT,
     // One inference key and one that may only watch the dashboard (lib/api-keys.ts).
     vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_API_KEYS: `${KEY}, ${DASHBOARD_KEY} dashboard` },
   });
-  await publishDir(fixtures.packs.mlp.dir, { baseUrl: dev.url, token: ADMIN });
-  sessions.push(await serve({ coordinator: dev.url, models: ['mlp'], joinToken: JOIN, device: 'cpu', maxBatch: 4 }));
-  sessions.push(await serve({ coordinator: dev.url, models: ['chat-sim'], joinToken: JOIN, simulateTokenMs: 5 }));
+  await publishDir(fixtures.packs.mlp.dir, { baseUrl: dev.base, token: ADMIN });
+  sessions.push(await serve({ coordinator: dev.base, models: ['mlp'], joinToken: JOIN, device: 'cpu', maxBatch: 4 }));
+  sessions.push(await serve({ coordinator: dev.base, models: ['chat-sim'], joinToken: JOIN, simulateTokenMs: 5 }));
   await Promise.all(sessions.map((s) => s.joined()));
-  proxy = await startProxy(new URL(dev.url));
+  proxy = await startProxy(new URL(dev.base));
   browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
 }, 180_000);
 
@@ -106,7 +101,6 @@ afterAll(async () => {
   await proxy?.close();
   await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
   await dev?.stop();
-  if (work) await rm(work, { recursive: true, force: true });
 });
 
 /** Requests to both models until `signal` aborts; counts the answers. */
@@ -129,8 +123,8 @@ async function sendLoad(signal: AbortSignal): Promise<{ ok: number; failed: numb
     }
   };
   const headers = { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' };
-  const predict = () => fetch(`${dev.url}/v1/models/mlp:predict`, { method: 'POST', headers, body: JSON.stringify({ instances }), signal });
-  const chat = () => fetch(`${dev.url}/v1/chat/completions`, {
+  const predict = () => fetch(`${dev.base}/v1/models/mlp:predict`, { method: 'POST', headers, body: JSON.stringify({ instances }), signal });
+  const chat = () => fetch(`${dev.base}/v1/chat/completions`, {
     method: 'POST', headers, signal,
     body: JSON.stringify({ model: 'chat-sim', messages: [{ role: 'user', content: 'hello dashboard' }], max_tokens: 8 }),
   });

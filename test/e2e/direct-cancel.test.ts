@@ -11,8 +11,9 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ModelOffer } from '../../src/protocol/coordinator-messages.ts';
-import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
+import { connectSession, type SessionClient } from '../../src/transport/session-client.ts';
 import { startDirectWorker, type DirectWorker } from '../../bench/lib/direct-worker.ts';
+import { slowEcho } from '../helpers/slow-echo.ts';
 
 const JOIN = 'direct-cancel-join';
 const KEY = 'direct-cancel-key';
@@ -50,18 +51,9 @@ const queueDepth = async (): Promise<number> => {
 
 describe('disconnect on the direct socket', () => {
   it('takes queued requests out of the queue and stops the running one at its session', async () => {
-    const stats = { values: [] as number[], aborted: 0 };
+    const stats = { runs: 0, aborted: 0, values: [] as number[] };
     // Every request but x = 9 would compute for 20 s.
-    const runModel: RunModel = (_m, inputs, signal) => new Promise((resolve, reject) => {
-      const x = (inputs.x!.data as Float32Array)[0]!;
-      stats.values.push(x);
-      const timer = setTimeout(() => resolve({ y: inputs.x! }), x === 9 ? 0 : 20_000);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        stats.aborted += 1;
-        reject(signal.reason);
-      }, { once: true });
-    });
+    const runModel = slowEcho((x) => (x === 9 ? 0 : 20_000), stats);
     session = connectSession({ url: worker.base, token: JOIN, models: [offer], device: 'test', capacity: { maxInFlight: 1, requestsPerSecond: 50 }, runModel, backoff: { baseMs: 20, maxMs: 100 } });
     await session.joined();
 

@@ -22,9 +22,9 @@ import { publishDir } from '../../src/cli/commands/publish.ts';
 import { serve, type ServeSession } from '../../src/cli/commands/serve.ts';
 import { packModel } from '../../src/pack/pack-model.ts';
 import { packRuntimeAssets } from '../../scripts/lib/runtime-pack.ts';
-import { freePort, startWranglerDev, type WranglerDev } from '../../scripts/lib/wrangler-dev.ts';
 import { CHROMIUM_ARGS, findChromium } from '../helpers/chromium.ts';
 import { renderText } from '../helpers/render-text.ts';
+import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 import { PNG } from 'pngjs';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -51,15 +51,15 @@ beforeAll(async () => {
   await cp(packDir, stage, { recursive: true, filter: (src) => !src.endsWith('manifest.json') });
   await packModel(stage, { out: join(work, 'ppocr-b'), name: 'ppocr-b', externalize: false });
   dev = await startWranglerDev({
-    port: await freePort(), persistTo: join(work, 'state'), assets: DIST, cwd: ROOT,
+    assets: DIST, cwd: ROOT,
     vars: { TESSERA_JOIN_TOKEN: JOIN, TESSERA_ADMIN_TOKEN: ADMIN, TESSERA_API_KEYS: KEY, TESSERA_PREWARM_CONFIG: JSON.stringify(PREWARM_CONFIG) },
   });
   // ONNX Runtime Web's wasm comes from R2 as the runtime pack, as under npm start (worker/routes/runtime-assets.ts).
   const runtime = await packRuntimeAssets(DIST, join(work, 'runtime'));
-  if (runtime) await publishDir(runtime.packDir, { baseUrl: dev.url, token: ADMIN });
-  await publishDir(packDir, { baseUrl: dev.url, token: ADMIN });
-  await publishDir(join(work, 'ppocr-b'), { baseUrl: dev.url, token: ADMIN });
-  session = await serve({ coordinator: dev.url, models: ['ppocr-b'], joinToken: JOIN, device: 'cpu', threads: 1, cache: { type: 'fs', dir: join(work, 'cache') } });
+  if (runtime) await publishDir(runtime.packDir, { baseUrl: dev.base, token: ADMIN });
+  await publishDir(packDir, { baseUrl: dev.base, token: ADMIN });
+  await publishDir(join(work, 'ppocr-b'), { baseUrl: dev.base, token: ADMIN });
+  session = await serve({ coordinator: dev.base, models: ['ppocr-b'], joinToken: JOIN, device: 'cpu', threads: 1, cache: { type: 'fs', dir: join(work, 'cache') } });
   await session.joined();
   browser = await chromium.launch({ executablePath: findChromium(), args: CHROMIUM_ARGS, headless: true });
 }, 240_000);
@@ -75,7 +75,7 @@ describe('the prewarm consent', () => {
   it('is off by default, separate from serving, remembered with its budget, and passes axe', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(dev.url);
+    await page.goto(dev.base);
     await page.waitForSelector('body[data-ready="true"]');
     const consent = page.getByRole('checkbox', { name: 'Let the coordinator load models for me while serving' });
     const budget = page.getByLabel('Up to (MB)');
@@ -111,7 +111,7 @@ describe('a tab prewarmed on request', () => {
   it('loads the pressured model when asked, joins its pool and serves part of the burst', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${dev.url}/?device=wasm&model=ppocr-v4`);
+    await page.goto(`${dev.base}/?device=wasm&model=ppocr-v4`);
     await page.waitForSelector('body[data-ready="true"]');
     await page.fill('#join-token', JOIN);
     await page.getByRole('checkbox', { name: 'Let the coordinator load models for me while serving' }).check();
@@ -131,7 +131,7 @@ describe('a tab prewarmed on request', () => {
     let stop = false;
     const loop = async (): Promise<void> => {
       while (!stop) {
-        const res = await fetch(`${dev.url}/v1/models/ppocr-b:predict`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body });
+        const res = await fetch(`${dev.base}/v1/models/ppocr-b:predict`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}`, 'Content-Type': 'application/json' }, body });
         const answer = (await res.json()) as { predictions?: { text: string }[] };
         if (res.status === 200) expect(answer.predictions?.[0]?.text).toMatch(/Prewarm/i);
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -141,14 +141,14 @@ describe('a tab prewarmed on request', () => {
     try {
       await page.waitForFunction(() => /Serving ppocr-b on request: [1-9]\d* requests? served/.test(document.getElementById('prewarm-status')?.textContent ?? ''), undefined, { timeout: 150_000 })
         .catch(async (err: unknown) => {
-          throw new Error(`${(err as Error).message}\n${await texts()}\n${dev.output().slice(-2000)}`);
+          throw new Error(`${(err as Error).message}\n${await texts()}\n${dev.log().slice(-2000)}`);
         });
     } finally {
       stop = true;
       await Promise.all(loops);
     }
     expect([...statuses.keys()]).toEqual([200]);
-    const metrics = await (await fetch(`${dev.url}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
+    const metrics = await (await fetch(`${dev.base}/metrics`, { headers: { Authorization: `Bearer ${KEY}` } })).text();
     expect(metrics).toMatch(/tessera_prewarm_events_total\{model="ppocr-b",type="asked"\} 1\n/);
     expect(metrics).toMatch(/tessera_prewarm_events_total\{model="ppocr-b",type="ready"\} 1\n/);
     expect(metrics).toMatch(/tessera_prewarm_budget_bytes\{state="offered"\} 100000000\n/);

@@ -20,6 +20,7 @@ import { join as joinPath } from 'node:path';
 import { publishDir } from '../../src/cli/commands/publish.ts';
 import { loadPack } from '../../src/fetch/load-pack.ts';
 import { writeRandomPack } from '../helpers/random-pack.ts';
+import { slowEcho } from '../helpers/slow-echo.ts';
 import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
 import { startWranglerDev, type WranglerDev } from '../helpers/wrangler-dev.ts';
 import { MAX_HOLD_MS } from '../../worker/lib/saturation-hint.ts';
@@ -47,19 +48,6 @@ const offer = (name: string): ModelOffer => ({
   inputs: [{ name: 'x', type: 'float32', shape: [-1, 1] }],
   outputs: [{ name: 'y', type: 'float32', shape: [-1, 1] }],
 });
-
-/** Echo after `ms(x)` milliseconds, or at once when the signal fires; counts runs and cancellations. */
-function slowEcho(ms: (x: number) => number, stats = { runs: 0, aborted: 0 }): RunModel {
-  return (_model, inputs, signal) => new Promise((resolve, reject) => {
-    stats.runs += 1;
-    const timer = setTimeout(() => resolve({ y: inputs.x! }), ms((inputs.x!.data as Float32Array)[0]!));
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      stats.aborted += 1;
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
 
 function join(model: string, runModel: RunModel, requestsPerSecond = 5): SessionClient {
   const s = connectSession({

@@ -1,10 +1,13 @@
 /**
  * Small graphs the variant writers' tests run on onnxruntime-node: one
- * MatMul against a float weight, and the logits of a generated decoder.
+ * MatMul against a float weight, the logits of a generated decoder, and the
+ * drift check every quantized variant of that decoder is held to.
  */
+import { expect } from 'vitest';
 import { encodeModel } from '../../src/pack/onnx-model.ts';
 import type { ModelProto } from '../../src/pack/onnx-types.ts';
 import { floatTensor, floatValueInfo, modelOf, node } from '../../src/pack/generate/onnx-builder.ts';
+import { llamaDecoderModel, llamaDecoderShape, type LlamaDecoderShape } from '../../src/pack/generate/llama-decoder.ts';
 
 /**
  * y = x [rows, k] @ W [k, n], W an initializer (what the quantizers rewrite).
@@ -56,4 +59,34 @@ export async function decoderLogits(model: ModelProto, dims: { layers: number; h
   } finally {
     await session.release();
   }
+}
+
+/**
+ * The decoder the variant writers' drift tests quantize (2 layers, hidden
+ * 32, 4 heads of 8, vocab 300, seed 5), in fp32.
+ *
+ * @example
+ * const { shape, fp32 } = driftDecoder();
+ * await expectLogitDrift(fp32, q8Variant(fp32), shape, 0.1);
+ */
+export function driftDecoder(): { shape: LlamaDecoderShape; fp32: ModelProto } {
+  const shape = llamaDecoderShape({ layers: 2, hidden: 32, heads: 4, vocab: 300, maxPositions: 64, seed: 5 });
+  return { shape, fp32: llamaDecoderModel(shape) };
+}
+
+/**
+ * A variant's prefill logits against the fp32 graph's, on onnxruntime-node:
+ * they differ (the variant is not the float model under another name), and
+ * by less than `maxFraction` of the float logits' spread.
+ *
+ * @example
+ * await expectLogitDrift(fp32, q4Variant(fp32), shape, 0.3);
+ */
+export async function expectLogitDrift(fp32: ModelProto, variant: ModelProto, shape: LlamaDecoderShape, maxFraction: number): Promise<void> {
+  const dims = { layers: shape.layers, heads: shape.heads, headDim: shape.hidden / shape.heads };
+  const [a, b] = [await decoderLogits(fp32, dims), await decoderLogits(variant, dims)];
+  const err = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
+  const spread = Math.max(...a) - Math.min(...a);
+  expect(err).toBeGreaterThan(0);
+  expect(err).toBeLessThan(maxFraction * spread);
 }

@@ -25,6 +25,8 @@ export interface WranglerDevOptions {
   vars?: Record<string, string>;
   /** A folder of static assets served before the Worker's routes (a built app), as `npm start` serves `dist/`. */
   assets?: string;
+  /** Project root (wrangler.jsonc). Default: cwd. */
+  cwd?: string;
   timeoutMs?: number;
 }
 
@@ -42,6 +44,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
       persistTo: join(work, 'state'),
       vars: options.vars ?? {},
       ...(options.assets !== undefined ? { assets: options.assets } : {}),
+      ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
     });
     return {

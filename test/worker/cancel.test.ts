@@ -9,8 +9,9 @@
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../worker/app.ts';
-import { connectSession, type RunModel, type SessionClient } from '../../src/transport/session-client.ts';
+import { connectSession, type SessionClient } from '../../src/transport/session-client.ts';
 import type { ModelOffer } from '../../src/protocol/coordinator-messages.ts';
+import { slowEcho } from '../helpers/slow-echo.ts';
 import { SelfWebSocket } from './self-websocket.ts';
 
 const BASE = 'https://tessera.test';
@@ -33,17 +34,7 @@ describe('cancellation on client disconnect', () => {
   it('takes a queued request out of the queue and stops a running one at its session, for KServe and OIP', async () => {
     const stats = { runs: 0, aborted: 0, values: [] as number[] };
     // 1 (and 2) would run for 20 s; 3 answers at once.
-    const runModel: RunModel = (_m, inputs, signal) => new Promise((resolve, reject) => {
-      const x = (inputs.x!.data as Float32Array)[0]!;
-      stats.runs += 1;
-      stats.values.push(x);
-      const timer = setTimeout(() => resolve({ y: inputs.x! }), x === 3 ? 0 : 20_000);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        stats.aborted += 1;
-        reject(signal.reason);
-      }, { once: true });
-    });
+    const runModel = slowEcho((x) => (x === 3 ? 0 : 20_000), stats);
     const s = connectSession({ url: `${BASE}/v1/sessions`, token: 'test-join-token', models: [offer], device: 'test', capacity: { maxInFlight: 1, requestsPerSecond: 50 }, runModel, WebSocket: SelfWebSocket, backoff: { baseMs: 10, maxMs: 50 } });
     sessions.push(s);
     await s.joined();

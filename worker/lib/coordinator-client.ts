@@ -12,6 +12,7 @@ import type { DirectorySnapshot, PoolSummary } from '../../src/coordinator/pool-
 import type { Env } from '../env.ts';
 import { statusOf } from '../../src/errors.ts';
 import { HttpError } from '../http-error.ts';
+import type { SaturationHints } from './saturation-hint.ts';
 import { DIRECTORY_NAME, POOL_HEADER, poolName } from './pool-names.ts';
 
 /** How long a model list is reused before asking the directory again. A miss always asks. */
@@ -125,15 +126,37 @@ export function createModelDirectory(clock: () => number = Date.now): {
   };
 }
 
+/** What {@link inferOrThrow} needs besides the request itself. */
+export interface InferOptions {
+  /**
+   * The isolate's saturation hints (one per createApp, shared by every
+   * inference API). Required, so no route can skip them: a hinted model is
+   * refused before the pool is asked, and the pool's answer sets or clears
+   * the hint (worker/lib/saturation-hint.ts).
+   */
+  saturation: SaturationHints;
+  /** Filled with the request's timings when given (a traced request). */
+  trace?: TraceSink;
+  /** The HTTP client's connection: its disconnect cancels the request at the pool. */
+  client?: ClientLink;
+}
+
 /**
  * Runs one request through the coordinator; resolves with the outputs or
  * throws the HttpError its answer maps to (429 with Retry-After when the
- * model's queue is full).
+ * model's queue is full). Every call goes through the saturation hint: a
+ * 429 while the model is hinted without calling the pool, and the pool's
+ * answer teaches the hint. Session, cancel and admin routes never come here.
  *
  * @example
- * const outputs = await inferOrThrow(c.env, 'mlp', { x });
+ * const outputs = await inferOrThrow(c.env, 'mlp', { x }, { saturation, client: clientLinkOf(c) });
  */
-export async function inferOrThrow(env: PoolEnv, model: string, inputs: TensorMap, trace?: TraceSink, client?: ClientLink): Promise<TensorMap> {
+export async function inferOrThrow(env: PoolEnv, model: string, inputs: TensorMap, options: InferOptions): Promise<TensorMap> {
+  return options.saturation.through(model, () => askPool(env, model, inputs, options.trace, options.client));
+}
+
+/** One infer RPC to the model's pool, its answer as outputs or the HttpError it maps to. */
+async function askPool(env: PoolEnv, model: string, inputs: TensorMap, trace?: TraceSink, client?: ClientLink): Promise<TensorMap> {
   const started = Date.now();
   const id = crypto.randomUUID();
   const release = client ? cancelOnDisconnect(env, model, id, client) : undefined;
@@ -210,7 +233,7 @@ export interface ClientLink {
  * The ClientLink of a Hono request context.
  *
  * @example
- * const outputs = await inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c));
+ * const outputs = await inferOrThrow(c.env, model.name, inputs, { saturation, client: clientLinkOf(c) });
  */
 export function clientLinkOf(c: { req: { raw: Request }; executionCtx: { waitUntil(promise: Promise<unknown>): void } }): ClientLink {
   let waitUntil: ClientLink['waitUntil'];

@@ -10,6 +10,7 @@ import type { ErrorData } from '../../src/errors.ts';
 import type { GenerationStreamEvent } from '../coordinator-do.ts';
 import { HttpError } from '../http-error.ts';
 import { poolOf, type PoolEnv } from './coordinator-client.ts';
+import type { SaturationHints } from './saturation-hint.ts';
 
 export interface GenerationStream {
   readonly id: string;
@@ -101,4 +102,23 @@ export function generationHttpError(error: ErrorData, retryAfterSeconds?: number
   const headers: Record<string, string> = {};
   if (error.code === 'rate-limited') headers['Retry-After'] = String(retryAfterSeconds ?? 1);
   return new HttpError(STATUS_OF[error.code] ?? 502, error.code, error.message, { headers, ...(error.details ? { details: error.details } : {}) });
+}
+
+/**
+ * A generation's first event, through the isolate's saturation hints (the
+ * generation side of inferOrThrow): it decides the HTTP status, so an error
+ * or an empty stream is thrown as its HttpError, a pool's 429 sets the
+ * model's hint, and any other answer clears it.
+ *
+ * @example
+ * const first = await firstEventOrThrow(events, 'llama', saturation); // a chunk, or done
+ */
+export async function firstEventOrThrow(events: GenerationStream, model: string, saturation: SaturationHints): Promise<GenerationStreamEvent> {
+  return saturation.through(model, async () => {
+    const e = await events.next();
+    if (!e || e.type === 'error') {
+      throw e ? generationHttpError(e.error, e.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
+    }
+    return e;
+  });
 }

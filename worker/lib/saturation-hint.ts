@@ -71,7 +71,7 @@ export interface SaturationHints {
  * @example
  * const hints = createSaturationHints(); // one per isolate (createApp)
  * hints.check('ppocr-v4'); // throws a 429 while the pool said full less than Retry-After ago
- * const outputs = await hints.through('ppocr-v4', () => inferOrThrow(env, 'ppocr-v4', inputs));
+ * const outputs = await hints.through('ppocr-v4', () => askThePool(inputs)); // inferOrThrow does this for every inference route
  */
 export function createSaturationHints(options: { clock?: () => number; maxHoldMs?: number; maxModels?: number } = {}): SaturationHints {
   const clock = options.clock ?? Date.now;

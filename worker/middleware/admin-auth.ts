@@ -6,9 +6,27 @@
  * or unset on the server.
  */
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from '../env.ts';
+import { bearerOf } from '../auth.ts';
+import type { AppEnv, Env } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 import { timingSafeEqualText } from '../lib/timing-safe-equal.ts';
+
+/**
+ * Whether `given` is the admin token: the one check behind every route the
+ * admin token opens (adminAuth, and dashboardAuth beside the dashboard keys).
+ * The comparison always runs, even with no secret set, so its time does not
+ * say whether there is one; an unset or empty secret never matches, not
+ * even an empty token.
+ *
+ * @example
+ * await adminTokenMatches({ TESSERA_ADMIN_TOKEN: 'secret' }, 'secret'); // true
+ * await adminTokenMatches({}, ''); // false
+ */
+export async function adminTokenMatches(env: Pick<Env, 'TESSERA_ADMIN_TOKEN'>, given: string): Promise<boolean> {
+  const expected = env.TESSERA_ADMIN_TOKEN ?? '';
+  const same = await timingSafeEqualText(given, expected);
+  return same && expected !== '';
+}
 
 /**
  * @example
@@ -16,12 +34,7 @@ import { timingSafeEqualText } from '../lib/timing-safe-equal.ts';
  */
 export function adminAuth(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const expected = c.env.TESSERA_ADMIN_TOKEN;
-    const header = c.req.header('Authorization') ?? '';
-    const given = /^Bearer (.+)$/.exec(header)?.[1] ?? '';
-    // An unset or empty secret must never match an empty token.
-    const ok = expected !== undefined && expected !== '' && (await timingSafeEqualText(given, expected));
-    if (!ok) {
+    if (!(await adminTokenMatches(c.env, bearerOf(c.req.header('Authorization'))))) {
       throw new HttpError(401, 'unauthorized', 'a valid admin token is required', {
         headers: { 'WWW-Authenticate': 'Bearer realm="tessera-admin"' },
       });

@@ -12,7 +12,7 @@ import type { MiddlewareHandler } from 'hono';
 import { apiKeyMatches, bearerOf } from '../auth.ts';
 import type { AppEnv, Env } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { timingSafeEqualText } from '../lib/timing-safe-equal.ts';
+import { adminTokenMatches } from './admin-auth.ts';
 
 /**
  * Whether `given` opens the dashboard.
@@ -21,12 +21,7 @@ import { timingSafeEqualText } from '../lib/timing-safe-equal.ts';
  * await dashboardTokenMatches(env, 'tsk_ops'); // true for `TESSERA_API_KEYS="tsk_ops dashboard"`
  */
 export async function dashboardTokenMatches(env: Pick<Env, 'TESSERA_ADMIN_TOKEN' | 'TESSERA_API_KEYS' | 'TESSERA_API_KEY'>, given: string): Promise<boolean> {
-  const expected = env.TESSERA_ADMIN_TOKEN ?? '';
-  const [admin, key] = await Promise.all([
-    // An unset or empty admin secret must never match an empty token: compare anyway, then discard.
-    timingSafeEqualText(given, expected).then((same) => same && expected !== ''),
-    apiKeyMatches(env, given, 'dashboard'),
-  ]);
+  const [admin, key] = await Promise.all([adminTokenMatches(env, given), apiKeyMatches(env, given, 'dashboard')]);
   return admin || key;
 }
 

@@ -22,7 +22,7 @@ import type { GenerationStreamEvent, GenerationTiming, ModelDescription } from '
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
 import { cancelOnDisconnect, clientLinkOf, createModelDirectory, TRACE_HEADER } from '../lib/coordinator-client.ts';
-import { generationHttpError, openGeneration, type GenerationStream } from '../lib/generation-stream.ts';
+import { firstEventOrThrow, generationHttpError, openGeneration, type GenerationStream } from '../lib/generation-stream.ts';
 import { checkAgainstModel, parseChatRequest, parseCompletionRequest, type CompletionRequest } from '../lib/parse-completion-request.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
@@ -50,13 +50,7 @@ export function completionRoutes(directory = createModelDirectory(), saturation:
     let streaming = false;
     try {
       // Wait for the first event: it decides the status (and the pool's saturation hint), and a traced request's Server-Timing.
-      const first = await saturation.through(model.name, async () => {
-        const e = await events.next();
-        if (!e || e.type === 'error') {
-          throw e ? generationHttpError(e.error, e.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');
-        }
-        return e;
-      });
+      const first = await firstEventOrThrow(events, model.name, saturation);
       if (first.timing) c.header('Server-Timing', generationTiming(startedAt, first.timing));
       const meta = { id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${events.id}`, created: Math.floor(startedAt / 1000), model: model.name };
       if (!parsed.stream) return await collected(c, kind, meta, events, first);

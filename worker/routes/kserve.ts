@@ -61,11 +61,11 @@ export function kserveRoutes(directory = createModelDirectory(), saturation: Sat
     if (model.pipeline === 'ocr') {
       // One batch per image (they cannot be stacked); the instances run in parallel.
       const requests = ocrInstancesToInputs(await readJsonBody(c.req.raw));
-      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c))))));
+      const predictions = await Promise.all(requests.map(async (inputs) => readOcrResult(await inferOrThrow(c.env, model.name, inputs, { saturation, client: clientLinkOf(c) }))));
       return c.json({ predictions });
     }
     const inputs = instancesToInputs(await readJsonBody(c.req.raw), model);
-    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)));
+    const outputs = await inferOrThrow(c.env, model.name, inputs, { saturation, client: clientLinkOf(c) });
     return c.json({ predictions: outputsToPredictions(outputs, rowsOf(inputs)) });
   });
   return routes;

@@ -45,7 +45,7 @@ export function oipRoutes(directory = createModelDirectory(), saturation: Satura
     saturation.check(c.req.param('name'));
     const model = await directory.get(c.env, c.req.param('name'));
     const { id, inputs, wanted } = parseInferRequest(await readJsonBody(c.req.raw), model);
-    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, trace, clientLinkOf(c)));
+    const outputs = await inferOrThrow(c.env, model.name, inputs, { saturation, trace, client: clientLinkOf(c) });
     if (trace) c.header('Server-Timing', serverTiming(startedAt, trace));
     const names = wanted ?? Object.keys(outputs);
     for (const n of names) if (!(n in outputs)) bad(`requested output "${n}" is not one of the model's outputs (${Object.keys(outputs).join(', ')})`);

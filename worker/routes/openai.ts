@@ -37,7 +37,7 @@ export function openaiRoutes(directory = createModelDirectory(), saturation: Sat
       throw new HttpError(400, 'bad-request', `model "${model.name}" does not take text (no uint8 "${TEXT_INPUT}" input); serve a feature-extraction pipeline under that name`, { details: { param: 'model' } });
     }
     const inputs: TensorMap = { [TEXT_INPUT]: encodeTextRows(request.input) };
-    const outputs = await saturation.through(model.name, () => inferOrThrow(c.env, model.name, inputs, undefined, clientLinkOf(c)));
+    const outputs = await inferOrThrow(c.env, model.name, inputs, { saturation, client: clientLinkOf(c) });
     const emb = outputs[EMBEDDINGS_OUTPUT];
     if (!emb || emb.type !== 'float32' || emb.dims.length !== 2 || emb.dims[0] !== request.input.length) {
       throw new HttpError(502, 'backend-error', `the session answered without a float32 [${request.input.length}, d] "${EMBEDDINGS_OUTPUT}" output`);

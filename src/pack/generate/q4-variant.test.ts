@@ -8,8 +8,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { encodeModel } from '../onnx-model.ts';
 import { DataType } from '../onnx-types.ts';
-import { decoderLogits, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
-import { llamaDecoderModel, llamaDecoderShape } from './llama-decoder.ts';
+import { driftDecoder, expectLogitDrift, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
 import { dequantizeQ4, q4Variant, quantizeQ4 } from './q4-variant.ts';
 import { randomFloats } from './seeded-random.ts';
 
@@ -103,8 +102,7 @@ describe('q4Variant', () => {
   }
 
   it('quantizes every weight MatMul of a decoder (embeddings stay float); its logits stay near fp32', async () => {
-    const shape = llamaDecoderShape({ layers: 2, hidden: 32, heads: 4, vocab: 300, maxPositions: 64, seed: 5 });
-    const fp32 = llamaDecoderModel(shape);
+    const { shape, fp32 } = driftDecoder();
     const q4 = q4Variant(fp32);
     const ops = (q4.graph?.node ?? []).map((x) => x.op_type);
     expect(ops.filter((o) => o === 'MatMulNBits').length).toBe(shape.layers * 7 + 1);
@@ -112,11 +110,6 @@ describe('q4Variant', () => {
     const names = new Set(q4.graph?.initializer?.map((t) => t.name));
     expect(names.has('model.embed_tokens.weight')).toBe(true);
     expect(names.has('lm_head.weight')).toBe(false);
-    const dims = { layers: shape.layers, heads: 4, headDim: 8 };
-    const [a, b] = [await decoderLogits(fp32, dims), await decoderLogits(q4, dims)];
-    const err = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
-    const spread = Math.max(...a) - Math.min(...a);
-    expect(err).toBeGreaterThan(0);
-    expect(err).toBeLessThan(0.3 * spread);
+    await expectLogitDrift(fp32, q4, shape, 0.3);
   });
 });

@@ -7,8 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { encodeModel } from '../onnx-model.ts';
 import { DataType } from '../onnx-types.ts';
-import { decoderLogits, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
-import { llamaDecoderModel, llamaDecoderShape } from './llama-decoder.ts';
+import { driftDecoder, expectLogitDrift, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
 import { dequantize8, q8Variant, quantize8 } from './q8-variant.ts';
 import { randomFloats } from './seeded-random.ts';
 
@@ -73,8 +72,7 @@ describe('q8Variant', () => {
   });
 
   it('quantizes every weight MatMul and the embedding of a decoder, whose logits stay close to fp32', async () => {
-    const shape = llamaDecoderShape({ layers: 2, hidden: 32, heads: 4, vocab: 300, maxPositions: 64, seed: 5 });
-    const fp32 = llamaDecoderModel(shape);
+    const { shape, fp32 } = driftDecoder();
     const q8 = q8Variant(fp32);
     const ops = (q8.graph?.node ?? []).map((x) => x.op_type);
     const count = (op: string) => ops.filter((o) => o === op).length;
@@ -87,11 +85,6 @@ describe('q8Variant', () => {
     expect(embed?.data_type).toBe(DataType.UINT8);
     expect(q8.graph?.initializer?.find((t) => t.name === 'model.embed_tokens.weight_zero_point')?.raw_data).toEqual(new Uint8Array([128]));
     expect(q8.graph?.initializer?.find((t) => t.name === 'lm_head.weight_quantized')?.data_type).toBe(DataType.INT8);
-    const dims = { layers: shape.layers, heads: 4, headDim: 8 };
-    const [a, b] = [await decoderLogits(fp32, dims), await decoderLogits(q8, dims)];
-    const err = Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))));
-    const spread = Math.max(...a) - Math.min(...a);
-    expect(err).toBeGreaterThan(0);
-    expect(err).toBeLessThan(0.1 * spread);
+    await expectLogitDrift(fp32, q8, shape, 0.1);
   });
 });
