@@ -8,7 +8,9 @@
  * 2. Chunks of `chunkSize` by parallel ranged GETs (`If-Range` on the ETag),
  *    each hashed and stored as it arrives; the hashes found so far are kept
  *    in a "partial" manifest so an interrupted load resumes with only the
- *    missing chunks.
+ *    missing chunks. A range that breaks off keeps what arrived (in memory
+ *    for the retry, in the cache when the load ends: hf-partials.ts), and
+ *    the next attempt asks only for the rest.
  * 3. The whole file is checked against the server's SHA-256 when it gave one;
  *    then a synthesized one-file manifest (`hf:<repo>` / `file:<path>`) is
  *    recorded, so a reload comes from the cache with zero network bytes
@@ -24,6 +26,7 @@ import { DEFAULT_CHUNK_SIZE, MANIFEST_FORMAT, MANIFEST_VERSION, type PackFile, t
 import { sha256Hex } from '../pack/sha256.ts';
 import { send, statusError } from './fetch-range.ts';
 import { loadPack } from './load-pack.ts';
+import { hfPartials } from './hf-partials.ts';
 import { readBody, streamChunks } from './read-body.ts';
 import { abortedError, withRetry, type RetryOptions } from './retry.ts';
 import { runPool } from './run-pool.ts';
@@ -55,6 +58,8 @@ export interface HfFileResult<Data extends Uint8Array | Blob = Uint8Array> {
   bytesFromNetwork: number;
   /** Chunks this call fetched (a resume fetches only the missing ones). */
   chunksFetched: number;
+  /** Bytes of broken-off range downloads (this load's, or an interrupted earlier one's) continued with a Range request instead of asked for again. */
+  bytesContinued: number;
   /** Whether the whole file was checked against a SHA-256 the server gave. */
   verified: boolean;
 }
@@ -62,6 +67,8 @@ export interface HfFileResult<Data extends Uint8Array | Blob = Uint8Array> {
 const HEX64 = /^[0-9a-f]{64}$/;
 const DEFAULT_PARTS = 2;
 const MAX_PENDING_WRITES = 4;
+/** A broken-off range is kept in the cache once this much of it arrived (or all of it, or an eighth of a small chunk): loadPack's rule. */
+const MIN_PARTIAL_BYTES = 64 * 1024;
 
 /** The cache name of a repository's synthesized manifests. */
 export function hfCacheName(repoUrl: string): string {
@@ -99,7 +106,7 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
       ...(options.as === 'blob' ? { filesAs: 'blob' as const } : {}),
     });
     options.onBytes?.(stats.bytesFromNetwork);
-    return { data: files.get(path) as Uint8Array | Blob, manifest: cached, bytesFromNetwork: stats.bytesFromNetwork, chunksFetched: stats.chunksFetched, verified: true };
+    return { data: files.get(path) as Uint8Array | Blob, manifest: cached, bytesFromNetwork: stats.bytesFromNetwork, chunksFetched: stats.chunksFetched, bytesContinued: stats.bytesContinued, verified: true };
   }
 
   const url = new URL(path.split('/').map(encodeURIComponent).join('/'), repoUrl).href;
@@ -136,6 +143,52 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
     recording = recording.then(() => cache.putManifest(m));
     return recording;
   };
+
+  // Each chunk comes as `parts` parallel sub-ranges and only a few chunks are
+  // open at once: as many streams as `concurrency` chunks would use, but an
+  // interruption leaves at most the unfinished chunks' ranges, and those are
+  // kept byte-exact (below), not fetched again.
+  const parts = Math.max(1, Math.floor(options.parts ?? DEFAULT_PARTS));
+  const rangesOf = (index: number) => {
+    const start = index * chunkSize;
+    const length = chunkLength(index, head.size, chunkSize);
+    const step = Math.ceil(length / parts);
+    return Array.from({ length: Math.ceil(length / step) }, (_, p) => [start + p * step, Math.min(step, length - p * step)] as const);
+  };
+
+  // Broken-off sub-range downloads, as loadPack keeps them: what arrived is
+  // in `buffer`, a retry asks only for the rest, and when the load fails or
+  // is aborted it goes to the cache (hf-partials.ts) for the next load.
+  const partials = hfPartials(cache, { repoUrl, path, etag: head.etag });
+  const minPartial = Math.min(MIN_PARTIAL_BYTES, Math.ceil(chunkSize / 8));
+  /** By range start: bytes of that range in `buffer` and in no stored chunk yet; `earlier` when some came from an earlier load. */
+  const held = new Map<number, { got: number; length: number; earlier: boolean }>();
+  /** By range start: the length of the partial the cache holds for it. */
+  const kept = new Map<number, number>();
+  /** By chunk: bytes continued instead of asked for again. */
+  const continued = new Map<number, number>();
+  // A chunk is hashed only once it is whole, and its hash is checked by
+  // nothing before the whole-file SHA-256: a chunk built on an earlier load's
+  // bytes (storage we did not write this time, maybe damaged) is stored only
+  // after the file passes that check, and fetched whole again if it fails.
+  const fromEarlier = new Set<number>();
+  const deferred = new Set<number>();
+  const dropPartial = async (start: number) => {
+    if (!kept.delete(start)) return;
+    await partials?.delete(start).catch(() => {}); // an optimisation: never the error
+  };
+  const savePartials = async () => {
+    if (!partials) return;
+    for (const [start, h] of held) {
+      if (stored[Math.floor(start / chunkSize)] || kept.get(start) === h.got) continue;
+      if (h.got < minPartial && h.got < h.length) continue; // less is not worth a write
+      await partials.put(start, buffer.subarray(start, start + h.got)).then(
+        () => void kept.set(start, h.got),
+        () => {},
+      );
+    }
+  };
+
   let chunksFetched = 0;
   // Cache writes run behind the downloads (a few at a time): awaiting each
   // IndexedDB commit left the network idle for a transaction per chunk. A
@@ -148,11 +201,16 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
     if (bytes.buffer !== buffer.buffer) buffer.set(bytes, index * chunkSize);
     hashes[index] = hash;
     chunksFetched += 1;
+    if (head.sha256 && fromEarlier.has(index)) return void deferred.add(index);
     while (writes.size >= MAX_PENDING_WRITES) await Promise.race(writes);
     const write: Promise<void> = cache
       .putChunk(hash, bytes)
-      .then(() => {
+      .then(async () => {
         stored[index] = true;
+        for (const [start] of rangesOf(index)) {
+          held.delete(start);
+          await dropPartial(start);
+        }
         return record();
       })
       .then(
@@ -168,82 +226,143 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let wholeFile: Promise<void> | undefined;
+  const startWholeFile = (got: Response) =>
+    (wholeFile ??= streamChunks(got, Array.from({ length: count }, (_, i) => chunkLength(i, head.size, chunkSize)), { file: path, signal: controller.signal, onBytes }, async (i, bytes) => {
+      if (hashes[i]) return;
+      fromEarlier.delete(i); // these bytes are all from this response
+      await store(i, bytes);
+    }));
+  // One range of the file into `buffer` (its first `held` bytes already there: only the rest is asked for), or the whole-file response when the server ignores Range.
+  const fetchPart = (index: number, start: number, length: number) =>
+    withRetry(async () => {
+      const h = held.get(start);
+      const have = h?.got ?? 0;
+      const done = () => {
+        held.set(start, { got: length, length, earlier: h?.earlier ?? false });
+        if (have > 0) continued.set(index, (continued.get(index) ?? 0) + have);
+        if (h?.earlier) fromEarlier.add(index);
+        return undefined;
+      };
+      if (have >= length) return done();
+      const from = start + have;
+      const headers: Record<string, string> = { Range: `bytes=${from}-${start + length - 1}` };
+      if (head.etag) headers['If-Range'] = head.etag;
+      const response = await send(fetchFn, url, headers, { file: path, chunk: index, signal: controller.signal });
+      if (response.status === 206) {
+        const expected = `bytes ${from}-${start + length - 1}/${head.size}`;
+        const contentRange = response.headers.get('Content-Range');
+        if (contentRange !== null && contentRange.replace(/\s+/g, ' ').trim() !== expected) {
+          await response.body?.cancel().catch(() => {});
+          throw new TesseraError('http-error', `${path} chunk ${index}: asked for ${expected}, the server sent ${contentRange}`, { details: { file: path, chunk: index, status: 206, url } });
+        }
+        const onPartial = (received: Uint8Array) => {
+          buffer.set(received, from);
+          held.set(start, { got: have + received.byteLength, length, earlier: h?.earlier ?? false });
+        };
+        buffer.set(await readBody(response, length - have, { file: path, chunk: index, signal: controller.signal, onBytes, onPartial }), from);
+        return done();
+      }
+      if (response.status === 200) {
+        const etag = response.headers.get('ETag');
+        if (head.etag && etag !== null && etag !== head.etag) {
+          await response.body?.cancel().catch(() => {});
+          throw new TesseraError('etag-changed', `${path} changed on the server while loading (ETag ${etag} instead of ${head.etag}); load again`, { details: { file: path, url } });
+        }
+        return response; // the server ignores Range: stream it whole, once
+      }
+      await response.body?.cancel().catch(() => {});
+      throw statusError(response, { file: path, chunk: index, url });
+    }, { retry: options.retry, signal: controller.signal });
+  const fetchChunk = async (index: number, fresh: boolean) => {
+    if (wholeFile) return wholeFile;
+    const ranges = rangesOf(index);
+    if (partials && !fresh) {
+      await Promise.all(
+        ranges.map(async ([start, length]) => {
+          const bytes = await partials.get(start).catch(() => undefined); // unreadable: fetch the range whole
+          if (!bytes) return;
+          kept.set(start, bytes.byteLength);
+          const got = Math.min(bytes.byteLength, length);
+          if (got === 0 || held.has(start)) return;
+          buffer.set(bytes.subarray(0, got), start);
+          held.set(start, { got, length, earlier: true });
+        }),
+      );
+    }
+    const got = await Promise.all(ranges.map(([s, n]) => fetchPart(index, s, n)));
+    const whole = got.find((r) => r instanceof Response);
+    for (const r of got) if (r instanceof Response && r !== whole) await r.body?.cancel().catch(() => {});
+    if (whole) return startWholeFile(whole);
+    if (wholeFile) return wholeFile;
+    const start = index * chunkSize;
+    await store(index, buffer.subarray(start, start + chunkLength(index, head.size, chunkSize)));
+  };
+  const open = Math.max(1, Math.ceil((options.concurrency ?? 4) / parts));
+  const download = async (indices: number[], fresh: boolean) => {
+    try {
+      await runPool(indices, open, controller, (index) => fetchChunk(index, fresh));
+      while (writes.size > 0) await Promise.race(writes);
+      if (writeError !== undefined) throw writeError;
+      await recording;
+    } catch (err) {
+      // Let the writes already under way land and be recorded: the caller may
+      // end this realm (a closed tab, a terminated worker) as soon as we return,
+      // and a resume should find every chunk that was fully downloaded, and
+      // the ranges in flight continued from where they stopped.
+      await Promise.allSettled([...writes]);
+      await recording.catch(() => {});
+      await savePartials();
+      if (options.signal?.aborted) throw abortedError(options.signal);
+      throw err;
+    }
+  };
+
+  let actual: string;
   try {
-    const missing = hashes.flatMap((h, i) => (h ? [] : [i]));
-    let wholeFile: Promise<void> | undefined;
-    const startWholeFile = (got: Response) =>
-      (wholeFile ??= streamChunks(got, Array.from({ length: count }, (_, i) => chunkLength(i, head.size, chunkSize)), { file: path, signal: controller.signal, onBytes }, async (i, bytes) => {
-        if (!hashes[i]) await store(i, bytes);
-      }));
-    // One range of the file into `buffer`, or the whole-file response when the server ignores Range.
-    const fetchPart = (index: number, start: number, length: number) =>
-      withRetry(async () => {
-        const headers: Record<string, string> = { Range: `bytes=${start}-${start + length - 1}` };
-        if (head.etag) headers['If-Range'] = head.etag;
-        const response = await send(fetchFn, url, headers, { file: path, chunk: index, signal: controller.signal });
-        if (response.status === 206) {
-          buffer.set(await readBody(response, length, { file: path, chunk: index, signal: controller.signal, onBytes }), start);
-          return undefined;
+    await download(hashes.flatMap((h, i) => (h ? [] : [i])), false);
+    actual = await sha256Hex(buffer);
+    if (head.sha256 && actual !== head.sha256 && deferred.size > 0) {
+      // An earlier load's bytes may be what is wrong: drop them and fetch those chunks whole, once.
+      const again = [...deferred];
+      deferred.clear();
+      for (const i of again) {
+        hashes[i] = undefined;
+        chunksFetched -= 1;
+        continued.delete(i);
+        fromEarlier.delete(i);
+        for (const [start] of rangesOf(i)) {
+          held.delete(start);
+          await dropPartial(start);
         }
-        if (response.status === 200) {
-          const etag = response.headers.get('ETag');
-          if (head.etag && etag !== null && etag !== head.etag) {
-            await response.body?.cancel().catch(() => {});
-            throw new TesseraError('etag-changed', `${path} changed on the server while loading (ETag ${etag} instead of ${head.etag}); load again`, { details: { file: path, url } });
-          }
-          return response; // the server ignores Range: stream it whole, once
-        }
-        await response.body?.cancel().catch(() => {});
-        throw statusError(response, { file: path, chunk: index, url });
-      }, { retry: options.retry, signal: controller.signal });
-    // Each chunk comes as `parts` parallel sub-ranges and only a few chunks are
-    // open at once: as many streams as `concurrency` chunks would use, but an
-    // interruption loses at most the unfinished chunks' bytes (they are hashed
-    // and stored whole), not one chunk per stream.
-    const parts = Math.max(1, Math.floor(options.parts ?? DEFAULT_PARTS));
-    const streams = options.concurrency ?? 4;
-    const open = Math.max(1, Math.ceil(streams / parts));
-    await runPool(missing, open, controller, async (index) => {
-      if (wholeFile) return wholeFile;
-      const start = index * chunkSize;
-      const length = chunkLength(index, head.size, chunkSize);
-      const step = Math.ceil(length / parts);
-      const ranges = Array.from({ length: Math.ceil(length / step) }, (_, p) => [start + p * step, Math.min(step, length - p * step)] as const);
-      const got = await Promise.all(ranges.map(([s, n]) => fetchPart(index, s, n)));
-      const whole = got.find((r) => r instanceof Response);
-      for (const r of got) if (r instanceof Response && r !== whole) await r.body?.cancel().catch(() => {});
-      if (whole) return startWholeFile(whole);
-      if (wholeFile) return wholeFile;
-      await store(index, buffer.subarray(start, start + length));
-    });
-    while (writes.size > 0) await Promise.race(writes);
-    if (writeError !== undefined) throw writeError;
-    await recording;
-  } catch (err) {
-    // Let the writes already under way land and be recorded: the caller may
-    // end this realm (a closed tab, a terminated worker) as soon as we return,
-    // and a resume should find every chunk that was fully downloaded.
-    await Promise.allSettled([...writes]);
-    await recording.catch(() => {});
-    if (options.signal?.aborted) throw abortedError(options.signal);
-    throw err;
+      }
+      await download(again, true);
+      actual = await sha256Hex(buffer);
+    }
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
   }
 
-  const actual = await sha256Hex(buffer);
   if (head.sha256 && actual !== head.sha256) {
     // Drop what this file's chunks taught us: one of them is wrong, and we cannot tell which.
     await cache.deleteModel(name, partialRevision).catch(() => {});
+    for (const start of [...kept.keys()]) await dropPartial(start);
     throw new TesseraError('integrity-error', `${path} does not match the SHA-256 the server reported (expected ${head.sha256}, got ${actual}); its chunks were discarded, load again`, {
       details: { file: path, expected: head.sha256, actual, url },
     });
+  }
+  // Chunks built on an earlier load's bytes, now checked with the whole file.
+  for (const i of deferred) {
+    await cache.putChunk(hashes[i] as string, buffer.subarray(i * chunkSize, i * chunkSize + chunkLength(i, head.size, chunkSize)));
+    stored[i] = true;
   }
   const manifest = manifestOf(name, revision, chunkSize, [{ path, size: head.size, sha256: actual, role: path.endsWith('.onnx') ? 'graph' : fileRoleOf(path), chunks: hashes as string[] }]);
   await cache.putManifest(manifest);
   await cache.touch(name, revision);
   await cache.deleteModel(name, partialRevision).catch(() => {}); // its chunks stay: the file's manifest references them
-  return { data: buffer, manifest, bytesFromNetwork, chunksFetched, verified: head.sha256 !== undefined };
+  for (const start of [...kept.keys()]) await dropPartial(start);
+  const bytesContinued = [...continued.values()].reduce((a, b) => a + b, 0);
+  return { data: buffer, manifest, bytesFromNetwork, chunksFetched, bytesContinued, verified: head.sha256 !== undefined };
 }
 
 interface Head {
