@@ -22,7 +22,7 @@
  * `new Blob([view])` copies just the view's bytes, where cloning a view
  * would copy its whole underlying buffer.
  */
-import { createStore, delMany, del, get, promisifyRequest, set, values, clear as idbClear, type UseStore } from 'idb-keyval';
+import { createStore, delMany, del, get, getMany, promisifyRequest, set, values, clear as idbClear, type UseStore } from 'idb-keyval';
 import { TesseraError } from '../errors.ts';
 import type { PackManifest } from '../pack/manifest.ts';
 import type { CachedModel, ModelCache, StorageEstimate } from './model-cache.ts';
@@ -70,6 +70,12 @@ export function createIdbCache(options: { prefix?: string; now?: () => number; s
           if (name === 'NotReadableError' || name === 'NotFoundError') return undefined;
           throw err;
         }
+      });
+    },
+    getChunkBlobs(hashes) {
+      return guard(`read ${hashes.length} chunks`, async () => {
+        const values = await getMany<Blob | ArrayBuffer | undefined>(hashes, open().chunks);
+        return values.map((value) => (value === undefined ? undefined : value instanceof Blob ? value : new Blob([value])));
       });
     },
     getChunkBlob(hash) {

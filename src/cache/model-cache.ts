@@ -42,6 +42,8 @@ export interface ModelCache {
    * loader checks before it hands the Blob on.
    */
   getChunkBlob?(hash: string): Promise<Blob | undefined>;
+  /** Many chunks' Blobs in one read (IndexedDB: one transaction), in the order asked; undefined where a chunk is missing. */
+  getChunkBlobs?(hashes: string[]): Promise<Array<Blob | undefined>>;
   /** Stores a chunk given as a Blob (already verified by the caller). Same atomicity as putChunk. */
   putChunkBlob?(hash: string, blob: Blob): Promise<void>;
 

@@ -392,7 +392,8 @@ function chunkLength(index: number, size: number, chunkSize: number): number {
   return Math.min(chunkSize, size - index * chunkSize);
 }
 
-function manifestOf(name: string, revision: string, chunkSize: number, files: PackFile[]): PackManifest {
+/** A one-model manifest of files already stored chunk by chunk (kind `hf`). */
+export function manifestOf(name: string, revision: string, chunkSize: number, files: PackFile[]): PackManifest {
   return {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,

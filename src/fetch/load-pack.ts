@@ -44,6 +44,13 @@ const MAX_PENDING_WRITES = 2;
  * eighth of the chunk when chunks are small; less is not worth a write.
  */
 const MIN_PARTIAL_BYTES = 64 * 1024;
+/**
+ * Cached chunk Blobs checked at once on a warm load (each check reads one
+ * byte). Four at a time, one IndexedDB read each, took 570-720 ms for the 37
+ * chunks of bench:hf's 289 MiB file in a fresh worker; one batched read and
+ * 32 checks at a time, under 100 ms.
+ */
+const BLOB_CHECKS = 32;
 
 export interface LoadPackOptions {
   /** Where chunks go. Default: IndexedDB in browsers, the cache directory in Node. `'memory'`: no caching at all. */
@@ -185,13 +192,23 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
     // does both at once instead of one after the other).
     tracker.setPhase(plan.missing.length > 0 ? 'download' : 'assemble');
     const refetch: PlannedChunk[] = [];
-    const readCached = runPool(plan.cached, 4, controller, async (chunk) => {
-      const data = compose ? await cachedBlob(store as ModelCache, chunk.size, chunk.hash) : await (store as ModelCache).getChunk(chunk.hash);
+    const placeCached = (chunk: PlannedChunk, data: Uint8Array | Blob | undefined) => {
       // Gone since planning (deleted by another tab, or a damaged entry): fetch it instead.
       if (!data || (data instanceof Blob ? data.size : data.byteLength) !== chunk.size) return void refetch.push(chunk);
       place(chunk, data, 'cache');
       stats.chunksFromCache += 1;
-    });
+    };
+    const readCached =
+      compose && store?.getChunkBlobs
+        ? // All the Blob handles in one read (one IndexedDB transaction, not one per chunk), then their checks side by side.
+          (async () => {
+            const blobs = await (store.getChunkBlobs as NonNullable<ModelCache['getChunkBlobs']>)(plan.cached.map((c) => c.hash));
+            const at = new Map(plan.cached.map((c, i) => [c, i]));
+            await runPool(plan.cached, BLOB_CHECKS, controller, async (chunk) => placeCached(chunk, await readableBlob(blobs[at.get(chunk) as number], chunk.size)));
+          })()
+        : runPool(plan.cached, 4, controller, async (chunk) =>
+            placeCached(chunk, compose ? await cachedBlob(store as ModelCache, chunk.size, chunk.hash) : await (store as ModelCache).getChunk(chunk.hash)),
+          );
 
     // Missing chunks from the network.
     const delivered = new Set<string>();
@@ -378,6 +395,10 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
  */
 async function cachedBlob(store: ModelCache, size: number, hash: string): Promise<Blob | undefined> {
   const blob = store.getChunkBlob ? await store.getChunkBlob(hash) : await store.getChunk(hash).then((b) => b && new Blob([b as Uint8Array<ArrayBuffer>]));
+  return readableBlob(blob, size);
+}
+
+async function readableBlob(blob: Blob | undefined, size: number): Promise<Blob | undefined> {
   if (!blob || blob.size !== size) return undefined;
   if (size === 0) return blob;
   try {

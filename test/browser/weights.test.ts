@@ -208,6 +208,7 @@ describe('release', () => {
         ...cache,
         getChunk: async (hash) => watch(await cache.getChunk(hash)),
         getChunkBlob: async (hash) => watch(await cache.getChunkBlob!(hash)),
+        getChunkBlobs: async (hashes) => (await cache.getChunkBlobs!(hashes)).map(watch),
         putChunk: (hash, bytes) => (watch(bytes), cache.putChunk(hash, bytes)),
         putChunkBlob: (hash, blob) => (watch(blob), cache.putChunkBlob!(hash, blob)),
       };

@@ -37,6 +37,13 @@ export function describeModelCache(label: string, make: () => Promise<ModelCache
       expect(back?.byteLength).toBe(4096);
       expect(await sha256Hex(back as Uint8Array)).toBe(hash);
       expect(await cache.getChunk('e'.repeat(64))).toBeUndefined();
+      if (cache.getChunkBlobs) {
+        // The batch read answers in the order asked, with the missing ones undefined.
+        const blobs = await cache.getChunkBlobs(['e'.repeat(64), hash, hash]);
+        expect(blobs.map((b) => b?.size)).toEqual([undefined, 4096, 4096]);
+        expect(await sha256Hex(new Uint8Array(await (blobs[1] as Blob).arrayBuffer()))).toBe(hash);
+        expect(await cache.getChunkBlobs([])).toEqual([]);
+      }
     });
 
     it('lists models with bytes and last-used time, touches, deletes keeping shared chunks, clears', async () => {

@@ -11,6 +11,7 @@ import { loadHfFile } from '../../fetch/hf-file.ts';
 import { loadPack } from '../../fetch/load-pack.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
 import { blobSource, bytesSource, splitInlineWeights } from '../../pack/split-inline-weights.ts';
+import { readStoredSplit, storeSplit } from './split-graph-cache.ts';
 import type { HfLoadStats } from '../../protocol/hf-worker-messages.ts';
 
 export type { HfLoadStats };
@@ -58,13 +59,20 @@ export interface SplitWeights {
 
 type FileData = Uint8Array | Blob;
 
+/** A loaded file and where its split may be kept: the model name it is cached under and its SHA-256. */
+interface Loaded {
+  data: FileData;
+  name: string;
+  sha256: string;
+}
+
 /**
  * Each file's data loaded once (transformers.js may ask for a file twice:
  * its cache, then its fetch), its bytes read from a Blob only when asked for
  * as bytes, and a graph split at most once.
  */
-function memoize(load: (path: string) => Promise<FileData | undefined>): Pick<HfFiles, 'open' | 'openSplit' | 'openData' | 'prefetch' | 'release'> {
-  const data = new Map<string, Promise<FileData | undefined>>();
+function memoize(cache: ModelCache, load: (path: string) => Promise<Loaded | undefined>): Pick<HfFiles, 'open' | 'openSplit' | 'openData' | 'prefetch' | 'release'> {
+  const data = new Map<string, Promise<Loaded | undefined>>();
   const bytes = new Map<string, Promise<Uint8Array | undefined>>();
   const splits = new Map<string, Promise<SplitWeights | undefined>>();
   const once = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
@@ -75,7 +83,8 @@ function memoize(load: (path: string) => Promise<FileData | undefined>): Pick<Hf
     }
     return p;
   };
-  const dataOf = (path: string) => once(data, path, () => load(path));
+  const loadedOf = (path: string) => once(data, path, () => load(path));
+  const dataOf = async (path: string) => (await loadedOf(path))?.data;
   return {
     open: (path) =>
       once(bytes, path, async () => {
@@ -84,15 +93,19 @@ function memoize(load: (path: string) => Promise<FileData | undefined>): Pick<Hf
       }),
     openSplit: (path, location) =>
       once(splits, `${path}\0${location}`, async () => {
-        const d = await dataOf(path);
-        if (!d) return undefined;
+        const loaded = await loadedOf(path);
+        if (!loaded) return undefined;
+        const { data: d, name, sha256 } = loaded;
+        const stored = await readStoredSplit(cache, name, path, sha256, location);
+        if (stored) return stored.tensors === 0 ? undefined : { graph: stored.graph, externalData: { path: location, data: d }, tensors: stored.tensors, bytes: stored.bytes };
         const source = d instanceof Blob ? blobSource(d) : bytesSource(d);
         const split = await splitInlineWeights(source, { location, file: path });
+        await storeSplit(cache, name, path, sha256, location, split);
         if (split.tensors === 0) return undefined;
         return { graph: split.graph, externalData: { path: location, data: d }, tensors: split.tensors, bytes: split.bytes };
       }),
     openData: dataOf,
-    prefetch: (path) => void dataOf(path).catch(() => {}),
+    prefetch: (path) => void loadedOf(path).catch(() => {}),
     release: () => {
       data.clear();
       bytes.clear();
@@ -115,7 +128,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
   // The current-manifest URL of a Worker names its revision (Content-Location): files resolve there.
   const { manifest, manifestUrl: filesBase } = await fetchManifestSource(manifestUrl, { fetch: fetchFn, signal: options.signal });
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const files = memoize(async (path) => {
+  const files = memoize(options.cache, async (path) => {
     const file = manifest.files.find((f) => f.path === path);
     if (!file) return undefined;
     const subset: PackManifest = { ...manifest, revision: `${manifest.revision}:${path}`, files: [file], graphs: [], totalBytes: file.size };
@@ -139,7 +152,8 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
     stats.files.push(path);
     // Blob loads return while the last chunk writes finish: the file counts as loaded once they have.
     await result.cached;
-    return result.files.get(path);
+    const data = result.files.get(path);
+    return data && { data, name: manifest.name, sha256: file.sha256 };
   });
   return { ...files, stats, manifest };
 }
@@ -152,7 +166,7 @@ export async function packFiles(manifestUrl: string, options: HfFileProviderOpti
  */
 export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): HfFiles {
   const stats: HfLoadStats = { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] };
-  const files = memoize(async (path) => {
+  const files = memoize(options.cache, async (path) => {
     const result = await loadHfFile(repoUrl, path, {
       ...(options.as ? { as: options.as } : {}),
       cache: options.cache,
@@ -168,7 +182,7 @@ export function hfRepoFiles(repoUrl: string, options: HfFileProviderOptions): Hf
     stats.bytesFromCache += Math.max(0, size - result.bytesFromNetwork);
     stats.chunksFetched += result.chunksFetched;
     stats.files.push(path);
-    return result.data;
+    return { data: result.data, name: result.manifest.name, sha256: result.manifest.files[0]?.sha256 ?? '' };
   });
   return { ...files, stats };
 }
