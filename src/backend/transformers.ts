@@ -30,6 +30,7 @@ import { TesseraError } from '../errors.ts';
 import type { WeightPath, WeightsRequest } from '../protocol/device.ts';
 import type { HfDevice } from '../protocol/hf-worker-messages.ts';
 import { prepackOptions } from './prepack-options.ts';
+import { splitLocation } from '../pack/split-inline-weights.ts';
 import { rootedBlob } from './rooted-blob.ts';
 
 /** Files of one model, by path relative to the model root (`config.json`, `onnx/model.onnx`). */
@@ -229,7 +230,7 @@ async function install(options: TransformersPipelineOptions): Promise<Installed>
 async function streamedGraph(entry: Registered, path: string): Promise<StreamedGraph | undefined> {
   const { provider } = entry;
   if (!provider.openData) return undefined;
-  const split = provider.openSplit ? await provider.openSplit(path, path.slice(path.lastIndexOf('/') + 1)).catch(() => undefined) : undefined;
+  const split = provider.openSplit ? await provider.openSplit(path, splitLocation(path)).catch(() => undefined) : undefined;
   const declared = await Promise.all(entry.declared.map(async (d) => ({ path: d.path, data: await provider.openData?.(d.file) })));
   if (declared.some((d) => d.data === undefined)) return undefined; // missing: transformers.js's own path says so
   if (!split && declared.length === 0) return undefined;

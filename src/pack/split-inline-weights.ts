@@ -251,3 +251,15 @@ function concat(parts: Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * The name a split graph gives its own file as external data: the file's
+ * base name (`onnx/model.onnx` -> `model.onnx`), which no external data file
+ * the graph already names can have.
+ *
+ * @example
+ * splitLocation('onnx/model.onnx'); // 'model.onnx'
+ */
+export function splitLocation(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}

@@ -15,6 +15,7 @@
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { chooseDevice, type DeviceRequest } from '../../backend/choose-device.ts';
 import { chooseWeights } from '../../backend/choose-weights.ts';
+import { splitLocation } from '../../pack/split-inline-weights.ts';
 import type { WeightPath, WeightsRequest } from '../../protocol/device.ts';
 import { importNodeOnly } from '../../backend/node-only.ts';
 import { createTransformersPipeline, type HfDevice, type TransformersOutput } from '../../backend/transformers.ts';
@@ -114,6 +115,8 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
   // transformers.js asks for these only once it is imported and has read
   // config.json; start them now so the reads overlap its import and ORT's start.
   for (const path of [graphPath, 'config.json', 'tokenizer.json', 'tokenizer_config.json']) files.prefetch(path);
+  // Streamed: the split graph too (stored, or walked from the file), which transformers.js asks for right after its config.
+  if (streamed) void files.openSplit(graphPath, splitLocation(graphPath)).catch(() => {});
   const graph = files.manifest?.graphs.find((g) => g.path === graphPath);
   const run = await createTransformersPipeline({
     task,
