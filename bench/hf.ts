@@ -120,7 +120,7 @@ try {
         await clearAll();
         await tessera();
         for (let i = 0; i < 3; i++) {
-          for (const mode of ['asyncify-bytes', 'jspi-bytes', 'jspi-split']) {
+          for (const mode of ['asyncify-bytes', 'jspi-bytes', 'jspi-split', 'jspi-split-bytes']) {
             await open();
             console.error(`PROBE split ${JSON.stringify(await page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.splitProbe(h, m, o), [hubUrl, modelId, mode] as const))}`);
           }

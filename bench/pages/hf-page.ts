@@ -124,9 +124,10 @@ const bench = {
    * from Tessera's cached model.onnx: `asyncify-bytes` as transformers.js
    * does (the whole file as bytes, its default build), `jspi-bytes` the same
    * on the JSPI build, `jspi-split` the graph split from its inline weights
-   * with the cached file's Blob as their external data.
+   * with the cached file's Blob as their external data, `jspi-split-bytes`
+   * the same with the file read into memory before creation.
    */
-  async splitProbe(hubUrl: string, modelId: string, mode: 'asyncify-bytes' | 'jspi-bytes' | 'jspi-split') {
+  async splitProbe(hubUrl: string, modelId: string, mode: 'asyncify-bytes' | 'jspi-bytes' | 'jspi-split' | 'jspi-split-bytes') {
     const jspi = mode !== 'asyncify-bytes';
     const ort = jspi ? await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.jspi.bundle.min.mjs' as string) : await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.webgpu.bundle.min.mjs' as string);
     ort.env.wasm.wasmPaths = jspi
@@ -142,15 +143,16 @@ const bench = {
     const t0 = performance.now();
     const file = new Blob(await Promise.all(manifest.files[0]!.chunks.map(async (h) => (await cache.getChunkBlob!(h))!)));
     let graph: Uint8Array;
-    let externalData: { path: string; data: Blob }[] = [];
-    if (mode === 'jspi-split') {
+    let externalData: { path: string; data: Blob | Uint8Array }[] = [];
+    if (mode === 'jspi-split' || mode === 'jspi-split-bytes') {
       const split = await splitInlineWeights(blobSource(file), { location: 'model.onnx' });
       graph = split.graph;
-      externalData = [{ path: 'model.onnx', data: file }];
+      // jspi-split-bytes: the same split with its file read into memory first (what reading the Blob costs inside creation).
+      externalData = [{ path: 'model.onnx', data: mode === 'jspi-split' ? file : new Uint8Array(await file.arrayBuffer()) }];
     } else graph = new Uint8Array(await file.arrayBuffer());
     const t1 = performance.now();
     const reading = new Set<unknown>();
-    const session = await ort.InferenceSession.create(graph, { executionProviders: ['wasm'], externalData: externalData.map((e) => ({ path: e.path, data: rootedBlob(e.data, reading) })) });
+    const session = await ort.InferenceSession.create(graph, { executionProviders: ['wasm'], externalData: externalData.map((e) => ({ path: e.path, data: e.data instanceof Blob ? rootedBlob(e.data, reading) : e.data })) });
     reading.clear();
     const t2 = performance.now();
     await session.release();
