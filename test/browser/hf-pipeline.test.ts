@@ -10,6 +10,8 @@
 import { describe, expect, inject, it } from 'vitest';
 import { pipeline, type HfPipeline } from '../../src/transport/hf-pipeline.ts';
 import { isTesseraError } from '../../src/errors.ts';
+import { createStore, set } from 'idb-keyval';
+import { createIdbCache } from '../../src/cache/idb-cache.ts';
 
 const hub = inject('hfServerUrl');
 const packUrl = inject('hfPackUrl');
@@ -108,6 +110,23 @@ describe('tessera.pipeline in Chromium', () => {
     expect(await worstError(again)).toBeLessThan(1e-4);
     expect(packFileBytes(await control(packOrigin, 'stats'))).toBe(0);
     expect(again.stats.bytesFromNetwork).toBe(0);
+    await again.dispose();
+  });
+
+  it('a damaged cached chunk of the graph is fetched again, never handed to ORT, on the streamed path', async () => {
+    const cache = unique();
+    const first = await pipeline('feature-extraction', 'test/tiny-bert', { source: hub, device: 'wasm', cache, chunkSize: CHUNK });
+    await first.dispose();
+    const manifest = await createIdbCache({ prefix: cache.prefix }).getManifest(`hf:${hub}/test/tiny-bert/resolve/main/`, 'file:onnx/model.onnx');
+    const damaged = manifest!.files[0]!.chunks[1]!;
+    // A value of the wrong size under the chunk's key, as a damaged entry would be.
+    await set(damaged, new Blob([new Uint8Array(1000).fill(7)]), createStore(`${cache.prefix}-chunks`, 'chunks'));
+    await control(hub, 'reset');
+    const again = await pipeline('feature-extraction', 'test/tiny-bert', { source: hub, device: 'wasm', cache, chunkSize: CHUNK });
+    expect(again.stats.chunksFetched).toBe(1);
+    expect((await control(hub, 'stats')).byPath[WEIGHTS]!.bytes).toBe(CHUNK);
+    expect(again.weights).toBe('streamed');
+    expect(await worstError(again)).toBeLessThan(1e-4);
     await again.dispose();
   });
 
