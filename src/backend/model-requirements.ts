@@ -12,6 +12,19 @@ import protobuf from 'protobufjs';
 import { TesseraError } from '../errors.ts';
 import { bitsPerElement, int64ToNumber } from '../pack/onnx-model.ts';
 import { DataType } from '../pack/onnx-types.ts';
+import {
+  GRAPH_INITIALIZER,
+  GRAPH_INPUT,
+  GRAPH_OUTPUT,
+  MODEL_GRAPH,
+  TENSOR_DATA_TYPE,
+  TENSOR_DIMS,
+  TYPE_TENSOR_ELEM_TYPE,
+  TYPE_TENSOR_TYPE,
+  VALUE_INFO_TYPE,
+  WIRE_BYTES,
+  WIRE_VARINT,
+} from '../pack/onnx-wire.ts';
 
 export interface ModelRequirements {
   /** Bytes of the largest initializer; 0 when there are none. */
@@ -19,20 +32,6 @@ export interface ModelRequirements {
   /** Whether any initializer, graph input or graph output is float16. */
   usesFloat16: boolean;
 }
-
-// onnx.proto field numbers (ModelProto.graph, GraphProto.initializer, ...).
-const MODEL_GRAPH = 7;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const GRAPH_OUTPUT = 12;
-const TENSOR_DIMS = 1;
-const TENSOR_DATA_TYPE = 2;
-const VALUE_INFO_TYPE = 2;
-const TYPE_TENSOR_TYPE = 1;
-const TYPE_TENSOR_ELEM_TYPE = 1;
-
-const WIRE_VARINT = 0;
-const WIRE_BYTES = 2;
 
 /**
  * @example

@@ -18,6 +18,18 @@
  */
 import protobuf from 'protobufjs';
 import { TesseraError } from '../errors.ts';
+import {
+  DATA_LOCATION_EXTERNAL,
+  GRAPH_INITIALIZER,
+  MODEL_GRAPH,
+  TENSOR_DATA_LOCATION,
+  TENSOR_EXTERNAL_DATA,
+  TENSOR_RAW_DATA,
+  WIRE_BYTES,
+  WIRE_FIXED32,
+  WIRE_FIXED64,
+  WIRE_VARINT,
+} from './onnx-wire.ts';
 
 /** Random access to a file's bytes. */
 export interface ByteSource {
@@ -46,18 +58,6 @@ export interface SplitGraph {
   bytes: number;
 }
 
-// onnx.proto field numbers.
-const MODEL_GRAPH = 7;
-const GRAPH_INITIALIZER = 5;
-const TENSOR_RAW_DATA = 9;
-const TENSOR_EXTERNAL_DATA = 13;
-const TENSOR_DATA_LOCATION = 14;
-const DATA_LOCATION_EXTERNAL = 1;
-
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_BYTES = 2;
-const WIRE_FIXED32 = 5;
 /** The first window after a jump: a tensor's dims, type, name and raw_data header. */
 const MIN_WINDOW = 16 * 1024;
 
