@@ -20,6 +20,8 @@ import { hfEncoderShapeFor, writeHfEncoder } from '../test/helpers/hf-model.ts';
 import { startHfServer } from '../test/helpers/hf-server.ts';
 import { launchBenchBrowser, serveBenchPage } from './lib/bench-page.ts';
 import { describeProfile, networkProfile } from './lib/network-profile.ts';
+import { findBrowserPid } from './lib/proc.ts';
+import { startRendererMemorySampler } from './lib/renderer-memory.ts';
 import { startShapingProxy } from './lib/shaping-proxy.ts';
 import { formatTable, median, mib, pass, ratio } from './lib/stats.ts';
 
@@ -84,6 +86,10 @@ interface RunResult {
   plainReadyWarmMs: number;
   tesseraReadyWarmMs: number;
   tesseraWarmLoaderOnlyMs: number;
+  /** Renderer peak during each warm load above what the renderer held just before it (the worker and its wasm heap live there too). */
+  plainWarmPeakBytes: number;
+  tesseraWarmPeakBytes: number;
+  tesseraWarmWeights: string;
 }
 
 const { weightBytes, fileBytes } = await prepareModel();
@@ -99,6 +105,14 @@ try {
   for (let run = 1; run <= runs; run++) {
     const browser = await launchBenchBrowser(site.pageUrl, (text) => text.includes('net::ERR_ABORTED'));
     const { page, open } = browser;
+    const browserPid = findBrowserPid(browser.profile);
+    /** The renderer's peak during `work`, above its resident size just before. */
+    const peakAbove = async <T>(work: () => Promise<T>): Promise<{ result: T; peak: number }> => {
+      const before = startRendererMemorySampler(browserPid).stop();
+      const sampler = startRendererMemorySampler(browserPid);
+      const result = await work();
+      return { result, peak: sampler.stop() - before };
+    };
     try {
       const plain = async (opts: object = {}) => page.evaluate(([h, m, o]) => (window as unknown as Bench).bench.plain(h, m, o), [hubUrl, modelId, opts] as const);
       const tessera = async (opts: object = {}) =>
@@ -176,7 +190,7 @@ try {
       const plainCold: Load = await plain();
       await open();
       hub.resetStats();
-      const plainWarm: Load = await plain();
+      const { result: plainWarm, peak: plainWarmPeakBytes } = await peakAbove((): Promise<Load> => plain());
       const plainWarmWeightBytes = weightsServed();
 
       await open();
@@ -184,7 +198,7 @@ try {
       const tesseraCold: Load = await tessera();
       await open();
       hub.resetStats();
-      const tesseraWarm: Load & { stats: { bytesFromNetwork: number } } = await tessera();
+      const { result: tesseraWarm, peak: tesseraWarmPeakBytes } = await peakAbove((): Promise<Load & { stats: { bytesFromNetwork: number }; weightsReason: string }> => tessera());
       const tesseraWarmWeightBytes = weightsServed();
       // Breakdown: Tessera's loader alone, warm, on the page's thread (no worker, no transformers.js).
       await open();
@@ -228,6 +242,9 @@ try {
         plainReadyWarmMs: plainWarm.readyMs,
         tesseraReadyWarmMs: tesseraWarm.readyMs,
         tesseraWarmLoaderOnlyMs: loaderOnly.totalMs,
+        plainWarmPeakBytes,
+        tesseraWarmPeakBytes,
+        tesseraWarmWeights: tesseraWarm.weightsReason,
       };
       results.push(result);
       console.error(
@@ -263,6 +280,7 @@ const summary = {
 console.log(`\nbench:hf  onnx/model.onnx ${mib(fileBytes)} MiB (${mib(weightBytes)} MiB float32 weights), wasm, ${chunk / 1048576} MiB chunks, median of ${runs} runs${args.prepack ? '' : ', Tessera with prepack: false'}, network ${describeProfile(profile)}\n`);
 // The issue's targets (9): on loopback cold and warm <= 0.8x plain transformers.js; on cdn cold <= 0.5x.
 const coldTarget = profile.name === 'cdn' ? 0.5 : 0.8;
+console.log(`Tessera's warm loads: ${[...new Set(results.map((r) => r.tesseraWarmWeights))].join('; ')}\n`);
 console.log(
   formatTable(
     ['measure (ready + 1 call)', 'tessera', 'transformers.js', 'ratio', 'target', 'met'],
@@ -275,6 +293,8 @@ console.log(
       ['warm: pipeline ready ms (no call)', m((r) => r.tesseraReadyWarmMs).toFixed(0), m((r) => r.plainReadyWarmMs).toFixed(0), ratio(m((r) => r.tesseraReadyWarmMs), m((r) => r.plainReadyWarmMs)), '', ''],
       ['cold: pipeline ready ms (no call)', m((r) => r.tesseraReadyColdMs).toFixed(0), m((r) => r.plainReadyColdMs).toFixed(0), ratio(m((r) => r.tesseraReadyColdMs), m((r) => r.plainReadyColdMs)), '', ''],
       ['warm: Tessera loader only ms', m((r) => r.tesseraWarmLoaderOnlyMs).toFixed(0), '', '', '', ''],
+      ['warm peak renderer above before, MiB', mib(m((r) => r.tesseraWarmPeakBytes)), mib(m((r) => r.plainWarmPeakBytes)), ratio(m((r) => r.tesseraWarmPeakBytes), m((r) => r.plainWarmPeakBytes)), '', ''],
+      ['  as a share of the file', (m((r) => r.tesseraWarmPeakBytes) / fileBytes).toFixed(2), (m((r) => r.plainWarmPeakBytes) / fileBytes).toFixed(2), '', '', ''],
       ['warm weight bytes from network', String(summary.tesseraWarmWeightBytes), String(summary.plainWarmWeightBytes), '', '0', pass(summary.tesseraWarmWeightBytes === 0)],
     ],
   ),

@@ -71,9 +71,9 @@ const bench = {
       const t1 = performance.now();
       const out = await pipe(TEXT, CALL);
       const t2 = performance.now();
-      const stats = pipe.stats;
+      const { stats, weights, weightsReason } = pipe;
       await pipe.dispose();
-      return { readyMs: t1 - t0, totalMs: t2 - t0, dims: out.dims, aborted: false, stats };
+      return { readyMs: t1 - t0, totalMs: t2 - t0, dims: out.dims, aborted: false, stats, weights, weightsReason };
     } catch (error) {
       if ((error as { code?: string }).code !== 'aborted') throw error;
       return { readyMs: 0, totalMs: performance.now() - t0, dims: [], aborted: true, stats: undefined };
