@@ -56,6 +56,8 @@ describe('HF pipeline worker protocol', () => {
       const progress: number[] = [];
       const embed = await workerPipeline('feature-extraction', 'test/tiny-bert', { source: hub.url, cache: { type: 'memory' }, onProgress: (p) => progress.push(p.bytesFromNetwork) }, client);
       expect(embed.device).toBe('cpu');
+      // Node: transformers.js runs onnxruntime-node, which takes the graph as bytes; the reason crosses the channel.
+      expect({ weights: embed.weights, weightsReason: embed.weightsReason }).toEqual({ weights: 'copied', weightsReason: 'copied: onnxruntime-node reads the graph from memory' });
       expect(embed.stats.bytesFromNetwork).toBeGreaterThan(enc.weightBytes);
       expect(progress.at(-1)).toBe(embed.stats.bytesFromNetwork);
       const out = await embed(SENTENCES, { pooling: 'mean', normalize: true });
@@ -89,6 +91,12 @@ describe('HF pipeline worker protocol', () => {
     expect(() => parseHfWorkerRequest({ type: 'load', id: 1, task: 'feature-extraction', modelId: 'a/b', options: { source: 'x', device: 'gpu', cache: { type: 'memory' } } })).toThrow(/device/);
     expect(() => parseHfWorkerRequest({ type: 'call', id: 2, pipeline: 1, input: [1, 2], options: {} })).toThrow(/strings/);
     expect(() => parseHfWorkerRequest({ type: 'nope', id: 3 })).toThrow(/unknown request type/);
+    const load = (weights: unknown) => ({ type: 'load', id: 6, task: 'feature-extraction', modelId: 'a/b', progress: false, options: { source: 'x', device: 'auto', cache: { type: 'memory' }, weights } });
+    expect(() => parseHfWorkerRequest(load('stream'))).toThrow(/weights must be 'auto' or 'copy', got "stream"/);
+    expect(parseHfWorkerRequest(load('copy'))).toMatchObject({ options: { weights: 'copy' } });
+    const info = { pipeline: 1, device: 'wasm', reason: 'wasm: requested', stats: { bytesFromNetwork: 0, bytesFromCache: 0, chunksFetched: 0, files: [] } };
+    expect(() => parseHfWorkerResponse({ type: 'loaded', id: 7, info })).toThrow(/weights, weightsReason/);
+    expect(parseHfWorkerResponse({ type: 'loaded', id: 7, info: { ...info, weights: 'streamed', weightsReason: 'streamed: ...' } })).toMatchObject({ info: { weights: 'streamed', weightsReason: 'streamed: ...' } });
     expect(() => parseHfWorkerResponse({ type: 'output', id: 4, dims: [1], data: [0.5] })).toThrow(/Float32Array/);
     expect(parseHfWorkerResponse({ type: 'tokens', id: 5, counts: [3] })).toEqual({ type: 'tokens', id: 5, counts: [3] });
   });
