@@ -1,5 +1,5 @@
 /**
- * `npm run bench:load [-- --runs 3 --size 512MiB --device wasm|webgpu --network loopback|cdn|slow --json FILE]`
+ * `npm run bench:load [-- --runs 3 --size 512MiB --device wasm|webgpu --network loopback|cdn|slow --transport worker|in-process --json FILE]`
  *
  * Headless Chromium against a local ranged HTTP server, with a generated
  * model of random (incompressible) weights. Every figure is compared with a
@@ -53,10 +53,14 @@ const { values: args } = parseArgs({
     prepack: { type: 'string', default: 'both' },
     // `--breakdown`: the cold load's files-ready time split by layer (fetch only, + verify, + store), in the first configuration.
     breakdown: { type: 'boolean', default: false },
+    // `--transport in-process`: Tessera's engine on the page's main thread (the fallback where no worker may start) instead of its worker.
+    transport: { type: 'string', default: 'worker' },
   },
 });
 if (args.weights !== 'auto' && args.weights !== 'copy') throw new Error(`--weights must be auto or copy, got ${args.weights}`);
 const weightsRequest = args.weights as 'auto' | 'copy';
+if (args.transport !== 'worker' && args.transport !== 'in-process') throw new Error(`--transport must be worker or in-process, got ${args.transport}`);
+const transport = args.transport as 'worker' | 'in-process';
 const profile = networkProfile(args.network!);
 if (args.device !== 'wasm' && args.device !== 'webgpu') throw new Error(`--device must be wasm or webgpu, got ${args.device}`);
 const device = args.device as 'wasm' | 'webgpu';
@@ -185,7 +189,7 @@ try {
     const order = run % 2 === 1 ? configs : [...configs].reverse();
     for (const config of order) {
       const result = await inFreshBrowser(async (page, open, browserPid) => {
-        const opts = { prepack: config.prepack, device, weights: weightsRequest };
+        const opts = { prepack: config.prepack, device, weights: weightsRequest, transport };
         // A first visit, in a renderer that has run nothing else: its peak
         // memory is the load's own. Its time includes fetching and compiling
         // ORT's wasm, which the limit below (run second) would not pay: the
@@ -401,7 +405,7 @@ const summary = {
   weightsRequest,
   configs: Object.fromEntries(configs.map((c) => [c.name, summarize(results[c.name])])),
 };
-console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${layers} layers, ${chunk / 1048576} MiB chunks), ${device}, network ${describeProfile(profile)}, weights ${weightsRequest}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
+console.log(`\nbench:load  model ${mib(modelBytes)} MiB (${manifest.files.length} files, ${layers} layers, ${chunk / 1048576} MiB chunks), ${device}, network ${describeProfile(profile)}, weights ${weightsRequest}, engine ${transport === "worker" ? "in its worker" : "in-process on the page"}, median of ${runs} runs, concurrency ${DEFAULT_CONCURRENCY}`);
 for (const config of configs) {
   const s = summary.configs[config.name]!;
   const prepack = config.prepack;

@@ -145,6 +145,34 @@ describe('the streamed path in this page', () => {
     }
   });
 
+  it("on a page's main thread a cold blob load hands on the stored chunk Blobs, not the downloaded ones", async () => {
+    const url = `${server}/mlp/manifest.json`;
+    const expected = await expectedFor('mlp');
+    const cache = createIdbCache({ prefix: prefix('stored-blobs') });
+    const stored = new Set<Blob>();
+    const watching: ModelCache = {
+      ...cache,
+      getChunkBlob: async (hash) => {
+        const blob = await cache.getChunkBlob!(hash);
+        if (blob) stored.add(blob);
+        return blob;
+      },
+    };
+    const cold = await loadPack(url, { cache: watching, externalDataAs: 'blob' });
+    await cold.cached;
+    const weights = cold.manifest.files.find((f) => f.role === 'external-data') as PackManifest['files'][number];
+    expect(cold.stats.chunksFetched).toBe(cold.manifest.files.reduce((n, f) => n + f.chunks.length, 0));
+    // Each downloaded chunk was read back from IndexedDB once its write landed.
+    expect(stored.size).toBe(cold.stats.chunksFetched);
+    const blob = cold.files.get(weights.path) as Blob;
+    expect(await sha256Hex(new Uint8Array(await blob.arrayBuffer()))).toBe(weights.sha256);
+    const { graph, externalData } = graphFiles(cold.manifest, cold.files);
+    const session = await createOrtSession({ graph, externalData, device: 'wasm' });
+    expect(session.weights).toBe('streamed');
+    expect(worstError(await session.run(feedsOf(expected)), expected)).toBeLessThanOrEqual(1e-4);
+    await session.release();
+  });
+
   it('a damaged cached chunk and one deleted after planning are fetched again, never handed to ORT', async () => {
     const expected = await expectedFor('mlp');
     const url = `${server}/mlp/manifest.json`;
