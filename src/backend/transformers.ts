@@ -27,11 +27,21 @@
  * default build.
  */
 import { TesseraError } from '../errors.ts';
-import type { WeightPath, WeightsRequest } from '../protocol/device.ts';
+import type { WeightPath } from '../protocol/device.ts';
+import type { WeightsChoice } from './choose-weights.ts';
 import type { HfDevice } from '../protocol/hf-worker-messages.ts';
 import { prepackOptions } from './prepack-options.ts';
 import { splitLocation } from '../pack/split-inline-weights.ts';
 import { rootedBlob } from './rooted-blob.ts';
+
+/** A graph split from its inline weights (split-inline-weights.ts), and the file they stay in, under the name the graph gives it. */
+export interface SplitWeights {
+  graph: Uint8Array;
+  externalData: { path: string; data: Blob | Uint8Array };
+  /** Initializers that point into the file, and their bytes. */
+  tensors: number;
+  bytes: number;
+}
 
 /** Files of one model, by path relative to the model root (`config.json`, `onnx/model.onnx`). */
 export interface HfFileProvider {
@@ -42,7 +52,7 @@ export interface HfFileProvider {
    * comes along as `externalData` under the name the graph gives it
    * (`location`); undefined when nothing in it is worth moving.
    */
-  openSplit?(path: string, location: string): Promise<{ graph: Uint8Array; externalData: { path: string; data: Blob | Uint8Array }; tensors: number; bytes: number } | undefined>;
+  openSplit?(path: string, location: string): Promise<SplitWeights | undefined>;
   /** A file as it is held: a Blob of its cached chunks where it can be, else its bytes. */
   openData?(path: string): Promise<Blob | Uint8Array | undefined>;
   /** Drop the bytes kept for repeated asks (called once ORT holds its own copy). */
@@ -67,10 +77,12 @@ export interface TransformersPipelineOptions {
   wasmPaths?: string | { wasm: string; mjs: string };
   /** The graph transformers.js will ask for (`onnx/model.onnx`), whose weights may stream. */
   graph?: string;
-  /** `auto` (default): streamed where the realm has JSPI and the graph has inline weights to split off. `copy`: the whole graph as bytes. */
-  weights?: WeightsRequest;
-  /** Whether this realm has JSPI (`WebAssembly.Suspending`); the caller detects it. */
-  jspi?: boolean;
+  /**
+   * How the weights may reach ORT, and why (chooseWeights, with the caller's
+   * own reasons to copy). Streamed: the graph has its inline weights split
+   * off where it has any. Default: copied.
+   */
+  weights?: WeightsChoice;
 }
 
 /** A loaded pipeline: call it as transformers.js's, then dispose it. */
@@ -145,10 +157,8 @@ async function install(options: TransformersPipelineOptions): Promise<Installed>
   // transformers.js picks its ORT once, when it is first imported in this realm: the first pipeline decides.
   let streaming: OrtWeb | undefined;
   let copiedWhy: string | undefined;
-  if (isNode()) copiedWhy = 'copied: onnxruntime-node reads the graph from memory';
-  else if (options.weights === 'copy') copiedWhy = "copied: this realm's first pipeline asked for weights: copy, and transformers.js keeps the ORT build it started on";
-  else if (!options.jspi) copiedWhy = "copied: no JSPI (WebAssembly.Suspending missing), so transformers.js runs ORT's default build, which takes the graph as bytes";
-  else if (options.wasmPaths !== undefined) copiedWhy = "copied: wasmPaths were given, and they name the files of transformers.js's default ORT build";
+  const choice = options.weights;
+  if (isNode() || !choice || choice.weights === 'copied') copiedWhy = choice?.reason ?? 'copied: transformers.js takes the graph as bytes here';
   else if (ORT_SYMBOL in globalThis) copiedWhy = 'copied: this page gave transformers.js its own ORT (globalThis[Symbol.for("onnxruntime")])';
   else {
     const jspi = (await import('../../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/ort.jspi.bundle.min.mjs' as string)) as OrtWeb;
@@ -308,7 +318,7 @@ export async function createTransformersPipeline(options: TransformersPipelineOp
   });
   const { tf, ort, copiedWhy } = await installed;
   const id = nextId++;
-  const stream = ort !== undefined && options.weights !== 'copy' && options.graph !== undefined && options.files.openData !== undefined;
+  const stream = ort !== undefined && options.weights?.weights === 'streamed' && options.graph !== undefined && options.files.openData !== undefined;
   const declared = options.externalData ?? [];
   const entry: Registered = { provider: options.files, stream, declared, ...(options.graph !== undefined ? { graph: options.graph } : {}) };
   pipelines.set(id, entry);
@@ -375,8 +385,9 @@ function weightsReport(entry: Registered, options: TransformersPipelineOptions, 
     }
     return { weights: 'streamed', weightsReason: `streamed: JSPI build reads ${entry.graph}'s external data (${files}) from the chunk Blobs` };
   }
-  if (copiedWhy) return { weights: 'copied', weightsReason: copiedWhy };
-  if (options.weights === 'copy') return { weights: 'copied', weightsReason: 'copied: requested (weights: copy)' };
+  const own = options.weights;
+  if (!own || own.weights === 'copied') return { weights: 'copied', weightsReason: own?.reason ?? 'copied: transformers.js takes the graph as bytes here' };
+  if (copiedWhy) return { weights: 'copied', weightsReason: `${copiedWhy} (transformers.js keeps the ORT build this realm's first pipeline started it on)` };
   return { weights: 'copied', weightsReason: `copied: ${entry.graph ?? 'the graph'} has no inline weights to split off, so transformers.js read it whole` };
 }
 

@@ -209,17 +209,16 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
       place(chunk, data, 'cache');
       stats.chunksFromCache += 1;
     };
-    const readCached =
-      compose && store?.getChunkBlobs
-        ? // All the Blob handles in one read (one IndexedDB transaction, not one per chunk), then their checks side by side.
-          (async () => {
-            const blobs = await (store.getChunkBlobs as NonNullable<ModelCache['getChunkBlobs']>)(plan.cached.map((c) => c.hash));
-            const at = new Map(plan.cached.map((c, i) => [c, i]));
-            await runPool(plan.cached, BLOB_CHECKS, controller, async (chunk) => placeCached(chunk, await readableBlob(blobs[at.get(chunk) as number], chunk.size)));
-          })()
-        : runPool(plan.cached, 4, controller, async (chunk) =>
-            placeCached(chunk, compose ? await cachedBlob(store as ModelCache, chunk.size, chunk.hash) : await (store as ModelCache).getChunk(chunk.hash)),
-          );
+    const readCached = plan.cached.length === 0
+      ? Promise.resolve()
+      : compose
+      ? // The Blob handles first (one IndexedDB transaction, not one per chunk), then their checks side by side.
+        (async () => {
+          const blobs = await chunkBlobs(store as ModelCache, plan.cached.map((c) => c.hash), controller);
+          const at = new Map(plan.cached.map((c, i) => [c, i]));
+          await runPool(plan.cached, BLOB_CHECKS, controller, async (chunk) => placeCached(chunk, await readableBlob(blobs[at.get(chunk) as number], chunk.size)));
+        })()
+      : runPool(plan.cached, 4, controller, async (chunk) => placeCached(chunk, await (store as ModelCache).getChunk(chunk.hash)));
 
     // Missing chunks from the network.
     const delivered = new Set<string>();
@@ -403,6 +402,21 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
 }
 
 /**
+ * The cached chunks' Blobs, in the order asked: one batched read where the
+ * store has one (IndexedDB), else one chunk at a time, four at once (a store
+ * without Blobs gives bytes, wrapped).
+ */
+async function chunkBlobs(store: ModelCache, hashes: string[], controller: AbortController): Promise<Array<Blob | undefined>> {
+  if (store.getChunkBlobs) return store.getChunkBlobs(hashes);
+  const out = new Array<Blob | undefined>(hashes.length);
+  await runPool([...hashes.keys()], 4, controller, async (i) => {
+    const hash = hashes[i] as string;
+    out[i] = store.getChunkBlob ? await store.getChunkBlob(hash) : await store.getChunk(hash).then((b) => b && new Blob([b as Uint8Array<ArrayBuffer>]));
+  });
+  return out;
+}
+
+/**
  * A cached chunk as a Blob that can be handed to ORT, or undefined (then it
  * is fetched again). The chunk's hash was verified before it was stored and
  * IndexedDB writes are atomic, so what can go wrong since is the entry's
@@ -412,11 +426,6 @@ export async function loadPack(source: string | URL | PackManifest, options: Loa
  * one tiny read; re-hashing every chunk would read the whole model once more
  * on every warm load (see bench:load's verify figures).
  */
-async function cachedBlob(store: ModelCache, size: number, hash: string): Promise<Blob | undefined> {
-  const blob = store.getChunkBlob ? await store.getChunkBlob(hash) : await store.getChunk(hash).then((b) => b && new Blob([b as Uint8Array<ArrayBuffer>]));
-  return readableBlob(blob, size);
-}
-
 async function readableBlob(blob: Blob | undefined, size: number): Promise<Blob | undefined> {
   if (!blob || blob.size !== size) return undefined;
   if (size === 0) return blob;

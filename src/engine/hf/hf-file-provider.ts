@@ -11,7 +11,10 @@ import { loadHfFile } from '../../fetch/hf-file.ts';
 import { loadPack } from '../../fetch/load-pack.ts';
 import type { PackManifest } from '../../pack/manifest.ts';
 import { blobSource, bytesSource, splitInlineWeights } from '../../pack/split-inline-weights.ts';
+import type { SplitWeights } from '../../backend/transformers.ts';
 import { readStoredSplit, storeSplit } from './split-graph-cache.ts';
+
+export type { SplitWeights };
 import type { HfLoadStats } from '../../protocol/hf-worker-messages.ts';
 
 export type { HfLoadStats };
@@ -47,14 +50,6 @@ export interface HfFiles {
   stats: HfLoadStats;
   /** Pack sources: the manifest (graphs list their external data). */
   manifest?: PackManifest;
-}
-
-export interface SplitWeights {
-  graph: Uint8Array;
-  externalData: { path: string; data: Blob | Uint8Array };
-  /** Initializers that point into the file, and their bytes. */
-  tensors: number;
-  bytes: number;
 }
 
 type FileData = Uint8Array | Blob;
@@ -96,11 +91,11 @@ function memoize(cache: ModelCache, load: (path: string) => Promise<Loaded | und
         const loaded = await loadedOf(path);
         if (!loaded) return undefined;
         const { data: d, name, sha256 } = loaded;
-        const stored = await readStoredSplit(cache, name, path, sha256, location);
-        if (stored) return stored.tensors === 0 ? undefined : { graph: stored.graph, externalData: { path: location, data: d }, tensors: stored.tensors, bytes: stored.bytes };
-        const source = d instanceof Blob ? blobSource(d) : bytesSource(d);
-        const split = await splitInlineWeights(source, { location, file: path });
-        await storeSplit(cache, name, path, sha256, location, split);
+        let split = await readStoredSplit(cache, name, path, sha256, location);
+        if (!split) {
+          split = await splitInlineWeights(d instanceof Blob ? blobSource(d) : bytesSource(d), { location, file: path });
+          await storeSplit(cache, name, path, sha256, location, split);
+        }
         if (split.tensors === 0) return undefined;
         return { graph: split.graph, externalData: { path: location, data: d }, tensors: split.tensors, bytes: split.bytes };
       }),

@@ -14,12 +14,12 @@
  */
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { chooseDevice, type DeviceRequest } from '../../backend/choose-device.ts';
-import { chooseWeights } from '../../backend/choose-weights.ts';
+import { chooseWeights, type WeightsChoice } from '../../backend/choose-weights.ts';
 import { splitLocation } from '../../pack/split-inline-weights.ts';
 import type { WeightPath, WeightsRequest } from '../../protocol/device.ts';
 import { importNodeOnly } from '../../backend/node-only.ts';
 import { createTransformersPipeline, type HfDevice, type TransformersOutput } from '../../backend/transformers.ts';
-import { detectCapabilities } from '../../env.ts';
+import { detectCapabilities, type Capabilities } from '../../env.ts';
 import { TesseraError, throwIfAborted } from '../../errors.ts';
 import type { CacheSpec } from '../engine.ts';
 import { resolveCache } from '../resolve-cache.ts';
@@ -94,7 +94,8 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
   const { device, reason, threads } = await pickDevice(options.device ?? 'auto', options.dtype ?? 'fp32', options.threads);
   const cache = await resolveCache(options.cache);
   const caps = await detectCapabilities();
-  const streamed = chooseWeights(options.weights ?? 'auto', caps).weights === 'streamed' && options.wasmPaths === undefined;
+  const weights = pipelineWeights(options, caps);
+  const streamed = weights.weights === 'streamed';
   let received = 0;
   const providerOptions = {
     cache,
@@ -124,8 +125,7 @@ export async function inProcessPipeline(task: string, modelId: string, options: 
     device,
     dtype,
     graph: graphPath,
-    jspi: caps.wasm.jspi,
-    ...(options.weights !== undefined ? { weights: options.weights } : {}),
+    weights,
     ...(graph && graph.externalData.length > 0 ? { externalData: graph.externalData.map((p) => ({ path: p.slice(p.lastIndexOf('/') + 1), file: p })) } : {}),
     ...(options.wasmPaths !== undefined ? { wasmPaths: options.wasmPaths } : {}),
     ...(options.prepack !== undefined ? { prepack: options.prepack } : {}),
@@ -147,6 +147,13 @@ export function checkPipelineArgs(task: string, options: HfPipelineOptions | und
     throw new TesseraError('invalid-argument', 'pipeline needs options.source: a pack manifest URL, a repository URL ending in /resolve/<rev>/, or a hub host');
   }
   throwIfAborted(options.signal);
+}
+
+/** chooseWeights, with the reasons transformers.js adds to copy: onnxruntime-node outside browsers, and wasmPaths naming one ORT build's files. */
+function pipelineWeights(options: HfPipelineOptions, caps: Capabilities): WeightsChoice {
+  if (caps.runtime === 'node' || caps.runtime === 'workerd') return { weights: 'copied', reason: 'copied: onnxruntime-node reads the graph from memory' };
+  if (options.wasmPaths !== undefined) return { weights: 'copied', reason: "copied: wasmPaths were given, and they name the files of transformers.js's default ORT build" };
+  return chooseWeights(options.weights ?? 'auto', caps);
 }
 
 /** transformers.js's file name for a dtype (its DEFAULT_DTYPE_SUFFIX_MAPPING). */

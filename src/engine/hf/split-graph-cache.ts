@@ -15,12 +15,10 @@
 import type { ModelCache } from '../../cache/model-cache.ts';
 import { manifestOf } from '../../fetch/hf-file.ts';
 import { sha256Hex } from '../../pack/sha256.ts';
+import type { SplitGraph } from '../../pack/split-inline-weights.ts';
 
-export interface StoredSplit {
-  graph: Uint8Array;
-  tensors: number;
-  bytes: number;
-}
+/** What is kept of a split: the graph and its counts (the file it points into is the cached file itself). */
+export type StoredSplit = Pick<SplitGraph, 'graph' | 'tensors' | 'bytes'>;
 
 const revisionOf = (path: string, fileSha256: string, location: string) => `split:${path}@${fileSha256}:${location}`;
 
