@@ -277,3 +277,6 @@ export function cancelOnDisconnect(env: PoolEnv, model: string, requestId: strin
     answered();
   };
 }
+
+/** The isolate's model directory (createApp makes one and hands it to every route). */
+export type ModelDirectory = ReturnType<typeof createModelDirectory>;

@@ -114,7 +114,8 @@ export function generationHttpError(error: ErrorData, retryAfterSeconds?: number
  * const first = await firstEventOrThrow(events, 'llama', saturation); // a chunk, or done
  */
 export async function firstEventOrThrow(events: GenerationStream, model: string, saturation: SaturationHints): Promise<GenerationStreamEvent> {
-  return saturation.through(model, async () => {
+  // The pool already has this request (openGeneration): learn from its answer, never refuse it on a hint set since.
+  return saturation.learn(model, async () => {
     const e = await events.next();
     if (!e || e.type === 'error') {
       throw e ? generationHttpError(e.error, e.retryAfterSeconds) : new HttpError(502, 'unavailable', 'the generation ended without an answer');

@@ -85,9 +85,16 @@ describe('saturation hints', () => {
     advance(600);
     const own = hints.refusal('m')!;
     expect(refusalOf(own)).toBeUndefined();
+    // A hint's own 429 passing through (a route that rethrows it) neither extends nor clears the live hint...
+    await expect(hints.learn('m', () => Promise.reject(own))).rejects.toBe(own);
+    expect(hints.refusal('m')?.details.hintAgeMs).toBe(600);
+    // ...nor sets one.
     hints.admitted('m');
-    // A hint's own 429 passing through (a route that rethrows it) neither extends nor sets one.
-    await expect(hints.through('m', () => Promise.reject(own))).rejects.toBe(own);
+    await expect(hints.learn('m', () => Promise.reject(own))).rejects.toBe(own);
+    expect(hints.refusal('m')).toBeUndefined();
+    // learn() runs a call while the hint holds (the pool already has that request) and learns from it.
+    await expect(hints.through('m', () => Promise.reject(poolRefusal(3)))).rejects.toThrow();
+    await expect(hints.learn('m', async () => 'first token')).resolves.toBe('first token');
     expect(hints.refusal('m')).toBeUndefined();
     hints.refused('m', { retryAfterSeconds: 1 });
     advance(1000);

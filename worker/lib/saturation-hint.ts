@@ -63,6 +63,12 @@ export interface SaturationHints {
    * request's body was being read still saves the pool round trip.
    */
   through<T>(model: string, call: () => Promise<T>): Promise<T>;
+  /**
+   * {@link through} without the check first: for a call whose request the
+   * pool already has (a generation's first event), which a hint set since
+   * must not answer for. A hint's own 429 passing through leaves the hint as it is.
+   */
+  learn<T>(model: string, call: () => Promise<T>): Promise<T>;
   /** Hints held (expired ones included until they are swept). */
   readonly size: number;
 }
@@ -119,14 +125,17 @@ export function createSaturationHints(options: { clock?: () => number; maxHoldMs
       hints.delete(model);
     },
     async through(model, call) {
-      self.check(model);
+      self.check(model); // a rejection, as every other outcome (through is async)
+      return self.learn(model, call);
+    },
+    async learn(model, call) {
       let value: Awaited<ReturnType<typeof call>>;
       try {
         value = await call();
       } catch (err) {
         const refusal = refusalOf(err);
         if (refusal) self.refused(model, refusal);
-        else self.admitted(model);
+        else if (!isHintRefusal(err)) self.admitted(model);
         throw err;
       }
       self.admitted(model);
@@ -139,6 +148,10 @@ export function createSaturationHints(options: { clock?: () => number; maxHoldMs
   return self;
 }
 
+function isHintRefusal(err: unknown): boolean {
+  return err instanceof HttpError && err.details.reason === HINT_REASON;
+}
+
 /**
  * The pool's refusal in an error the routes threw for its answer (inferOrThrow,
  * generationHttpError): a 429 `rate-limited` HttpError, with its Retry-After.
@@ -149,7 +162,7 @@ export function createSaturationHints(options: { clock?: () => number; maxHoldMs
  */
 export function refusalOf(err: unknown): PoolRefusal | undefined {
   if (!(err instanceof HttpError) || err.status !== 429 || err.code !== 'rate-limited') return undefined;
-  if (err.details.reason === HINT_REASON) return undefined;
+  if (isHintRefusal(err)) return undefined;
   const fromHeader = Number(err.headers['Retry-After']);
   const fromDetails = Number(err.details.retryAfterSeconds);
   const retryAfterSeconds = Number.isFinite(fromHeader) && fromHeader > 0 ? fromHeader : Number.isFinite(fromDetails) && fromDetails > 0 ? fromDetails : 1;

@@ -21,16 +21,16 @@ import { apiKeyAuth } from '../auth.ts';
 import type { GenerationStreamEvent, GenerationTiming, ModelDescription } from '../coordinator-do.ts';
 import type { AppEnv } from '../env.ts';
 import { HttpError } from '../http-error.ts';
-import { cancelOnDisconnect, clientLinkOf, createModelDirectory, TRACE_HEADER } from '../lib/coordinator-client.ts';
+import { cancelOnDisconnect, clientLinkOf, TRACE_HEADER, type ModelDirectory } from '../lib/coordinator-client.ts';
 import { firstEventOrThrow, generationHttpError, openGeneration, type GenerationStream } from '../lib/generation-stream.ts';
 import { checkAgainstModel, parseChatRequest, parseCompletionRequest, type CompletionRequest } from '../lib/parse-completion-request.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
-import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
+import type { SaturationHints } from '../lib/saturation-hint.ts';
 
 type Kind = 'chat' | 'text';
 
-/** @example app.route('/', completionRoutes(directory)); */
-export function completionRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
+/** @example app.route('/', completionRoutes(directory, saturation)); */
+export function completionRoutes(directory: ModelDirectory, saturation: SaturationHints): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/chat/completions', apiKeyAuth());
   routes.use('/v1/completions', apiKeyAuth());
@@ -66,7 +66,7 @@ export function completionRoutes(directory = createModelDirectory(), saturation:
 }
 
 /** An unknown model is the caller's mistake here: 400 with `param: model`, as the issue's API contract asks (not the 404 of the model routes). */
-async function modelOrBadRequest(directory: ReturnType<typeof createModelDirectory>, c: Context<AppEnv>, name: string): Promise<ModelDescription> {
+async function modelOrBadRequest(directory: ModelDirectory, c: Context<AppEnv>, name: string): Promise<ModelDescription> {
   try {
     return await directory.get(c.env, name);
   } catch (err) {

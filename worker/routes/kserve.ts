@@ -16,18 +16,18 @@ import type { TensorMap } from '../../src/protocol/tensor.ts';
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { clientLinkOf, createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
+import { clientLinkOf, inferOrThrow, type ModelDirectory } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, nest, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
 import { ocrInstancesToInputs } from '../lib/ocr-instances.ts';
 import { readOcrResult } from '../../src/protocol/ocr-tensors.ts';
-import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
+import type { SaturationHints } from '../lib/saturation-hint.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 
 const bad = badRequest;
 
-/** @example app.route('/', kserveRoutes()); */
-export function kserveRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
+/** @example app.route('/', kserveRoutes(directory, saturation)); // one directory and one set of hints per isolate (createApp) */
+export function kserveRoutes(directory: ModelDirectory, saturation: SaturationHints): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/models', apiKeyAuth());
   routes.use('/v1/models/*', apiKeyAuth());

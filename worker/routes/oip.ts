@@ -15,15 +15,15 @@ import { apiKeyAuth } from '../auth.ts';
 import type { ModelDescription } from '../coordinator-do.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { clientLinkOf, createModelDirectory, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink } from '../lib/coordinator-client.ts';
+import { clientLinkOf, inferOrThrow, serverTiming, TRACE_HEADER, type TraceSink, type ModelDirectory } from '../lib/coordinator-client.ts';
 import { checkAgainstSpec, flattenNested, fromTensor, MAX_REQUEST_ELEMENTS, OIP_TYPES, oipDatatypeOf, toTensor } from '../lib/json-tensor.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
-import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
+import type { SaturationHints } from '../lib/saturation-hint.ts';
 
 const bad = badRequest;
 
-/** @example app.route('/', oipRoutes()); */
-export function oipRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
+/** @example app.route('/', oipRoutes(directory, saturation)); */
+export function oipRoutes(directory: ModelDirectory, saturation: SaturationHints): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.get('/v2/health/live', (c) => c.json({ live: true }));
   routes.get('/v2/health/ready', async (c) => {

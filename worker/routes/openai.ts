@@ -15,17 +15,17 @@ import { EMBEDDINGS_OUTPUT, TEXT_INPUT, TEXT_ROW_BYTES, TOKENS_OUTPUT, encodeTex
 import { apiKeyAuth } from '../auth.ts';
 import type { AppEnv } from '../env.ts';
 import { badRequest, HttpError } from '../http-error.ts';
-import { clientLinkOf, createModelDirectory, inferOrThrow } from '../lib/coordinator-client.ts';
+import { clientLinkOf, inferOrThrow, type ModelDirectory } from '../lib/coordinator-client.ts';
 import { readJsonBody } from '../lib/read-json-body.ts';
-import { createSaturationHints, type SaturationHints } from '../lib/saturation-hint.ts';
+import type { SaturationHints } from '../lib/saturation-hint.ts';
 
 /** Inputs per request, as OpenAI allows. */
 export const MAX_EMBEDDING_INPUTS = 2048;
 
 const bad = (message: string, param: string): never => badRequest(message, { param });
 
-/** @example app.route('/', openaiRoutes(directory)); */
-export function openaiRoutes(directory = createModelDirectory(), saturation: SaturationHints = createSaturationHints()): Hono<AppEnv> {
+/** @example app.route('/', openaiRoutes(directory, saturation)); */
+export function openaiRoutes(directory: ModelDirectory, saturation: SaturationHints): Hono<AppEnv> {
   const routes = new Hono<AppEnv>();
   routes.use('/v1/embeddings', apiKeyAuth());
   routes.post('/v1/embeddings', async (c) => {
