@@ -13,7 +13,7 @@ import type { DeviceRequest } from '../protocol/device.ts';
 import { pageEngine } from './page-engine.ts';
 import { pageLoadOptions } from './page-load-options.ts';
 import { resolveManifest } from './resolve-manifest.ts';
-import type { TextGenerator } from '../engine/generate/text-generator.ts';
+import { generatorInfoOf, type TextGenerator } from '../engine/generate/text-generator.ts';
 
 export interface PageGenerator extends TextGenerator {
   /** Where the manifest came from: the network, or the cache when offline. */
@@ -65,14 +65,7 @@ export async function loadPageGenerator(options: LoadGeneratorOptions): Promise<
 /** The generator with where its manifest came from; disposing it also ends the engine it owns. */
 function withSource(generator: TextGenerator, from: 'network' | 'cache', where: { transport: Engine['transport']; reason: string }, disposeEngine: () => Promise<void>): PageGenerator {
   return {
-    id: generator.id,
-    manifest: generator.manifest,
-    device: generator.device,
-    deviceReason: generator.deviceReason,
-    modelType: generator.modelType,
-    contextLength: generator.contextLength,
-    dtype: generator.dtype,
-    graph: generator.graph,
+    ...generatorInfoOf(generator),
     manifestFrom: from,
     engine: where.transport,
     engineReason: where.reason,

@@ -8,7 +8,7 @@ import { parseWorkerRequest, type WorkerRequest, type WorkerResponse } from '../
 import { transferablesOf } from '../protocol/tensor.ts';
 import type { Engine, LoadOptions, ModelHandle } from '../engine/engine.ts';
 import type { OcrPipeline } from '../engine/pipelines/pipeline.ts';
-import type { TextGenerator } from '../engine/generate/text-generator.ts';
+import { generatorInfoOf, type TextGenerator } from '../engine/generate/text-generator.ts';
 import { serveRequests, type PortLike } from './rpc-server.ts';
 
 /**
@@ -75,9 +75,7 @@ export function serveEngine(engine: Engine, port: PortLike): () => void {
           signal: signal,
         });
         generators.set(generator.id, generator);
-        const { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph, maxTokenBytes } = generator;
-        const info = { id, manifest, device, deviceReason, modelType, contextLength, dtype, graph, ...(maxTokenBytes === undefined ? {} : { maxTokenBytes }) };
-        post({ type: 'generator-loaded', id: request.id, generator: info });
+        post({ type: 'generator-loaded', id: request.id, generator: generatorInfoOf(generator) });
         return;
       }
       case 'generate': {

@@ -12,6 +12,32 @@ export type { DecoderDtype };
 /** What is known about a loaded decoder; plain data, one definition in the worker protocol. */
 export type GeneratorInfo = WorkerGeneratorInfo;
 
+/** Every GeneratorInfo field: a field added there and not here fails the typecheck. */
+const INFO_FIELDS = {
+  id: true,
+  manifest: true,
+  device: true,
+  deviceReason: true,
+  modelType: true,
+  contextLength: true,
+  dtype: true,
+  graph: true,
+  maxTokenBytes: true,
+} satisfies Record<keyof GeneratorInfo, true>;
+
+/**
+ * The info of a generator (or anything that carries it), without its
+ * methods: what crosses a worker boundary or is copied onto a wrapper.
+ *
+ * @example
+ * post({ type: 'generator-loaded', id, generator: generatorInfoOf(generator) });
+ */
+export function generatorInfoOf(g: GeneratorInfo): GeneratorInfo {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(INFO_FIELDS) as Array<keyof GeneratorInfo>) if (g[key] !== undefined) out[key] = g[key];
+  return out as unknown as GeneratorInfo;
+}
+
 export interface GenerateCallOptions {
   /** Stops generation within one decoder step; the result then has finishReason `abort`. */
   signal?: AbortSignal;
