@@ -7,7 +7,7 @@
  * listeners, and a script that cannot load, or never finishes, is reported
  * instead of waited on forever.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CrossOriginWorker, startedWithin } from '../../src/transport/cross-origin-worker.ts';
 
 const moduleUrl = (source: string) => URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
@@ -46,9 +46,11 @@ describe('CrossOriginWorker', () => {
   it('gives up on a script that never finishes starting, and ends its worker', async () => {
     const script = moduleUrl('await new Promise(() => {});');
     const worker = new CrossOriginWorker(script);
+    const terminate = vi.spyOn(worker, 'terminate');
     const started = performance.now();
     await expect(startedWithin(worker, 300)).rejects.toMatchObject({ code: 'timeout', message: 'the worker did not start within 300 ms' });
     expect(performance.now() - started).toBeLessThan(5000);
+    expect(terminate).toHaveBeenCalledTimes(1);
     URL.revokeObjectURL(script);
   });
 });

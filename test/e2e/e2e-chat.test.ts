@@ -219,25 +219,6 @@ describe('embed script on a second origin', () => {
     expect(stopped.result.completionTokens).toBeGreaterThanOrEqual(3);
     expect(stopped.result.completionTokens).toBeLessThan(30);
 
-    // The decoder runs in the worker (checked above), and the page's own timers
-    // keep ticking while it produces tokens. (The tiny model decodes a token in a
-    // few ms, faster than a page's 4 ms timer clamp, so ticks are not counted per
-    // token; what shows the worker is the engine, the worker and the wasm above.)
-    const ticks = await page.evaluate(async () => {
-      const t = (window as unknown as { tessera: TesseraApi }).tessera;
-      let n = 0;
-      let on = true;
-      const tick = () => {
-        n++;
-        if (on) setTimeout(tick, 0);
-      };
-      setTimeout(tick, 0);
-      const r = await t.generate('tiny-llama', 'Once upon a time', { maxNewTokens: 100 }).result;
-      on = false;
-      return { n, tokens: r.completionTokens };
-    });
-    expect(ticks.tokens).toBe(100);
-    expect(ticks.n).toBeGreaterThanOrEqual(10);
 
     const bad = await page.evaluate(async () => {
       const t = (window as unknown as { tessera: TesseraApi }).tessera;
