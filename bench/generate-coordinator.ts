@@ -30,6 +30,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { DEFAULT_COORDINATOR_CONFIG } from '../src/coordinator/config.ts';
 import { runtimeUrl } from './lib/runtime-url.ts';
 import { startServeProcess } from './lib/serve-process.ts';
 import { median, percentile } from './lib/stats.ts';
@@ -49,7 +50,7 @@ const POOLS = [1, 2, 4];
 const BURST = opt('--burst', 200);
 const BURST_SLOTS = opt('--burst-slots', 1);
 const BURST_TOKEN_MS = opt('--burst-token-ms', 20);
-const BURST_DEADLINE_MS = args.includes('--burst-deadline-ms') ? opt('--burst-deadline-ms', 30_000) : undefined;
+const BURST_DEADLINE_MS = opt('--burst-deadline-ms', DEFAULT_COORDINATOR_CONFIG.requestTimeoutMs);
 const jsonOut = args.includes('--json') ? args[args.indexOf('--json') + 1] : undefined;
 
 /** One simulated-generator `tessera serve` process; resolves once it has joined. */
@@ -211,7 +212,7 @@ async function main(): Promise<void> {
       console.error(`added TTFT via ${via}: p50 ${t.addedP50.toFixed(2)} ms`);
     }
     if (BURST > 0) {
-      report.overload = await overload(dev.base, BURST_DEADLINE_MS ?? 30_000);
+      report.overload = await overload(dev.base, BURST_DEADLINE_MS);
       console.error(`overload: ${report.overload.answered} answered, ${report.overload.rateLimited} 429, ${report.overload.timeouts} timeouts`);
     }
   } finally {

@@ -145,7 +145,7 @@ export class GenerationPool {
     const queue = this.#queues.get(g.model) ?? [];
     if (this.#refuseByDeadline(g, queue.length, now, out)) return out;
     if (queue.length >= this.config.queueLimit) {
-      const retryAfterSeconds = this.retryAfterSeconds(g.model, now);
+      const retryAfterSeconds = this.#retryAfterSeconds(g.model, now);
       const error = toErrorData(new TesseraError('rate-limited', `queue for model "${g.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, reason: 'queue-full', queued: queue.length, waitedMs: 0 } }));
       this.#end(g, { type: 'error', error, retryAfterSeconds, chunks: 0 }, now, 'rate-limited', out);
       return out;
@@ -174,7 +174,7 @@ export class GenerationPool {
    * any generation of the model has been measured, an assumed
    * DEFAULT_GENERATION_S each over the pool's slots.
    */
-  retryAfterSeconds(model: string, now: number): number {
+  #retryAfterSeconds(model: string, now: number): number {
     let depth = this.#queues.get(model)?.length ?? 0;
     for (const g of this.#live.values()) if (g.model === model && g.sessionId !== undefined) depth += 1;
     const load = this.#loadOf(model, now);

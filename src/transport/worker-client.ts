@@ -51,7 +51,6 @@ export interface WorkerEngineOptions {
   restartWhenIdle?: boolean;
 }
 
-export type { WorkerConstructorLike } from '../protocol/worker-like.ts';
 
 /**
  * Starts the engine's worker script (engine-worker.ts) with `Worker`, the

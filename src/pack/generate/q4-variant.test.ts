@@ -11,8 +11,8 @@ import { DataType } from '../onnx-types.ts';
 import { driftDecoder, expectLogitDrift, matmulReference, oneMatMul } from '../../../test/helpers/variant-test-models.ts';
 import { dequantizeQ4, q4Variant, quantizeQ4 } from './q4-variant.ts';
 import { randomFloats } from './seeded-random.ts';
+import { bytesToHex } from '../sha256.ts';
 
-const hex = (bytes: Uint8Array) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 
 describe('quantizeQ4', () => {
   it('packs W [K, N] as [N, blocks, 16] bytes, low nibble first, a short last block padded with the code of 0', () => {
@@ -29,10 +29,10 @@ describe('quantizeQ4', () => {
     expect(q.blocks).toBe(2);
     expect(q.packed.length).toBe(n * 2 * 16);
     expect(Array.from(q.scales)).toEqual([0.5, -0.25, 0, 0]);
-    expect(hex(q.packed.subarray(0, 16))).toBe('1032547698badcfe1032547698badcfe');
+    expect(bytesToHex(q.packed.subarray(0, 16))).toBe('1032547698badcfe1032547698badcfe');
     // Codes 0, 12, 8, 7 then 8s: bytes 0xc0, 0x78, then padding 0x88.
-    expect(hex(q.packed.subarray(16, 32))).toBe('c078' + '88'.repeat(14));
-    expect(hex(q.packed.subarray(32))).toBe('88'.repeat(32));
+    expect(bytesToHex(q.packed.subarray(16, 32))).toBe('c078' + '88'.repeat(14));
+    expect(bytesToHex(q.packed.subarray(32))).toBe('88'.repeat(32));
     expect(q.zeroPoints).toBeUndefined();
   });
 
@@ -44,9 +44,9 @@ describe('quantizeQ4', () => {
     w[64] = 15; // block 2: [0, 15] -> zero point 0
     const q = quantizeQ4(w, k, 1, { symmetric: false });
     expect(Array.from(q.scales)).toEqual([1, 1, 1]);
-    expect(hex(q.zeroPoints as Uint8Array)).toBe('f500');
+    expect(bytesToHex(q.zeroPoints as Uint8Array)).toBe('f500');
     // Block 0 row 0: -5 + 5 = code 0, row 1: 10 + 5 = 15, the rest 0 + 5.
-    expect(hex(q.packed.subarray(0, 2))).toBe('f055');
+    expect(bytesToHex(q.packed.subarray(0, 2))).toBe('f055');
     expect(Array.from(dequantizeQ4(q))).toEqual(Array.from(w));
   });
 
