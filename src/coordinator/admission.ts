@@ -111,6 +111,19 @@ export function shouldShed(load: PoolLoad, ahead: number, remainingMs: number, s
  * const verdict = admit(load, ahead, budgetMs);
  * if (!verdict.admit) throw deadlineRefusal({ model: 'ocr', load, ahead, budgetMs, verdict, awaits: 'answer' });
  */
+/**
+ * The 429 for a request that finds its model's queue at the limit: the same
+ * shape from inference admission and generation admission.
+ *
+ * @example
+ * const error = queueFullRefusal('llama', queue.length, 3); // TesseraError rate-limited, details.reason 'queue-full'
+ */
+export function queueFullRefusal(model: string, queued: number, retryAfterSeconds: number): TesseraError {
+  return new TesseraError('rate-limited', `queue for model "${model}" is full (${queued} waiting); retry in ${retryAfterSeconds} s`, {
+    details: { retryAfterSeconds, reason: 'queue-full', queued, waitedMs: 0 },
+  });
+}
+
 export function deadlineRefusal(o: {
   model: string;
   load: PoolLoad;

@@ -20,7 +20,7 @@ import { GenerationPool } from './generation-pool.ts';
 import { MetricsRecorder, type MetricsSnapshot } from './metrics.ts';
 import { initialRate, rateOf, recordCompletions, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession } from './routing-policy.ts';
-import { admit, deadlineRefusal, shouldShed, type PoolLoad } from './admission.ts';
+import { admit, deadlineRefusal, queueFullRefusal, shouldShed, type PoolLoad } from './admission.ts';
 
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
@@ -288,7 +288,7 @@ export class Coordinator {
       const retryAfterSeconds = this.retryAfterSeconds(r.model);
       this.#respond(r, {
         type: 'error', retryAfterSeconds,
-        error: toErrorData(new TesseraError('rate-limited', `queue for model "${r.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, reason: 'queue-full', queued: queue.length, waitedMs: 0 } })),
+        error: toErrorData(queueFullRefusal(r.model, queue.length, retryAfterSeconds)),
       }, now, 'rate-limited', out);
       return out;
     }

@@ -29,7 +29,7 @@ import type { ChunkMessage, DoneMessage } from '../protocol/coordinator-messages
 import type { CoordinatorAction, GenerationEvent, GenerationRequest } from './actions.ts';
 import type { CoordinatorConfig } from './config.ts';
 import type { MetricsRecorder } from './metrics.ts';
-import { admit, deadlineRefusal, type PoolLoad } from './admission.ts';
+import { admit, deadlineRefusal, queueFullRefusal, type PoolLoad } from './admission.ts';
 import { rateOf, recordSteadyCompletions, type RateState } from './rate-estimator.ts';
 import { pickSession, type Candidate } from './routing-policy.ts';
 
@@ -143,10 +143,12 @@ export class GenerationPool {
       return out;
     }
     const queue = this.#queues.get(g.model) ?? [];
-    if (this.#refuseByDeadline(g, queue.length, now, out)) return out;
+    // One look at the pool's pace for both refusals (it walks the model's sessions).
+    const load = this.#loadOf(g.model, now);
+    if (this.#refuseByDeadline(g, queue.length, load, now, out)) return out;
     if (queue.length >= this.config.queueLimit) {
-      const retryAfterSeconds = this.#retryAfterSeconds(g.model, now);
-      const error = toErrorData(new TesseraError('rate-limited', `queue for model "${g.model}" is full (${queue.length} waiting); retry in ${retryAfterSeconds} s`, { details: { retryAfterSeconds, reason: 'queue-full', queued: queue.length, waitedMs: 0 } }));
+      const retryAfterSeconds = this.#retryAfterSeconds(g.model, load, now);
+      const error = toErrorData(queueFullRefusal(g.model, queue.length, retryAfterSeconds));
       this.#end(g, { type: 'error', error, retryAfterSeconds, chunks: 0 }, now, 'rate-limited', out);
       return out;
     }
@@ -174,10 +176,9 @@ export class GenerationPool {
    * any generation of the model has been measured, an assumed
    * DEFAULT_GENERATION_S each over the pool's slots.
    */
-  #retryAfterSeconds(model: string, now: number): number {
+  #retryAfterSeconds(model: string, load: PoolLoad | undefined, now: number): number {
     let depth = this.#queues.get(model)?.length ?? 0;
     for (const g of this.#live.values()) if (g.model === model && g.sessionId !== undefined) depth += 1;
-    const load = this.#loadOf(model, now);
     if (load) return Math.max(1, Math.ceil(depth / load.rate));
     const slots = this.host.members(model, now).reduce((n, m) => n + m.slots, 0);
     if (slots <= 0) return Math.ceil(this.config.requestTimeoutMs / 1000);
@@ -220,8 +221,7 @@ export class GenerationPool {
    * now, with the same details as an inference refusal. Cold pools admit
    * (see #loadOf).
    */
-  #refuseByDeadline(g: Generation, ahead: number, now: number, out: CoordinatorAction[]): boolean {
-    const load = this.#loadOf(g.model, now);
+  #refuseByDeadline(g: Generation, ahead: number, load: PoolLoad | undefined, now: number, out: CoordinatorAction[]): boolean {
     if (!load) return false;
     const budgetMs = g.deadline - now;
     const verdict = admit(load, ahead, budgetMs, this.config.admissionHeadroom);
