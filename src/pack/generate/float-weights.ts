@@ -17,6 +17,9 @@ export function floatWeights(t: TensorProto | undefined): Float32Array | undefin
   return new Float32Array(t.raw_data.slice().buffer);
 }
 
+/** Weights of at least this many floats are rewritten by a variant (small constants stay float32). */
+export const MIN_VARIANT_ELEMENTS = 64;
+
 /** Dimensions of a tensor as plain numbers. */
 export function dimsOf(t: TensorProto): number[] {
   return (t.dims ?? []).map(Number);

@@ -7,10 +7,8 @@
  * what the variant exercises is the fp16 file and I/O a loader must handle.
  */
 import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx-types.ts';
+import { floatWeights, MIN_VARIANT_ELEMENTS } from './float-weights.ts';
 import { node } from './onnx-builder.ts';
-
-/** Weights of at least this many floats become float16 (small constants stay float32). */
-const MIN_ELEMENTS = 64;
 
 /**
  * @example
@@ -25,9 +23,8 @@ export function fp16Variant(model: ModelProto): ModelProto {
     for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === from ? to : x));
   };
   graph.initializer = (graph.initializer ?? []).map((t): TensorProto => {
-    const count = (t.dims ?? []).reduce<number>((a, b) => a * Number(b), 1);
-    if (t.data_type !== DataType.FLOAT || count < MIN_ELEMENTS || !t.raw_data) return t;
-    const floats = new Float32Array(t.raw_data.slice().buffer);
+    const floats = floatWeights(t);
+    if (!floats || floats.length < MIN_VARIANT_ELEMENTS) return t;
     const half = Uint16Array.from(floats, floatToHalf);
     casts.push(cast(`${t.name}.fp16`, t.name as string, DataType.FLOAT));
     return { ...t, name: `${t.name}.fp16`, data_type: DataType.FLOAT16, raw_data: new Uint8Array(half.buffer) };

@@ -20,11 +20,8 @@
  * quantizer's GatherQuant does for any Gather of an initializer.
  */
 import { AttributeType, DataType, type ModelProto, type NodeProto, type TensorProto } from '../onnx-types.ts';
-import { dimsOf, floatWeights } from './float-weights.ts';
+import { dimsOf, floatWeights, MIN_VARIANT_ELEMENTS } from './float-weights.ts';
 import { node } from './onnx-builder.ts';
-
-/** Weights of fewer elements stay float (onnxruntime's quantizer skips none, but our scalars are constants, not weights). */
-const MIN_ELEMENTS = 64;
 
 export interface Quantized8 {
   type: 'int8' | 'uint8';
@@ -79,7 +76,7 @@ export function q8Variant(model: ModelProto): ModelProto {
     if (quantized.has(name)) return true;
     const t = inits.get(name);
     const values = floatWeights(t);
-    if (!t || !values || dimsOf(t).length !== rank || values.length < MIN_ELEMENTS) return false;
+    if (!t || !values || dimsOf(t).length !== rank || values.length < MIN_VARIANT_ELEMENTS) return false;
     const { data, scale, zeroPoint } = quantize8(values, type);
     const dataType = type === 'int8' ? DataType.INT8 : DataType.UINT8;
     added.push(
