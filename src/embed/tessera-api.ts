@@ -95,8 +95,8 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
   const manifestUrl = (model: string) => modelManifestUrl(host, model);
   const shared = new Map<string, Promise<SharedOcr>>();
   const generators = new Map<string, Promise<PageGenerator>>();
-  /** What to do when a model's generator is disposed: the sessions serving it leave its pool. */
-  const onDisposed = new Map<string, Set<() => void>>();
+  /** Each generator's sessions (they leave its pool when it is disposed), and whether it has been. */
+  const lives = new WeakMap<PageGenerator, { stops: Set<() => void>; disposed: boolean }>();
   let cache: Promise<ModelCache> | undefined;
   const getCache = () => (cache ??= options.cache());
   let engine: Promise<Engine> | undefined;
@@ -130,17 +130,22 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
     if (!entry) {
       const loaded: Promise<PageGenerator> = getCache()
         .then((c) => loadPageGenerator({ manifestUrl: manifestUrl(model), cache: c, ...customFetch, ...o }))
-        .then((g) => ({
-          ...g,
-          // A disposed generator is forgotten (the next call loads it again), and no session may go on serving it.
-          dispose: async () => {
-            if (generators.get(model) === loaded) generators.delete(model);
-            const stops = [...(onDisposed.get(model) ?? [])];
-            onDisposed.delete(model);
-            for (const stop of stops) stop();
-            await g.dispose();
-          },
-        }));
+        .then((g) => {
+          const life = { stops: new Set<() => void>(), disposed: false };
+          const wrapped: PageGenerator = {
+            ...g,
+            // A disposed generator is forgotten (the next call loads it again), and no session may go on serving it.
+            dispose: async () => {
+              if (generators.get(model) === loaded) generators.delete(model);
+              life.disposed = true;
+              for (const stop of life.stops) stop();
+              life.stops.clear();
+              await g.dispose();
+            },
+          };
+          lives.set(wrapped, life);
+          return wrapped;
+        });
       entry = loaded;
       generators.set(model, entry);
       // A failed load is not kept: the next call tries again (the network may be back).
@@ -240,13 +245,17 @@ export function createTesseraApi(options: { host: string; cache: () => Promise<M
         const g = await generator(model);
         const session = await serveGeneration({ host, token: o.token, manifest: g.manifest, device: g.device, contextLength: g.contextLength, maxTokenBytes: g.maxTokenBytes, generator: g, ...(o.onServed ? { onServed: o.onServed } : {}) });
         // Disposing the page's generator takes the tab out of the model's pool: it never answers for a model it no longer holds.
+        const life = lives.get(g) as { stops: Set<() => void>; disposed: boolean };
+        if (life.disposed) {
+          // Disposed while this session was joining: it leaves at once.
+          await session.close();
+          throw new TesseraError('session-closed', `the ${model} generator was disposed while this tab was joining its pool`);
+        }
         const stop = () => void session.close();
-        const stops = onDisposed.get(model) ?? new Set<() => void>();
-        stops.add(stop);
-        onDisposed.set(model, stops);
+        life.stops.add(stop);
         return {
           close: async () => {
-            onDisposed.get(model)?.delete(stop);
+            life.stops.delete(stop);
             await session.close();
           },
         };
