@@ -36,12 +36,22 @@ export async function pageEngine(manifestUrl: string, customFetch?: typeof globa
   if (customFetch !== undefined) return withReason(createInProcessEngine(), 'in-process: a custom fetch cannot be handed to a worker');
   if (typeof Worker !== 'function') return withReason(createInProcessEngine(), 'in-process: this realm has no Worker');
   if (sameOriginAsPage(manifestUrl)) return withReason(await createEngine({ transport: 'worker' }), "worker: this page's origin is the host's");
+  if (foreignRefusal !== undefined) return withReason(createInProcessEngine(), `in-process: ${foreignRefusal}`);
   try {
     return withReason(await foreignWorkerEngine(), "worker: started from the host's script (this page is another origin)");
   } catch (error) {
-    return withReason(createInProcessEngine(), `in-process: ${toErrorData(error).message}`);
+    foreignRefusal ??= toErrorData(error).message;
+    return withReason(createInProcessEngine(), `in-process: ${foreignRefusal}`);
   }
 }
+
+/**
+ * Why a worker of the host's script could not start on this page, once one
+ * failed: what refused it (the page's CSP, a start that timed out) holds for
+ * the page's life, so every later engine and pipeline runs in-process at once
+ * instead of probing again (up to FOREIGN_WORKER_START_MS each).
+ */
+let foreignRefusal: string | undefined;
 
 /** Whether `url` is on this page's origin (false outside a page). */
 export function sameOriginAsPage(url: string): boolean {
@@ -79,12 +89,15 @@ async function foreignWorkerEngine(): Promise<Engine> {
  * const worker = await foreignPipelineWorker();
  */
 export async function foreignPipelineWorker(): Promise<WorkerLike | undefined> {
-  if (typeof Worker !== 'function') return undefined;
+  if (typeof Worker !== 'function' || foreignRefusal !== undefined) return undefined;
   const [{ spawnHfWorker }, { CrossOriginWorker: Foreign, startedWithin }] = await Promise.all([
     import('../transport/hf-worker-client.ts'),
     import('../transport/cross-origin-worker.ts'),
   ]);
-  return startedWithin(spawnHfWorker(Foreign) as CrossOriginWorker, FOREIGN_WORKER_START_MS).catch(() => undefined);
+  return startedWithin(spawnHfWorker(Foreign) as CrossOriginWorker, FOREIGN_WORKER_START_MS).catch((error: unknown) => {
+    foreignRefusal ??= toErrorData(error).message;
+    return undefined;
+  });
 }
 
 function withReason(engine: Engine, transportReason: string): PageEngine {
