@@ -29,6 +29,13 @@ export interface RangeRequest {
   fileSize: number;
   /** Lower-case hex SHA-256 of the whole file: its strong ETag. */
   sha256: string;
+  /**
+   * The validator sent as If-Range and checked in answers, where the file's
+   * ETag is not its SHA-256 (a Hugging Face repository file: the server's
+   * own ETag); `null` when the server gave none (no If-Range, nothing to
+   * compare). Default `"<sha256>"`.
+   */
+  etag?: string | null;
   fetch: typeof globalThis.fetch;
   signal?: AbortSignal | undefined;
   onBytes?: ((n: number) => void) | undefined;
@@ -44,15 +51,15 @@ export interface RangeRequest {
  * if (r.type === 'partial') use(r.bytes);
  */
 export async function fetchRange(req: RangeRequest): Promise<RangeResult> {
-  const etag = `"${req.sha256}"`;
+  const etag = req.etag === undefined ? `"${req.sha256}"` : req.etag;
   // A prefix as long as the range (or longer) is no prefix: ask for all of it.
   const have = req.have && req.have.byteLength < req.end - req.start ? req.have : undefined;
   const from = req.start + (have?.byteLength ?? 0);
-  const response = await send(req.fetch, req.url, { Range: `bytes=${from}-${req.end - 1}`, 'If-Range': etag }, req);
+  const response = await send(req.fetch, req.url, { Range: `bytes=${from}-${req.end - 1}`, ...(etag === null ? {} : { 'If-Range': etag }) }, req);
   const ctx = { file: req.file, chunk: req.chunk, signal: req.signal, onBytes: req.onBytes, onPartial: req.onPartial };
   const got = response.headers.get('ETag');
   // A null ETag means the header was not exposed to us (CORS): we cannot tell, and chunk hashes still protect us.
-  const matches = got === null || sameEtag(got, req.sha256);
+  const matches = got === null || etag === null || got.trim() === etag;
   switch (response.status) {
     case 206: {
       if (!matches) throw etagChanged(req, got, response);
@@ -115,14 +122,15 @@ export function statusError(response: Response, ctx: { file: string; chunk?: num
 
 /** The file behind the URL is not the one the manifest describes (its ETag is another SHA-256). */
 export function etagChanged(
-  req: { file: string; chunk?: number | undefined; sha256: string; url: string },
+  req: { file: string; chunk?: number | undefined; sha256: string; etag?: string | null; url: string },
   got: string | null,
   response: Response,
 ): TesseraError {
+  const expected = req.etag === undefined ? `"${req.sha256}"` : (req.etag ?? 'none');
   return new TesseraError(
     'etag-changed',
-    `${req.file} changed on the server while loading (ETag ${got ?? 'unknown'} instead of "${req.sha256}", HTTP ${response.status}): reload the manifest and load again`,
-    { details: { file: req.file, chunk: req.chunk, expected: `"${req.sha256}"`, got, status: response.status, url: req.url } },
+    `${req.file} changed on the server while loading (ETag ${got ?? 'unknown'} instead of ${expected}, HTTP ${response.status}): reload the manifest and load again`,
+    { details: { file: req.file, chunk: req.chunk, expected, got, status: response.status, url: req.url } },
   );
 }
 

@@ -24,10 +24,10 @@ import { TesseraError, throwIfAborted } from '../errors.ts';
 import { fileRoleOf } from '../pack/file-role.ts';
 import { DEFAULT_CHUNK_SIZE, MANIFEST_FORMAT, MANIFEST_VERSION, type PackFile, type PackManifest } from '../pack/manifest.ts';
 import { sha256Hex } from '../pack/sha256.ts';
-import { send, statusError } from './fetch-range.ts';
+import { fetchRange, send, statusError } from './fetch-range.ts';
 import { loadPack } from './load-pack.ts';
 import { hfPartials } from './hf-partials.ts';
-import { readBody, streamChunks } from './read-body.ts';
+import { streamChunks } from './read-body.ts';
 import { abortedError, withRetry, type RetryOptions } from './retry.ts';
 import { runPool } from './run-pool.ts';
 
@@ -245,34 +245,29 @@ export async function loadHfFile(repoUrl: string, path: string, options: HfFileO
         return undefined;
       };
       if (have >= length) return done();
-      const from = start + have;
-      const headers: Record<string, string> = { Range: `bytes=${from}-${start + length - 1}` };
-      if (head.etag) headers['If-Range'] = head.etag;
-      const response = await send(fetchFn, url, headers, { file: path, chunk: index, signal: controller.signal });
-      if (response.status === 206) {
-        const expected = `bytes ${from}-${start + length - 1}/${head.size}`;
-        const contentRange = response.headers.get('Content-Range');
-        if (contentRange !== null && contentRange.replace(/\s+/g, ' ').trim() !== expected) {
-          await response.body?.cancel().catch(() => {});
-          throw new TesseraError('http-error', `${path} chunk ${index}: asked for ${expected}, the server sent ${contentRange}`, { details: { file: path, chunk: index, status: 206, url } });
-        }
-        const onPartial = (received: Uint8Array) => {
-          buffer.set(received, from);
-          held.set(start, { got: have + received.byteLength, length, earlier: h?.earlier ?? false });
-        };
-        buffer.set(await readBody(response, length - have, { file: path, chunk: index, signal: controller.signal, onBytes, onPartial }), from);
-        return done();
-      }
-      if (response.status === 200) {
-        const etag = response.headers.get('ETag');
-        if (head.etag && etag !== null && etag !== head.etag) {
-          await response.body?.cancel().catch(() => {});
-          throw new TesseraError('etag-changed', `${path} changed on the server while loading (ETag ${etag} instead of ${head.etag}); load again`, { details: { file: path, url } });
-        }
-        return response; // the server ignores Range: stream it whole, once
-      }
-      await response.body?.cancel().catch(() => {});
-      throw statusError(response, { file: path, chunk: index, url });
+      // The pack loader's ranged GET, validated by the server's own ETag (a repository file's is not its SHA-256).
+      const result = await fetchRange({
+        url,
+        file: path,
+        chunk: index,
+        start,
+        end: start + length,
+        fileSize: head.size,
+        sha256: head.sha256 ?? '',
+        etag: head.etag ?? null,
+        fetch: fetchFn,
+        signal: controller.signal,
+        onBytes,
+        have: have > 0 ? buffer.subarray(start, start + have) : undefined,
+        // What arrived before a break-off, `have` included.
+        onPartial: (received) => {
+          buffer.set(received, start);
+          held.set(start, { got: received.byteLength, length, earlier: h?.earlier ?? false });
+        },
+      });
+      if (result.type === 'range-ignored') return result.response; // the server ignores Range: stream it whole, once
+      buffer.set(result.bytes, start);
+      return done();
     }, { retry: options.retry, signal: controller.signal });
   const fetchChunk = async (index: number, fresh: boolean) => {
     if (wholeFile) return wholeFile;
